@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package roster needs to build, test and run, skipping what is present.
+# Idempotent and safe to run on every invocation; tolerant of another apt holding the lock.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config clang-format libssl-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libzookeeper-mt-dev libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev
+  libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  sudo="sudo"
+fi
+apt_opts=(-o DPkg::Lock::Timeout=300 -q)
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get "${apt_opts[@]}" update
+$sudo apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"

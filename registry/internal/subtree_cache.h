@@ -1,0 +1,68 @@
+// SubtreeCache: the one subscription algorithm, shared by both registries (a tree cache in
+// the manner of Curator's TreeCache, on one-shot watches).
+//
+// It keeps the last known state of every node it covers, reads with watches, re-reads what a
+// watch reports, and turns differences into RegistryEvents for its listener:
+//  - Start(): reads the tree (pipelined, at most `max_in_flight` reads outstanding), delivers
+//    kAdded per node, then kSynced with the full snapshot.
+//  - A watch event re-reads the node or re-lists the parent; a change becomes kAdded,
+//    kUpdated (only when mzxid moves forward) or kRemoved (with the last known data; removing
+//    a node removes everything below it, deepest first). A node re-created under the same path
+//    (a new czxid) is kRemoved then kAdded, never kUpdated.
+//  - Resync(): a new full read ("round"); differences found are delivered with
+//    from_resync = true, then kSynced. A round whose reads fail (connection loss) does not
+//    deliver kSynced; the re-read after reconnect does.
+//  - OnSessionEvent(): kReconnected and kConnected of a new session start a round, because
+//    watches may have been lost.
+//  - A node that exists but cannot be read (PermissionDenied) is delivered with read_error and
+//    a stat from Exists(); it is never silently skipped.
+//  - Ephemeral nodes cannot have children, so they are never listed (saving a child watch per
+//    node, which matters: ZooKeeper re-registers all watches in one packet on reconnect).
+//
+// Thread-safety: confined to the registry executor. Every method, and every callback from
+// the backend, runs there.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "registry/internal/watch_backend.h"
+#include "registry/registry.h"
+
+namespace roster::registry::internal {
+
+class SubtreeCache {
+ public:
+  // `backend` must outlive the cache. `listener` receives every event.
+  SubtreeCache(WatchBackend* backend, std::string root, SubscribeOptions options,
+               int max_in_flight, EventListener listener);
+  ~SubtreeCache();
+
+  SubtreeCache(const SubtreeCache&) = delete;
+  SubtreeCache& operator=(const SubtreeCache&) = delete;
+
+  // Starts the first round.
+  void Start();
+  // Starts a new round (see the file comment).
+  void Resync();
+  // A watch event from the backend. Events for paths outside the subtree are ignored, so a
+  // registry can offer every watch event to every cache.
+  void OnWatchEvent(const WatchEvent& event);
+  // A session event from the backend's registry.
+  void OnSessionEvent(const SessionEvent& event);
+  // Stops delivering events; later callbacks from the backend are ignored.
+  void Cancel();
+
+  const std::string& root() const { return root_; }
+
+ private:
+  // Implementation-defined state lives here; see subtree_cache.cc.
+  struct State;
+  const std::string root_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace roster::registry::internal

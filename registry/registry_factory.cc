@@ -1,0 +1,147 @@
+#include "registry/registry_factory.h"
+
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "registry/memory/memory_registry.h"
+#include "registry/zookeeper/zookeeper_registry.h"
+#include "util/status_macros.h"
+
+namespace roster::registry {
+namespace {
+
+constexpr absl::string_view kZkScheme = "zk://";
+constexpr absl::string_view kMemoryScheme = "memory://";
+
+absl::Status BadUri(absl::string_view uri, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "invalid registry URI '", uri, "': ", why,
+      " (expected zk://host:port[,host:port...][/chroot] or memory://[name][/chroot])"));
+}
+
+// "host:port": a non-empty host without '/', '@' or spaces, and a port in [1, 65535].
+absl::Status ValidateHostPort(absl::string_view uri, absl::string_view host_port) {
+  const size_t colon = host_port.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return BadUri(uri, absl::StrCat("'", host_port, "' is not host:port"));
+  }
+  absl::string_view host = host_port.substr(0, colon);
+  for (char c : host) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@') {
+      return BadUri(uri, absl::StrCat("bad character in host '", host, "'"));
+    }
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port < 1 || port > 65535) {
+    return BadUri(uri, absl::StrCat("port of '", host_port, "' is not in [1, 65535]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ParseChroot(absl::string_view uri, absl::string_view chroot) {
+  if (chroot.empty() || chroot == "/") return std::string();
+  if (!ValidatePath(chroot).ok()) {
+    return BadUri(uri, absl::StrCat("chroot '", chroot, "' is not a valid path"));
+  }
+  return std::string(chroot);
+}
+
+absl::StatusOr<std::string> ReadDigestFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read the ZooKeeper digest file '", path, "'"));
+  }
+  std::string line;
+  std::getline(in, line);
+  absl::StripAsciiWhitespace(&line);
+  if (line.find(':') == std::string::npos) {
+    // Never quote the content: it is a secret.
+    return absl::InvalidArgumentError(absl::StrCat("the ZooKeeper digest file '", path,
+                                                   "' must hold one line 'user:password'"));
+  }
+  return line;
+}
+
+}  // namespace
+
+std::string RegistryUri::ToString() const {
+  if (scheme == Scheme::kZooKeeper) return absl::StrCat(kZkScheme, hosts, chroot);
+  return absl::StrCat(kMemoryScheme, memory_name, chroot);
+}
+
+absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri) {
+  RegistryUri parsed;
+  absl::string_view rest;
+  if (absl::StartsWith(uri, kZkScheme)) {
+    parsed.scheme = RegistryUri::Scheme::kZooKeeper;
+    rest = uri.substr(kZkScheme.size());
+  } else if (absl::StartsWith(uri, kMemoryScheme)) {
+    parsed.scheme = RegistryUri::Scheme::kMemory;
+    rest = uri.substr(kMemoryScheme.size());
+  } else {
+    return BadUri(uri, "unknown scheme");
+  }
+  if (rest.find('@') != absl::string_view::npos) {
+    return BadUri(uri, "credentials do not belong in the URI (it gets logged); use "
+                       "--zk_digest_file");
+  }
+  if (rest.find_first_of("?#") != absl::string_view::npos) {
+    return BadUri(uri, "query strings and fragments are not supported");
+  }
+  const size_t slash = rest.find('/');
+  absl::string_view authority = rest.substr(0, slash);
+  absl::string_view path = slash == absl::string_view::npos ? "" : rest.substr(slash);
+  ASSIGN_OR_RETURN(parsed.chroot, ParseChroot(uri, path));
+
+  if (parsed.scheme == RegistryUri::Scheme::kZooKeeper) {
+    if (authority.empty()) return BadUri(uri, "no ZooKeeper host");
+    for (absl::string_view host_port : absl::StrSplit(authority, ',')) {
+      RETURN_IF_ERROR(ValidateHostPort(uri, host_port));
+    }
+    parsed.hosts = std::string(authority);
+  } else {
+    for (char c : authority) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' &&
+          c != '.') {
+        return BadUri(uri, "a memory store name is made of letters, digits, '-', '_', '.'");
+      }
+    }
+    parsed.memory_name = std::string(authority);
+  }
+  return parsed;
+}
+
+absl::StatusOr<std::unique_ptr<Registry>> NewRegistry(absl::string_view uri,
+                                                      RegistryOptions options) {
+  ASSIGN_OR_RETURN(RegistryUri parsed, ParseRegistryUri(uri));
+  if (options.session_timeout < absl::Milliseconds(100)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("session timeout ", absl::FormatDuration(options.session_timeout),
+                     " is too short (--zk_session_timeout_ms)"));
+  }
+  if (options.max_in_flight < 1) {
+    return absl::InvalidArgumentError("max_in_flight must be at least 1");
+  }
+  if (options.digest.empty() && !options.digest_file.empty()) {
+    ASSIGN_OR_RETURN(options.digest, ReadDigestFile(options.digest_file));
+  }
+  if (!options.digest.empty() && options.digest.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError("ZooKeeper digest credentials must be 'user:password'");
+  }
+  if (parsed.scheme == RegistryUri::Scheme::kZooKeeper) {
+    return NewZooKeeperRegistry(parsed, std::move(options));
+  }
+  std::shared_ptr<MemoryStore> store = parsed.memory_name.empty()
+                                           ? std::make_shared<MemoryStore>()
+                                           : MemoryStore::Named(parsed.memory_name);
+  return std::unique_ptr<Registry>(
+      new MemoryRegistry(std::move(store), parsed.chroot, std::move(options)));
+}
+
+}  // namespace roster::registry

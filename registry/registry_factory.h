@@ -1,0 +1,62 @@
+// Choosing and configuring a Registry from a URI.
+//
+//   zk://host:port[,host:port...][/chroot]   ZooKeeperRegistry (the C client)
+//   memory://[name][/chroot]                 MemoryRegistry. Without a name, a private store;
+//                                            with one, a process-wide store shared by every
+//                                            registry opened with that name (one "server").
+//
+// A chroot makes every path relative to it, as ZooKeeper's chroot does (its node must exist).
+// Credentials never go in the URI, because URIs get logged: pass them in RegistryOptions.
+//
+// Thread-safety: the functions are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "registry/registry.h"
+#include "util/clock.h"
+
+namespace roster::registry {
+
+struct RegistryOptions {
+  // ZooKeeper negotiates the final value within the server's [2, 20] tick bounds.
+  absl::Duration session_timeout = absl::Seconds(30);
+  // An operation not answered within this fails with DeadlineExceeded.
+  absl::Duration operation_timeout = absl::Seconds(10);
+  // ZooKeeper digest credentials, "user:password". Never logged.
+  std::string digest;
+  // A file whose first line is "user:password"; read by NewRegistry(). Used when `digest` is
+  // empty.
+  std::string digest_file;
+  // Reads a subscription keeps in flight at once (pipelining bound).
+  int max_in_flight = 1000;
+  // Names the registry's executor thread, for logs and `top -H`.
+  std::string name = "registry";
+  // Monotonic time for the session-loss timer and SessionInfo::state_since. Not owned.
+  Clock* clock = Clock::Real();
+};
+
+// A parsed registry URI. Safe to log: it holds no credentials.
+struct RegistryUri {
+  enum class Scheme { kZooKeeper, kMemory };
+  Scheme scheme = Scheme::kMemory;
+  std::string hosts;        // zk: "h1:2181,h2:2181"
+  std::string memory_name;  // memory: "" for a private store
+  std::string chroot;       // "" or "/a/b"
+
+  std::string ToString() const;
+};
+
+// InvalidArgument naming the URI and what is wrong with it.
+absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri);
+
+// Builds (but does not start) the registry a URI names. InvalidArgument for a bad URI or
+// options, NotFound/PermissionDenied for an unreadable digest file.
+absl::StatusOr<std::unique_ptr<Registry>> NewRegistry(absl::string_view uri,
+                                                      RegistryOptions options);
+
+}  // namespace roster::registry
