@@ -18,9 +18,15 @@
 //    a stat from Exists(); it is never silently skipped.
 //  - Ephemeral nodes cannot have children, so they are never listed (saving a child watch per
 //    node, which matters: ZooKeeper re-registers all watches in one packet on reconnect).
+//  - A round that fails while the session is connected is retried with bounded exponential
+//    back-off (100 ms .. 5 s) on the executor; a transient failure of a watch-triggered read
+//    schedules such a round too, because that read's watch was not re-armed.
+//  - Backend callbacks that arrive after Cancel() or destruction do nothing; the listener may
+//    destroy the cache from inside a call (no further call follows).
 //
 // Thread-safety: confined to the registry executor. Every method, and every callback from
-// the backend, runs there.
+// the backend, runs there (the constructor and destructor may also run elsewhere while the
+// executor is not running this cache's tasks, e.g. after it has been shut down).
 #pragma once
 
 #include <cstdint>
@@ -31,14 +37,16 @@
 
 #include "registry/internal/watch_backend.h"
 #include "registry/registry.h"
+#include "util/executor.h"
 
 namespace roster::registry::internal {
 
 class SubtreeCache {
  public:
-  // `backend` must outlive the cache. `listener` receives every event.
-  SubtreeCache(WatchBackend* backend, std::string root, SubscribeOptions options,
-               int max_in_flight, EventListener listener);
+  // `executor` (for retry timers) and `backend` must outlive the cache. `listener` receives
+  // every event, on the executor.
+  SubtreeCache(SerialExecutor* executor, WatchBackend* backend, std::string root,
+               SubscribeOptions options, int max_in_flight, EventListener listener);
   ~SubtreeCache();
 
   SubtreeCache(const SubtreeCache&) = delete;
@@ -59,10 +67,11 @@ class SubtreeCache {
   const std::string& root() const { return root_; }
 
  private:
-  // Implementation-defined state lives here; see subtree_cache.cc.
+  // Implementation-defined state lives here; see subtree_cache.cc. Shared so that backend
+  // callbacks and timers can hold a weak reference that expires with the cache.
   struct State;
   const std::string root_;
-  std::unique_ptr<State> state_;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace roster::registry::internal

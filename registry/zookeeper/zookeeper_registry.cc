@@ -1,1 +1,722 @@
-// Placeholder: implemented in the registry work.
+#include "registry/zookeeper/zookeeper_registry.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "glog/logging.h"
+#include "registry/internal/subscription_set.h"
+#include "registry/internal/watch_backend.h"
+#include "registry/zookeeper/zk_handle.h"
+#include "registry/zookeeper/zk_request_queue.h"
+#include "registry/zookeeper/zk_status.h"
+#include "util/executor.h"
+
+namespace roster::registry {
+namespace {
+
+// Re-creating an ephemeral after an expiry retries with this back-off while the server still
+// holds the old session's node or the connection is down.
+constexpr absl::Duration kRestoreBackoffMin = absl::Milliseconds(100);
+constexpr absl::Duration kRestoreBackoffMax = absl::Seconds(2);
+// A new handle that cannot be created (e.g. no host resolves) is retried this often.
+constexpr absl::Duration kReopenDelay = absl::Seconds(1);
+// How often create() retries after creating missing parents (a concurrent delete may remove
+// them again).
+constexpr int kCreateAttempts = 3;
+
+std::string SessionIdString(int64_t id) { return absl::StrCat("0x", absl::Hex(id)); }
+
+// The Registry on the ZooKeeper C client. Everything mutable below "Executor-confined" lives
+// on `executor_`; the C client's threads only post to it (see ZkHandle).
+class ZooKeeperRegistry final : public Registry,
+                                private internal::WatchBackend,
+                                private ZkEventSink {
+ public:
+  ZooKeeperRegistry(const RegistryUri& uri, RegistryOptions options)
+      : connect_string_(uri.hosts + uri.chroot),
+        options_(std::move(options)),
+        default_acl_(options_.digest.empty() ? Acl::Open() : Acl::CreatorAll()),
+        executor_(options_.name),
+        subscriptions_(&executor_, this, options_.max_in_flight),
+        requests_(&executor_, options_.max_in_flight, options_.operation_timeout) {
+    info_.state = SessionState::kConnecting;
+    info_.state_since = options_.clock->Now();
+  }
+
+  ~ZooKeeperRegistry() override { Shutdown(); }
+
+  absl::Status Start() override {
+    absl::MutexLock lock(&lifecycle_mu_);
+    if (shut_down_.load()) return ShutDownError();
+    if (started_.load()) return absl::OkStatus();
+    // The executor is not running yet, so its state may be set up from here.
+    generation_ = 1;
+    if (absl::Status status = OpenHandle(); !status.ok()) {
+      generation_ = 0;
+      return status;
+    }
+    LOG(INFO) << "registry '" << options_.name << "': connecting to ZooKeeper at '"
+              << connect_string_ << "' (session timeout "
+              << absl::FormatDuration(options_.session_timeout)
+              << (options_.digest.empty() ? "" : ", digest credentials") << ")";
+    executor_.Start();
+    started_.store(true);
+    return absl::OkStatus();
+  }
+
+  void Shutdown() override {
+    CHECK(!executor_.IsCurrent()) << "Shutdown() of registry '" << options_.name
+                                  << "' from one of its own listeners or callbacks";
+    absl::MutexLock lock(&lifecycle_mu_);
+    if (shut_down_.exchange(true)) return;
+    // Operations queued before Start() run now and are cancelled below.
+    if (!started_.load()) executor_.Start();
+    absl::Notification done;
+    executor_.Post([this, &done] {
+      ShutdownOnExecutor();
+      done.Notify();
+    });
+    done.WaitForNotification();
+    session_listeners_.CancelAll();
+    subscriptions_.CancelAll();
+    executor_.Shutdown();
+  }
+
+  SessionInfo session() const override {
+    absl::MutexLock lock(&info_mu_);
+    return info_;
+  }
+
+  std::unique_ptr<ListenerHandle> WatchSession(SessionListener listener) override {
+    return session_listeners_.Add(std::move(listener));
+  }
+
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(std::string root,
+                                                          SubscribeOptions options,
+                                                          EventListener listener) override {
+    if (shut_down_.load()) return ShutDownError();
+    return subscriptions_.Subscribe(std::move(root), options, std::move(listener));
+  }
+
+  void GetAsync(std::string path, Callback<Node> done) override {
+    OnExecutor(std::move(done), [this, path = std::move(path)](Callback<Node> done) mutable {
+      if (absl::Status status = ValidatePath(path); !status.ok()) {
+        std::move(done)(std::move(status));
+        return;
+      }
+      SubmitGetData(std::move(path), /*watch=*/false, std::move(done));
+    });
+  }
+
+  void GetChildrenAsync(std::string path, Callback<Children> done) override {
+    OnExecutor(std::move(done), [this, path = std::move(path)](Callback<Children> done) mutable {
+      if (absl::Status status = ValidatePath(path); !status.ok()) {
+        std::move(done)(std::move(status));
+        return;
+      }
+      SubmitGetChildren(std::move(path), /*watch=*/false, std::move(done));
+    });
+  }
+
+  void ExistsAsync(std::string path, Callback<std::optional<Stat>> done) override {
+    OnExecutor(std::move(done),
+               [this, path = std::move(path)](Callback<std::optional<Stat>> done) mutable {
+                 if (absl::Status status = ValidatePath(path); !status.ok()) {
+                   std::move(done)(std::move(status));
+                   return;
+                 }
+                 SubmitExists(std::move(path), /*watch=*/false, std::move(done));
+               });
+  }
+
+  void CreateAsync(std::string path, std::string data, CreateOptions options,
+                   Callback<std::string> done) override {
+    OnExecutor(std::move(done), [this, path = std::move(path), data = std::move(data),
+                                 options = std::move(options)](Callback<std::string> done) mutable {
+      if (absl::Status status = ValidatePath(path); !status.ok()) {
+        std::move(done)(std::move(status));
+        return;
+      }
+      std::vector<Acl> acl = options.acl.has_value() ? *std::move(options.acl) : default_acl_;
+      SubmitCreate(std::move(path), std::move(data), options.mode, std::move(acl),
+                   options.create_parents, /*track=*/true, kCreateAttempts, std::move(done));
+    });
+  }
+
+  void SetAsync(std::string path, std::string data, int32_t expected_version,
+                Callback<Stat> done) override {
+    OnExecutor(std::move(done), [this, path = std::move(path), data = std::move(data),
+                                 expected_version](Callback<Stat> done) mutable {
+      if (absl::Status status = ValidatePath(path); !status.ok()) {
+        std::move(done)(std::move(status));
+        return;
+      }
+      SubmitSet(std::move(path), std::move(data), expected_version, std::move(done));
+    });
+  }
+
+  void DeleteAsync(std::string path, int32_t expected_version, DoneCallback done) override {
+    OnExecutor(std::move(done),
+               [this, path = std::move(path), expected_version](DoneCallback done) mutable {
+                 if (absl::Status status = ValidatePath(path); !status.ok()) {
+                   std::move(done)(std::move(status));
+                   return;
+                 }
+                 SubmitDelete(std::move(path), expected_version, std::move(done));
+               });
+  }
+
+  std::optional<ZooKeeperSessionCredentials> credentials() const {
+    absl::MutexLock lock(&info_mu_);
+    return credentials_;
+  }
+
+ protected:
+  bool OnExecutorThread() const override { return executor_.IsCurrent(); }
+
+ private:
+  // An ephemeral node this registry created: re-created in every new session.
+  struct OwnedEphemeral {
+    std::string data;  // as last written by a successful create or set
+    std::vector<Acl> acl;
+    bool create_parents = false;
+  };
+
+  absl::Status ShutDownError() const {
+    return absl::FailedPreconditionError(
+        absl::StrCat("registry '", options_.name, "' is shut down"));
+  }
+
+  // Runs `body(done)` on the executor, or calls `done` with FailedPrecondition (inline once
+  // Shutdown() has begun, else on the executor once it has finished).
+  template <typename Done, typename Body>
+  void OnExecutor(Done done, Body body) {
+    if (shut_down_.load()) {
+      std::move(done)(ShutDownError());
+      return;
+    }
+    // Kept here too, so that `done` survives a Post() refused by a concurrent Shutdown().
+    auto slot = std::make_shared<Done>(std::move(done));
+    const bool posted = executor_.Post([this, slot, body = std::move(body)]() mutable {
+      if (closed_) {
+        std::move (*slot)(ShutDownError());
+        return;
+      }
+      body(std::move(*slot));
+    });
+    if (!posted) std::move (*slot)(ShutDownError());
+  }
+
+  // ---- internal::WatchBackend (called by the subscriptions, on the executor) ----
+
+  void GetData(const std::string& path, bool watch, Callback<Node> done) override {
+    if (closed_) return PostFailure(std::move(done));
+    SubmitGetData(path, watch, std::move(done));
+  }
+
+  void GetChildren(const std::string& path, bool watch, Callback<Children> done) override {
+    if (closed_) return PostFailure(std::move(done));
+    SubmitGetChildren(path, watch, std::move(done));
+  }
+
+  void Exists(const std::string& path, bool watch, Callback<std::optional<Stat>> done) override {
+    if (closed_) return PostFailure(std::move(done));
+    SubmitExists(path, watch, std::move(done));
+  }
+
+  uint64_t CurrentSession() const override { return generation_; }
+
+  template <typename Done>
+  void PostFailure(Done done) {
+    executor_.Post(
+        [done = std::move(done), status = ShutDownError()]() mutable { std::move(done)(status); });
+  }
+
+  // ---- ZkEventSink (on the executor) ----
+
+  void OnZkWatch(uint64_t generation, int type, int state, std::string path) override {
+    if (closed_ || handle_ == nullptr || generation != generation_) return;  // older handle
+    if (type == ZOO_SESSION_EVENT) {
+      OnSessionState(state);
+      return;
+    }
+    internal::WatchEvent event;
+    if (type == ZOO_CREATED_EVENT) {
+      event.type = internal::WatchEventType::kCreated;
+    } else if (type == ZOO_DELETED_EVENT) {
+      event.type = internal::WatchEventType::kDeleted;
+    } else if (type == ZOO_CHANGED_EVENT) {
+      event.type = internal::WatchEventType::kDataChanged;
+    } else if (type == ZOO_CHILD_EVENT) {
+      event.type = internal::WatchEventType::kChildrenChanged;
+    } else {
+      return;  // ZOO_NOTWATCHING_EVENT: we never remove watches
+    }
+    event.path = std::move(path);
+    VLOG(2) << "registry '" << options_.name << "': watch event " << type << " on '" << event.path
+            << "'";
+    // Every subscription ignores paths outside its subtree.
+    subscriptions_.OnWatchEvent(event);
+  }
+
+  void OnZkReply(uint64_t generation, uint64_t request_id, ZkReply reply) override {
+    requests_.OnReply(generation, request_id, std::move(reply));
+  }
+
+  // ---- Requests (on the executor) ----
+
+  void SubmitGetData(std::string path, bool watch, Callback<Node> done) {
+    ZkRequestQueue::Request request{"get", path, nullptr, nullptr};
+    request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
+      return handle.GetData(path, watch, id);
+    };
+    request.finish = [path, done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+      if (!failure.ok()) return std::move(done)(std::move(failure));
+      if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "get", path));
+      std::move(done)(Node{std::move(path), std::move(reply.data), reply.stat.value_or(Stat{})});
+    };
+    requests_.Submit(std::move(request));
+  }
+
+  void SubmitGetChildren(std::string path, bool watch, Callback<Children> done) {
+    ZkRequestQueue::Request request{"get children", path, nullptr, nullptr};
+    request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
+      return handle.GetChildren(path, watch, id);
+    };
+    request.finish = [path, done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+      if (!failure.ok()) return std::move(done)(std::move(failure));
+      if (reply.rc != ZOK) {
+        return std::move(done)(ZooKeeperStatus(reply.rc, "get children", path));
+      }
+      Children children{std::move(reply.children), reply.stat.value_or(Stat{})};
+      std::sort(children.names.begin(), children.names.end());
+      std::move(done)(std::move(children));
+    };
+    requests_.Submit(std::move(request));
+  }
+
+  void SubmitExists(std::string path, bool watch, Callback<std::optional<Stat>> done) {
+    ZkRequestQueue::Request request{"exists", path, nullptr, nullptr};
+    request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
+      return handle.Exists(path, watch, id);
+    };
+    request.finish = [path, done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+      if (!failure.ok()) return std::move(done)(std::move(failure));
+      if (reply.rc == ZNONODE) return std::move(done)(std::optional<Stat>());
+      if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "exists", path));
+      std::move(done)(reply.stat);
+    };
+    requests_.Submit(std::move(request));
+  }
+
+  // Creates `path`; with `create_parents`, missing ancestors first (persistent, same ACL),
+  // bottom-up so that existing ancestors are never written. `track`: remember an ephemeral
+  // for re-creation in later sessions.
+  void SubmitCreate(std::string path, std::string data, CreateMode mode, std::vector<Acl> acl,
+                    bool create_parents, bool track, int attempts_left,
+                    Callback<std::string> done) {
+    ZkRequestQueue::Request request{"create", path, nullptr, nullptr};
+    request.issue = [path, data, acl, mode](ZkHandle& handle, uint64_t id) {
+      return handle.Create(path, data, acl, mode, id);
+    };
+    request.finish = [this, path, data = std::move(data), mode, acl = std::move(acl),
+                      create_parents, track, attempts_left,
+                      done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+      if (!failure.ok()) return std::move(done)(std::move(failure));
+      const std::string parent = ParentPath(path);
+      if (reply.rc == ZNONODE && create_parents && attempts_left > 1 && parent != "/") {
+        std::vector<Acl> parent_acl = acl;
+        EnsureNode(
+            parent, std::move(parent_acl),
+            [this, path = std::move(path), data = std::move(data), mode, acl = std::move(acl),
+             track, attempts_left, done = std::move(done)](absl::Status status) mutable {
+              if (!status.ok()) return std::move(done)(std::move(status));
+              SubmitCreate(std::move(path), std::move(data), mode, std::move(acl),
+                           /*create_parents=*/true, track, attempts_left - 1, std::move(done));
+            });
+        return;
+      }
+      if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "create", path));
+      if (track && mode == CreateMode::kEphemeral) {
+        ephemerals_[reply.path] = OwnedEphemeral{std::move(data), std::move(acl), create_parents};
+      }
+      std::move(done)(std::move(reply.path));
+    };
+    requests_.Submit(std::move(request));
+  }
+
+  // Makes sure persistent node `path` exists (creating its ancestors as needed).
+  void EnsureNode(std::string path, std::vector<Acl> acl, DoneCallback done) {
+    SubmitCreate(std::move(path), "", CreateMode::kPersistent, std::move(acl),
+                 /*create_parents=*/true, /*track=*/false, kCreateAttempts,
+                 [done = std::move(done)](absl::StatusOr<std::string> created) mutable {
+                   if (created.ok() || absl::IsAlreadyExists(created.status())) {
+                     return std::move(done)(absl::OkStatus());
+                   }
+                   std::move(done)(created.status());
+                 });
+  }
+
+  void SubmitSet(std::string path, std::string data, int32_t expected_version,
+                 Callback<Stat> done) {
+    ZkRequestQueue::Request request{"set", path, nullptr, nullptr};
+    request.issue = [path, data, expected_version](ZkHandle& handle, uint64_t id) {
+      return handle.Set(path, data, expected_version, id);
+    };
+    request.finish = [this, path, data = std::move(data), done = std::move(done)](
+                         absl::Status failure, ZkReply reply) mutable {
+      if (!failure.ok()) return std::move(done)(std::move(failure));
+      if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "set", path));
+      if (auto it = ephemerals_.find(path); it != ephemerals_.end()) {
+        it->second.data = std::move(data);
+      }
+      std::move(done)(reply.stat.value_or(Stat{}));
+    };
+    requests_.Submit(std::move(request));
+  }
+
+  void SubmitDelete(std::string path, int32_t expected_version, DoneCallback done) {
+    ZkRequestQueue::Request request{"delete", path, nullptr, nullptr};
+    request.issue = [path, expected_version](ZkHandle& handle, uint64_t id) {
+      return handle.Delete(path, expected_version, id);
+    };
+    request.finish = [this, path, done = std::move(done)](absl::Status failure,
+                                                          ZkReply reply) mutable {
+      if (!failure.ok()) return std::move(done)(std::move(failure));
+      // Deleted, or already gone: either way no longer ours to re-create.
+      if (reply.rc == ZOK || reply.rc == ZNONODE) ephemerals_.erase(path);
+      std::move(done)(ZooKeeperStatus(reply.rc, "delete", path));
+    };
+    requests_.Submit(std::move(request));
+  }
+
+  // ---- Session (on the executor, or in Start() before the executor runs) ----
+
+  // A handle for session `generation_`, adopted by the request queue.
+  absl::Status OpenHandle() {
+    ZkHandle::Options options;
+    options.connect_string = connect_string_;
+    options.session_timeout = options_.session_timeout;
+    options.digest = options_.digest;
+    options.generation = generation_;
+    options.executor = &executor_;
+    options.sink = this;
+    absl::StatusOr<std::unique_ptr<ZkHandle>> handle = ZkHandle::Open(std::move(options));
+    if (!handle.ok()) return handle.status();
+    handle_ = *std::move(handle);
+    handle_connected_ = false;
+    handle_ever_connected_ = false;
+    requests_.SetHandle(handle_.get(), "session expired");
+    return absl::OkStatus();
+  }
+
+  void OnSessionState(int state) {
+    if (state == ZOO_CONNECTED_STATE || state == ZOO_READONLY_STATE) {
+      OnConnected();
+    } else if (state == ZOO_CONNECTING_STATE || state == ZOO_ASSOCIATING_STATE) {
+      OnDisconnected();
+    } else if (state == ZOO_EXPIRED_SESSION_STATE) {
+      OnExpired();
+    } else if (state == ZOO_AUTH_FAILED_STATE) {
+      OnAuthFailed();
+    } else {
+      VLOG(1) << "registry '" << options_.name << "': ignoring session state " << state;
+    }
+  }
+
+  void OnConnected() {
+    handle_connected_ = true;
+    session_id_ = handle_->session_id();
+    negotiated_timeout_ = handle_->negotiated_timeout();
+    {
+      absl::MutexLock lock(&info_mu_);
+      credentials_ = ZooKeeperSessionCredentials{session_id_, handle_->password()};
+    }
+    CancelLossTimer();
+    if (!handle_ever_connected_) {
+      handle_ever_connected_ = true;
+      // A new session: our ephemerals first, then the subscriptions hear of it.
+      StartRestore();
+      return;
+    }
+    if (announced_generation_ == generation_) {
+      Deliver(SessionEventType::kReconnected, SessionState::kConnected, generation_,
+              "connection re-established");
+    } else if (restoring_.empty()) {
+      AnnounceConnected();
+    }
+    // else: the restore under way announces the session when it is done.
+  }
+
+  void OnDisconnected() {
+    if (!handle_connected_) return;
+    handle_connected_ = false;
+    if (announced_generation_ == generation_ && state_ == SessionState::kConnected) {
+      Deliver(SessionEventType::kSuspended, SessionState::kSuspended, generation_,
+              "connection to ZooKeeper lost");
+      ArmLossTimer();
+    }
+  }
+
+  void OnExpired() {
+    LOG(WARNING) << "registry '" << options_.name << "': ZooKeeper session "
+                 << SessionIdString(session_id_) << " expired; starting a new session";
+    CancelLossTimer();
+    handle_connected_ = false;
+    if (session_id_ != 0) previous_session_ids_.insert(session_id_);
+    if (announced_generation_ == generation_) {
+      Deliver(SessionEventType::kExpired, SessionState::kExpired, generation_,
+              absl::StrCat("session ", SessionIdString(session_id_),
+                           " expired; its ephemeral nodes are gone"));
+    }
+    restoring_.clear();
+    session_id_ = 0;
+    {
+      absl::MutexLock lock(&info_mu_);
+      credentials_.reset();
+    }
+    // Close the dead handle here, never on the C client's completion thread. Requests in
+    // flight on it fail with Unavailable; waiting ones go to the next handle.
+    requests_.SetHandle(nullptr, "session expired");
+    handle_.reset();
+    ++generation_;
+    Reopen();
+  }
+
+  void Reopen() {
+    if (closed_ || handle_ != nullptr) return;
+    if (absl::Status status = OpenHandle(); !status.ok()) {
+      LOG(ERROR) << "registry '" << options_.name << "': cannot start a new ZooKeeper session ("
+                 << status << "); retrying in " << absl::FormatDuration(kReopenDelay);
+      reopen_timer_ = executor_.PostAfter(kReopenDelay, [this] {
+        reopen_timer_ = 0;
+        Reopen();
+      });
+    }
+  }
+
+  void OnAuthFailed() {
+    LOG(ERROR) << "registry '" << options_.name
+               << "': ZooKeeper rejected our credentials; the registry stops here (check the "
+                  "ZooKeeper digest credentials, --zk_digest_file)";
+    CancelLossTimer();
+    handle_connected_ = false;
+    requests_.Close(absl::StatusCode::kUnauthenticated,
+                    "ZooKeeper rejected our credentials (check the ZooKeeper digest "
+                    "credentials, --zk_digest_file)");
+    Deliver(SessionEventType::kAuthFailed, SessionState::kAuthFailed, generation_,
+            "ZooKeeper rejected the credentials");
+    handle_.reset();
+  }
+
+  void AnnounceConnected() {
+    announced_generation_ = generation_;
+    Deliver(SessionEventType::kConnected, SessionState::kConnected, generation_,
+            absl::StrCat("session ", SessionIdString(session_id_), ", negotiated timeout ",
+                         absl::FormatDuration(negotiated_timeout_)));
+  }
+
+  void Deliver(SessionEventType type, SessionState state, uint64_t session, std::string detail) {
+    state_ = state;
+    SessionEvent event{type, session, session_id_, state, std::move(detail)};
+    {
+      absl::MutexLock lock(&info_mu_);
+      info_.state = state;
+      info_.session = session;
+      info_.session_id = session_id_;
+      info_.state_since = options_.clock->Now();
+    }
+    LOG(INFO) << "registry '" << options_.name << "': session " << session << " ("
+              << SessionIdString(event.session_id) << ") " << SessionEventTypeName(type)
+              << (event.detail.empty() ? "" : ": ") << event.detail;
+    session_listeners_.Deliver(event);
+    subscriptions_.OnSessionEvent(event);
+  }
+
+  // The C client keeps reconnecting a suspended session for ever, even once the server has
+  // expired it: past the negotiated timeout (on options_.clock) we report kLost.
+  absl::Duration LossTimeout() const {
+    return negotiated_timeout_ > absl::ZeroDuration() ? negotiated_timeout_
+                                                      : options_.session_timeout;
+  }
+
+  void ArmLossTimer() {
+    CancelLossTimer();
+    suspended_since_ = options_.clock->Now();
+    const uint64_t epoch = loss_epoch_;
+    loss_timer_ = executor_.PostAfter(LossTimeout(), [this, epoch] { OnLossTimer(epoch); });
+  }
+
+  void CancelLossTimer() {
+    ++loss_epoch_;
+    if (loss_timer_ != 0) executor_.Cancel(loss_timer_);
+    loss_timer_ = 0;
+  }
+
+  void OnLossTimer(uint64_t epoch) {
+    loss_timer_ = 0;
+    if (closed_ || epoch != loss_epoch_ || state_ != SessionState::kSuspended) return;
+    const absl::Duration elapsed = options_.clock->Now() - suspended_since_;
+    if (elapsed < LossTimeout()) {
+      // An injected clock that has not moved far enough yet: look again soon.
+      const absl::Duration next =
+          std::clamp(LossTimeout() - elapsed, absl::Milliseconds(10), absl::Milliseconds(500));
+      loss_timer_ = executor_.PostAfter(next, [this, epoch] { OnLossTimer(epoch); });
+      return;
+    }
+    Deliver(SessionEventType::kLost, SessionState::kLost, generation_,
+            absl::StrCat("disconnected for ", absl::FormatDuration(elapsed),
+                         ", longer than the session timeout ", absl::FormatDuration(LossTimeout()),
+                         "; the server has or will have expired the session"));
+  }
+
+  // Re-creates every ephemeral we own in the new session, then announces the session.
+  void StartRestore() {
+    restoring_.clear();
+    for (const auto& [path, ephemeral] : ephemerals_) restoring_.insert(path);
+    if (restoring_.empty()) {
+      AnnounceConnected();
+      return;
+    }
+    LOG(INFO) << "registry '" << options_.name << "': re-creating " << restoring_.size()
+              << " ephemeral node(s) in session " << generation_ << " ("
+              << SessionIdString(session_id_) << ")";
+    const std::set<std::string> paths = restoring_;
+    for (const std::string& path : paths) Restore(path, kRestoreBackoffMin);
+  }
+
+  void Restore(const std::string& path, absl::Duration backoff) {
+    auto it = ephemerals_.find(path);
+    if (it == ephemerals_.end()) return RestoreDone(path);  // deleted meanwhile
+    const uint64_t generation = generation_;
+    SubmitCreate(
+        path, it->second.data, CreateMode::kEphemeral, it->second.acl, it->second.create_parents,
+        /*track=*/false, kCreateAttempts,
+        [this, path, generation, backoff](absl::StatusOr<std::string> created) {
+          if (!RestoreStillWanted(path, generation)) return;
+          if (created.ok()) return RestoreDone(path);
+          const absl::Status& status = created.status();
+          if (absl::IsAlreadyExists(status)) return CheckRestoredOwner(path, backoff);
+          if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+            return RetryRestore(path, backoff);
+          }
+          LOG(ERROR) << "registry '" << options_.name << "': cannot re-create ephemeral node '"
+                     << path << "' in the new session: " << status;
+          ephemerals_.erase(path);
+          RestoreDone(path);
+        });
+  }
+
+  // The node exists: ours (done), the expired session's (the server is still deleting it:
+  // retry), or someone else's (give it up).
+  void CheckRestoredOwner(const std::string& path, absl::Duration backoff) {
+    const uint64_t generation = generation_;
+    SubmitExists(path, /*watch=*/false,
+                 [this, path, generation, backoff](absl::StatusOr<std::optional<Stat>> stat) {
+                   if (!RestoreStillWanted(path, generation)) return;
+                   if (!stat.ok() || !stat->has_value()) return RetryRestore(path, backoff);
+                   const int64_t owner = (*stat)->ephemeral_owner;
+                   if (owner == session_id_) return RestoreDone(path);
+                   if (previous_session_ids_.count(owner) > 0) {
+                     return RetryRestore(path, backoff);
+                   }
+                   LOG(ERROR) << "registry '" << options_.name << "': ephemeral node '" << path
+                              << "' now belongs to session " << SessionIdString(owner)
+                              << ", not ours; not re-creating it";
+                   ephemerals_.erase(path);
+                   RestoreDone(path);
+                 });
+  }
+
+  void RetryRestore(const std::string& path, absl::Duration backoff) {
+    const uint64_t generation = generation_;
+    const absl::Duration next = std::min(backoff * 2, kRestoreBackoffMax);
+    executor_.PostAfter(backoff, [this, path, generation, next] {
+      if (RestoreStillWanted(path, generation)) Restore(path, next);
+    });
+  }
+
+  bool RestoreStillWanted(const std::string& path, uint64_t generation) const {
+    return !closed_ && generation == generation_ && restoring_.count(path) > 0;
+  }
+
+  void RestoreDone(const std::string& path) {
+    restoring_.erase(path);
+    if (restoring_.empty() && handle_connected_ && announced_generation_ != generation_) {
+      AnnounceConnected();
+    }
+  }
+
+  void ShutdownOnExecutor() {
+    closed_ = true;
+    CancelLossTimer();
+    if (reopen_timer_ != 0) executor_.Cancel(reopen_timer_);
+    requests_.Close(absl::StatusCode::kCancelled,
+                    absl::StrCat("registry '", options_.name, "' shut down"));
+    // zookeeper_close(): the server deletes our ephemerals now rather than after the timeout.
+    handle_.reset();
+    Deliver(SessionEventType::kClosed, SessionState::kClosed, generation_, "registry shut down");
+  }
+
+  const std::string connect_string_;
+  const RegistryOptions options_;
+  const std::vector<Acl> default_acl_;
+
+  SerialExecutor executor_;
+  internal::SessionListenerSet session_listeners_;
+  internal::SubscriptionSet subscriptions_;
+
+  absl::Mutex lifecycle_mu_;  // serialises Start() and Shutdown()
+  std::atomic<bool> started_{false};
+  std::atomic<bool> shut_down_{false};
+
+  mutable absl::Mutex info_mu_;
+  SessionInfo info_ ABSL_GUARDED_BY(info_mu_);
+  std::optional<ZooKeeperSessionCredentials> credentials_ ABSL_GUARDED_BY(info_mu_);
+
+  // Executor-confined.
+  ZkRequestQueue requests_;
+  std::unique_ptr<ZkHandle> handle_;
+  uint64_t generation_ = 0;                         // the current handle's session number
+  bool handle_connected_ = false;                   // the current handle is connected now
+  bool handle_ever_connected_ = false;              // ... or has been
+  uint64_t announced_generation_ = 0;               // the last session announced with kConnected
+  SessionState state_ = SessionState::kConnecting;  // as last delivered
+  int64_t session_id_ = 0;
+  absl::Duration negotiated_timeout_;
+  std::set<int64_t> previous_session_ids_;
+  bool closed_ = false;
+  absl::Time suspended_since_;
+  SerialExecutor::TimerId loss_timer_ = 0;
+  uint64_t loss_epoch_ = 0;
+  SerialExecutor::TimerId reopen_timer_ = 0;
+  std::map<std::string, OwnedEphemeral> ephemerals_;
+  std::set<std::string> restoring_;  // ephemerals still to re-create in this session
+};
+
+}  // namespace
+
+std::unique_ptr<Registry> NewZooKeeperRegistry(const RegistryUri& uri, RegistryOptions options) {
+  return std::make_unique<ZooKeeperRegistry>(uri, std::move(options));
+}
+
+std::optional<ZooKeeperSessionCredentials> GetZooKeeperSessionCredentials(
+    const Registry& registry) {
+  const auto* zookeeper = dynamic_cast<const ZooKeeperRegistry*>(&registry);
+  if (zookeeper == nullptr) return std::nullopt;
+  return zookeeper->credentials();
+}
+
+}  // namespace roster::registry

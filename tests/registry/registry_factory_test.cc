@@ -1,0 +1,64 @@
+// Registry URIs and options: every malformed input is InvalidArgument naming what is wrong.
+
+#include "registry/registry_factory.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace roster::registry {
+namespace {
+
+using ::roster::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(ParseRegistryUriTest, AcceptsZooKeeperAndMemoryUris) {
+  ASSERT_OK_AND_ASSIGN(RegistryUri zk, ParseRegistryUri("zk://h1:2181,h2:2182/dolphinscheduler"));
+  EXPECT_EQ(zk.scheme, RegistryUri::Scheme::kZooKeeper);
+  EXPECT_EQ(zk.hosts, "h1:2181,h2:2182");
+  EXPECT_EQ(zk.chroot, "/dolphinscheduler");
+  EXPECT_EQ(zk.ToString(), "zk://h1:2181,h2:2182/dolphinscheduler");
+
+  ASSERT_OK_AND_ASSIGN(RegistryUri plain, ParseRegistryUri("zk://127.0.0.1:2181"));
+  EXPECT_EQ(plain.chroot, "");
+
+  ASSERT_OK_AND_ASSIGN(RegistryUri memory, ParseRegistryUri("memory://"));
+  EXPECT_EQ(memory.scheme, RegistryUri::Scheme::kMemory);
+  EXPECT_EQ(memory.memory_name, "");
+  ASSERT_OK_AND_ASSIGN(RegistryUri named, ParseRegistryUri("memory://cluster-1/app"));
+  EXPECT_EQ(named.memory_name, "cluster-1");
+  EXPECT_EQ(named.chroot, "/app");
+}
+
+TEST(ParseRegistryUriTest, RejectsMalformedUrisNamingThem) {
+  for (const char* uri :
+       {"", "zookeeper", "http://h:2181", "zk://", "zk:///chroot", "zk://h",
+        "zk://h:", "zk://:2181", "zk://h:0", "zk://h:65536", "zk://h:port", "zk://h:2181,",
+        "zk://user:secret@h:2181", "zk://h:2181/a//b", "zk://h:2181/a/", "zk://h:2181/a/../b",
+        "zk://h:2181?x=1", "memory://bad name", "memory://a/b/"}) {
+    EXPECT_THAT(ParseRegistryUri(uri), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr(absl::StrCat("'", uri, "'"))))
+        << uri;
+    EXPECT_THAT(NewRegistry(uri, {}), StatusIs(absl::StatusCode::kInvalidArgument)) << uri;
+  }
+}
+
+TEST(NewRegistryTest, ValidatesOptions) {
+  RegistryOptions short_timeout;
+  short_timeout.session_timeout = absl::Milliseconds(1);
+  EXPECT_THAT(NewRegistry("memory://", short_timeout),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("session timeout")));
+  RegistryOptions no_colon;
+  no_colon.digest = "alice";
+  EXPECT_THAT(NewRegistry("memory://", no_colon),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("user:password")));
+  RegistryOptions missing_file;
+  missing_file.digest_file = "/nonexistent/roster-digest";
+  EXPECT_THAT(NewRegistry("memory://", missing_file), StatusIs(absl::StatusCode::kNotFound));
+  RegistryOptions no_reads;
+  no_reads.max_in_flight = 0;
+  EXPECT_THAT(NewRegistry("memory://", no_reads), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace roster::registry
