@@ -1,0 +1,225 @@
+// ClusterManager: turns registry events into one consistent, versioned view of the cluster.
+//
+// It owns the registry subscriptions (masters, workers, alert servers, the coordinator znode,
+// roster's drain records), applies their events on its own serial executor in batches, and
+// publishes an immutable ClusterView after each batch (version strictly increasing; readers
+// take a shared_ptr and never lock live state). MasterCluster and WorkerCluster own their
+// parts; WorkerSelector serves selections from the published view.
+//
+// Consistency (DESIGN.md, "Consistency and staleness"):
+//  - watch events update the view at once;
+//  - a jittered periodic full resync re-reads everything and counts what it corrects
+//    (resync_corrections_total); one follows every reconnect and every new session;
+//  - the view is Ready only after its first full read; it is stale while the session is not
+//    connected or a re-read after a reconnect has not finished. Lookups answer while stale
+//    (flagged); slot and leader answers are refused once it has been stale for longer than
+//    `staleness_bound`, because acting on them can double-process work.
+//
+// Thread-safety: thread-safe. Event handling runs on the cluster executor; the query methods
+// read the published view and a few atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cluster/change_log.h"
+#include "cluster/cluster_view.h"
+#include "cluster/heartbeat_codec.h"
+#include "cluster/layout.h"
+#include "cluster/master_cluster.h"
+#include "cluster/node_state_machine.h"
+#include "cluster/worker_selector.h"
+#include "registry/registry.h"
+#include "util/clock.h"
+#include "util/metrics.h"
+
+namespace roster::cluster {
+
+struct ClusterOptions {
+  ClusterPaths paths;
+  NodeTimingOptions timing;
+  HeartbeatLimits heartbeat_limits;
+  // A NORMAL heartbeat over either usage (a fraction; 0 disables) counts as OVERLOAD.
+  double overload_cpu_usage = 0;
+  double overload_memory_usage = 0;
+  // How long OFFLINE nodes stay visible after their znode is gone.
+  absl::Duration tombstone_retention = absl::Minutes(10);
+  // Optional static worker-group mapping file (see WorkerCluster::LoadStaticGroups).
+  std::string worker_group_file;
+  // The periodic full resync: every interval, +- jitter (a fraction of it).
+  absl::Duration resync_interval = absl::Seconds(60);
+  double resync_jitter = 0.2;
+  // How often heartbeat timeouts, probation and tombstone retention are evaluated.
+  absl::Duration tick_interval = absl::Seconds(1);
+  // Slot and leader answers are refused once the view has been stale this long. The daemon
+  // sets it to 2/3 of the registry session timeout.
+  absl::Duration staleness_bound = absl::Seconds(20);
+  // Changes kept for watchers resuming from a version.
+  size_t change_log_capacity = 16384;
+  // False in tests that drive time by hand with TickNow() and ResyncNow().
+  bool run_timers = true;
+  std::string name = "cluster";  // the executor thread's name
+  Clock* clock = Clock::Real();  // not owned
+};
+
+// How far the published view can be trusted, computed at the time of the call.
+struct Freshness {
+  registry::SessionState session_state = registry::SessionState::kConnecting;
+  bool ever_synced = false;  // the first full read completed
+  bool stale = true;         // not connected, or a re-read is pending
+  absl::Duration stale_for;  // how long it has been stale; zero when fresh
+  absl::Duration since_last_sync = absl::InfiniteDuration();  // since the last full read
+  // Slot and leader answers are allowed: ever synced and stale for at most the bound.
+  bool authoritative = false;
+};
+
+struct LeaderAnswer {
+  LeaderInfo leader;
+  NodeInfoPtr master;  // the leader's master record, if it is registered as a master
+};
+
+// A running WatchChanges() registration; destroying it unsubscribes (at most one more call of
+// the listener may already be under way, so the listener must own what it touches).
+class ChangeWatch {
+ public:
+  virtual ~ChangeWatch() = default;
+};
+
+// Where a watcher starts: either the changes it missed since its version, or (when that is
+// too old, or 0) a snapshot to start from. Later batches follow in order.
+struct WatchStart {
+  ClusterViewPtr snapshot;  // set when starting from a snapshot
+  ChangeBatch missed;       // set when resuming
+  uint64_t version = 0;     // the version the watcher is at after this
+};
+
+class ClusterManager {
+ public:
+  // `registry` must outlive the manager and be started by the caller.
+  ClusterManager(registry::Registry* registry, ClusterOptions options);
+  ~ClusterManager();  // Calls Shutdown().
+
+  ClusterManager(const ClusterManager&) = delete;
+  ClusterManager& operator=(const ClusterManager&) = delete;
+
+  // Validates the options, loads the static group file, subscribes, starts the executor and
+  // timers. InvalidArgument/NotFound for bad options; FailedPrecondition if called twice.
+  absl::Status Start();
+  // Unsubscribes, stops the timers, fails pending operator calls with Cancelled, and joins
+  // the executor. Idempotent.
+  void Shutdown();
+
+  // The current view (never null; empty and unsynced before the first full read).
+  ClusterViewPtr view() const;
+  Freshness freshness() const;
+  // The first full read completed.
+  bool ready() const { return ever_synced_.load(); }
+
+  // Selection on the current view (see WorkerSelector); Unavailable before the first sync.
+  absl::StatusOr<Selection> SelectWorker(const SelectRequest& request);
+  // Authority answers; Unavailable when not authoritative (see Freshness), saying why.
+  absl::StatusOr<SlotAnswer> GetMasterSlot(absl::string_view address,
+                                           const std::optional<IncarnationClaim>& claim);
+  absl::StatusOr<LeaderAnswer> GetLeader();
+
+  // Operator actions, recorded in the registry (so every replica agrees and they survive a
+  // restart) under paths.drains. `done` runs once the view shows the change, on the cluster
+  // executor. NotFound for an address no role knows; InvalidArgument for a bad address or an
+  // empty reason; the registry's error otherwise.
+  void Drain(std::string address, std::string reason, absl::AnyInvocable<void(absl::Status) &&> done);
+  void Undrain(std::string address, absl::AnyInvocable<void(absl::Status) &&> done);
+
+  // Watches changes from `from_version` (0: from a snapshot). `on_start` runs once, then
+  // `on_changes` for every later batch, in order, on the cluster executor; neither may block.
+  std::unique_ptr<ChangeWatch> WatchChanges(
+      uint64_t from_version, absl::AnyInvocable<void(WatchStart) &&> on_start,
+      std::function<void(const std::shared_ptr<const ChangeBatch>&)> on_changes);
+
+  // Runs the periodic tick now and waits for it (tests with run_timers = false).
+  void TickNow();
+  // Starts a full resync of every subscription now (asynchronous; watch resyncs()).
+  void ResyncNow();
+
+  // Counters, for metrics and tests.
+  int64_t events_applied() const { return events_applied_.value(); }
+  int64_t resync_corrections() const { return resync_corrections_.value(); }
+  // Full reads completed by every subscription (the first sync counts as one).
+  int64_t resyncs() const { return resyncs_.value(); }
+  // Writes every metric in Prometheus text format.
+  void WriteMetrics(PrometheusWriter* writer) const;
+
+ private:
+  enum class Source { kMasters, kWorkers, kAlertServers, kCoordinator, kDrains };
+  static constexpr int kSourceCount = 5;
+  // An event handed over by a registry listener, applied in order on the executor.
+  struct InboxItem {
+    Source source = Source::kMasters;
+    std::optional<registry::RegistryEvent> event;
+    std::optional<registry::SessionEvent> session;
+  };
+  struct State;  // Everything confined to the executor; see cluster_manager.cc.
+
+  // Called by registry listeners (on the registry executor).
+  void Enqueue(InboxItem item);
+  // The rest runs on the cluster executor.
+  void DrainInbox();
+  void ApplySession(const registry::SessionEvent& event, absl::Time now);
+  void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
+                  absl::Time wall_now);
+  void ApplyDrain(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
+  // After a full read: makes the live state match `synced.snapshot`, counting corrections.
+  void Reconcile(Source source, const registry::RegistryEvent& synced, absl::Time now,
+                 absl::Time wall_now);
+  void Publish(bool tick);
+  void ResolvePendingDrains(absl::Time now);
+  // Copies the executor-confined table counters for WriteMetrics().
+  void UpdateTableMetrics();
+  void ScheduleTick();
+  void ScheduleResync();
+  void WriteDrain(std::string address, bool drained, std::string reason,
+                  absl::AnyInvocable<void(absl::Status) &&> done);
+  absl::Status CheckAuthority(absl::string_view what) const;
+
+  registry::Registry* const registry_;
+  const ClusterOptions options_;
+  std::unique_ptr<State> state_;
+  WorkerSelector selector_;
+
+  absl::Mutex inbox_mu_;
+  std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+
+  mutable absl::Mutex view_mu_;
+  ClusterViewPtr view_ ABSL_GUARDED_BY(view_mu_);
+
+  // Freshness, written on the executor and read anywhere (nanoseconds on options_.clock).
+  std::atomic<bool> ever_synced_{false};
+  std::atomic<int64_t> stale_since_ns_{0};  // 0 when fresh
+  std::atomic<int64_t> last_sync_ns_{0};    // 0 before the first sync
+
+  struct TableMetrics {
+    int64_t stale_incarnation_events = 0;
+    int64_t rejected_payloads = 0;
+    std::map<std::pair<NodeState, NodeState>, int64_t> transitions;
+  };
+  mutable absl::Mutex metrics_mu_;
+  TableMetrics table_metrics_ ABSL_GUARDED_BY(metrics_mu_);
+
+  Counter events_applied_;
+  Counter resync_corrections_;
+  Counter resyncs_;
+  Counter publishes_;
+};
+
+}  // namespace roster::cluster

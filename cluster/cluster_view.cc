@@ -1,0 +1,85 @@
+#include "cluster/cluster_view.h"
+
+#include <algorithm>
+
+namespace roster::cluster {
+namespace {
+
+// Binary search on a vector of nodes sorted by address (every node vector of a
+// view is).
+NodeInfoPtr FindSorted(const std::vector<NodeInfoPtr>& nodes, absl::string_view address) {
+  auto it = std::lower_bound(
+      nodes.begin(), nodes.end(), address,
+      [](const NodeInfoPtr& node, absl::string_view key) { return node->address < key; });
+  if (it == nodes.end() || (*it)->address != address) return nullptr;
+  return *it;
+}
+
+}  // namespace
+
+// The name functions of node_info.h live here: node_info.h has no .cc of its
+// own.
+absl::string_view NodeRoleName(NodeRole role) {
+  switch (role) {
+    case NodeRole::kMaster:
+      return "MASTER";
+    case NodeRole::kWorker:
+      return "WORKER";
+    case NodeRole::kAlertServer:
+      return "ALERT_SERVER";
+  }
+  return "UNKNOWN_ROLE";
+}
+
+absl::string_view NodeStateName(NodeState state) {
+  switch (state) {
+    case NodeState::kRegistering:
+      return "REGISTERING";
+    case NodeState::kRunning:
+      return "RUNNING";
+    case NodeState::kOverload:
+      return "OVERLOAD";
+    case NodeState::kFault:
+      return "FAULT";
+    case NodeState::kRecovering:
+      return "RECOVERING";
+    case NodeState::kOffline:
+      return "OFFLINE";
+  }
+  return "UNKNOWN_STATE";
+}
+
+int SlotAssignment::SlotOf(absl::string_view address) const {
+  auto it = std::lower_bound(masters.begin(), masters.end(), address,
+                             [](const std::string& master, absl::string_view key) {
+                               return absl::string_view(master) < key;
+                             });
+  if (it == masters.end() || *it != address) return -1;
+  return static_cast<int>(it - masters.begin());
+}
+
+NodeInfoPtr ClusterView::Find(NodeRole role, absl::string_view address) const {
+  switch (role) {
+    case NodeRole::kMaster:
+      return FindSorted(masters, address);
+    case NodeRole::kWorker:
+      return FindSorted(workers, address);
+    case NodeRole::kAlertServer:
+      return FindSorted(alert_servers, address);
+  }
+  return nullptr;
+}
+
+NodeInfoPtr ClusterView::FindAny(absl::string_view address) const {
+  for (NodeRole role : {NodeRole::kMaster, NodeRole::kWorker, NodeRole::kAlertServer}) {
+    if (NodeInfoPtr node = Find(role, address)) return node;
+  }
+  return nullptr;
+}
+
+const GroupView* ClusterView::FindGroup(absl::string_view name) const {
+  auto it = groups.find(name);  // transparent comparator: no std::string built
+  return it == groups.end() ? nullptr : &it->second;
+}
+
+}  // namespace roster::cluster

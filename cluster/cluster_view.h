@@ -1,0 +1,89 @@
+// ClusterView: one immutable, versioned snapshot of the whole cluster.
+//
+// ClusterManager publishes a new view after every batch of changes; readers take the current
+// one (`std::shared_ptr<const ClusterView>`) and never lock live state. Nodes are shared
+// between consecutive views, so publishing copies pointers, not nodes.
+//
+// Thread-safety: immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "cluster/node_info.h"
+
+namespace roster::cluster {
+
+// Slot assignment over the live masters (DESIGN.md, "Master slots and the leader"): masters in
+// RUNNING, OVERLOAD or RECOVERING, sorted by address; slot = index, total = size.
+struct SlotAssignment {
+  std::vector<std::string> masters;  // sorted by address
+  // Identifies the assignment: equal on every replica reading the same ZooKeeper state, and
+  // different whenever the assignment differs. A 64-bit fingerprint of the members' addresses
+  // and incarnations (czxid); compare epochs for equality, never for order.
+  uint64_t epoch = 0;
+
+  // The slot of `address`, or -1 when it holds none.
+  int SlotOf(absl::string_view address) const;
+};
+
+// The holder of the coordinator znode.
+struct LeaderInfo {
+  bool present = false;
+  std::string address;        // the znode's payload, "host:port"
+  int64_t fencing_token = 0;  // the znode's czxid: only grows across leaders
+  int64_t since_ms = 0;       // the znode's ctime (ZooKeeper's clock), epoch ms
+};
+
+// The workers of one group.
+struct GroupView {
+  std::string name;
+  // Every member (any state, including OFFLINE tombstones), sorted by address.
+  std::vector<NodeInfoPtr> members;
+  int selectable = 0;  // members in RUNNING and not drained
+  std::map<NodeState, int> count_by_state;
+};
+
+// A znode the cluster layer could not use as a node, with the reason ("name 'foo' is not
+// host:port"), shown to operators instead of being silently dropped.
+struct RejectedZnode {
+  std::string path;
+  std::string reason;
+};
+
+class ClusterView {
+ public:
+  ClusterView() = default;
+
+  // Strictly increasing within one ClusterManager; the version of the last change applied.
+  uint64_t version = 0;
+  // True once the first full read of the registry completed: before that the view is empty
+  // because nothing was read yet, not because the cluster is empty.
+  bool synced = false;
+
+  // Sorted by address; OFFLINE tombstones included until their retention ends.
+  std::vector<NodeInfoPtr> masters;
+  std::vector<NodeInfoPtr> workers;
+  std::vector<NodeInfoPtr> alert_servers;
+  // By group name; "default" holds every worker.
+  std::map<std::string, GroupView, std::less<>> groups;
+  SlotAssignment slots;
+  LeaderInfo leader;
+  std::vector<RejectedZnode> rejected;
+
+  // The node with `address` in `role`, or null.
+  NodeInfoPtr Find(NodeRole role, absl::string_view address) const;
+  // The node with `address` in any role (masters first), or null.
+  NodeInfoPtr FindAny(absl::string_view address) const;
+  // The group, or null.
+  const GroupView* FindGroup(absl::string_view name) const;
+};
+
+using ClusterViewPtr = std::shared_ptr<const ClusterView>;
+
+}  // namespace roster::cluster

@@ -1,0 +1,94 @@
+// What roster knows about one node (a master, worker or alert server), as published in a
+// ClusterView: its state, incarnation, last heartbeat and transition history.
+//
+// NodeInfo values are immutable once published and shared between views
+// (`std::shared_ptr<const NodeInfo>`): a view copies pointers, not nodes.
+//
+// Thread-safety: the types are values; a published NodeInfo is immutable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "roster/v1/heartbeat.pb.h"
+
+namespace roster::cluster {
+
+enum class NodeRole { kMaster, kWorker, kAlertServer };
+
+absl::string_view NodeRoleName(NodeRole role);  // "MASTER", "WORKER", "ALERT_SERVER"
+
+// The node state machine's states (DESIGN.md, "Node identity, states and timing").
+enum class NodeState {
+  kRegistering,  // znode seen, no valid heartbeat yet
+  kRunning,      // heartbeating, not overloaded
+  kOverload,     // heartbeating, overloaded (BUSY, or load above the thresholds)
+  kFault,        // znode present but heartbeats stopped, or the payload is bad
+  kRecovering,   // was FAULT, heartbeats came back; RUNNING after a probation
+  kOffline,      // znode gone, or drained by an operator; kept as a tombstone for a while
+};
+
+absl::string_view NodeStateName(NodeState state);  // "REGISTERING", "RUNNING", ...
+
+// Which incarnation of a node an event belongs to: a restarted node is a new incarnation, and
+// an event of an older incarnation never overwrites a newer one. Ordered lexicographically:
+// the znode's creation zxid first (ZooKeeper's own order), then the node's start time and
+// process id (which tell apart two processes writing to one znode).
+struct Incarnation {
+  int64_t czxid = 0;
+  int64_t startup_time_ms = 0;
+  int32_t process_id = 0;
+
+  friend bool operator<(const Incarnation& a, const Incarnation& b) {
+    return std::tie(a.czxid, a.startup_time_ms, a.process_id) <
+           std::tie(b.czxid, b.startup_time_ms, b.process_id);
+  }
+  friend bool operator==(const Incarnation& a, const Incarnation& b) {
+    return a.czxid == b.czxid && a.startup_time_ms == b.startup_time_ms &&
+           a.process_id == b.process_id;
+  }
+  friend bool operator!=(const Incarnation& a, const Incarnation& b) { return !(a == b); }
+};
+
+// One state change, with its cause ("heartbeat BUSY", "no heartbeat for 30s (3 intervals of
+// 10s)", "heartbeat rejected: cpuUsage NaN is not in [0, 1]", "drained by operator: ...").
+struct Transition {
+  absl::Time at;       // wall-clock time, for people
+  NodeState from;      // equal to `to` for the first entry (the node appeared)
+  NodeState to;
+  std::string cause;
+};
+
+struct NodeInfo {
+  std::string address;  // "host:port", the node's identity
+  NodeRole role = NodeRole::kWorker;
+  NodeState state = NodeState::kRegistering;
+  std::string reason;        // cause of the last transition into `state`
+  absl::Time state_since;    // wall clock
+  Incarnation incarnation;
+  // The znode(s) registering this node (a legacy worker in two groups has two).
+  std::vector<std::string> paths;
+  int64_t mzxid = 0;  // last data change seen
+  // The last valid heartbeat (empty until one arrives). A rejected payload leaves the last
+  // valid one here and puts the reason in `reason`.
+  roster::v1::Heartbeat heartbeat;
+  bool has_heartbeat = false;
+  // Last time the znode's data changed, on the daemon's monotonic clock: liveness is measured
+  // from this, never from the node's reportTime.
+  absl::Time last_data_change;
+  // Workers: the groups this worker is in, sorted (always includes "default").
+  std::vector<std::string> groups;
+  bool drained = false;
+  std::string drain_reason;
+  // Oldest first, bounded (ClusterOptions::history_limit).
+  std::vector<Transition> history;
+};
+
+using NodeInfoPtr = std::shared_ptr<const NodeInfo>;
+
+}  // namespace roster::cluster

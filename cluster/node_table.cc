@@ -1,0 +1,439 @@
+#include "cluster/node_table.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cluster/layout.h"
+#include "glog/logging.h"
+
+namespace roster::cluster {
+namespace {
+
+struct Verdict {
+  NodeInput input;
+  std::string cause;
+};
+
+// What a valid heartbeat says about the node.
+Verdict Judge(const roster::v1::Heartbeat& heartbeat, const NodeTableOptions& options) {
+  using roster::v1::Heartbeat;
+  switch (heartbeat.server_status()) {
+    case Heartbeat::ABNORMAL:
+      return {NodeInput::kHeartbeatInvalid, "the node reports ABNORMAL"};
+    case Heartbeat::BUSY:
+      return {NodeInput::kHeartbeatBusy, "heartbeat BUSY"};
+    default:
+      break;
+  }
+  if (options.overload_cpu_usage > 0 && heartbeat.cpu_usage() > options.overload_cpu_usage) {
+    return {NodeInput::kHeartbeatBusy,
+            absl::StrFormat("cpuUsage %.2f is over the overload threshold %.2f "
+                            "(--overload_cpu_usage)",
+                            heartbeat.cpu_usage(), options.overload_cpu_usage)};
+  }
+  if (options.overload_memory_usage > 0 &&
+      heartbeat.memory_usage() > options.overload_memory_usage) {
+    return {NodeInput::kHeartbeatBusy,
+            absl::StrFormat("memoryUsage %.2f is over the overload threshold %.2f "
+                            "(--overload_memory_usage)",
+                            heartbeat.memory_usage(), options.overload_memory_usage)};
+  }
+  return {NodeInput::kHeartbeatNormal, "heartbeat NORMAL"};
+}
+
+}  // namespace
+
+// One node: the znodes registering it, its state machine, its last valid heartbeat, and its
+// published info (rebuilt only when something it shows changed).
+class NodeTable::Record {
+ public:
+  struct Znode {
+    std::string path;
+    std::string group;  // legacy layout's group segment, or ""
+    registry::Stat stat;
+    std::string data;
+    absl::Status read_error;
+  };
+
+  Record(const NodeTableOptions* options, std::string address, absl::Time now,
+         absl::Time wall_now)
+      : options_(options), address_(std::move(address)), machine_(&options->timing, now, wall_now) {}
+
+  const std::string& address() const { return address_; }
+  std::vector<Znode>& znodes() { return znodes_; }
+  const std::vector<Znode>& znodes() const { return znodes_; }
+  NodeState state() const { return machine_.state(); }
+  const NodeInfoPtr& info() const { return info_; }
+  bool info_stale() const { return info_stale_; }
+
+  Znode* FindZnode(absl::string_view path) {
+    for (Znode& z : znodes_) {
+      if (z.path == path) return &z;
+    }
+    return nullptr;
+  }
+
+  // Marks the record for the next Derive(). Returns true if it was not marked yet.
+  bool MarkDirty(bool data_changed) {
+    data_dirty_ |= data_changed;
+    const bool first = !dirty_;
+    dirty_ = true;
+    return first;
+  }
+
+  // The node's (first) znode appeared again, or a new incarnation replaced it.
+  void OnZnodeCreated(absl::string_view cause, NodeTable* table, absl::Time now,
+                      absl::Time wall_now) {
+    has_heartbeat_ = false;  // the new incarnation has not reported yet
+    incarnation_ = Incarnation{};
+    Feed(NodeInput::kZnodeCreated, cause, table, now, wall_now);
+  }
+
+  void OnLastZnodeRemoved(NodeTable* table, absl::Time now, absl::Time wall_now) {
+    Feed(NodeInput::kZnodeDeleted, "znode deleted (session ended)", table, now, wall_now);
+    offline_since_ = now;
+  }
+
+  void SetDrained(bool drained, absl::string_view reason, NodeTable* table, absl::Time now,
+                  absl::Time wall_now) {
+    if (drained == machine_.drained() && drain_reason_ == reason) return;
+    drain_reason_ = drained ? std::string(reason) : "";
+    if (drained) {
+      Feed(NodeInput::kDrained, absl::StrCat("drained by operator: ", reason), table, now,
+           wall_now);
+    } else if (machine_.drained()) {
+      Feed(NodeInput::kUndrained, "undrained by operator", table, now, wall_now);
+    }
+    if (machine_.state() == NodeState::kOffline && znodes_.empty()) offline_since_ = now;
+    info_stale_ = true;
+  }
+
+  // Parses the freshest payload if data changed since the last call.
+  void Derive(NodeTable* table, absl::Time now, absl::Time wall_now) {
+    dirty_ = false;
+    if (!data_dirty_) return;
+    data_dirty_ = false;
+    info_stale_ = true;  // paths, groups or mzxid may have changed
+    const Znode* freshest = nullptr;
+    for (const Znode& z : znodes_) {
+      if (freshest == nullptr || z.stat.mzxid > freshest->stat.mzxid) freshest = &z;
+    }
+    if (freshest != nullptr) ApplyPayload(*freshest, table, now, wall_now);
+  }
+
+  void Tick(NodeTable* table, absl::Time now, absl::Time wall_now) {
+    const NodeState before = machine_.state();
+    if (machine_.Tick(now, wall_now)) {
+      table->transitions_[{before, machine_.state()}]++;
+      info_stale_ = true;
+    }
+  }
+
+  bool Expired(absl::Time now) const {
+    return znodes_.empty() && machine_.state() == NodeState::kOffline && !machine_.drained() &&
+           now - offline_since_ >= options_->tombstone_retention;
+  }
+
+  // Rebuilds the published info if anything it shows changed; returns the change, if any.
+  std::optional<NodeChange> Publish() {
+    if (!info_stale_ && info_ != nullptr) return std::nullopt;
+    info_stale_ = false;
+    NodeInfoPtr before = std::move(info_);
+    info_ = BuildInfo();
+    return NodeChange{std::move(before), info_};
+  }
+
+ private:
+  void ApplyPayload(const Znode& z, NodeTable* table, absl::Time now, absl::Time wall_now) {
+    if (!z.read_error.ok()) {
+      Feed(NodeInput::kHeartbeatInvalid,
+           absl::StrCat("cannot read znode '", z.path, "': ", z.read_error.message()), table,
+           now, wall_now);
+      return;
+    }
+    absl::StatusOr<roster::v1::Heartbeat> heartbeat =
+        ParseHeartbeat(options_->role, z.data, options_->limits, wall_now);
+    if (!heartbeat.ok()) {
+      if (absl::IsNotFound(heartbeat.status()) && !has_heartbeat_) {
+        machine_.OnDataChanged(now);  // registered, nothing reported yet
+        return;
+      }
+      table->rejected_payloads_++;
+      Feed(NodeInput::kHeartbeatInvalid,
+           absl::StrCat("heartbeat rejected: ", heartbeat.status().message()), table, now,
+           wall_now);
+      return;
+    }
+    Incarnation incarnation{0, heartbeat->startup_time_ms(), heartbeat->process_id()};
+    for (const Znode& each : znodes_) {
+      incarnation.czxid = std::max(incarnation.czxid, each.stat.czxid);
+    }
+    if (has_heartbeat_ && incarnation.czxid == incarnation_.czxid) {
+      if (incarnation < incarnation_) {
+        // Another (older) process writes to this node's znode: never let it win.
+        table->stale_incarnation_events_++;
+        LOG_EVERY_N(WARNING, 100)
+            << "ignoring a heartbeat of an older incarnation of '" << address_
+            << "' (startupTime " << incarnation.startup_time_ms << ", processId "
+            << incarnation.process_id << " < startupTime " << incarnation_.startup_time_ms
+            << ", processId " << incarnation_.process_id << ")";
+        return;
+      }
+      if (incarnation_ < incarnation) {
+        Feed(NodeInput::kZnodeCreated,
+             absl::StrCat("new incarnation: the process restarted (startupTime ",
+                          incarnation.startup_time_ms, ", processId ", incarnation.process_id,
+                          ")"),
+             table, now, wall_now);
+      }
+    }
+    incarnation_ = incarnation;
+    heartbeat_ = *std::move(heartbeat);
+    has_heartbeat_ = true;
+    Verdict verdict = Judge(heartbeat_, *options_);
+    Feed(verdict.input, verdict.cause, table, now, wall_now);
+  }
+
+  void Feed(NodeInput input, absl::string_view cause, NodeTable* table, absl::Time now,
+            absl::Time wall_now) {
+    const NodeState before = machine_.state();
+    const std::string reason_before = machine_.reason();
+    absl::Status status = machine_.Apply(input, cause, now, wall_now);
+    if (!status.ok()) {
+      // The cluster layer feeds only inputs its own bookkeeping allows; a refusal is worth a
+      // log line, never a crash: the node keeps its state.
+      LOG_EVERY_N(WARNING, 100) << "node '" << address_ << "': " << status.message();
+      return;
+    }
+    if (machine_.state() != before) table->transitions_[{before, machine_.state()}]++;
+    if (machine_.state() != before || machine_.reason() != reason_before) info_stale_ = true;
+  }
+
+  NodeInfoPtr BuildInfo() const {
+    auto info = std::make_shared<NodeInfo>();
+    info->address = address_;
+    info->role = options_->role;
+    info->state = machine_.state();
+    info->reason = machine_.reason();
+    info->state_since = machine_.state_since_wall();
+    info->incarnation = incarnation_;
+    for (const Znode& z : znodes_) {
+      info->paths.push_back(z.path);
+      info->mzxid = std::max(info->mzxid, z.stat.mzxid);
+    }
+    std::sort(info->paths.begin(), info->paths.end());
+    if (has_heartbeat_) {
+      info->heartbeat = heartbeat_;
+      info->has_heartbeat = true;
+    }
+    info->last_data_change = machine_.last_data_change();
+    if (options_->role == NodeRole::kWorker) info->groups = Groups();
+    info->drained = machine_.drained();
+    info->drain_reason = drain_reason_;
+    info->history.assign(machine_.history().begin(), machine_.history().end());
+    return info;
+  }
+
+  // DESIGN.md: the heartbeat's workerGroup, the legacy path segment, the static mapping, and
+  // "default" for every worker.
+  std::vector<std::string> Groups() const {
+    std::vector<std::string> groups = {"default"};
+    for (const Znode& z : znodes_) {
+      if (!z.group.empty()) groups.push_back(z.group);
+    }
+    if (has_heartbeat_ && !heartbeat_.worker_group().empty()) {
+      groups.push_back(heartbeat_.worker_group());
+    }
+    if (options_->static_groups != nullptr) {
+      auto it = options_->static_groups->find(address_);
+      if (it != options_->static_groups->end()) {
+        groups.insert(groups.end(), it->second.begin(), it->second.end());
+      }
+    }
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+    return groups;
+  }
+
+  const NodeTableOptions* const options_;
+  const std::string address_;
+  std::vector<Znode> znodes_;  // usually one; a legacy worker in two groups has two
+  NodeStateMachine machine_;
+  roster::v1::Heartbeat heartbeat_;
+  bool has_heartbeat_ = false;
+  Incarnation incarnation_;
+  std::string drain_reason_;
+  absl::Time offline_since_ = absl::InfinitePast();
+  bool dirty_ = false;       // queued in NodeTable::dirty_
+  bool data_dirty_ = false;  // a payload to parse
+  bool info_stale_ = true;   // the published info must be rebuilt
+  NodeInfoPtr info_;
+};
+
+NodeTable::NodeTable(const NodeTableOptions* options) : options_(options) {}
+
+NodeTable::~NodeTable() = default;
+
+NodeTable::Record* NodeTable::FindOrCreate(const std::string& address, absl::Time now,
+                                           absl::Time wall_now) {
+  auto it = records_.find(address);
+  if (it != records_.end()) return it->second.get();
+  auto record = std::make_unique<Record>(options_, address, now, wall_now);
+  Record* raw = record.get();
+  records_.emplace(address, std::move(record));
+  auto drain = drains_.find(address);
+  if (drain != drains_.end()) raw->SetDrained(true, drain->second, this, now, wall_now);
+  if (raw->MarkDirty(false)) dirty_.push_back(raw);
+  return raw;
+}
+
+void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& event,
+                      absl::Time now, absl::Time wall_now) {
+  if (event.type == registry::EventType::kSynced) return;
+  if (event.type == registry::EventType::kRemoved) {
+    rejected_.erase(event.path);
+    Remove(event, now, wall_now);
+    return;
+  }
+  absl::StatusOr<std::optional<ZnodeAddress>> where = ClassifyZnode(options_->role, root, event);
+  if (!where.ok()) {
+    auto [it, inserted] =
+        rejected_.insert_or_assign(event.path, std::string(where.status().message()));
+    if (inserted) {
+      LOG(WARNING) << "ignoring znode '" << event.path << "': " << where.status().message();
+    }
+    return;
+  }
+  if (!where->has_value()) return;  // a legacy group directory
+  Upsert((*where)->address, event, (*where)->group, now, wall_now);
+}
+
+void NodeTable::Upsert(const std::string& address, const registry::RegistryEvent& event,
+                       absl::string_view group, absl::Time now, absl::Time wall_now) {
+  auto it = by_path_.find(event.path);
+  Record* record;
+  if (it != by_path_.end()) {
+    record = it->second;
+    Record::Znode* z = record->FindZnode(event.path);
+    if (event.stat.czxid < z->stat.czxid ||
+        (event.stat.czxid == z->stat.czxid && event.stat.mzxid < z->stat.mzxid)) {
+      stale_incarnation_events_++;  // an event older than what we hold
+      return;
+    }
+    const bool recreated = event.stat.czxid > z->stat.czxid;
+    z->stat = event.stat;
+    z->data = event.data;
+    z->read_error = event.read_error;
+    if (recreated) {
+      // The znode was deleted and created again, and we never saw the deletion.
+      record->OnZnodeCreated(
+          absl::StrCat("new incarnation: znode re-created (czxid ", event.stat.czxid, ")"), this,
+          now, wall_now);
+    }
+  } else {
+    record = FindOrCreate(address, now, wall_now);
+    const bool was_absent = record->znodes().empty();
+    record->znodes().push_back(
+        Record::Znode{event.path, std::string(group), event.stat, event.data, event.read_error});
+    by_path_[event.path] = record;
+    // A tombstone (or a drained node) registering again; a new record is already REGISTERING.
+    if (was_absent && record->state() == NodeState::kOffline) {
+      record->OnZnodeCreated(absl::StrCat("znode created (czxid ", event.stat.czxid, ")"), this,
+                             now, wall_now);
+    }
+  }
+  if (record->MarkDirty(true)) dirty_.push_back(record);
+}
+
+void NodeTable::Remove(const registry::RegistryEvent& event, absl::Time now,
+                       absl::Time wall_now) {
+  auto it = by_path_.find(event.path);
+  if (it == by_path_.end()) return;
+  Record* record = it->second;
+  std::vector<Record::Znode>& znodes = record->znodes();
+  auto z = std::find_if(znodes.begin(), znodes.end(),
+                        [&](const Record::Znode& each) { return each.path == event.path; });
+  if (event.stat.czxid != 0 && event.stat.czxid < z->stat.czxid) {
+    stale_incarnation_events_++;  // the removal of an older incarnation's znode
+    return;
+  }
+  znodes.erase(z);
+  by_path_.erase(it);
+  if (znodes.empty()) record->OnLastZnodeRemoved(this, now, wall_now);
+  if (record->MarkDirty(true)) dirty_.push_back(record);
+}
+
+void NodeTable::SetDrained(const std::string& address, bool drained, absl::string_view reason,
+                           absl::Time now, absl::Time wall_now) {
+  if (drained) {
+    drains_[address] = std::string(reason);
+  } else {
+    drains_.erase(address);
+  }
+  auto it = records_.find(address);
+  if (it == records_.end()) return;
+  Record* record = it->second.get();
+  record->SetDrained(drained, reason, this, now, wall_now);
+  if (record->MarkDirty(false)) dirty_.push_back(record);
+}
+
+void NodeTable::Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes) {
+  std::vector<Record*> dirty;
+  dirty.swap(dirty_);
+  for (Record* record : dirty) {
+    record->Derive(this, now, wall_now);
+    if (std::optional<NodeChange> change = record->Publish()) {
+      changes->push_back(*std::move(change));
+    }
+  }
+}
+
+void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes) {
+  for (auto it = records_.begin(); it != records_.end();) {
+    Record* record = it->second.get();
+    if (record->Expired(now)) {
+      changes->push_back(NodeChange{record->info(), nullptr});
+      dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), record), dirty_.end());
+      it = records_.erase(it);
+      continue;
+    }
+    record->Tick(this, now, wall_now);
+    if (record->info_stale() && record->MarkDirty(false)) dirty_.push_back(record);
+    ++it;
+  }
+  Derive(now, wall_now, changes);
+}
+
+std::vector<NodeInfoPtr> NodeTable::Snapshot() const {
+  std::vector<NodeInfoPtr> nodes;
+  nodes.reserve(records_.size());
+  for (const auto& [address, record] : records_) {
+    if (record->info() != nullptr) nodes.push_back(record->info());
+  }
+  return nodes;
+}
+
+NodeInfoPtr NodeTable::Find(absl::string_view address) const {
+  auto it = records_.find(address);
+  return it == records_.end() ? nullptr : it->second->info();
+}
+
+std::optional<NodeTable::ZnodeVersion> NodeTable::FindZnode(const std::string& path) const {
+  auto it = by_path_.find(path);
+  if (it == by_path_.end()) return std::nullopt;
+  for (const Record::Znode& z : it->second->znodes()) {
+    if (z.path == path) return ZnodeVersion{z.stat.czxid, z.stat.mzxid};
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> NodeTable::ZnodePaths() const {
+  std::vector<std::string> paths;
+  paths.reserve(by_path_.size());
+  for (const auto& [path, record] : by_path_) paths.push_back(path);
+  return paths;
+}
+
+}  // namespace roster::cluster

@@ -1,0 +1,134 @@
+// NodeTable: the live records of one role's nodes (masters, workers or alert servers). Znode
+// events go in; each node's state machine is driven from them; immutable NodeInfo snapshots
+// come out. MasterCluster and WorkerCluster each own one, the alert servers another.
+//
+// Applying an event is cheap: it stores the payload and marks the node dirty. Derive() parses
+// the latest payload of each dirty node once, so a burst of heartbeats from one node costs one
+// parse (protobuf's JSON parser is the expensive part, ~10 us a payload).
+//
+// Identity and incarnation (DESIGN.md): a node is keyed by its address. A znode event that is
+// older than what the table holds for that path (a smaller czxid) is ignored; a payload whose
+// (startupTime, processId) is older than the node's current incarnation under the same znode
+// is a stale writer and is ignored (and counted); a newer one is a restart.
+//
+// Thread-safety: confined to the cluster executor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "cluster/heartbeat_codec.h"
+#include "cluster/node_info.h"
+#include "cluster/node_state_machine.h"
+#include "registry/registry.h"
+
+namespace roster::cluster {
+
+// Static worker-group membership by address (from --worker_group_file).
+using StaticGroups = std::map<std::string, std::vector<std::string>>;
+
+struct NodeTableOptions {
+  NodeRole role = NodeRole::kWorker;
+  NodeTimingOptions timing;
+  HeartbeatLimits limits;
+  // A NORMAL heartbeat over either usage (a fraction; 0 disables) counts as BUSY.
+  double overload_cpu_usage = 0;
+  double overload_memory_usage = 0;
+  // How long an OFFLINE node stays visible after its znode is gone.
+  absl::Duration tombstone_retention = absl::Minutes(10);
+  // Workers only; may be null.
+  std::shared_ptr<const StaticGroups> static_groups;
+};
+
+// A change to one node's published info: `before` is null for a new node, `after` is null
+// for a node purged after its tombstone retention.
+struct NodeChange {
+  NodeInfoPtr before;
+  NodeInfoPtr after;
+};
+
+class NodeTable {
+ public:
+  // `options` must outlive the table.
+  explicit NodeTable(const NodeTableOptions* options);
+  ~NodeTable();
+
+  NodeTable(const NodeTable&) = delete;
+  NodeTable& operator=(const NodeTable&) = delete;
+
+  // Classifies an event below `root`, the role's directory (see layout.h), and applies it:
+  // kAdded/kUpdated upsert, kRemoved removes. A znode that cannot be a node is remembered in
+  // rejected() with the reason, until it is removed. kSynced events are ignored.
+  void Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
+             absl::Time wall_now);
+
+  // The znode `event.path` registering `address` appeared or changed. `group` is the legacy
+  // layout's group segment ("" otherwise). Ignored if older than what the table holds.
+  void Upsert(const std::string& address, const registry::RegistryEvent& event,
+              absl::string_view group, absl::Time now, absl::Time wall_now);
+  // The znode `event.path` is gone. Ignored for a path the table does not hold or holds with
+  // another czxid (a removal of an older incarnation).
+  void Remove(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
+  // Drains or undrains `address`, present or not (remembered for when it registers).
+  void SetDrained(const std::string& address, bool drained, absl::string_view reason,
+                  absl::Time now, absl::Time wall_now);
+
+  // Parses the pending payloads of nodes changed since the last call, and appends a
+  // NodeChange for every node whose published info changed. Cheap when little changed.
+  void Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes);
+  // Lets time pass for every node (heartbeat timeouts, probation), purges tombstones past
+  // their retention, then Derive(). Called by the periodic tick.
+  void Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes);
+
+  // Every node's current info, sorted by address.
+  std::vector<NodeInfoPtr> Snapshot() const;
+  NodeInfoPtr Find(absl::string_view address) const;
+
+  // The (czxid, mzxid) the table holds for `path`, or nullopt; for resync diffs.
+  struct ZnodeVersion {
+    int64_t czxid = 0;
+    int64_t mzxid = 0;
+  };
+  std::optional<ZnodeVersion> FindZnode(const std::string& path) const;
+  // Every znode path the table holds.
+  std::vector<std::string> ZnodePaths() const;
+
+  // Znodes below the role's directory that cannot be nodes: path -> reason.
+  const std::map<std::string, std::string>& rejected() const { return rejected_; }
+
+  size_t size() const { return records_.size(); }
+  // Payload writes from an older incarnation that were ignored.
+  int64_t stale_incarnation_events() const { return stale_incarnation_events_; }
+  // Payloads rejected by the codec.
+  int64_t rejected_payloads() const { return rejected_payloads_; }
+  // State transitions by (from, to), for metrics.
+  const std::map<std::pair<NodeState, NodeState>, int64_t>& transitions() const {
+    return transitions_;
+  }
+
+ private:
+  class Record;
+
+  Record* FindOrCreate(const std::string& address, absl::Time now, absl::Time wall_now);
+
+  const NodeTableOptions* const options_;
+  std::map<std::string, std::unique_ptr<Record>, std::less<>> records_;  // by address
+  absl::flat_hash_map<std::string, Record*> by_path_;
+  absl::flat_hash_map<std::string, std::string> drains_;  // address -> reason
+  std::vector<Record*> dirty_;
+  std::map<std::string, std::string> rejected_;  // path -> reason
+  int64_t stale_incarnation_events_ = 0;
+  int64_t rejected_payloads_ = 0;
+  std::map<std::pair<NodeState, NodeState>, int64_t> transitions_;
+};
+
+}  // namespace roster::cluster

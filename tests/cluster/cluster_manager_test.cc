@@ -1,0 +1,547 @@
+// ClusterManager on the in-memory registry with an injected clock: the behaviour a scheduler
+// master depends on, from registry events to published views.
+#include "cluster/cluster_manager.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "registry/memory/memory_registry.h"
+#include "tests/cluster/cluster_test_util.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/status_matchers.h"
+
+namespace roster::cluster {
+namespace {
+
+using registry::CreateMode;
+using registry::CreateOptions;
+using registry::MemoryRegistry;
+using registry::MemoryStore;
+using registry::RegistryOptions;
+using ::roster::testing::HeartbeatJson;
+using ::roster::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class ClusterManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    registry_ = NewSession("rosterd");
+    for (const char* path : {"/nodes/master", "/nodes/worker", "/nodes/alert-server"}) {
+      CreateOptions options;
+      options.create_parents = true;
+      ASSERT_OK(registry_->Create(path, "", options));
+    }
+  }
+
+  void TearDown() override {
+    managers_.clear();
+    nodes_.clear();
+    registry_->Shutdown();
+  }
+
+  // A client session on the shared store, as a scheduler process or a rosterd replica has.
+  std::unique_ptr<MemoryRegistry> NewSession(absl::string_view name) {
+    RegistryOptions options;
+    options.name = std::string(name);
+    options.clock = &clock_;
+    options.session_timeout = absl::Seconds(30);
+    auto session = std::make_unique<MemoryRegistry>(store_, "", options);
+    EXPECT_OK(session->Start());
+    EXPECT_OK(session->WaitConnected(absl::Seconds(10)));
+    return session;
+  }
+
+  ClusterOptions Options() {
+    ClusterOptions options;
+    options.run_timers = false;
+    options.clock = &clock_;
+    options.heartbeat_limits.max_clock_skew = absl::Hours(24 * 365 * 100);
+    options.staleness_bound = absl::Seconds(20);
+    return options;
+  }
+
+  ClusterManager* StartManager(registry::Registry* registry, ClusterOptions options) {
+    managers_.push_back(std::make_unique<ClusterManager>(registry, std::move(options)));
+    EXPECT_OK(managers_.back()->Start());
+    return managers_.back().get();
+  }
+  ClusterManager* StartManager() { return StartManager(registry_.get(), Options()); }
+
+  // Registers a node the way a DolphinScheduler process does: an ephemeral znode, in its own
+  // session, holding its heartbeat.
+  MemoryRegistry* Register(absl::string_view dir, absl::string_view address,
+                           const std::string& payload) {
+    auto session = NewSession(address);
+    CreateOptions options;
+    options.mode = CreateMode::kEphemeral;
+    options.create_parents = true;
+    EXPECT_OK(session->Create(absl::StrCat(dir, "/", address), payload, options));
+    MemoryRegistry* raw = session.get();
+    nodes_[std::string(address)] = std::move(session);
+    return raw;
+  }
+  MemoryRegistry* RegisterMaster(absl::string_view address, absl::string_view status = "NORMAL") {
+    return Register("/nodes/master", address, HeartbeatJson(status));
+  }
+  MemoryRegistry* RegisterWorker(absl::string_view address, absl::string_view group = "",
+                                 absl::string_view status = "NORMAL") {
+    return Register("/nodes/worker", address,
+                    HeartbeatJson(status, 1729238400123, 23817, 1729238650456, 0.2, 0.3, group));
+  }
+  void Heartbeat(absl::string_view address, const std::string& payload) {
+    MemoryRegistry* session = nodes_.at(std::string(address)).get();
+    for (const char* dir : {"/nodes/master", "/nodes/worker"}) {
+      const std::string path = absl::StrCat(dir, "/", address);
+      if (session->Exists(path).value_or(std::nullopt).has_value()) {
+        ASSERT_OK(session->Set(path, payload));
+        return;
+      }
+    }
+    FAIL() << "no znode for " << address;
+  }
+  // Ends a node's session: ZooKeeper deletes its ephemeral znode.
+  void Kill(absl::string_view address) {
+    nodes_.at(std::string(address))->Shutdown();
+    nodes_.erase(std::string(address));
+  }
+
+  static NodeState StateOf(const ClusterManager& manager, NodeRole role,
+                           absl::string_view address) {
+    NodeInfoPtr node = manager.view()->Find(role, address);
+    return node == nullptr ? static_cast<NodeState>(-1) : node->state;
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<MemoryStore> store_ = std::make_shared<MemoryStore>();
+  std::unique_ptr<MemoryRegistry> registry_;
+  std::map<std::string, std::unique_ptr<MemoryRegistry>> nodes_;
+  std::vector<std::unique_ptr<ClusterManager>> managers_;
+};
+
+TEST_F(ClusterManagerTest, NeverServesAnEmptyViewBeforeTheFirstFullRead) {
+  RegisterWorker("10.0.0.21:1234");
+  registry_->Disconnect();
+  ClusterManager* manager = StartManager();
+  EXPECT_FALSE(manager->ready());
+  EXPECT_FALSE(manager->view()->synced);
+  EXPECT_THAT(manager->SelectWorker({}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not been read fully")));
+  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not been read fully")));
+
+  registry_->Reconnect();
+  ASSERT_EVENTUALLY(manager->ready());
+  EXPECT_TRUE(manager->view()->synced);
+  ASSERT_EQ(manager->view()->workers.size(), 1u) << "the first published view is complete";
+  EXPECT_FALSE(manager->freshness().stale);
+}
+
+TEST_F(ClusterManagerTest, WorkerThatJoinsAfterItsGroupExistsIsInItAtOnce) {
+  // DolphinScheduler #17408: a worker starting after its group was defined was missing from it.
+  RegisterWorker("10.0.0.21:1234", "etl");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready());
+  ASSERT_NE(manager->view()->FindGroup("etl"), nullptr);
+
+  RegisterWorker("10.0.0.22:1234", "etl");
+  ASSERT_EVENTUALLY(manager->view()->FindGroup("etl")->members.size() == 2);
+  const GroupView* etl = manager->view()->FindGroup("etl");
+  EXPECT_EQ(etl->members[1]->address, "10.0.0.22:1234");
+  EXPECT_EQ(etl->selectable, 2);
+  EXPECT_EQ(manager->view()->FindGroup("default")->members.size(), 2u);
+}
+
+TEST_F(ClusterManagerTest, ReadsTheLegacyGroupLayoutUnchanged) {
+  // DolphinScheduler <= 3.1: /nodes/worker/{group}/{host}:{port}, one znode per group.
+  Register("/nodes/worker/legacy", "10.0.0.31:1234", HeartbeatJson("NORMAL"));
+  auto second = NewSession("second-group");
+  CreateOptions options;
+  options.mode = CreateMode::kEphemeral;
+  options.create_parents = true;
+  ASSERT_OK(second->Create("/nodes/worker/spark/10.0.0.31:1234", HeartbeatJson("NORMAL"), options));
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 1 &&
+                    manager->view()->workers[0]->groups.size() == 3);
+  NodeInfoPtr worker = manager->view()->workers[0];
+  EXPECT_EQ(worker->address, "10.0.0.31:1234");
+  EXPECT_THAT(worker->groups, ElementsAre("default", "legacy", "spark"));
+  EXPECT_EQ(worker->paths.size(), 2u);
+  EXPECT_EQ(worker->state, NodeState::kRunning);
+
+  // One of its two znodes goes: still a worker, no longer in that group.
+  second->Shutdown();
+  ASSERT_EVENTUALLY(manager->view()->workers[0]->groups.size() == 2);
+  EXPECT_EQ(manager->view()->workers[0]->state, NodeState::kRunning);
+  EXPECT_EQ(manager->view()->FindGroup("spark")->members.size(), 0u);
+  EXPECT_TRUE(manager->view()->rejected.empty());
+}
+
+TEST_F(ClusterManagerTest, BadHeartbeatFaultsThatNodeOnlyAndSaysWhy) {
+  RegisterWorker("10.0.0.21:1234");
+  RegisterWorker("10.0.0.22:1234");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 2);
+
+  Heartbeat("10.0.0.21:1234", R"({"cpuUsage": "NaN", "serverStatus": "NORMAL"})");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kFault);
+  NodeInfoPtr bad = manager->view()->Find(NodeRole::kWorker, "10.0.0.21:1234");
+  EXPECT_THAT(bad->reason, HasSubstr("heartbeat rejected"));
+  EXPECT_THAT(bad->reason, HasSubstr("cpuUsage"));
+  EXPECT_TRUE(bad->has_heartbeat) << "the last valid heartbeat is kept for operators";
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker({}));
+    EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
+  }
+
+  Heartbeat("10.0.0.21:1234", HeartbeatJson("NORMAL"));
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") ==
+                    NodeState::kRecovering);
+  clock_.Advance(Options().timing.probation());
+  manager->TickNow();
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kRunning);
+}
+
+TEST_F(ClusterManagerTest, SilentNodeGoesFaultOnTheDaemonsOwnClock) {
+  RegisterMaster("10.0.0.1:5678");
+  RegisterMaster("10.0.0.2:5678");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->slots.masters.size() == 2);
+  const ClusterOptions options = Options();
+
+  // 10.0.0.2 keeps writing; 10.0.0.1 stops (its reportTime would never tell).
+  for (int i = 0; i < options.timing.missed_heartbeats; ++i) {
+    const uint64_t version = manager->view()->version;
+    Heartbeat("10.0.0.2:5678", HeartbeatJson("NORMAL", 1729238400123, 23817, 1729238650456 + i));
+    ASSERT_EVENTUALLY(manager->view()->version > version);
+    clock_.Advance(options.timing.heartbeat_interval - absl::Nanoseconds(1));
+    manager->TickNow();
+    EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kRunning);
+    clock_.Advance(absl::Nanoseconds(1));
+  }
+  manager->TickNow();
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kFault);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678"), NodeState::kRunning);
+  EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.2:5678"));
+  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("FAULT")));
+}
+
+TEST_F(ClusterManagerTest, ResyncRepairsAMissedEventAndCountsIt) {
+  RegisterWorker("10.0.0.21:1234");
+  RegisterWorker("10.0.0.22:1234");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 2);
+  const int64_t corrections = manager->resync_corrections();
+
+  // The watch notification for this change is lost, as a flaky network can lose one.
+  registry_->DropNextWatchEvents(1);
+  Heartbeat("10.0.0.21:1234", HeartbeatJson("BUSY"));
+  // A later change is seen: the missed one really was missed, not merely slow.
+  Heartbeat("10.0.0.22:1234", HeartbeatJson("NORMAL", 1729238400123, 23817, 1729238659999));
+  ASSERT_EVENTUALLY(
+      manager->view()->Find(NodeRole::kWorker, "10.0.0.22:1234")->heartbeat.report_time_ms() ==
+      1729238659999);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kRunning);
+
+  const int64_t resyncs = manager->resyncs();
+  manager->ResyncNow();
+  ASSERT_EVENTUALLY(manager->resyncs() > resyncs);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kOverload);
+  EXPECT_EQ(manager->resync_corrections(), corrections + 1);
+}
+
+TEST_F(ClusterManagerTest, TwoReplicasReadingTheSameRegistryAgreeOnSlotsAndEpoch) {
+  RegisterMaster("10.0.0.3:5678");
+  RegisterMaster("10.0.0.1:5678", "BUSY");
+  auto replica_session = NewSession("replica");
+  ClusterManager* a = StartManager();
+  ClusterManager* b = StartManager(replica_session.get(), Options());
+  RegisterMaster("10.0.0.2:5678");
+  auto agree = [&] {
+    return a->ready() && b->ready() && a->view()->slots.masters.size() == 3 &&
+           b->view()->slots.masters.size() == 3;
+  };
+  ASSERT_EVENTUALLY(agree());
+  EXPECT_THAT(a->view()->slots.masters,
+              ElementsAre("10.0.0.1:5678", "10.0.0.2:5678", "10.0.0.3:5678"));
+  EXPECT_EQ(a->view()->slots.masters, b->view()->slots.masters);
+  EXPECT_EQ(a->view()->slots.epoch, b->view()->slots.epoch);
+
+  Kill("10.0.0.2:5678");
+  ASSERT_EVENTUALLY(a->view()->slots.masters.size() == 2 && b->view()->slots.masters.size() == 2);
+  EXPECT_EQ(a->view()->slots.epoch, b->view()->slots.epoch);
+  ASSERT_OK_AND_ASSIGN(SlotAnswer slot, a->GetMasterSlot("10.0.0.3:5678", {}));
+  EXPECT_EQ(slot.slot, 1);
+  EXPECT_EQ(slot.total, 2);
+  replica_session->Shutdown();
+}
+
+TEST_F(ClusterManagerTest, StaleViewStillAnswersLookupsButRefusesSlotsAfterTheBound) {
+  RegisterMaster("10.0.0.1:5678");
+  RegisterWorker("10.0.0.21:1234");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && !manager->view()->slots.masters.empty());
+  EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {}));
+
+  registry_->Disconnect();
+  ASSERT_EVENTUALLY(manager->freshness().stale);
+  clock_.Advance(absl::Seconds(19));
+  EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {})) << "within the bound: flagged, answered";
+  EXPECT_OK(manager->SelectWorker({}));
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("staleness bound")));
+  EXPECT_THAT(manager->GetLeader(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_OK(manager->SelectWorker({})) << "lookups keep answering while stale";
+  EXPECT_GE(manager->freshness().stale_for, absl::Seconds(21));
+
+  registry_->Reconnect();
+  ASSERT_EVENTUALLY(!manager->freshness().stale);
+  EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {}));
+}
+
+TEST_F(ClusterManagerTest, DrainIsRecordedInTheRegistryAndSharedByReplicas) {
+  RegisterMaster("10.0.0.1:5678");
+  RegisterMaster("10.0.0.2:5678");
+  RegisterWorker("10.0.0.21:1234");
+  RegisterWorker("10.0.0.22:1234");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 2 &&
+                    manager->view()->slots.masters.size() == 2);
+
+  auto drain = [&](const std::string& address, const std::string& reason) {
+    absl::Notification done;
+    absl::Status result;
+    manager->Drain(address, reason, [&](absl::Status status) {
+      result = status;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  };
+  EXPECT_THAT(drain("10.0.0.99:1234", "typo"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(drain("10.0.0.21:1234", ""), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK(drain("10.0.0.21:1234", "kernel upgrade"));
+  ASSERT_OK(drain("10.0.0.1:5678", "moving to new rack"));
+
+  // Done means visible.
+  NodeInfoPtr worker = manager->view()->Find(NodeRole::kWorker, "10.0.0.21:1234");
+  EXPECT_TRUE(worker->drained);
+  EXPECT_EQ(worker->state, NodeState::kOffline);
+  EXPECT_THAT(worker->reason, HasSubstr("kernel upgrade"));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker({}));
+    EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
+  }
+  EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.2:5678"));
+
+  // Another replica, started later, sees the same drains.
+  auto replica_session = NewSession("replica");
+  ClusterManager* replica = StartManager(replica_session.get(), Options());
+  ASSERT_EVENTUALLY(replica->ready() && replica->view()->workers.size() == 2);
+  EXPECT_TRUE(replica->view()->Find(NodeRole::kWorker, "10.0.0.21:1234")->drained);
+  EXPECT_EQ(replica->view()->slots.masters, manager->view()->slots.masters);
+
+  absl::Notification undrained;
+  manager->Undrain("10.0.0.21:1234", [&](absl::Status status) {
+    EXPECT_OK(status);
+    undrained.Notify();
+  });
+  undrained.WaitForNotification();
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kRunning);
+  ASSERT_EVENTUALLY(StateOf(*replica, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kRunning);
+  replica_session->Shutdown();
+}
+
+// Collects what a watcher receives.
+struct Recorder {
+  absl::Mutex mu;
+  std::vector<ClusterChange> changes ABSL_GUARDED_BY(mu);
+  WatchStart start ABSL_GUARDED_BY(mu);
+  bool started ABSL_GUARDED_BY(mu) = false;
+
+  std::unique_ptr<ChangeWatch> Watch(ClusterManager* manager, uint64_t from) {
+    return manager->WatchChanges(
+        from,
+        [this](WatchStart s) {
+          absl::MutexLock lock(&mu);
+          start = std::move(s);
+          started = true;
+        },
+        [this](const std::shared_ptr<const ChangeBatch>& batch) {
+          absl::MutexLock lock(&mu);
+          changes.insert(changes.end(), batch->begin(), batch->end());
+        });
+  }
+  uint64_t last_version() {
+    absl::MutexLock lock(&mu);
+    return changes.empty() ? start.version : changes.back().version;
+  }
+};
+
+TEST_F(ClusterManagerTest, WatchersGetEveryChangeInOrderAndCanResume) {
+  RegisterMaster("10.0.0.1:5678");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready());
+
+  Recorder from_start;
+  auto watch = from_start.Watch(manager, 0);
+  ASSERT_EVENTUALLY(from_start.last_version() > 0);
+  {
+    absl::MutexLock lock(&from_start.mu);
+    ASSERT_NE(from_start.start.snapshot, nullptr);
+    EXPECT_EQ(from_start.start.snapshot->version, from_start.start.version);
+    EXPECT_EQ(from_start.start.snapshot->masters.size(), 1u);
+  }
+  const uint64_t resume_from = from_start.last_version();
+
+  RegisterWorker("10.0.0.21:1234");
+  RegisterMaster("10.0.0.2:5678");
+  Heartbeat("10.0.0.1:5678", HeartbeatJson("BUSY"));
+  Kill("10.0.0.21:1234");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline &&
+                    StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678") == NodeState::kOverload);
+  ASSERT_EVENTUALLY(from_start.last_version() == manager->view()->version);
+
+  std::vector<ClusterChange> seen;
+  {
+    absl::MutexLock lock(&from_start.mu);
+    seen = from_start.changes;
+  }
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].version, resume_from + 1 + i) << "versions are consecutive: no gaps";
+  }
+  bool saw_slots = false;
+  for (const ClusterChange& change : seen) {
+    saw_slots |= change.kind == ClusterChange::Kind::kSlotsChanged;
+  }
+  EXPECT_TRUE(saw_slots);
+
+  // A watcher that was away since `resume_from` gets exactly what it missed.
+  Recorder resumed;
+  auto watch2 = resumed.Watch(manager, resume_from);
+  ASSERT_EVENTUALLY([&] {
+    absl::MutexLock lock(&resumed.mu);
+    return resumed.started;
+  }());
+  {
+    absl::MutexLock lock(&resumed.mu);
+    EXPECT_EQ(resumed.start.snapshot, nullptr);
+    ASSERT_EQ(resumed.start.missed.size(), seen.size());
+    for (size_t i = 0; i < seen.size(); ++i) {
+      EXPECT_EQ(resumed.start.missed[i].version, seen[i].version);
+      EXPECT_EQ(resumed.start.missed[i].kind, seen[i].kind);
+    }
+  }
+}
+
+TEST_F(ClusterManagerTest, WatcherTooFarBehindStartsFromASnapshot) {
+  ClusterOptions options = Options();
+  options.change_log_capacity = 4;
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready());
+  for (int i = 0; i < 6; ++i) RegisterWorker(absl::StrCat("10.0.0.", 40 + i, ":1234"));
+  ASSERT_EVENTUALLY(manager->view()->workers.size() == 6);
+
+  Recorder late;
+  auto watch = late.Watch(manager, 1);
+  ASSERT_EVENTUALLY([&] {
+    absl::MutexLock lock(&late.mu);
+    return late.started;
+  }());
+  absl::MutexLock lock(&late.mu);
+  ASSERT_NE(late.start.snapshot, nullptr);
+  EXPECT_EQ(late.start.snapshot->workers.size(), 6u);
+}
+
+TEST_F(ClusterManagerTest, RestartedNodeIsANewIncarnationAndKeepsItsHistory) {
+  RegisterWorker("10.0.0.21:1234");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 1);
+  const Incarnation first = manager->view()->workers[0]->incarnation;
+
+  Kill("10.0.0.21:1234");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline);
+  Register("/nodes/worker", "10.0.0.21:1234",
+           HeartbeatJson("NORMAL", /*startup_time_ms=*/1729238999000, /*process_id=*/999));
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kRunning);
+  NodeInfoPtr worker = manager->view()->workers[0];
+  EXPECT_LT(first, worker->incarnation);
+  EXPECT_EQ(worker->incarnation.process_id, 999);
+  std::vector<NodeState> states;
+  for (const Transition& t : worker->history) states.push_back(t.to);
+  EXPECT_THAT(states, ElementsAre(NodeState::kRegistering, NodeState::kRunning, NodeState::kOffline,
+                                  NodeState::kRegistering, NodeState::kRunning));
+
+  // A process of the old incarnation writing into the new znode never wins.
+  Heartbeat("10.0.0.21:1234", HeartbeatJson("BUSY", /*startup_time_ms=*/1729238400123, 23817));
+  Heartbeat("10.0.0.21:1234",
+            HeartbeatJson("NORMAL", 1729238999000, 999, /*report_time_ms=*/1729239000001));
+  ASSERT_EVENTUALLY(manager->view()->workers[0]->heartbeat.report_time_ms() == 1729239000001);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kRunning);
+}
+
+TEST_F(ClusterManagerTest, OfflineTombstoneIsKeptForTheRetentionThenRemoved) {
+  ClusterOptions options = Options();
+  options.tombstone_retention = absl::Minutes(5);
+  RegisterWorker("10.0.0.21:1234");
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 1);
+
+  Kill("10.0.0.21:1234");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline);
+  EXPECT_THAT(manager->SelectWorker({}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("1 OFFLINE")));
+  clock_.Advance(absl::Minutes(5) - absl::Seconds(1));
+  manager->TickNow();
+  EXPECT_EQ(manager->view()->workers.size(), 1u);
+  clock_.Advance(absl::Seconds(1));
+  manager->TickNow();
+  EXPECT_TRUE(manager->view()->workers.empty());
+}
+
+TEST_F(ClusterManagerTest, ZnodeThatIsNotANodeIsShownAsRejected) {
+  Register("/nodes/master", "not-an-address", HeartbeatJson("NORMAL"));
+  RegisterMaster("10.0.0.1:5678");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->masters.size() == 1 &&
+                    manager->view()->rejected.size() == 1);
+  EXPECT_EQ(manager->view()->rejected[0].path, "/nodes/master/not-an-address");
+  EXPECT_THAT(manager->view()->rejected[0].reason, HasSubstr("host:port"));
+}
+
+TEST_F(ClusterManagerTest, LeaderAndFencingToken) {
+  RegisterMaster("10.0.0.1:5678");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready());
+  EXPECT_THAT(manager->GetLeader(), StatusIs(absl::StatusCode::kNotFound));
+
+  MemoryRegistry* leader = nodes_.at("10.0.0.1:5678").get();
+  CreateOptions ephemeral;
+  ephemeral.mode = CreateMode::kEphemeral;
+  ASSERT_OK(leader->Create("/nodes/master-coordinator", "10.0.0.1:5678", ephemeral));
+  ASSERT_EVENTUALLY(manager->GetLeader().ok());
+  ASSERT_OK_AND_ASSIGN(LeaderAnswer first, manager->GetLeader());
+  EXPECT_EQ(first.leader.address, "10.0.0.1:5678");
+  ASSERT_NE(first.master, nullptr);
+
+  Kill("10.0.0.1:5678");
+  RegisterMaster("10.0.0.2:5678");
+  ASSERT_OK(
+      nodes_.at("10.0.0.2:5678")->Create("/nodes/master-coordinator", "10.0.0.2:5678", ephemeral));
+  ASSERT_EVENTUALLY(manager->GetLeader().ok() &&
+                    manager->GetLeader()->leader.address == "10.0.0.2:5678");
+  EXPECT_GT(manager->GetLeader()->leader.fencing_token, first.leader.fencing_token);
+}
+
+}  // namespace
+}  // namespace roster::cluster
