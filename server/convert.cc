@@ -1,0 +1,368 @@
+#include "server/convert.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/heartbeat_codec.h"
+
+namespace roster::server {
+namespace {
+
+using cluster::NodeRole;
+using cluster::NodeState;
+
+absl::Status FieldError(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+}  // namespace
+
+v1::NodeRole ToProto(NodeRole role) {
+  switch (role) {
+    case NodeRole::kMaster:
+      return v1::MASTER;
+    case NodeRole::kWorker:
+      return v1::WORKER;
+    case NodeRole::kAlertServer:
+      return v1::ALERT_SERVER;
+  }
+  return v1::NODE_ROLE_UNSPECIFIED;
+}
+
+v1::NodeState ToProto(NodeState state) {
+  switch (state) {
+    case NodeState::kRegistering:
+      return v1::REGISTERING;
+    case NodeState::kRunning:
+      return v1::RUNNING;
+    case NodeState::kOverload:
+      return v1::OVERLOAD;
+    case NodeState::kFault:
+      return v1::FAULT;
+    case NodeState::kRecovering:
+      return v1::RECOVERING;
+    case NodeState::kOffline:
+      return v1::OFFLINE;
+  }
+  return v1::NODE_STATE_UNSPECIFIED;
+}
+
+v1::SessionState ToProto(registry::SessionState state) {
+  using registry::SessionState;
+  switch (state) {
+    case SessionState::kConnecting:
+      return v1::CONNECTING;
+    case SessionState::kConnected:
+      return v1::CONNECTED;
+    case SessionState::kSuspended:
+      return v1::SUSPENDED;
+    case SessionState::kLost:
+      return v1::LOST;
+    case SessionState::kExpired:
+      return v1::EXPIRED;
+    case SessionState::kAuthFailed:
+      return v1::AUTH_FAILED;
+    case SessionState::kClosed:
+      return v1::CLOSED;
+  }
+  return v1::SESSION_STATE_UNSPECIFIED;
+}
+
+v1::SelectionStrategy ToProto(cluster::SelectionStrategy strategy) {
+  using cluster::SelectionStrategy;
+  switch (strategy) {
+    case SelectionStrategy::kRandom:
+      return v1::RANDOM;
+    case SelectionStrategy::kRoundRobin:
+      return v1::ROUND_ROBIN;
+    case SelectionStrategy::kFixedWeightedRoundRobin:
+      return v1::FIXED_WEIGHTED_ROUND_ROBIN;
+    case SelectionStrategy::kDynamicWeightedRoundRobin:
+      return v1::DYNAMIC_WEIGHTED_ROUND_ROBIN;
+    case SelectionStrategy::kLowerWeight:
+      return v1::LOWER_WEIGHT;
+  }
+  return v1::SELECTION_STRATEGY_UNSPECIFIED;
+}
+
+void ToProto(absl::Duration duration, google::protobuf::Duration* out) {
+  if (duration == absl::InfiniteDuration() || duration == -absl::InfiniteDuration()) {
+    out->Clear();
+    return;
+  }
+  const int64_t seconds = absl::IDivDuration(duration, absl::Seconds(1), &duration);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(duration)));
+}
+
+void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  int64_t seconds = nanos / 1000000000;
+  int64_t rest = nanos % 1000000000;
+  if (rest < 0) {  // Timestamp nanos are always non-negative
+    rest += 1000000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest));
+}
+
+void FillViewMeta(uint64_t version, absl::string_view instance_id,
+                  const cluster::Freshness& freshness, v1::ViewMeta* meta) {
+  meta->set_version(version);
+  meta->set_instance_id(std::string(instance_id));
+  meta->set_session_state(ToProto(freshness.session_state));
+  meta->set_syncing(!freshness.ever_synced);
+  meta->set_stale(freshness.stale);
+  ToProto(freshness.stale_for, meta->mutable_stale_for());
+  if (freshness.since_last_sync != absl::InfiniteDuration()) {
+    ToProto(freshness.since_last_sync, meta->mutable_since_last_sync());
+  }
+}
+
+void FillNode(const cluster::NodeInfo& node, absl::Time now, const NodeDetail& detail,
+              v1::Node* out) {
+  out->set_address(node.address);
+  out->set_role(ToProto(node.role));
+  out->set_state(ToProto(node.state));
+  out->set_reason(node.reason);
+  ToProto(node.state_since, out->mutable_state_since());
+  v1::Incarnation* incarnation = out->mutable_incarnation();
+  incarnation->set_czxid(node.incarnation.czxid);
+  incarnation->set_startup_time_ms(node.incarnation.startup_time_ms);
+  incarnation->set_process_id(node.incarnation.process_id);
+  for (const std::string& path : node.paths) out->add_paths(path);
+  if (node.has_heartbeat) *out->mutable_heartbeat() = node.heartbeat;
+  ToProto(std::max(now - node.last_data_change, absl::ZeroDuration()),
+          out->mutable_heartbeat_age());
+  for (const std::string& group : node.groups) out->add_groups(group);
+  out->set_drained(node.drained);
+  out->set_drain_reason(node.drain_reason);
+  if (node.role == NodeRole::kMaster && detail.slots != nullptr) {
+    const int slot = detail.slots->SlotOf(node.address);
+    if (slot >= 0) out->set_slot(slot);
+  }
+  if (detail.history) {
+    for (const cluster::Transition& transition : node.history) {
+      v1::Transition* t = out->add_history();
+      ToProto(transition.at, t->mutable_at());
+      t->set_from(ToProto(transition.from));
+      t->set_to(ToProto(transition.to));
+      t->set_cause(transition.cause);
+    }
+  }
+}
+
+void FillGroup(const cluster::GroupView& group, v1::Group* out) {
+  out->set_name(group.name);
+  out->set_members(static_cast<int32_t>(group.members.size()));
+  out->set_selectable(group.selectable);
+  for (const auto& [state, count] : group.count_by_state) {
+    (*out->mutable_by_state())[std::string(cluster::NodeStateName(state))] = count;
+  }
+}
+
+void FillSlots(const cluster::SlotAssignment& slots, v1::SlotAssignment* out) {
+  for (const std::string& master : slots.masters) out->add_masters(master);
+  out->set_epoch(slots.epoch);
+}
+
+void FillLeader(const cluster::LeaderInfo& leader, v1::Leader* out) {
+  out->set_address(leader.address);
+  out->set_fencing_token(leader.fencing_token);
+  ToProto(absl::FromUnixMillis(leader.since_ms), out->mutable_since());
+}
+
+void FillClusterView(const cluster::ClusterView& view, absl::Time now,
+                     v1::GetClusterViewResponse* out) {
+  const NodeDetail detail{/*history=*/false, &view.slots};
+  for (const cluster::NodeInfoPtr& node : view.masters) {
+    FillNode(*node, now, detail, out->add_masters());
+  }
+  for (const cluster::NodeInfoPtr& node : view.workers) {
+    FillNode(*node, now, detail, out->add_workers());
+  }
+  for (const cluster::NodeInfoPtr& node : view.alert_servers) {
+    FillNode(*node, now, detail, out->add_alert_servers());
+  }
+  for (const auto& [name, group] : view.groups) FillGroup(group, out->add_groups());
+  FillSlots(view.slots, out->mutable_slots());
+  if (view.leader.present) FillLeader(view.leader, out->mutable_leader());
+  for (const cluster::RejectedZnode& rejected : view.rejected) {
+    v1::RejectedZnode* r = out->add_rejected();
+    r->set_path(rejected.path);
+    r->set_reason(rejected.reason);
+  }
+}
+
+void FillClusterEvent(const cluster::ClusterChange& change, absl::Time now, v1::ClusterEvent* out) {
+  using Kind = cluster::ClusterChange::Kind;
+  out->set_version(change.version);
+  switch (change.kind) {
+    case Kind::kNodeAdded:
+      out->set_kind(v1::ClusterEvent::NODE_ADDED);
+      break;
+    case Kind::kNodeUpdated:
+      out->set_kind(v1::ClusterEvent::NODE_UPDATED);
+      break;
+    case Kind::kNodeRemoved:
+      out->set_kind(v1::ClusterEvent::NODE_REMOVED);
+      break;
+    case Kind::kSlotsChanged:
+      out->set_kind(v1::ClusterEvent::SLOTS_CHANGED);
+      FillSlots(change.slots, out->mutable_slots());
+      break;
+    case Kind::kLeaderChanged:
+      out->set_kind(v1::ClusterEvent::LEADER_CHANGED);
+      if (change.leader.present) FillLeader(change.leader, out->mutable_leader());
+      break;
+    case Kind::kSynced:
+      out->set_kind(v1::ClusterEvent::SYNCED);
+      break;
+    case Kind::kRejectedChanged:
+      out->set_kind(v1::ClusterEvent::REJECTED_CHANGED);
+      break;
+  }
+  if (change.node != nullptr) FillNode(*change.node, now, NodeDetail{}, out->mutable_node());
+  out->set_state_changed(change.state_changed);
+}
+
+void FillCandidate(const cluster::CandidateExplanation& candidate, v1::Candidate* out) {
+  out->set_address(candidate.address);
+  out->set_state(ToProto(candidate.state));
+  out->set_eligible(candidate.eligible);
+  out->set_weight(candidate.weight);
+  out->set_skipped(candidate.skipped);
+}
+
+absl::StatusOr<std::string> ParseAddressField(absl::string_view field, absl::string_view text) {
+  if (text.empty()) return FieldError(field, "is required (\"host:port\")");
+  absl::StatusOr<std::string> address = cluster::ParseNodeAddress(text);
+  if (!address.ok()) return FieldError(field, address.status().message());
+  return address;
+}
+
+absl::Status ValidateGroupField(absl::string_view field, absl::string_view name) {
+  absl::Status status = cluster::ValidateGroupName(name);
+  if (!status.ok()) return FieldError(field, status.message());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NodeRole> ToNodeRole(absl::string_view field, int value) {
+  switch (value) {
+    case v1::MASTER:
+      return NodeRole::kMaster;
+    case v1::WORKER:
+      return NodeRole::kWorker;
+    case v1::ALERT_SERVER:
+      return NodeRole::kAlertServer;
+    case v1::NODE_ROLE_UNSPECIFIED:
+      return FieldError(field, "is required (MASTER, WORKER or ALERT_SERVER)");
+    default:
+      return FieldError(field, absl::StrCat(value, " is not a NodeRole"));
+  }
+}
+
+absl::StatusOr<NodeState> ToNodeState(absl::string_view field, int value) {
+  switch (value) {
+    case v1::REGISTERING:
+      return NodeState::kRegistering;
+    case v1::RUNNING:
+      return NodeState::kRunning;
+    case v1::OVERLOAD:
+      return NodeState::kOverload;
+    case v1::FAULT:
+      return NodeState::kFault;
+    case v1::RECOVERING:
+      return NodeState::kRecovering;
+    case v1::OFFLINE:
+      return NodeState::kOffline;
+    case v1::NODE_STATE_UNSPECIFIED:
+      return FieldError(field, "NODE_STATE_UNSPECIFIED is not a state to filter on");
+    default:
+      return FieldError(field, absl::StrCat(value, " is not a NodeState"));
+  }
+}
+
+absl::StatusOr<cluster::SelectRequest> ToSelectRequest(const v1::SelectWorkerRequest& request) {
+  using cluster::SelectionStrategy;
+  cluster::SelectRequest out;
+  if (!request.group().empty()) {
+    if (absl::Status status = ValidateGroupField("group", request.group()); !status.ok()) {
+      return status;
+    }
+    out.group = request.group();
+  }
+  switch (request.strategy()) {
+    case v1::SELECTION_STRATEGY_UNSPECIFIED:
+    case v1::ROUND_ROBIN:
+      out.strategy = SelectionStrategy::kRoundRobin;
+      break;
+    case v1::RANDOM:
+      out.strategy = SelectionStrategy::kRandom;
+      break;
+    case v1::FIXED_WEIGHTED_ROUND_ROBIN:
+      out.strategy = SelectionStrategy::kFixedWeightedRoundRobin;
+      break;
+    case v1::DYNAMIC_WEIGHTED_ROUND_ROBIN:
+      out.strategy = SelectionStrategy::kDynamicWeightedRoundRobin;
+      break;
+    case v1::LOWER_WEIGHT:
+      out.strategy = SelectionStrategy::kLowerWeight;
+      break;
+    default:
+      return FieldError("strategy",
+                        absl::StrCat(static_cast<int>(request.strategy()),
+                                     " is not a SelectionStrategy (RANDOM, ROUND_ROBIN, "
+                                     "FIXED_WEIGHTED_ROUND_ROBIN, DYNAMIC_WEIGHTED_ROUND_ROBIN, "
+                                     "LOWER_WEIGHT)"));
+  }
+  if (request.exclude_size() > kMaxExcludedAddresses) {
+    return FieldError("exclude",
+                      absl::StrCat(request.exclude_size(), " addresses, more than the limit of ",
+                                   kMaxExcludedAddresses));
+  }
+  out.exclude.reserve(request.exclude_size());
+  for (int i = 0; i < request.exclude_size(); ++i) {
+    absl::StatusOr<std::string> address =
+        ParseAddressField(absl::StrCat("exclude[", i, "]"), request.exclude(i));
+    if (!address.ok()) return address.status();
+    out.exclude.push_back(*std::move(address));
+  }
+  out.allow_overload = request.allow_overload();
+  out.explain = request.explain();
+  return out;
+}
+
+absl::StatusOr<std::vector<NodeState>> ToStateFilter(
+    const google::protobuf::RepeatedField<int>& states) {
+  if (states.size() > kMaxEnumFilterValues) {
+    return FieldError("states", absl::StrCat(states.size(), " values, more than the limit of ",
+                                             kMaxEnumFilterValues));
+  }
+  std::vector<NodeState> out;
+  for (int i = 0; i < states.size(); ++i) {
+    absl::StatusOr<NodeState> state = ToNodeState(absl::StrCat("states[", i, "]"), states.Get(i));
+    if (!state.ok()) return state.status();
+    out.push_back(*state);
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<cluster::IncarnationClaim>> ToIncarnationClaim(
+    const v1::GetMasterSlotRequest& request) {
+  if (request.has_startup_time_ms() != request.has_process_id()) {
+    return FieldError(request.has_startup_time_ms() ? "process_id" : "startup_time_ms",
+                      "startup_time_ms and process_id identify an incarnation together: set "
+                      "both or neither");
+  }
+  if (!request.has_startup_time_ms()) return std::optional<cluster::IncarnationClaim>();
+  if (request.startup_time_ms() < 0) {
+    return FieldError("startup_time_ms", absl::StrCat(request.startup_time_ms(), " is negative"));
+  }
+  return std::optional<cluster::IncarnationClaim>(
+      cluster::IncarnationClaim{request.startup_time_ms(), request.process_id()});
+}
+
+}  // namespace roster::server

@@ -1,0 +1,278 @@
+#include "server/daemon.h"
+
+#include <glog/logging.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "grpc/health/v1/health.pb.h"
+#include "registry/registry_factory.h"
+#include "util/status_macros.h"
+
+namespace roster::server {
+namespace {
+
+std::string NewInstanceId() {
+  absl::BitGen gen;
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
+}
+
+// The token is the file's first line, trimmed. Its content is never logged.
+absl::StatusOr<std::string> ReadAdminToken(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read --admin_token_file=", path, ": ", std::strerror(errno)));
+  }
+  std::string line;
+  std::getline(in, line);
+  std::string token(absl::StripAsciiWhitespace(line));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin_token_file=", path, ": the first line (the token) is empty"));
+  }
+  return token;
+}
+
+cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
+  cluster::ClusterOptions c;
+  c.paths.masters = o.masters_path;
+  c.paths.workers = o.workers_path;
+  c.paths.alert_servers = o.alert_servers_path;
+  c.paths.coordinator = o.coordinator_path;
+  c.paths.drains = o.drains_path;
+  c.timing.heartbeat_interval = absl::Milliseconds(o.heartbeat_interval_ms);
+  c.timing.missed_heartbeats = o.missed_heartbeats;
+  c.timing.probation_intervals = o.probation_intervals;
+  c.heartbeat_limits.max_payload_bytes = static_cast<size_t>(o.max_heartbeat_bytes);
+  c.heartbeat_limits.max_clock_skew = absl::Milliseconds(o.max_clock_skew_ms);
+  c.overload_cpu_usage = o.overload_cpu_usage;
+  c.overload_memory_usage = o.overload_memory_usage;
+  c.tombstone_retention = absl::Milliseconds(o.tombstone_retention_ms);
+  c.worker_group_file = o.worker_group_file;
+  c.resync_interval = absl::Milliseconds(o.resync_interval_ms);
+  c.staleness_bound = absl::Milliseconds(o.effective_staleness_bound_ms());
+  return c;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+  context_.metrics = &metrics_;
+  context_.clock = Clock::Real();
+}
+
+Daemon::~Daemon() { Shutdown(); }
+
+absl::Status Daemon::Start() {
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("the daemon was started already");
+    started_ = true;
+    if (shut_down_) return absl::FailedPreconditionError("the daemon was shut down");
+    status = StartLocked();
+  }
+  if (!status.ok()) {
+    LOG(ERROR) << "rosterd failed to start: " << status;
+    Shutdown();  // stops whatever had started
+  }
+  return status;
+}
+
+absl::Status Daemon::StartLocked() {
+  RETURN_IF_ERROR(options_.Validate());
+  std::string admin_token;
+  if (!options_.admin_token_file.empty()) {
+    ASSIGN_OR_RETURN(admin_token, ReadAdminToken(options_.admin_token_file));
+  }
+  context_.instance_id = NewInstanceId();
+
+  ASSIGN_OR_RETURN(const registry::RegistryUri uri, registry::ParseRegistryUri(options_.registry));
+  registry::RegistryOptions registry_options;
+  registry_options.session_timeout = absl::Milliseconds(options_.zk_session_timeout_ms);
+  registry_options.operation_timeout = absl::Milliseconds(options_.zk_operation_timeout_ms);
+  registry_options.digest_file = options_.zk_digest_file;
+  ASSIGN_OR_RETURN(registry_, registry::NewRegistry(options_.registry, registry_options));
+  // Connecting goes on in the background: health says NOT_SERVING until the first full read.
+  RETURN_IF_ERROR(registry_->Start());
+  if (registry_started_hook_) registry_started_hook_(registry_.get());
+
+  cluster::ClusterOptions cluster_options = ClusterOptionsFrom(options_);
+  cluster_options.clock = context_.clock;
+  cluster_ = std::make_unique<cluster::ClusterManager>(registry_.get(), cluster_options);
+  context_.cluster = cluster_.get();
+  RETURN_IF_ERROR(cluster_->Start());
+
+  RosterServiceOptions roster_options;
+  roster_options.watch_buffer_messages = static_cast<size_t>(options_.watch_buffer_messages);
+  roster_options.max_watch_streams = options_.max_watch_streams;
+  roster_service_ = std::make_unique<RosterService>(&context_, roster_options);
+  RegistrationOptions registration_options;
+  registration_options.paths = cluster_options.paths;
+  registration_options.heartbeat_limits = cluster_options.heartbeat_limits;
+  registration_service_ =
+      std::make_unique<RegistrationService>(&context_, registry_.get(), registration_options);
+  registration_service_->Start();
+  admin_service_ = std::make_unique<AdminService>(&context_, std::move(admin_token));
+
+  RETURN_IF_ERROR(StartServer());
+  health_ = std::make_unique<HealthReporter>(cluster_.get(), server_->GetHealthCheckService(),
+                                             absl::Milliseconds(options_.health_check_interval_ms));
+  health_->Start();
+
+  if (!options_.metrics_listen.empty()) {
+    MetricsHttpOptions http_options;
+    http_options.listen = options_.metrics_listen;
+    metrics_http_ = std::make_unique<MetricsHttpServer>(
+        http_options, [this] { return MetricsText(); }, [this] { return serving(); });
+    RETURN_IF_ERROR(metrics_http_->Start());
+  }
+  RETURN_IF_ERROR(WritePortFile());
+  LOG(INFO) << "rosterd serving gRPC on " << address() << " (instance " << context_.instance_id
+            << "), registry " << uri.ToString()
+            << (metrics_http_ != nullptr ? absl::StrCat(", metrics on http://",
+                                                        options_.metrics_listen.substr(
+                                                            0, options_.metrics_listen.rfind(':')),
+                                                        ":", metrics_http_->port(), "/metrics")
+                                         : std::string(", metrics disabled"));
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::StartServer() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Keeps our compiled grpc/health/v1/health.proto linked in, so reflection can describe the
+  // built-in health service (TOOLCHAIN.md, "gRPC reflection and health").
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(roster_service_.get());
+  builder.RegisterService(registration_service_.get());
+  builder.RegisterService(admin_service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_request_bytes));
+  // Keepalive: find dead peers of long watch streams within ~80 s, and let clients ping every
+  // 10 s without being told to calm down.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  // Two daemons must not share a port silently (gRPC sets SO_REUSEPORT by default).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || (port_ == 0 && !absl::StartsWith(options_.listen, "unix:"))) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on '", options_.listen,
+                                               "' (--listen): the address is malformed, in use, "
+                                               "or not local (see the log above)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::WritePortFile() const {
+  if (options_.port_file.empty()) return absl::OkStatus();
+  const std::string temporary = options_.port_file + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port_ << "\n";
+    out.close();
+    if (!out) {
+      return absl::UnavailableError(absl::StrCat("cannot write --port_file=", options_.port_file,
+                                                 ": ", std::strerror(errno)));
+    }
+  }
+  // Renamed into place, so a reader never sees a half-written port.
+  if (std::rename(temporary.c_str(), options_.port_file.c_str()) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write --port_file=", options_.port_file, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+void Daemon::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (!started_) return;
+  LOG(INFO) << "rosterd shutting down (grace " << options_.shutdown_grace_ms << " ms)";
+  // 1. Tell load balancers and clients first.
+  if (health_ != nullptr) health_->Shutdown();
+  // 2. End the long-lived streams, then stop accepting and drain the calls in flight;
+  //    whatever is left at the deadline is cancelled.
+  if (roster_service_ != nullptr) roster_service_->EndWatches();
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(options_.shutdown_grace_ms));
+    server_->Wait();
+  }
+  // 3. The rest, each after what depends on it.
+  if (metrics_http_ != nullptr) metrics_http_->Shutdown();
+  if (registration_service_ != nullptr) registration_service_->Shutdown();
+  if (cluster_ != nullptr) cluster_->Shutdown();
+  if (registry_ != nullptr) registry_->Shutdown();  // closes the session: our ephemerals go
+  LOG(INFO) << "rosterd stopped";
+}
+
+std::string Daemon::address() const {
+  if (absl::StartsWith(options_.listen, "unix:")) return options_.listen;
+  return absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port_);
+}
+
+int Daemon::metrics_port() const { return metrics_http_ != nullptr ? metrics_http_->port() : 0; }
+
+bool Daemon::serving() const { return health_ != nullptr && health_->serving(); }
+
+std::string Daemon::MetricsText() const {
+  PrometheusWriter writer;
+  writer.Family("roster_info", "gauge", "This daemon run.");
+  writer.Sample("roster_info", {{"instance_id", context_.instance_id}}, 1);
+  writer.Family("roster_serving", "gauge", "1 while health reports SERVING.");
+  writer.Sample("roster_serving", serving() ? 1 : 0);
+  if (cluster_ != nullptr) cluster_->WriteMetrics(&writer);
+  metrics_.Write(&writer);
+  return writer.text();
+}
+
+void BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+absl::Status RunDaemon(const DaemonOptions& options) {
+  // Normally done by main() already; harmless again. Only threads started after this inherit
+  // the mask, which is why main() does it before anything else.
+  BlockTerminationSignals();
+  Daemon daemon(options);
+  RETURN_IF_ERROR(daemon.Start());
+  std::cout << "rosterd listening on " << daemon.address() << std::endl;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  LOG(INFO) << "received " << strsignal(signal_number);
+  daemon.Shutdown();
+  return absl::OkStatus();
+}
+
+}  // namespace roster::server

@@ -1,0 +1,71 @@
+#include "server/daemon_options.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/layout.h"
+#include "registry/registry_factory.h"
+
+namespace roster::server {
+namespace {
+
+absl::Status Bad(absl::string_view flag, absl::string_view value, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": ", why));
+}
+
+absl::Status InRange(absl::string_view flag, int64_t value, int64_t low, int64_t high) {
+  if (value >= low && value <= high) return absl::OkStatus();
+  return Bad(flag, absl::StrCat(value), absl::StrCat("must be in [", low, ", ", high, "]"));
+}
+
+}  // namespace
+
+absl::Status DaemonOptions::Validate() const {
+  if (absl::StatusOr<registry::RegistryUri> uri = registry::ParseRegistryUri(registry); !uri.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--registry: ", uri.status().message()));
+  }
+  if (listen.empty()) return Bad("listen", "", "an address is required, e.g. 127.0.0.1:9090");
+  constexpr int64_t kHour = 3600000;
+  const absl::Status checks[] = {
+      InRange("zk_session_timeout_ms", zk_session_timeout_ms, 1000, kHour),
+      InRange("zk_operation_timeout_ms", zk_operation_timeout_ms, 100, kHour),
+      InRange("heartbeat_interval_ms", heartbeat_interval_ms, 100, kHour),
+      InRange("missed_heartbeats", missed_heartbeats, 1, 100),
+      InRange("probation_intervals", probation_intervals, 0, 100),
+      InRange("tombstone_retention_ms", tombstone_retention_ms, 0, 7 * 24 * kHour),
+      InRange("max_heartbeat_bytes", max_heartbeat_bytes, 256, 1 << 20),
+      InRange("max_clock_skew_ms", max_clock_skew_ms, 0, 365 * 24 * kHour),
+      InRange("resync_interval_ms", resync_interval_ms, 1000, 24 * kHour),
+      InRange("staleness_bound_ms", staleness_bound_ms, 0, kHour),
+      InRange("max_request_bytes", max_request_bytes, 1024, 64 << 20),
+      InRange("max_watch_streams", max_watch_streams, 1, 1000000),
+      InRange("watch_buffer_messages", watch_buffer_messages, 1, 1000000),
+      InRange("shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
+      InRange("health_check_interval_ms", health_check_interval_ms, 10, 60000),
+  };
+  for (const absl::Status& status : checks) {
+    if (!status.ok()) return status;
+  }
+  for (const auto& [flag, value] :
+       {std::make_pair("overload_cpu_usage", overload_cpu_usage),
+        std::make_pair("overload_memory_usage", overload_memory_usage)}) {
+    if (!std::isfinite(value) || value < 0 || value > 1) {
+      return Bad(flag, absl::StrCat(value), "must be a fraction in [0, 1] (0 disables)");
+    }
+  }
+  cluster::ClusterPaths paths;
+  paths.masters = masters_path;
+  paths.workers = workers_path;
+  paths.alert_servers = alert_servers_path;
+  paths.coordinator = coordinator_path;
+  paths.drains = drains_path;
+  if (absl::Status status = paths.Validate(); !status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("registry paths (--masters_path, --workers_path, --alert_servers_path, "
+                     "--coordinator_path, --drains_path): ",
+                     status.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace roster::server

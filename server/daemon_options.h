@@ -1,0 +1,66 @@
+// DaemonOptions: every setting of rosterd, with its unit in its name. Filled from flags in
+// exactly one place (DaemonOptionsFromFlags, server/flags.h); tests fill it directly.
+//
+// Thread-safety: a value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace roster::server {
+
+struct DaemonOptions {
+  // Registry: zk://h:p[,h:p]/chroot or memory://[name][/chroot].
+  std::string registry = "memory://";
+  int64_t zk_session_timeout_ms = 30000;
+  int64_t zk_operation_timeout_ms = 10000;
+  std::string zk_digest_file;  // first line "user:password"; never logged
+
+  // gRPC: "host:port" (port 0: pick a free one), "[::1]:port" or "unix:/path".
+  std::string listen = "127.0.0.1:9090";
+  // Where to write the bound gRPC port once serving; empty: nowhere.
+  std::string port_file;
+
+  // Registry layout, within the registry's chroot (DolphinScheduler's defaults).
+  std::string masters_path = "/nodes/master";
+  std::string workers_path = "/nodes/worker";
+  std::string alert_servers_path = "/nodes/alert-server";
+  std::string coordinator_path = "/nodes/master-coordinator";
+  std::string drains_path = "/roster/drain";
+
+  // Node liveness.
+  int64_t heartbeat_interval_ms = 10000;
+  int32_t missed_heartbeats = 3;
+  int32_t probation_intervals = 2;
+  int64_t tombstone_retention_ms = 600000;
+  int64_t max_heartbeat_bytes = 65536;
+  int64_t max_clock_skew_ms = 3600000;
+  double overload_cpu_usage = 0;  // fraction; 0 disables
+  double overload_memory_usage = 0;
+  std::string worker_group_file;
+
+  // Consistency.
+  int64_t resync_interval_ms = 60000;
+  int64_t staleness_bound_ms = 0;  // 0: 2/3 of zk_session_timeout_ms
+
+  // Serving.
+  std::string admin_token_file;                   // empty: RosterAdmin from loopback only
+  std::string metrics_listen = "127.0.0.1:9091";  // empty: no metrics server
+  int64_t max_request_bytes = 1048576;
+  int32_t max_watch_streams = 1024;
+  int32_t watch_buffer_messages = 4096;
+  int64_t shutdown_grace_ms = 5000;
+  int64_t health_check_interval_ms = 100;  // how often health follows the session
+
+  // InvalidArgument naming the flag and the bad value ("--missed_heartbeats=0: must be in
+  // [1, 100]"), for the first bad setting.
+  absl::Status Validate() const;
+  // The staleness bound in effect (resolving 0).
+  int64_t effective_staleness_bound_ms() const {
+    return staleness_bound_ms > 0 ? staleness_bound_ms : zk_session_timeout_ms * 2 / 3;
+  }
+};
+
+}  // namespace roster::server

@@ -1,0 +1,114 @@
+#include "server/flags.h"
+
+#include <gflags/gflags.h>
+
+// Registry.
+DEFINE_string(registry, "memory://",
+              "The registry: zk://host:port[,host:port...][/chroot] for ZooKeeper (e.g. "
+              "zk://127.0.0.1:2181/dolphinscheduler), or memory://[name] for the embedded "
+              "in-memory registry. Never put credentials here: see --zk_digest_file.");
+DEFINE_int64(zk_session_timeout_ms, 30000,
+             "ZooKeeper session timeout requested, in milliseconds (the server bounds it).");
+DEFINE_int64(zk_operation_timeout_ms, 10000,
+             "A registry operation not answered within this many milliseconds fails.");
+DEFINE_string(zk_digest_file, "",
+              "A file whose first line is the ZooKeeper digest credentials 'user:password' "
+              "(DolphinScheduler's registry.zookeeper.digest). Never logged.");
+
+// Serving.
+DEFINE_string(listen, "127.0.0.1:9090",
+              "gRPC address: host:port, [::1]:port or unix:/path. Port 0 picks a free port "
+              "(printed, and written to --port_file).");
+DEFINE_string(port_file, "",
+              "If set, the bound gRPC port is written to this file once rosterd serves.");
+DEFINE_string(metrics_listen, "127.0.0.1:9091",
+              "HTTP address for GET /metrics (Prometheus) and GET /healthz; empty disables.");
+DEFINE_string(admin_token_file, "",
+              "A file holding the token RosterAdmin calls must send as 'authorization: Bearer "
+              "<token>'. Without it, only loopback clients may call RosterAdmin.");
+DEFINE_int64(max_request_bytes, 1048576,
+             "Largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).");
+DEFINE_int32(max_watch_streams, 1024,
+             "Concurrent WatchCluster streams; more are refused with RESOURCE_EXHAUSTED.");
+DEFINE_int32(watch_buffer_messages, 4096,
+             "Messages queued per watch stream for a slow reader before it is told to resync.");
+DEFINE_int64(shutdown_grace_ms, 5000,
+             "On SIGTERM, in-flight calls get this many milliseconds to finish.");
+DEFINE_int64(health_check_interval_ms, 100,
+             "How often, in milliseconds, the health status is re-evaluated.");
+
+// Registry layout.
+DEFINE_string(masters_path, "/nodes/master", "Masters' ephemeral znodes, within the chroot.");
+DEFINE_string(workers_path, "/nodes/worker", "Workers' ephemeral znodes, within the chroot.");
+DEFINE_string(alert_servers_path, "/nodes/alert-server",
+              "Alert servers' ephemeral znodes, within the chroot.");
+DEFINE_string(coordinator_path, "/nodes/master-coordinator",
+              "The leader's coordinator znode, within the chroot.");
+DEFINE_string(drains_path, "/roster/drain", "roster's drain records, within the chroot.");
+
+// Liveness.
+DEFINE_int64(heartbeat_interval_ms, 10000,
+             "How often nodes write their heartbeat, in milliseconds (DolphinScheduler: 10 s).");
+DEFINE_int32(missed_heartbeats, 3,
+             "A node is FAULT after this many heartbeat intervals without a znode data change.");
+DEFINE_int32(probation_intervals, 2,
+             "A RECOVERING node becomes RUNNING after this many heartbeat intervals.");
+DEFINE_int64(tombstone_retention_ms, 600000,
+             "How long OFFLINE nodes stay visible after their znode is gone, in milliseconds.");
+DEFINE_int64(max_heartbeat_bytes, 65536, "Larger heartbeat payloads are rejected, in bytes.");
+DEFINE_int64(max_clock_skew_ms, 3600000,
+             "Heartbeat times further ahead of this daemon's clock are rejected, in ms.");
+DEFINE_double(overload_cpu_usage, 0,
+              "A heartbeat over this CPU usage (a fraction, 0..1) counts as OVERLOAD; 0 "
+              "disables.");
+DEFINE_double(overload_memory_usage, 0,
+              "A heartbeat over this memory usage (a fraction, 0..1) counts as OVERLOAD; 0 "
+              "disables.");
+DEFINE_string(worker_group_file, "",
+              "Optional static worker-group mapping file (group -> worker addresses).");
+
+// Consistency.
+DEFINE_int64(resync_interval_ms, 60000,
+             "Period of the full re-read of the registry, in milliseconds (jittered).");
+DEFINE_int64(staleness_bound_ms, 0,
+             "Slot and leader answers are refused once the view has been stale this long, in "
+             "milliseconds; 0 means 2/3 of --zk_session_timeout_ms.");
+
+namespace roster::server {
+
+absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
+  DaemonOptions options;
+  options.registry = FLAGS_registry;
+  options.zk_session_timeout_ms = FLAGS_zk_session_timeout_ms;
+  options.zk_operation_timeout_ms = FLAGS_zk_operation_timeout_ms;
+  options.zk_digest_file = FLAGS_zk_digest_file;
+  options.listen = FLAGS_listen;
+  options.port_file = FLAGS_port_file;
+  options.metrics_listen = FLAGS_metrics_listen;
+  options.admin_token_file = FLAGS_admin_token_file;
+  options.max_request_bytes = FLAGS_max_request_bytes;
+  options.max_watch_streams = FLAGS_max_watch_streams;
+  options.watch_buffer_messages = FLAGS_watch_buffer_messages;
+  options.shutdown_grace_ms = FLAGS_shutdown_grace_ms;
+  options.health_check_interval_ms = FLAGS_health_check_interval_ms;
+  options.masters_path = FLAGS_masters_path;
+  options.workers_path = FLAGS_workers_path;
+  options.alert_servers_path = FLAGS_alert_servers_path;
+  options.coordinator_path = FLAGS_coordinator_path;
+  options.drains_path = FLAGS_drains_path;
+  options.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
+  options.missed_heartbeats = FLAGS_missed_heartbeats;
+  options.probation_intervals = FLAGS_probation_intervals;
+  options.tombstone_retention_ms = FLAGS_tombstone_retention_ms;
+  options.max_heartbeat_bytes = FLAGS_max_heartbeat_bytes;
+  options.max_clock_skew_ms = FLAGS_max_clock_skew_ms;
+  options.overload_cpu_usage = FLAGS_overload_cpu_usage;
+  options.overload_memory_usage = FLAGS_overload_memory_usage;
+  options.worker_group_file = FLAGS_worker_group_file;
+  options.resync_interval_ms = FLAGS_resync_interval_ms;
+  options.staleness_bound_ms = FLAGS_staleness_bound_ms;
+  if (absl::Status status = options.Validate(); !status.ok()) return status;
+  return options;
+}
+
+}  // namespace roster::server

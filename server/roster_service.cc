@@ -1,0 +1,321 @@
+#include "server/roster_service.h"
+
+#include <glog/logging.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cluster/master_cluster.h"
+#include "server/convert.h"
+#include "server/status_util.h"
+
+namespace roster::server {
+namespace {
+
+using cluster::ClusterViewPtr;
+using cluster::NodeInfoPtr;
+
+grpc::Status InvalidArgument(const absl::Status& status) { return ToGrpcStatus(status); }
+
+// "no worker group 'etl' (groups: default, ingest)", listing a few so a typo is obvious.
+grpc::Status UnknownGroup(const cluster::ClusterView& view, absl::string_view name) {
+  std::vector<absl::string_view> names;
+  for (const auto& [group, members] : view.groups) {
+    if (names.size() == 20) {
+      names.push_back("...");
+      break;
+    }
+    names.push_back(group);
+  }
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("no worker group '", name, "' (groups: ",
+                                   names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+}
+
+}  // namespace
+
+RosterService::RosterService(const ServiceContext* context, RosterServiceOptions options)
+    : context_(context), options_(options) {}
+
+RosterService::~RosterService() { EndWatches(); }
+
+void RosterService::EndWatches() {
+  std::vector<std::shared_ptr<WatchStream>> streams;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    ending_ = true;
+    for (const auto& [key, stream] : streams_) streams.push_back(stream);
+  }
+  for (const std::shared_ptr<WatchStream>& stream : streams) {
+    stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             "rosterd is shutting down: watch again, from the last version "
+                             "received, on another replica or after the restart"));
+  }
+}
+
+size_t RosterService::max_queued() const {
+  absl::MutexLock lock(&streams_mu_);
+  size_t most = 0;
+  for (const auto& [key, stream] : streams_) most = std::max(most, stream->queued());
+  return most;
+}
+
+grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* call,
+                                                absl::string_view method,
+                                                const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  FinishRpc(*context_, reactor, method, status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerContext* call,
+                                                        const v1::GetClusterViewRequest*,
+                                                        v1::GetClusterViewResponse* response) {
+  const ClusterViewPtr view = context_->cluster->view();
+  FillClusterView(*view, context_->clock->Now(), response);
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return Finish(call, "Roster/GetClusterView", grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext* call,
+                                                     const v1::ListMastersRequest*,
+                                                     v1::ListNodesResponse* response) {
+  const ClusterViewPtr view = context_->cluster->view();
+  const absl::Time now = context_->clock->Now();
+  const NodeDetail detail{/*history=*/false, &view->slots};
+  for (const NodeInfoPtr& node : view->masters) FillNode(*node, now, detail, response->add_nodes());
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return Finish(call, "Roster/ListMasters", grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* RosterService::ListWorkers(grpc::CallbackServerContext* call,
+                                                     const v1::ListWorkersRequest* request,
+                                                     v1::ListNodesResponse* response) {
+  return Finish(call, "Roster/ListWorkers", DoListWorkers(*request, response));
+}
+
+grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
+                                          v1::ListNodesResponse* response) {
+  absl::StatusOr<std::vector<cluster::NodeState>> states = ToStateFilter(request.states());
+  if (!states.ok()) return InvalidArgument(states.status());
+  if (!request.group().empty()) {
+    if (absl::Status status = ValidateGroupField("group", request.group()); !status.ok()) {
+      return InvalidArgument(status);
+    }
+  }
+  const ClusterViewPtr view = context_->cluster->view();
+  const std::vector<NodeInfoPtr>* workers = &view->workers;
+  if (!request.group().empty()) {
+    const cluster::GroupView* group = view->FindGroup(request.group());
+    if (group == nullptr) return UnknownGroup(*view, request.group());
+    workers = &group->members;
+  }
+  const absl::Time now = context_->clock->Now();
+  for (const NodeInfoPtr& node : *workers) {
+    if (!states->empty() &&
+        std::find(states->begin(), states->end(), node->state) == states->end()) {
+      continue;
+    }
+    FillNode(*node, now, NodeDetail{}, response->add_nodes());
+  }
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* RosterService::ListGroups(grpc::CallbackServerContext* call,
+                                                    const v1::ListGroupsRequest*,
+                                                    v1::ListGroupsResponse* response) {
+  const ClusterViewPtr view = context_->cluster->view();
+  for (const auto& [name, group] : view->groups) FillGroup(group, response->add_groups());
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return Finish(call, "Roster/ListGroups", grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* RosterService::GetWorkerGroup(grpc::CallbackServerContext* call,
+                                                        const v1::GetWorkerGroupRequest* request,
+                                                        v1::GetWorkerGroupResponse* response) {
+  return Finish(call, "Roster/GetWorkerGroup", DoGetWorkerGroup(*request, response));
+}
+
+grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& request,
+                                             v1::GetWorkerGroupResponse* response) {
+  if (request.name().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: is required");
+  }
+  if (absl::Status status = ValidateGroupField("name", request.name()); !status.ok()) {
+    return InvalidArgument(status);
+  }
+  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::GroupView* group = view->FindGroup(request.name());
+  if (group == nullptr) return UnknownGroup(*view, request.name());
+  FillGroup(*group, response->mutable_group());
+  const absl::Time now = context_->clock->Now();
+  for (const NodeInfoPtr& node : group->members) {
+    if (request.selectable_only() &&
+        (node->state != cluster::NodeState::kRunning || node->drained)) {
+      continue;
+    }
+    FillNode(*node, now, NodeDetail{}, response->add_workers());
+  }
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* RosterService::GetNode(grpc::CallbackServerContext* call,
+                                                 const v1::GetNodeRequest* request,
+                                                 v1::GetNodeResponse* response) {
+  return Finish(call, "Roster/GetNode", DoGetNode(*request, response));
+}
+
+grpc::Status RosterService::DoGetNode(const v1::GetNodeRequest& request,
+                                      v1::GetNodeResponse* response) {
+  absl::StatusOr<std::string> address = ParseAddressField("address", request.address());
+  if (!address.ok()) return InvalidArgument(address.status());
+  const ClusterViewPtr view = context_->cluster->view();
+  const NodeInfoPtr node = view->FindAny(*address);
+  if (node == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no node '", *address,
+                                     "' is known: it is not a master, worker or alert server in "
+                                     "view version ",
+                                     view->version, view->synced ? "" : " (not synced yet)"));
+  }
+  FillNode(*node, context_->clock->Now(), NodeDetail{/*history=*/true, &view->slots},
+           response->mutable_node());
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* RosterService::SelectWorker(grpc::CallbackServerContext* call,
+                                                      const v1::SelectWorkerRequest* request,
+                                                      v1::SelectWorkerResponse* response) {
+  return Finish(call, "Roster/SelectWorker", DoSelectWorker(*request, response));
+}
+
+grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& request,
+                                           v1::SelectWorkerResponse* response) {
+  absl::StatusOr<cluster::SelectRequest> select = ToSelectRequest(request);
+  if (!select.ok()) return InvalidArgument(select.status());
+  absl::StatusOr<cluster::Selection> selection = context_->cluster->SelectWorker(*select);
+  if (!selection.ok()) return ToGrpcStatus(selection.status());
+  FillNode(*selection->worker, context_->clock->Now(), NodeDetail{}, response->mutable_worker());
+  for (const cluster::CandidateExplanation& candidate : selection->candidates) {
+    FillCandidate(candidate, response->add_candidates());
+  }
+  FillMeta(*context_, selection->view_version, response->mutable_meta());
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* RosterService::GetMasterSlot(grpc::CallbackServerContext* call,
+                                                       const v1::GetMasterSlotRequest* request,
+                                                       v1::GetMasterSlotResponse* response) {
+  return Finish(call, "Roster/GetMasterSlot", DoGetMasterSlot(*request, response));
+}
+
+grpc::Status RosterService::DoGetMasterSlot(const v1::GetMasterSlotRequest& request,
+                                            v1::GetMasterSlotResponse* response) {
+  absl::StatusOr<std::string> address = ParseAddressField("address", request.address());
+  if (!address.ok()) return InvalidArgument(address.status());
+  absl::StatusOr<std::optional<cluster::IncarnationClaim>> claim = ToIncarnationClaim(request);
+  if (!claim.ok()) return InvalidArgument(claim.status());
+  // Answer from one view we hold, so ViewMeta names the version the answer came from. When
+  // the view is not authoritative the manager says why (its answer is the refusal).
+  const ClusterViewPtr view = context_->cluster->view();
+  absl::StatusOr<cluster::SlotAnswer> answer =
+      context_->cluster->freshness().authoritative
+          ? cluster::MasterCluster::LookupSlot(*view, *address, *claim)
+          : context_->cluster->GetMasterSlot(*address, *claim);
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  response->set_slot(answer->slot);
+  response->set_total(answer->total);
+  response->set_epoch(answer->epoch);
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* RosterService::GetLeader(grpc::CallbackServerContext* call,
+                                                   const v1::GetLeaderRequest*,
+                                                   v1::GetLeaderResponse* response) {
+  return Finish(call, "Roster/GetLeader", DoGetLeader(response));
+}
+
+grpc::Status RosterService::DoGetLeader(v1::GetLeaderResponse* response) {
+  const ClusterViewPtr view = context_->cluster->view();
+  cluster::LeaderInfo leader = view->leader;
+  if (!context_->cluster->freshness().authoritative || !leader.present) {
+    // The manager words the refusal (stale view) or the absence (the coordinator path).
+    absl::StatusOr<cluster::LeaderAnswer> answer = context_->cluster->GetLeader();
+    if (!answer.ok()) return ToGrpcStatus(answer.status());
+    leader = answer->leader;
+  }
+  FillLeader(leader, response->mutable_leader());
+  if (NodeInfoPtr master = view->Find(cluster::NodeRole::kMaster, leader.address)) {
+    FillNode(*master, context_->clock->Now(), NodeDetail{/*history=*/false, &view->slots},
+             response->mutable_master());
+  }
+  FillMeta(*context_, view->version, response->mutable_meta());
+  return grpc::Status::OK;
+}
+
+grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
+    grpc::CallbackServerContext*, const v1::WatchClusterRequest* request) {
+  constexpr absl::string_view kMethod = "Roster/WatchCluster";
+  absl::StatusOr<WatchFilterSpec> filter = WatchFilterSpec::FromProto(request->filter());
+  if (!filter.ok()) {
+    const grpc::Status status = ToGrpcStatus(filter.status());
+    context_->metrics->CountRpc(kMethod, status.error_code());
+    return new FinishedWriteReactor(status);
+  }
+  if (open_watch_streams_.fetch_add(1) >= options_.max_watch_streams) {
+    open_watch_streams_.fetch_sub(1);
+    context_->metrics->watch_streams_refused().Increment();
+    context_->metrics->CountRpc(kMethod, grpc::StatusCode::RESOURCE_EXHAUSTED);
+    LOG_EVERY_N(WARNING, 100) << "refused a WatchCluster stream: " << options_.max_watch_streams
+                              << " are open (--max_watch_streams)";
+    return new FinishedWriteReactor(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("this rosterd already serves ", options_.max_watch_streams,
+                     " watch streams (--max_watch_streams); retry later or use another "
+                     "replica")));
+  }
+  context_->metrics->watch_streams_open().Add(1);
+  auto* reactor = new WatchReactor(context_, *std::move(filter), options_.watch_buffer_messages,
+                                   [this](WatchStream* stream) {
+                                     {
+                                       absl::MutexLock lock(&streams_mu_);
+                                       streams_.erase(stream);
+                                     }
+                                     open_watch_streams_.fetch_sub(1);
+                                     context_->metrics->watch_streams_open().Add(-1);
+                                   });
+  bool ending;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    ending = ending_;
+    if (!ending) streams_[reactor->stream().get()] = reactor->stream();
+  }
+  if (ending) {
+    reactor->stream()->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "rosterd is shutting down"));
+    return reactor;
+  }
+  // A version above ours cannot be from this daemon run (versions only grow): start from a
+  // snapshot rather than wait for versions that mean something else here.
+  uint64_t from_version = request->from_version();
+  if (from_version > context_->cluster->view()->version) {
+    VLOG(1) << "WatchCluster from_version " << from_version
+            << " is ahead of this daemon's view; sending a snapshot";
+    from_version = 0;
+  }
+  reactor->stream()->Start(from_version);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RosterService::Ping(grpc::CallbackServerContext* call,
+                                              const v1::PingRequest*, v1::PingResponse*) {
+  return Finish(call, "Roster/Ping", grpc::Status::OK);
+}
+
+}  // namespace roster::server

@@ -1,0 +1,32 @@
+// rosterd: the roster cluster-membership daemon. See DESIGN.md and `rosterd --help`.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <iostream>
+
+#include "server/daemon.h"
+#include "server/flags.h"
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so that every thread inherits the mask and only RunDaemon's
+  // sigwait() receives SIGTERM/SIGINT.
+  roster::server::BlockTerminationSignals();
+  FLAGS_logtostderr = true;  // a daemon under a supervisor; --logtostderr=false restores files
+  gflags::SetUsageMessage(
+      "rosterd --registry=zk://127.0.0.1:2181/dolphinscheduler --listen=127.0.0.1:9090\n"
+      "Serves a consistent, versioned view of a DolphinScheduler cluster over gRPC.");
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  google::InitGoogleLogging(argv[0]);
+  google::InstallFailureSignalHandler();
+
+  absl::StatusOr<roster::server::DaemonOptions> options = roster::server::DaemonOptionsFromFlags();
+  if (!options.ok()) {
+    std::cerr << "rosterd: " << options.status().message() << std::endl;
+    return 2;
+  }
+  if (absl::Status status = roster::server::RunDaemon(*options); !status.ok()) {
+    std::cerr << "rosterd: " << status.message() << std::endl;
+    return 1;
+  }
+  return 0;
+}

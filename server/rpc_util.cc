@@ -1,0 +1,23 @@
+#include "server/rpc_util.h"
+
+#include <glog/logging.h>
+
+#include "server/convert.h"
+
+namespace roster::server {
+
+void FillMeta(const ServiceContext& context, uint64_t version, v1::ViewMeta* meta) {
+  FillViewMeta(version, context.instance_id, context.cluster->freshness(), meta);
+}
+
+void FinishRpc(const ServiceContext& context, grpc::ServerUnaryReactor* reactor,
+               absl::string_view method, const grpc::Status& status) {
+  context.metrics->CountRpc(method, status.error_code());
+  if (!status.ok()) {
+    VLOG(1) << method << ": " << GrpcCodeName(status.error_code()) << ": "
+            << status.error_message();
+  }
+  reactor->Finish(status);
+}
+
+}  // namespace roster::server

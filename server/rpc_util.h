@@ -1,0 +1,35 @@
+// What every service shares: the cluster it answers from, the daemon's identity and clock,
+// and its metrics; plus the one way a unary RPC ends (counted, then finished).
+//
+// Thread-safety: ServiceContext is immutable after construction (the pointees are
+// thread-safe); the functions are thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "cluster/cluster_manager.h"
+#include "roster/v1/roster.pb.h"
+#include "server/server_metrics.h"
+#include "util/clock.h"
+
+namespace roster::server {
+
+struct ServiceContext {
+  cluster::ClusterManager* cluster = nullptr;  // not owned
+  ServerMetrics* metrics = nullptr;            // not owned
+  std::string instance_id;                     // this daemon run, random at start-up
+  Clock* clock = Clock::Real();                // the cluster's clock; not owned
+};
+
+// ViewMeta for an answer computed from view `version`, with the freshness as of now.
+void FillMeta(const ServiceContext& context, uint64_t version, v1::ViewMeta* meta);
+
+// Counts the call under `method` ("Roster/GetNode") and finishes it.
+void FinishRpc(const ServiceContext& context, grpc::ServerUnaryReactor* reactor,
+               absl::string_view method, const grpc::Status& status);
+
+}  // namespace roster::server

@@ -1,0 +1,97 @@
+#include "server/server_metrics.h"
+
+#include <utility>
+
+namespace roster::server {
+
+absl::string_view GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+void ServerMetrics::CountRpc(absl::string_view method, grpc::StatusCode code) {
+  absl::MutexLock lock(&mu_);
+  ++rpcs_[{std::string(method), code}];
+}
+
+int64_t ServerMetrics::rpcs(absl::string_view method, grpc::StatusCode code) const {
+  absl::MutexLock lock(&mu_);
+  auto it = rpcs_.find({std::string(method), code});
+  return it == rpcs_.end() ? 0 : it->second;
+}
+
+void ServerMetrics::NoteWatchQueueLength(int64_t length) {
+  int64_t seen = watch_queue_high_water_.load();
+  while (seen < length && !watch_queue_high_water_.compare_exchange_weak(seen, length)) {
+  }
+}
+
+void ServerMetrics::Write(PrometheusWriter* w) const {
+  std::map<std::pair<std::string, grpc::StatusCode>, int64_t> rpcs;
+  {
+    absl::MutexLock lock(&mu_);
+    rpcs = rpcs_;
+  }
+  w->Family("roster_rpcs_total", "counter", "gRPC calls finished, by method and status code.");
+  for (const auto& [key, count] : rpcs) {
+    w->Sample("roster_rpcs_total",
+              {{"method", key.first}, {"code", std::string(GrpcCodeName(key.second))}},
+              static_cast<double>(count));
+  }
+  w->Family("roster_watch_streams_open", "gauge", "WatchCluster streams open.");
+  w->Sample("roster_watch_streams_open", static_cast<double>(watch_streams_open_.value()));
+  w->Family("roster_watch_streams_refused_total", "counter",
+            "WatchCluster streams refused because --max_watch_streams were open.");
+  w->Sample("roster_watch_streams_refused_total",
+            static_cast<double>(watch_streams_refused_.value()));
+  w->Family("roster_watch_resyncs_total", "counter",
+            "WatchCluster streams ended with resync_required because the reader fell behind.");
+  w->Sample("roster_watch_resyncs_total", static_cast<double>(watch_resyncs_.value()));
+  w->Family("roster_watch_queue_high_water", "gauge",
+            "The most messages any watch stream had queued (bounded by --watch_buffer_messages).");
+  w->Sample("roster_watch_queue_high_water", static_cast<double>(watch_queue_high_water_.load()));
+  w->Family("roster_registrations", "gauge", "Sidecar registrations held by this daemon.");
+  w->Sample("roster_registrations", static_cast<double>(registrations_.value()));
+  w->Family("roster_registration_lease_expiries_total", "counter",
+            "Sidecar registrations deleted because no heartbeat came within the lease.");
+  w->Sample("roster_registration_lease_expiries_total",
+            static_cast<double>(lease_expiries_.value()));
+}
+
+}  // namespace roster::server
