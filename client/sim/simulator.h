@@ -1,0 +1,137 @@
+// Simulator: a test and demo tool, not part of the daemon. It plays a DolphinScheduler cluster
+// against a registry: N masters, M workers (and optional alert servers) register ephemeral
+// znodes in DolphinScheduler's layout and heartbeat format, each in its own registry session
+// (so ending one session removes that node alone), and heartbeat with jittered, plausible load
+// figures. Operators and tests steer it with one-line commands (Execute()); `roster-sim`
+// (roster_sim.cc) reads them from stdin. Used by the quickstart, demos, end-to-end and load
+// tests.
+//
+// Commands (ADDR is a node's "host:port" or its index in `list`), each answered with one line
+// starting "ok" or "error":
+//   busy ADDR     heartbeat serverStatus BUSY from now on (written at once)
+//   normal ADDR   heartbeat NORMAL again (written at once)
+//   stop ADDR     stop heartbeating; the znode stays (rosterd should see FAULT)
+//   resume ADDR   heartbeat again (written at once)
+//   kill ADDR     close the node's session: its znodes vanish (shared session: deleted)
+//   start ADDR    register a killed node again as a new incarnation (new startupTime, pid)
+//   bad ADDR      write a malformed payload and stop heartbeating (resume ADDR heals it)
+//   leader ADDR   move the coordinator znode to master ADDR
+//   list          every node: index=address,role[,group],status,state[,leader]
+//   quit          (handled by the caller)
+//
+// Thread-safety: thread-safe. Start() and Shutdown() from one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cluster/layout.h"
+#include "cluster/node_info.h"
+#include "registry/registry.h"
+
+namespace roster::sim {
+
+struct SimulatorOptions {
+  // zk://host:port[,...]/chroot or memory://name/chroot. An unnamed memory:// store is named
+  // "roster-sim", so that the nodes' sessions share it.
+  std::string registry_uri = "memory://roster-sim/dolphinscheduler";
+  int masters = 3;
+  int workers = 8;
+  int alert_servers = 0;
+  // Workers get these groups round-robin, through the heartbeat's workerGroup (current
+  // layout) or the path segment (legacy layout).
+  std::vector<std::string> groups = {"etl", "spark", "default"};
+  // Nodes that start BUSY: addresses or indices (masters first, then workers, then alert
+  // servers).
+  std::vector<std::string> busy;
+  // kLegacy: workers at {workers}/{group}/{host}:{port} and every payload in the legacy
+  // (<= 3.1) JSON with an integer serverStatus.
+  enum class Layout { kCurrent, kLegacy };
+  Layout layout = Layout::kCurrent;
+  // The first master creates the coordinator znode holding its address.
+  bool coordinator = true;
+  std::string host = "127.0.0.1";
+  // Masters listen on base_port.., then workers, then alert servers: one port each.
+  int base_port = 5678;
+  // ZooKeeper digest credentials, "user:password" on the first line.
+  std::string digest_file;
+  // Create the chroot and the role directories as persistent znodes when missing.
+  bool create_parents = true;
+  // Every node in one registry session (for thousands of nodes). `kill` then deletes the
+  // node's znodes instead of closing a session.
+  bool shared_session = false;
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration session_timeout = absl::Seconds(30);
+  // How long to wait for each session to connect.
+  absl::Duration connect_timeout = absl::Seconds(30);
+  cluster::ClusterPaths paths;
+};
+
+// Thread-safe; Start() and Shutdown() from one thread.
+class Simulator {
+ public:
+  explicit Simulator(SimulatorOptions options);
+  ~Simulator();  // Calls Shutdown().
+
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // Opens the sessions, registers every node (and the coordinator), and starts heartbeating.
+  // InvalidArgument for bad options; the registry's error, naming the node and path, when a
+  // registration fails (e.g. AlreadyExists: a previous run's session has not expired yet).
+  absl::Status Start();
+
+  // Runs one command line and returns its one-line answer ("ok ..." or "error ...").
+  std::string Execute(absl::string_view line);
+
+  // Stops heartbeating and closes every session (the nodes' znodes vanish). Idempotent.
+  void Shutdown();
+
+  int node_count() const;
+  // Node addresses, masters first, then workers, then alert servers.
+  std::vector<std::string> addresses() const;
+
+ private:
+  struct Node;
+
+  absl::StatusOr<std::shared_ptr<registry::Registry>> OpenSession(absl::string_view name);
+  absl::Status CreateChroot();
+  // Registers `node` (a new session unless shared), with a fresh incarnation.
+  absl::Status Register(Node* node);
+  // The node's current payload, with fresh load figures.
+  std::string Payload(Node* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the node's heartbeat now (asynchronously).
+  void WriteNow(Node* node) ABSL_LOCKS_EXCLUDED(mu_);
+  void HeartbeatLoop();
+  Node* Find(absl::string_view address_or_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MoveLeader(Node* to) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string List() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const SimulatorOptions options_;
+  std::string uri_;  // options_.registry_uri, with a name for an unnamed memory store
+  std::string digest_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Node>> nodes_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<registry::Registry> shared_ ABSL_GUARDED_BY(mu_);
+  // The node holding the coordinator znode, or null.
+  Node* leader_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+  // Serialises commands, Start() and Shutdown(): each is a sequence of registry calls that
+  // must not interleave with another's (kill vs. start of one node).
+  absl::Mutex command_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::thread heartbeat_thread_;
+};
+
+}  // namespace roster::sim
