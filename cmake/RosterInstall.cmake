@@ -62,3 +62,10 @@ install(FILES
 
 install(TARGETS rosterctl roster-sim
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT roster_tools)
+
+# Component roster_server: the daemon, its systemd unit and an example flagfile.
+install(TARGETS rosterd RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT roster_server)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/rosterd.service"
+  DESTINATION "${CMAKE_INSTALL_LIBDIR}/systemd/system" COMPONENT roster_server)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/rosterd.flags"
+  DESTINATION "${CMAKE_INSTALL_DATADIR}/roster/examples" COMPONENT roster_server)
