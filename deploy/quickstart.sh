@@ -36,7 +36,7 @@ ninja -C "$build_dir" rosterd rosterctl roster-sim >/dev/null
 bin="$root/$build_dir"
 rosterd="$bin/server/rosterd"
 rosterctl="$bin/client/rosterctl"
-sim="$bin/client/sim/roster-sim"
+sim="$bin/client/roster-sim"
 for exe in "$rosterd" "$rosterctl" "$sim"; do
   [[ -x "$exe" ]] || { echo "quickstart: $exe was not built" >&2; exit 1; }
 done
@@ -106,7 +106,7 @@ metrics_port=$(free_port $((roster_port + 1)))
   --zk_session_timeout_ms=10000 >"$scratch/rosterd.log" 2>&1 &
 pids+=($!)
 export ROSTER_TARGET="127.0.0.1:$roster_port"
-wait_for 30 "rosterd on $ROSTER_TARGET" "$rosterctl" leader --json
+wait_for 30 "rosterd on $ROSTER_TARGET" grep -q 'health: SERVING' "$scratch/rosterd.log"
 echo "quickstart: rosterd serving on $ROSTER_TARGET (metrics on 127.0.0.1:$metrics_port)"
 
 # The simulated cluster: masters on 5678-5680, workers on 5681-5688, groups round-robin.

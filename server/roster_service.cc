@@ -38,7 +38,17 @@ grpc::Status UnknownGroup(const cluster::ClusterView& view, absl::string_view na
 }  // namespace
 
 RosterService::RosterService(const ServiceContext* context, RosterServiceOptions options)
-    : context_(context), options_(options) {}
+    : context_(context), options_(options) {
+  SetMessageAllocatorFor_GetClusterView(&get_cluster_view_allocator_);
+  SetMessageAllocatorFor_ListMasters(&list_masters_allocator_);
+  SetMessageAllocatorFor_ListWorkers(&list_workers_allocator_);
+  SetMessageAllocatorFor_ListGroups(&list_groups_allocator_);
+  SetMessageAllocatorFor_GetWorkerGroup(&get_worker_group_allocator_);
+  SetMessageAllocatorFor_GetNode(&get_node_allocator_);
+  SetMessageAllocatorFor_SelectWorker(&select_worker_allocator_);
+  SetMessageAllocatorFor_GetMasterSlot(&get_master_slot_allocator_);
+  SetMessageAllocatorFor_GetLeader(&get_leader_allocator_);
+}
 
 RosterService::~RosterService() { EndWatches(); }
 

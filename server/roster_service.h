@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "roster/v1/roster.grpc.pb.h"
+#include "server/arena_message_allocator.h"
 #include "server/rpc_util.h"
 #include "server/watch_stream.h"
 
@@ -97,6 +98,20 @@ class RosterService final : public v1::Roster::CallbackService {
 
   const ServiceContext* const context_;
   const RosterServiceOptions options_;
+
+  // Each call's request and response on one arena (server/arena_message_allocator.h). Ping
+  // keeps gRPC's default holder: it has nothing to allocate.
+  template <typename Request, typename Response>
+  using Allocator = ArenaMessageAllocator<Request, Response>;
+  Allocator<v1::GetClusterViewRequest, v1::GetClusterViewResponse> get_cluster_view_allocator_;
+  Allocator<v1::ListMastersRequest, v1::ListNodesResponse> list_masters_allocator_;
+  Allocator<v1::ListWorkersRequest, v1::ListNodesResponse> list_workers_allocator_;
+  Allocator<v1::ListGroupsRequest, v1::ListGroupsResponse> list_groups_allocator_;
+  Allocator<v1::GetWorkerGroupRequest, v1::GetWorkerGroupResponse> get_worker_group_allocator_;
+  Allocator<v1::GetNodeRequest, v1::GetNodeResponse> get_node_allocator_;
+  Allocator<v1::SelectWorkerRequest, v1::SelectWorkerResponse> select_worker_allocator_;
+  Allocator<v1::GetMasterSlotRequest, v1::GetMasterSlotResponse> get_master_slot_allocator_;
+  Allocator<v1::GetLeaderRequest, v1::GetLeaderResponse> get_leader_allocator_;
 
   std::atomic<int> open_watch_streams_{0};
   mutable absl::Mutex streams_mu_;

@@ -1,0 +1,628 @@
+// grpc_bench: rosterd's lookups over gRPC on loopback, measured against the empty RPC
+// (roster.v1.Roster/Ping) on the same server in the same run. A plain load generator, not
+// Google Benchmark and not a ctest test. Build Release, then:
+//
+//   <build>/tests/bench/grpc_bench [--server=process|inprocess] [--seconds=3] [--rounds=2]
+//       [--concurrency=32] [--channels=4] [--workers=100] [--groups=4] [--masters=3]
+//
+// The server: by default the real rosterd binary as a child process on a memory:// registry
+// (--server=process), so client and server are separate processes sharing the machine, as a
+// scheduler master and its rosterd sidecar do. --server=inprocess runs a server::Daemon in
+// this process instead (one process to profile). Either way the cluster is registered the
+// way a sidecar client does it, through roster.v1.Registration: --masters masters and
+// --workers workers, worker i in group "g<i % groups>" (every worker is also in "default"),
+// and with --heartbeats each node heartbeats every --heartbeat_interval_ms during the run,
+// so the daemon publishes new views while it answers, as it does in production.
+//
+// The load: --channels channels (each its own TCP connection), --concurrency calls kept in
+// flight across them with the callback API; each finished call immediately starts the next.
+// Every call carries a deadline, as real clients' calls do. Per method, per round:
+//   Ping            the empty call: the cost of gRPC itself on this machine
+//   GetWorkerGroup  name=g1 (about workers/groups members, each a full Node)
+//   SelectWorker    group=g1, --strategy, no explain
+// then the same one call at a time (closed loop: pure latency). Rounds interleave the
+// methods so that drift (other load on the machine) spreads over all of them.
+//
+// Printed per method: calls/s (all rounds; and the slowest..fastest round), latency
+// p50/p99/p99.9, the response size, and CPU time per call: "client us" is this process
+// (getrusage), "rosterd us" the child's, all threads (/proc/PID/stat, 10 ms ticks); with
+// --server=inprocess "proc us" is both together. Then each lookup as a multiple of Ping, and
+// the goal: a lookup costs at most 1.3x the empty call (Ping calls/s / lookup calls/s), and
+// at least 30,000 lookups/s with the client on the same machine. The load average is printed
+// before and after: on a shared machine, compare ratios within one run, not absolute numbers
+// across runs. Exits 1 if any call failed.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "roster/v1/roster.grpc.pb.h"
+#include "server/daemon.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+DEFINE_string(server, "process",
+              "process: run the rosterd binary (--rosterd) as a child process; inprocess: a "
+              "server::Daemon in this process.");
+DEFINE_string(rosterd, ROSTERD_PATH, "The rosterd binary for --server=process.");
+DEFINE_double(seconds, 3, "Measured seconds per method, per round, per section.");
+DEFINE_double(warmup_seconds, 1, "Unmeasured seconds per method before the first round.");
+DEFINE_int32(rounds, 2, "Rounds; each measures every method once, in turn.");
+DEFINE_int32(concurrency, 32, "Calls in flight in the throughput section.");
+DEFINE_int32(channels, 4, "Client channels, each its own TCP connection.");
+DEFINE_bool(closed_loop, true, "Also measure one call at a time (latency without queueing).");
+DEFINE_int32(masters, 3, "Masters registered.");
+DEFINE_int32(workers, 100, "Workers registered.");
+DEFINE_int32(groups, 4, "Worker groups g0..g<N-1>; worker i is in g<i % groups>.");
+DEFINE_string(strategy, "ROUND_ROBIN", "SelectWorker's strategy (a roster.v1.SelectionStrategy).");
+DEFINE_bool(heartbeats, true,
+            "Heartbeat every node every --heartbeat_interval_ms during the run (each heartbeat "
+            "publishes a new view).");
+DEFINE_int64(heartbeat_interval_ms, 10000, "The nodes' heartbeat interval, also given to rosterd.");
+
+namespace roster::bench {
+namespace {
+
+using Stub = v1::Roster::Stub;
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// CPU time (user + system) of this process, in microseconds.
+int64_t SelfCpuMicros() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000LL + usage.ru_utime.tv_usec +
+         usage.ru_stime.tv_usec;
+}
+
+// CPU time (user + system, all threads) of process `pid`, in microseconds; -1 if unknown.
+int64_t ProcessCpuMicros(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // "pid (comm) state ..."; comm may hold spaces, so count fields after the last ')'.
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  int64_t utime = -1, stime = -1;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) {
+      stime = std::stoll(field);
+      break;
+    }
+  }
+  if (utime < 0 || stime < 0) return -1;
+  return (utime + stime) * 1000000LL / sysconf(_SC_CLK_TCK);
+}
+
+// "0.52 0.58 0.59": the 1, 5 and 15 minute load averages (the cores may be shared).
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
+// ---- The cluster --------------------------------------------------------------------------
+
+std::string MasterAddress(int i) { return absl::StrCat("10.0.0.", 10 + i, ":5678"); }
+std::string WorkerAddress(int i) {
+  return absl::StrCat("10.1.", i / 200, ".", i % 200 + 1, ":1234");
+}
+std::string GroupName(int i) { return absl::StrCat("g", i); }
+int GroupSize(int group) {
+  int size = 0;
+  for (int i = 0; i < FLAGS_workers; ++i) size += i % FLAGS_groups == group;
+  return size;
+}
+
+struct NodeSpec {
+  v1::NodeRole role;
+  std::string address;
+  v1::Heartbeat heartbeat;
+};
+
+std::vector<NodeSpec> ClusterNodes() {
+  std::vector<NodeSpec> nodes;
+  for (int i = 0; i < FLAGS_masters + FLAGS_workers; ++i) {
+    const bool master = i < FLAGS_masters;
+    NodeSpec node;
+    node.role = master ? v1::MASTER : v1::WORKER;
+    node.address = master ? MasterAddress(i) : WorkerAddress(i - FLAGS_masters);
+    node.heartbeat.set_server_status(v1::Heartbeat::NORMAL);
+    node.heartbeat.set_process_id(20000 + i);
+    node.heartbeat.set_startup_time_ms(1729238400123);
+    node.heartbeat.set_cpu_usage(0.05 + 0.5 * (i % 7) / 7);
+    node.heartbeat.set_memory_usage(0.2 + 0.5 * (i % 5) / 5);
+    node.heartbeat.set_jvm_cpu_usage(0.03);
+    node.heartbeat.set_jvm_memory_usage(0.29);
+    if (!master) {
+      node.heartbeat.set_thread_pool_usage(0.1 * (i % 3));
+      node.heartbeat.set_host_weight(100);
+      node.heartbeat.set_worker_group(GroupName((i - FLAGS_masters) % FLAGS_groups));
+    }
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+std::unique_ptr<grpc::ClientContext> CallContext(absl::Duration timeout = absl::Seconds(10)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return context;
+}
+
+void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel,
+                     const std::vector<NodeSpec>& nodes) {
+  auto registration = v1::Registration::NewStub(channel);
+  for (const NodeSpec& node : nodes) {
+    v1::RegisterNodeRequest request;
+    request.set_role(node.role);
+    request.set_address(node.address);
+    *request.mutable_heartbeat() = node.heartbeat;
+    request.mutable_lease()->set_seconds(600);  // the longest allowed; heartbeats renew it
+    v1::RegisterNodeResponse response;
+    const grpc::Status status = registration->RegisterNode(CallContext().get(), request, &response);
+    CHECK(status.ok()) << "RegisterNode " << node.address << ": " << status.error_message();
+  }
+  // Until every worker is selectable: the daemon applies registrations asynchronously.
+  auto roster = v1::Roster::NewStub(channel);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    v1::GetWorkerGroupRequest request;
+    request.set_name("default");
+    request.set_selectable_only(true);
+    v1::GetWorkerGroupResponse response;
+    const grpc::Status status = roster->GetWorkerGroup(CallContext().get(), request, &response);
+    if (status.ok() && response.workers_size() == FLAGS_workers) return;
+    CHECK(absl::Now() < deadline) << "workers not all RUNNING after 30s: "
+                                  << (status.ok() ? absl::StrCat(response.workers_size())
+                                                  : status.error_message());
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+// Heartbeats every node once per interval, spread evenly over it, on its own thread.
+class Heartbeater {
+ public:
+  Heartbeater(std::shared_ptr<grpc::Channel> channel, std::vector<NodeSpec> nodes)
+      : stub_(v1::Registration::NewStub(channel)), nodes_(std::move(nodes)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Heartbeater() {
+    stop_.Notify();
+    thread_.join();
+  }
+  int64_t sent() const { return sent_.load(); }
+
+ private:
+  void Loop() {
+    const absl::Duration gap =
+        absl::Milliseconds(FLAGS_heartbeat_interval_ms) / static_cast<int64_t>(nodes_.size());
+    for (size_t i = 0; !stop_.WaitForNotificationWithTimeout(gap); i = (i + 1) % nodes_.size()) {
+      v1::HeartbeatRequest request;
+      request.set_address(nodes_[i].address);
+      *request.mutable_heartbeat() = nodes_[i].heartbeat;
+      v1::HeartbeatResponse response;
+      const grpc::Status status = stub_->Heartbeat(CallContext().get(), request, &response);
+      LOG_IF(WARNING, !status.ok())
+          << "heartbeat " << nodes_[i].address << ": " << status.error_message();
+      sent_.fetch_add(1);
+    }
+  }
+
+  std::unique_ptr<v1::Registration::Stub> stub_;
+  const std::vector<NodeSpec> nodes_;
+  absl::Notification stop_;
+  std::atomic<int64_t> sent_{0};
+  std::thread thread_;
+};
+
+// ---- The load -----------------------------------------------------------------------------
+
+enum class Method { kPing, kGetWorkerGroup, kSelectWorker };
+constexpr Method kMethods[] = {Method::kPing, Method::kGetWorkerGroup, Method::kSelectWorker};
+
+const char* Name(Method method) {
+  switch (method) {
+    case Method::kPing:
+      return "Ping";
+    case Method::kGetWorkerGroup:
+      return "GetWorkerGroup";
+    case Method::kSelectWorker:
+      return "SelectWorker";
+  }
+  return "?";
+}
+
+// What one method measured, summed over its phases.
+struct Result {
+  int64_t calls_in_window = 0;  // finished OK within the measured window
+  int64_t errors = 0;
+  std::string first_error;
+  int64_t window_ns = 0;
+  std::vector<int64_t> latencies_ns;  // every call finished OK
+  std::vector<double> qps_per_round;
+  int64_t client_cpu_us = 0;
+  int64_t server_cpu_us = -1;  // -1: not measured
+  size_t response_bytes = 0;
+
+  double qps() const { return window_ns == 0 ? 0 : calls_in_window * 1e9 / window_ns; }
+  // Latency quantile q (0..1), in microseconds.
+  double Quantile(double q) const {
+    if (latencies_ns.empty()) return 0;
+    const size_t index = std::min(
+        latencies_ns.size() - 1, static_cast<size_t>(q * static_cast<double>(latencies_ns.size())));
+    return latencies_ns[index] / 1e3;
+  }
+  double CpuPerCall(int64_t cpu_us) const {
+    return calls_in_window == 0 || cpu_us < 0 ? -1 : static_cast<double>(cpu_us) / calls_in_window;
+  }
+};
+
+// One method for a fixed duration with `concurrency` calls in flight over `stubs`.
+class Phase {
+ public:
+  Phase(Method method, const std::vector<Stub*>& stubs, int concurrency, absl::Duration duration)
+      : method_(method), duration_ns_(absl::ToInt64Nanoseconds(duration)) {
+    for (int i = 0; i < concurrency; ++i) {
+      auto slot = std::make_unique<Slot>();
+      slot->stub = stubs[i % stubs.size()];
+      slot->group_request.set_name("g1");
+      slot->select_request.set_group("g1");
+      v1::SelectionStrategy strategy;
+      CHECK(v1::SelectionStrategy_Parse(FLAGS_strategy, &strategy))
+          << "--strategy=" << FLAGS_strategy << ": not a roster.v1.SelectionStrategy";
+      slot->select_request.set_strategy(strategy);
+      slot->latencies_ns.reserve(200000);
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  // Runs the phase and adds what it measured to `result`.
+  void Run(Result* result) {
+    remaining_.store(static_cast<int>(slots_.size()));
+    start_ns_ = NowNs();
+    end_ns_ = start_ns_ + duration_ns_;
+    for (const auto& slot : slots_) Issue(slot.get());
+    done_.WaitForNotification();
+    for (const auto& slot : slots_) {
+      result->calls_in_window += slot->in_window;
+      result->errors += slot->errors;
+      if (result->first_error.empty()) result->first_error = slot->first_error;
+      result->latencies_ns.insert(result->latencies_ns.end(), slot->latencies_ns.begin(),
+                                  slot->latencies_ns.end());
+    }
+    result->window_ns += duration_ns_;
+    const Slot& first = *slots_.front();
+    switch (method_) {
+      case Method::kPing:
+        result->response_bytes = first.ping_response.ByteSizeLong();
+        break;
+      case Method::kGetWorkerGroup:
+        result->response_bytes = first.group_response.ByteSizeLong();
+        break;
+      case Method::kSelectWorker:
+        result->response_bytes = first.select_response.ByteSizeLong();
+        break;
+    }
+  }
+
+ private:
+  // One call in flight at a time; touched only by its own (sequential) callbacks.
+  struct Slot {
+    Stub* stub = nullptr;
+    std::unique_ptr<grpc::ClientContext> context;
+    int64_t start_ns = 0;
+    v1::PingRequest ping_request;
+    v1::PingResponse ping_response;
+    v1::GetWorkerGroupRequest group_request;
+    v1::GetWorkerGroupResponse group_response;
+    v1::SelectWorkerRequest select_request;
+    v1::SelectWorkerResponse select_response;
+    std::vector<int64_t> latencies_ns;
+    int64_t in_window = 0;
+    int64_t errors = 0;
+    std::string first_error;
+  };
+
+  void Issue(Slot* slot) {
+    slot->context = CallContext();  // a ClientContext serves one call
+    auto done = [this, slot](const grpc::Status& status) { Done(slot, status); };
+    slot->start_ns = NowNs();
+    switch (method_) {
+      case Method::kPing:
+        slot->stub->async()->Ping(slot->context.get(), &slot->ping_request, &slot->ping_response,
+                                  std::move(done));
+        break;
+      case Method::kGetWorkerGroup:
+        slot->stub->async()->GetWorkerGroup(slot->context.get(), &slot->group_request,
+                                            &slot->group_response, std::move(done));
+        break;
+      case Method::kSelectWorker:
+        slot->stub->async()->SelectWorker(slot->context.get(), &slot->select_request,
+                                          &slot->select_response, std::move(done));
+        break;
+    }
+  }
+
+  void Done(Slot* slot, const grpc::Status& status) {
+    const int64_t now = NowNs();
+    if (status.ok()) {
+      slot->latencies_ns.push_back(now - slot->start_ns);
+      if (now <= end_ns_) ++slot->in_window;
+    } else {
+      // A failing slot stops: the error is reported, and never retried in a tight loop.
+      ++slot->errors;
+      slot->first_error = absl::StrCat(status.error_code(), " ", status.error_message());
+    }
+    if (status.ok() && now < end_ns_) {
+      Issue(slot);  // non-blocking: the callback API allows starting a call here
+      return;
+    }
+    if (remaining_.fetch_sub(1) == 1) done_.Notify();
+  }
+
+  const Method method_;
+  const int64_t duration_ns_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  int64_t start_ns_ = 0;
+  int64_t end_ns_ = 0;
+  std::atomic<int> remaining_{0};
+  absl::Notification done_;
+};
+
+// Every method, --rounds times in turn, with `concurrency` in flight over `stubs`.
+std::vector<Result> RunSection(const std::vector<Stub*>& stubs, int concurrency, pid_t server_pid) {
+  std::vector<Result> results(std::size(kMethods));
+  for (Method method : kMethods) {
+    Result ignored;
+    Phase(method, stubs, concurrency, absl::Seconds(FLAGS_warmup_seconds)).Run(&ignored);
+  }
+  for (int round = 0; round < FLAGS_rounds; ++round) {
+    for (size_t m = 0; m < std::size(kMethods); ++m) {
+      Result& result = results[m];
+      Phase phase(kMethods[m], stubs, concurrency, absl::Seconds(FLAGS_seconds));
+      const int64_t calls_before = result.calls_in_window;
+      const int64_t client_before = SelfCpuMicros();
+      const int64_t server_before = server_pid > 0 ? ProcessCpuMicros(server_pid) : -1;
+      phase.Run(&result);
+      result.client_cpu_us += SelfCpuMicros() - client_before;
+      if (server_before >= 0) {
+        result.server_cpu_us = std::max<int64_t>(result.server_cpu_us, 0) +
+                               ProcessCpuMicros(server_pid) - server_before;
+      }
+      result.qps_per_round.push_back((result.calls_in_window - calls_before) / FLAGS_seconds);
+    }
+  }
+  for (Result& result : results) std::sort(result.latencies_ns.begin(), result.latencies_ns.end());
+  return results;
+}
+
+std::string CpuCell(double us) { return us < 0 ? "-" : absl::StrFormat("%.1f", us); }
+std::string RatioCell(double lookup, double ping) {
+  return lookup <= 0 || ping <= 0 ? "-" : absl::StrFormat("%.2fx", lookup / ping);
+}
+
+// In process, "client" CPU is the whole process's (client and server together).
+void PrintSection(const std::string& title, const std::vector<Result>& results, bool in_process) {
+  std::printf("\n%s\n", title.c_str());
+  std::printf("  %-15s %9s %15s %8s %8s %9s %7s %10s %10s %6s\n", "method", "calls/s",
+              "round min..max", "p50 us", "p99 us", "p99.9 us", "resp B",
+              in_process ? "proc us" : "client us", "rosterd us", "errors");
+  for (size_t m = 0; m < results.size(); ++m) {
+    const Result& r = results[m];
+    const auto [low, high] = std::minmax_element(r.qps_per_round.begin(), r.qps_per_round.end());
+    std::printf("  %-15s %9.0f %15s %8.1f %8.1f %9.1f %7zu %10s %10s %6" PRId64 "\n",
+                Name(kMethods[m]), r.qps(), absl::StrFormat("%.0f..%.0f", *low, *high).c_str(),
+                r.Quantile(0.50), r.Quantile(0.99), r.Quantile(0.999), r.response_bytes,
+                CpuCell(r.CpuPerCall(r.client_cpu_us)).c_str(),
+                CpuCell(r.CpuPerCall(r.server_cpu_us)).c_str(), r.errors);
+    if (r.errors > 0) std::printf("    first error: %s\n", r.first_error.c_str());
+  }
+  const Result& ping = results[0];
+  std::printf("  %-15s %9s %15s %8s %8s %9s %7s %10s %10s\n", "vs Ping", "Ping/this", "", "p50",
+              "p99", "", "", in_process ? "proc cpu" : "client cpu", "rosterd cpu");
+  for (size_t m = 1; m < results.size(); ++m) {
+    const Result& r = results[m];
+    std::printf(
+        "  %-15s %9s %15s %8s %8s %9s %7s %10s %10s\n", Name(kMethods[m]),
+        RatioCell(ping.qps(), r.qps()).c_str(), "",
+        RatioCell(r.Quantile(0.5), ping.Quantile(0.5)).c_str(),
+        RatioCell(r.Quantile(0.99), ping.Quantile(0.99)).c_str(), "", "",
+        RatioCell(r.CpuPerCall(r.client_cpu_us), ping.CpuPerCall(ping.client_cpu_us)).c_str(),
+        RatioCell(r.CpuPerCall(r.server_cpu_us), ping.CpuPerCall(ping.server_cpu_us)).c_str());
+  }
+}
+
+// ---- The server ---------------------------------------------------------------------------
+
+// rosterd, in one of the two ways; `address()` once started.
+class Server {
+ public:
+  void Start() {
+    const int64_t liveness_ms = FLAGS_heartbeats ? FLAGS_heartbeat_interval_ms : 3600000;
+    if (FLAGS_server == "inprocess") {
+      server::DaemonOptions options;
+      options.registry = "memory://grpc_bench";
+      options.listen = "127.0.0.1:0";
+      options.metrics_listen = "";
+      options.heartbeat_interval_ms = liveness_ms;
+      daemon_ = std::make_unique<server::Daemon>(options);
+      const absl::Status status = daemon_->Start();
+      CHECK(status.ok()) << status;
+      address_ = daemon_->address();
+      return;
+    }
+    CHECK_EQ(FLAGS_server, "process") << "--server: process or inprocess";
+    dir_ = std::make_unique<testing::TempDir>("grpc_bench");
+    const std::string port_file = dir_->Child("port");
+    testing::Subprocess::Options options;
+    options.argv = {FLAGS_rosterd,
+                    "--registry=memory://",
+                    "--listen=127.0.0.1:0",
+                    "--metrics_listen=",
+                    "--port_file=" + port_file,
+                    absl::StrCat("--heartbeat_interval_ms=", liveness_ms)};
+    options.log_path = dir_->Child("rosterd.log");
+    absl::StatusOr<std::unique_ptr<testing::Subprocess>> child =
+        testing::Subprocess::Start(options);
+    CHECK(child.ok()) << child.status();
+    child_ = *std::move(child);
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    int port = 0;
+    while ((std::ifstream(port_file) >> port, port) <= 0) {
+      CHECK(child_->Running()) << "rosterd exited:\n" << child_->LogTail();
+      CHECK(absl::Now() < deadline) << "rosterd wrote no port file in 30s:\n" << child_->LogTail();
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+
+  void Stop() {
+    if (daemon_ != nullptr) daemon_->Shutdown();
+    if (child_ != nullptr) {
+      absl::StatusOr<int> status = child_->Terminate(absl::Seconds(10));
+      LOG_IF(WARNING, !status.ok()) << "rosterd: " << status.status();
+    }
+  }
+
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return child_ != nullptr ? child_->pid() : 0; }
+  bool in_process() const { return daemon_ != nullptr; }
+
+ private:
+  std::unique_ptr<server::Daemon> daemon_;
+  std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<testing::Subprocess> child_;
+  std::string address_;
+};
+
+// A channel on its own TCP connection: channels with equal arguments would share one.
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, int id) {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  arguments.SetInt("roster.grpc_bench.channel", id);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  CHECK(channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10))))
+      << "cannot connect to " << address;
+  return channel;
+}
+
+int Main() {
+  CHECK_GT(FLAGS_groups, 1) << "--groups: the lookups ask for g1";
+  CHECK_GE(FLAGS_workers, FLAGS_groups);
+  CHECK_GT(FLAGS_concurrency, 0);
+  CHECK_GT(FLAGS_channels, 0);
+  CHECK_GT(FLAGS_rounds, 0);
+
+  Server server;
+  server.Start();
+  const std::vector<NodeSpec> nodes = ClusterNodes();
+  std::shared_ptr<grpc::Channel> setup = NewChannel(server.address(), -1);
+  RegisterCluster(setup, nodes);
+  std::unique_ptr<Heartbeater> heartbeater;
+  if (FLAGS_heartbeats) heartbeater = std::make_unique<Heartbeater>(setup, nodes);
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<Stub>> owned;
+  std::vector<Stub*> stubs;
+  for (int i = 0; i < FLAGS_channels; ++i) {
+    channels.push_back(NewChannel(server.address(), i));
+    owned.push_back(v1::Roster::NewStub(channels.back()));
+    stubs.push_back(owned.back().get());
+  }
+
+  std::printf("grpc_bench: rosterd %s on %s, %u cores\n",
+              server.in_process()
+                  ? "in this process (server::Daemon)"
+                  : absl::StrCat("as a child process (pid ", server.pid(), ")").c_str(),
+              server.address().c_str(), std::thread::hardware_concurrency());
+  std::printf(
+      "cluster: %d masters, %d workers in %d groups (+default); lookups ask for g1 "
+      "(%d workers); SelectWorker %s; heartbeats %s\n",
+      FLAGS_masters, FLAGS_workers, FLAGS_groups, GroupSize(1), FLAGS_strategy.c_str(),
+      FLAGS_heartbeats ? absl::StrCat("every ", FLAGS_heartbeat_interval_ms, " ms per node").c_str()
+                       : "off");
+  std::printf("per method: %d rounds x %.1f s measured (+%.1f s warm-up), callback API\n",
+              FLAGS_rounds, FLAGS_seconds, FLAGS_warmup_seconds);
+  std::printf("load average before: %s\n", LoadAverage().c_str());
+
+  const pid_t pid = server.pid();
+  bool errors = false;
+  const std::vector<Result> throughput = RunSection(stubs, FLAGS_concurrency, pid);
+  PrintSection(absl::StrCat("Throughput: ", FLAGS_concurrency, " calls in flight over ",
+                            FLAGS_channels, " channels"),
+               throughput, server.in_process());
+  for (const Result& r : throughput) errors |= r.errors > 0;
+  if (FLAGS_closed_loop) {
+    const std::vector<Result> latency = RunSection({stubs[0]}, 1, pid);
+    PrintSection("Latency: 1 call in flight (closed loop)", latency, server.in_process());
+    for (const Result& r : latency) errors |= r.errors > 0;
+  }
+
+  std::printf(
+      "\nGoal: a lookup costs at most 1.30x Ping (ping calls/s / lookup calls/s), and "
+      ">= 30000 lookups/s\n");
+  bool met = !errors;
+  for (size_t m = 1; m < throughput.size(); ++m) {
+    const double ratio = throughput[0].qps() / throughput[m].qps();
+    const bool ok = ratio <= 1.3 && throughput[m].qps() >= 30000;
+    met &= ok;
+    std::printf("  %-15s %.2fx, %.0f calls/s: %s\n", Name(kMethods[m]), ratio, throughput[m].qps(),
+                ok ? "met" : "MISSED");
+  }
+  if (heartbeater != nullptr) {
+    std::printf("heartbeats sent during the run: %" PRId64 "\n", heartbeater->sent());
+  }
+  std::printf("load average after: %s\n", LoadAverage().c_str());
+  heartbeater.reset();
+  stubs.clear();
+  owned.clear();
+  channels.clear();
+  setup.reset();
+  server.Stop();
+  return errors ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace roster::bench
+
+int main(int argc, char** argv) {
+  // Debian's Abseil is built with deadlock detection on every absl::Mutex lock (~35 ns):
+  // rosterd turns it off, and so does the client here (gRPC's locks are absl::Mutex too).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  FLAGS_logtostderr = true;
+  gflags::SetUsageMessage(
+      "grpc_bench [--server=process|inprocess] [--seconds=3] [--rounds=2] [--concurrency=32] "
+      "[--channels=4]\nrosterd's lookups over gRPC on loopback against the empty call (Ping).");
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  google::InitGoogleLogging(argv[0]);
+  return roster::bench::Main();
+}
