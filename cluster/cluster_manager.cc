@@ -3,16 +3,18 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "cluster/internal/cluster_manager_state.h"
 #include "cluster/worker_cluster.h"
 #include "glog/logging.h"
-#include "google/protobuf/util/json_util.h"
-#include "roster/v1/records.pb.h"
 #include "util/executor.h"
 
 namespace roster::cluster {
@@ -42,18 +44,33 @@ bool StateChanged(const NodeInfo& before, const NodeInfo& after) {
          before.paths != after.paths;
 }
 
-}  // namespace
+// `previous` (a role's nodes, sorted by address) with the nodes of `changes` replaced, when
+// no change adds or purges a node; nullopt otherwise (then the table is read in full). With
+// thousands of nodes this is much cheaper than NodeTable::Snapshot().
+std::optional<std::vector<NodeInfoPtr>> UpdateNodes(const std::vector<NodeInfoPtr>& previous,
+                                                    const std::vector<NodeChange>& changes) {
+  for (const NodeChange& change : changes) {
+    if (change.before == nullptr || change.after == nullptr) return std::nullopt;
+  }
+  std::vector<NodeInfoPtr> nodes = previous;
+  for (const NodeChange& change : changes) {
+    auto it = std::lower_bound(nodes.begin(), nodes.end(), change.after->address,
+                               [](const NodeInfoPtr& node, const std::string& address) {
+                                 return node->address < address;
+                               });
+    if (it == nodes.end() || (*it)->address != change.after->address) return std::nullopt;
+    *it = change.after;
+  }
+  return nodes;
+}
 
-// Watchers live behind a shared_ptr so a ChangeWatch handle can unsubscribe safely even after
-// the manager is gone.
-struct WatcherSet {
-  using Listener = std::function<void(const std::shared_ptr<const ChangeBatch>&)>;
-  absl::Mutex mu;
-  std::map<uint64_t, std::shared_ptr<Listener>> listeners ABSL_GUARDED_BY(mu);
-  uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
-};
-
-namespace {
+// The role's nodes after `changes`: `previous` updated, or the table's snapshot.
+std::vector<NodeInfoPtr> NodesAfter(const std::vector<NodeInfoPtr>& previous,
+                                    const std::vector<NodeChange>& changes,
+                                    const NodeTable& table) {
+  std::optional<std::vector<NodeInfoPtr>> updated = UpdateNodes(previous, changes);
+  return updated.has_value() ? *std::move(updated) : table.Snapshot();
+}
 
 class ChangeWatchHandle final : public ChangeWatch {
  public:
@@ -71,70 +88,6 @@ class ChangeWatchHandle final : public ChangeWatch {
 };
 
 }  // namespace
-
-// Everything the executor owns.
-struct ClusterManager::State {
-  explicit State(const ClusterOptions& options)
-      : master_options(TableOptions(options, NodeRole::kMaster)),
-        worker_options(TableOptions(options, NodeRole::kWorker)),
-        alert_options(TableOptions(options, NodeRole::kAlertServer)),
-        masters(options.paths.masters, options.paths.coordinator, &master_options),
-        workers(options.paths.workers, &worker_options),
-        alerts(&alert_options),
-        log(options.change_log_capacity),
-        executor(options.name) {}
-
-  static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
-    NodeTableOptions table;
-    table.role = role;
-    table.timing = options.timing;
-    table.limits = options.heartbeat_limits;
-    table.overload_cpu_usage = options.overload_cpu_usage;
-    table.overload_memory_usage = options.overload_memory_usage;
-    table.tombstone_retention = options.tombstone_retention;
-    return table;
-  }
-
-  std::array<const NodeTable*, 3> tables() const {
-    return {&masters.table(), &workers.table(), &alerts};
-  }
-
-  struct Drain {
-    std::string address;
-    std::string reason;
-  };
-  // Operator calls waiting for the view to show their change.
-  struct PendingDrain {
-    std::string address;
-    bool drained;
-    absl::Time deadline;
-    absl::AnyInvocable<void(absl::Status) &&> done;
-  };
-
-  NodeTableOptions master_options;
-  NodeTableOptions worker_options;
-  NodeTableOptions alert_options;
-  MasterCluster masters;
-  WorkerCluster workers;
-  NodeTable alerts;
-  std::map<std::string, Drain> drains;  // by drain znode path
-  std::map<std::string, std::string> drain_problems;  // path -> reason
-  std::array<bool, kSourceCount> synced{};  // a full read since the last (re)connect
-  std::array<bool, kSourceCount> round{};   // a full read since the last counted round
-  ChangeLog log;
-  bool rejected_dirty = false;
-  std::vector<PendingDrain> pending;
-  std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
-  absl::BitGen rng;
-  bool started = false;
-  bool executor_started = false;
-  bool stopped = false;
-
-  // Destroyed before the executor: no listener runs once these are gone.
-  std::vector<std::unique_ptr<registry::Subscription>> subscriptions;
-  std::unique_ptr<registry::ListenerHandle> session_watch;
-  SerialExecutor executor;
-};
 
 ClusterManager::ClusterManager(registry::Registry* registry, ClusterOptions options)
     : registry_(registry),
@@ -241,10 +194,6 @@ void ClusterManager::Enqueue(InboxItem item) {
   if (first) state_->executor.Post([this] { DrainInbox(); });
 }
 
-}  // namespace roster::cluster
-
-namespace roster::cluster {
-
 void ClusterManager::DrainInbox() {
   std::vector<InboxItem> items;
   {
@@ -280,7 +229,13 @@ void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Tim
     case SessionEventType::kExpired:
     case SessionEventType::kAuthFailed:
     case SessionEventType::kClosed:
-      if (stale_since_ns_.load() == 0) stale_since_ns_ = ToNanos(now);
+      // A full read completed earlier in this batch no longer makes the view fresh.
+      if (s.pending_fresh) {
+        s.pending_fresh = false;
+        stale_since_ns_ = ToNanos(now);
+      } else if (stale_since_ns_.load() == 0) {
+        stale_since_ns_ = ToNanos(now);
+      }
       break;
   }
 }
@@ -301,19 +256,18 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
     if (all(s.round)) {
       // Every subscription finished a full read (they resync together).
       s.round.fill(false);
-      resyncs_.Increment();
-      last_sync_ns_ = ToNanos(now);
+      s.pending_rounds++;
+      s.pending_round_time = now;
     }
     if (all(s.synced) && registry_->session().state == SessionState::kConnected) {
       // Every subscription has re-read everything since the last (re)connect.
-      stale_since_ns_ = 0;
-      if (!ever_synced_.exchange(true)) LOG(INFO) << "first full read of the registry done";
+      s.pending_fresh = true;
+      s.first_sync_done = true;
     }
     return;
   }
   const size_t rejected_before = s.masters.table().rejected().size() +
-                                 s.workers.table().rejected().size() +
-                                 s.alerts.rejected().size();
+                                 s.workers.table().rejected().size() + s.alerts.rejected().size();
   switch (source) {
     case Source::kMasters:
       s.masters.ApplyMaster(event, now, wall_now);
@@ -335,54 +289,6 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
   const size_t rejected_after = s.masters.table().rejected().size() +
                                 s.workers.table().rejected().size() + s.alerts.rejected().size();
   if (rejected_after != rejected_before) s.rejected_dirty = true;
-}
-
-void ClusterManager::ApplyDrain(const RegistryEvent& event, absl::Time now,
-                                absl::Time wall_now) {
-  State& s = *state_;
-  auto apply_all = [&](const std::string& address, bool drained, const std::string& reason) {
-    s.masters.table().SetDrained(address, drained, reason, now, wall_now);
-    s.workers.table().SetDrained(address, drained, reason, now, wall_now);
-    s.alerts.SetDrained(address, drained, reason, now, wall_now);
-  };
-  if (event.type == EventType::kRemoved) {
-    s.drain_problems.erase(event.path);
-    auto it = s.drains.find(event.path);
-    if (it == s.drains.end()) return;
-    LOG(INFO) << "node '" << it->second.address << "' undrained";
-    apply_all(it->second.address, false, "");
-    s.drains.erase(it);
-    s.rejected_dirty = true;
-    return;
-  }
-  auto problem = [&](std::string why) {
-    LOG(WARNING) << "ignoring drain record '" << event.path << "': " << why;
-    s.drain_problems[event.path] = std::move(why);
-    s.rejected_dirty = true;
-  };
-  absl::StatusOr<std::string> address = ParseNodeAddress(registry::BaseName(event.path));
-  if (!address.ok() || registry::ParentPath(event.path) != options_.paths.drains) {
-    problem("the name is not host:port");
-    return;
-  }
-  roster::v1::DrainRecord record;
-  google::protobuf::util::JsonParseOptions parse;
-  parse.ignore_unknown_fields = true;
-  if (!event.read_error.ok()) {
-    problem(std::string(event.read_error.message()));
-    return;
-  }
-  if (!google::protobuf::util::JsonStringToMessage(event.data, &record, parse).ok()) {
-    problem("the payload is not a DrainRecord in JSON");
-    return;
-  }
-  s.drain_problems.erase(event.path);
-  State::Drain& drain = s.drains[event.path];
-  if (drain.address != *address || drain.reason != record.reason()) {
-    LOG(INFO) << "node '" << *address << "' drained: " << record.reason();
-  }
-  drain = State::Drain{*address, record.reason()};
-  apply_all(*address, true, record.reason());
 }
 
 void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl::Time now,
@@ -407,40 +313,20 @@ void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl:
     }
     if (!SameLeader(before, s.masters.leader())) ++corrections;
   } else if (source == Source::kDrains) {
-    absl::flat_hash_set<std::string> present;
-    for (const RegistryEvent& entry : snapshot) {
-      present.insert(entry.path);
-      auto it = s.drains.find(entry.path);
-      if (it == s.drains.end() && s.drain_problems.count(entry.path) == 0) {
-        ++corrections;
-        ApplyDrain(entry, now, wall_now);
-      }
-    }
-    std::vector<std::string> gone;
-    for (const auto& [path, drain] : s.drains) {
-      if (!present.contains(path)) gone.push_back(path);
-    }
-    for (const std::string& path : gone) {
-      ++corrections;
-      RegistryEvent removed;
-      removed.type = EventType::kRemoved;
-      removed.path = path;
-      ApplyDrain(removed, now, wall_now);
-    }
+    corrections += ReconcileDrains(snapshot, now, wall_now);
   } else {
     NodeTable& table = source == Source::kMasters   ? s.masters.table()
                        : source == Source::kWorkers ? s.workers.table()
                                                     : s.alerts;
-    const std::string& root = options_.paths.RootOf(
-        source == Source::kMasters   ? NodeRole::kMaster
-        : source == Source::kWorkers ? NodeRole::kWorker
-                                     : NodeRole::kAlertServer);
+    const std::string& root =
+        options_.paths.RootOf(source == Source::kMasters   ? NodeRole::kMaster
+                              : source == Source::kWorkers ? NodeRole::kWorker
+                                                           : NodeRole::kAlertServer);
     absl::flat_hash_set<std::string> present;
     for (const RegistryEvent& entry : snapshot) {
       present.insert(entry.path);
       std::optional<NodeTable::ZnodeVersion> held = table.FindZnode(entry.path);
-      if (held.has_value() && held->czxid == entry.stat.czxid &&
-          held->mzxid == entry.stat.mzxid) {
+      if (held.has_value() && held->czxid == entry.stat.czxid && held->mzxid == entry.stat.mzxid) {
         continue;
       }
       table.Apply(root, entry, now, wall_now);
@@ -460,6 +346,7 @@ void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl:
       removed.path = path;
       table.Apply(root, removed, now, wall_now);
     }
+    if (source == Source::kWorkers) corrections += s.workers.ReconcileGroupDirectories(snapshot);
   }
   if (corrections > 0) {
     LOG(WARNING) << "full read of '" << synced.path << "' corrected " << corrections
@@ -484,8 +371,32 @@ void ClusterManager::Publish(bool tick) {
   }
 
   const ClusterViewPtr previous = view();
-  auto next = std::make_shared<ClusterView>(*previous);
+  if (master_changes.empty() && worker_changes.empty() && alert_changes.empty() &&
+      !s.workers.groups_changed() && !s.rejected_dirty &&
+      SameLeader(previous->leader, s.masters.leader()) &&
+      (previous->synced || !s.first_sync_done)) {
+    // Nothing to publish (an idle tick, a batch of ignored events): skip building a view.
+    CommitSyncs();
+    ResolvePendingDrains(now);
+    UpdateTableMetrics();
+    return;
+  }
+  // The next view takes over the parts of `previous` that do not change; the parts rebuilt
+  // below are not copied first (with thousands of workers, copying is most of a publish).
+  const bool groups_changed = !worker_changes.empty() || s.workers.groups_changed();
+  auto next = std::make_shared<ClusterView>();
+  next->version = previous->version;
+  next->synced = previous->synced;
+  if (master_changes.empty()) {
+    next->masters = previous->masters;
+    next->slots = previous->slots;
+  }
+  if (worker_changes.empty()) next->workers = previous->workers;
+  if (!groups_changed) next->groups = previous->groups;
+  if (alert_changes.empty()) next->alert_servers = previous->alert_servers;
+  if (!s.rejected_dirty) next->rejected = previous->rejected;
   ChangeBatch batch;
+  batch.reserve(master_changes.size() + worker_changes.size() + alert_changes.size() + 4);
   auto record_nodes = [&](const std::vector<NodeChange>& changes) {
     for (const NodeChange& change : changes) {
       ClusterChange c;
@@ -502,8 +413,8 @@ void ClusterManager::Publish(bool tick) {
         c.node = change.after;
         c.state_changed = StateChanged(*change.before, *change.after);
         if (c.state_changed && change.before->state != change.after->state) {
-          LOG(INFO) << NodeRoleName(change.after->role) << " '" << change.after->address
-                    << "' " << NodeStateName(change.before->state) << " -> "
+          LOG(INFO) << NodeRoleName(change.after->role) << " '" << change.after->address << "' "
+                    << NodeStateName(change.before->state) << " -> "
                     << NodeStateName(change.after->state) << ": " << change.after->reason;
         }
       }
@@ -515,14 +426,24 @@ void ClusterManager::Publish(bool tick) {
   record_nodes(alert_changes);
 
   if (!master_changes.empty()) {
-    next->masters = s.masters.table().Snapshot();
+    next->masters = NodesAfter(previous->masters, master_changes, s.masters.table());
     next->slots = MasterCluster::ComputeSlots(next->masters);
   }
   if (!worker_changes.empty()) {
-    next->workers = s.workers.table().Snapshot();
-    next->groups = WorkerCluster::BuildGroups(next->workers);
+    next->workers = NodesAfter(previous->workers, worker_changes, s.workers.table());
   }
-  if (!alert_changes.empty()) next->alert_servers = s.alerts.Snapshot();
+  if (groups_changed) {
+    std::optional<WorkerCluster::GroupMap> updated;
+    if (!s.workers.groups_changed()) {
+      updated = WorkerCluster::UpdateGroups(previous->groups, worker_changes);
+    }
+    next->groups = updated.has_value()
+                       ? *std::move(updated)
+                       : WorkerCluster::BuildGroups(next->workers, s.workers.DefinedGroups());
+  }
+  if (!alert_changes.empty()) {
+    next->alert_servers = NodesAfter(previous->alert_servers, alert_changes, s.alerts);
+  }
   if (!SameSlots(previous->slots, next->slots)) {
     ClusterChange c;
     c.kind = ClusterChange::Kind::kSlotsChanged;
@@ -550,12 +471,11 @@ void ClusterManager::Publish(bool tick) {
     }
     std::sort(rejected.begin(), rejected.end(),
               [](const RejectedZnode& a, const RejectedZnode& b) { return a.path < b.path; });
-    const bool changed =
-        rejected.size() != previous->rejected.size() ||
-        !std::equal(rejected.begin(), rejected.end(), previous->rejected.begin(),
-                    [](const RejectedZnode& a, const RejectedZnode& b) {
-                      return a.path == b.path && a.reason == b.reason;
-                    });
+    const bool changed = rejected.size() != previous->rejected.size() ||
+                         !std::equal(rejected.begin(), rejected.end(), previous->rejected.begin(),
+                                     [](const RejectedZnode& a, const RejectedZnode& b) {
+                                       return a.path == b.path && a.reason == b.reason;
+                                     });
     next->rejected = std::move(rejected);
     if (changed) {
       ClusterChange c;
@@ -563,7 +483,7 @@ void ClusterManager::Publish(bool tick) {
       batch.push_back(std::move(c));
     }
   }
-  if (!previous->synced && ever_synced_.load()) {
+  if (!previous->synced && s.first_sync_done) {
     next->synced = true;
     ClusterChange c;
     c.kind = ClusterChange::Kind::kSynced;
@@ -577,20 +497,41 @@ void ClusterManager::Publish(bool tick) {
       absl::MutexLock lock(&view_mu_);
       view_ = next;
     }
+    CommitSyncs();
+    if (next->synced && !ever_synced_.exchange(true)) {
+      LOG(INFO) << "first full read of the registry done; serving view " << next->version;
+    }
+    s.workers.GroupsPublished();
     publishes_.Increment();
     // Call watchers without holding their lock: copy, release, call.
     std::vector<std::shared_ptr<WatcherSet::Listener>> listeners;
     {
       absl::MutexLock lock(&s.watchers->mu);
-      for (const auto& [id, listener] : s.watchers->listeners) listeners.push_back(listener);
+      for (const auto& [id, listener] : s.watchers->listeners) {
+        if (listener != nullptr) listeners.push_back(listener);
+      }
     }
     if (!listeners.empty()) {
       auto shared = std::make_shared<const ChangeBatch>(std::move(batch));
       for (const auto& listener : listeners) (*listener)(shared);
     }
   }
+  CommitSyncs();  // no-op if done above
   ResolvePendingDrains(now);
   UpdateTableMetrics();
+}
+
+void ClusterManager::CommitSyncs() {
+  State& s = *state_;
+  if (s.pending_rounds > 0) {
+    last_sync_ns_ = ToNanos(s.pending_round_time);
+    resyncs_.Increment(s.pending_rounds);
+    s.pending_rounds = 0;
+  }
+  if (s.pending_fresh) {
+    s.pending_fresh = false;
+    stale_since_ns_ = 0;
+  }
 }
 
 void ClusterManager::UpdateTableMetrics() {
@@ -605,26 +546,6 @@ void ClusterManager::UpdateTableMetrics() {
   table_metrics_ = std::move(metrics);
 }
 
-void ClusterManager::ResolvePendingDrains(absl::Time now) {
-  State& s = *state_;
-  if (s.pending.empty()) return;
-  const ClusterViewPtr current = view();
-  std::vector<State::PendingDrain> waiting;
-  for (State::PendingDrain& pending : s.pending) {
-    NodeInfoPtr node = current->FindAny(pending.address);
-    if (node != nullptr && node->drained == pending.drained) {
-      std::move(pending.done)(absl::OkStatus());
-    } else if (now >= pending.deadline) {
-      std::move(pending.done)(absl::DeadlineExceededError(absl::StrCat(
-          pending.drained ? "drain" : "undrain", " of '", pending.address,
-          "' is recorded in the registry but not yet visible in the view")));
-    } else {
-      waiting.push_back(std::move(pending));
-    }
-  }
-  s.pending = std::move(waiting);
-}
-
 void ClusterManager::ScheduleTick() {
   state_->executor.PostAfter(options_.tick_interval, [this] {
     Publish(/*tick=*/true);
@@ -634,10 +555,9 @@ void ClusterManager::ScheduleTick() {
 
 void ClusterManager::ScheduleResync() {
   State& s = *state_;
-  const double jitter =
-      options_.resync_jitter > 0
-          ? absl::Uniform(s.rng, -options_.resync_jitter, options_.resync_jitter)
-          : 0.0;
+  const double jitter = options_.resync_jitter > 0
+                            ? absl::Uniform(s.rng, -options_.resync_jitter, options_.resync_jitter)
+                            : 0.0;
   s.executor.PostAfter(options_.resync_interval * (1.0 + jitter), [this] {
     for (const auto& subscription : state_->subscriptions) subscription->Resync();
     ScheduleResync();
@@ -688,15 +608,14 @@ absl::Status ClusterManager::CheckAuthority(absl::string_view what) const {
   const Freshness f = freshness();
   if (f.authoritative) return absl::OkStatus();
   if (!f.ever_synced) {
-    return absl::UnavailableError(absl::StrCat(
-        "refusing to answer ", what, ": the registry has not been read fully yet"));
+    return absl::UnavailableError(
+        absl::StrCat("refusing to answer ", what, ": the registry has not been read fully yet"));
   }
   return absl::UnavailableError(absl::StrCat(
       "refusing to answer ", what, ": the view has been stale for ",
       absl::FormatDuration(absl::Trunc(f.stale_for, absl::Milliseconds(1))), " (session ",
       registry::SessionStateName(f.session_state), "), over the staleness bound of ",
-      absl::FormatDuration(options_.staleness_bound),
-      "; acting on it could double-process work"));
+      absl::FormatDuration(options_.staleness_bound), "; acting on it could double-process work"));
 }
 
 absl::StatusOr<Selection> ClusterManager::SelectWorker(const SelectRequest& request) {
@@ -717,87 +636,10 @@ absl::StatusOr<LeaderAnswer> ClusterManager::GetLeader() {
   if (absl::Status status = CheckAuthority("a leader query"); !status.ok()) return status;
   const ClusterViewPtr current = view();
   if (!current->leader.present) {
-    return absl::NotFoundError(absl::StrCat("no master holds the coordinator znode '",
-                                            options_.paths.coordinator, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("no master holds the coordinator znode '", options_.paths.coordinator, "'"));
   }
-  return LeaderAnswer{current->leader,
-                      current->Find(NodeRole::kMaster, current->leader.address)};
-}
-
-void ClusterManager::Drain(std::string address, std::string reason,
-                           absl::AnyInvocable<void(absl::Status) &&> done) {
-  if (reason.empty() || reason.size() > 1024) {
-    std::move(done)(absl::InvalidArgumentError("a drain needs a reason of 1 to 1024 bytes"));
-    return;
-  }
-  WriteDrain(std::move(address), true, std::move(reason), std::move(done));
-}
-
-void ClusterManager::Undrain(std::string address,
-                             absl::AnyInvocable<void(absl::Status) &&> done) {
-  WriteDrain(std::move(address), false, "", std::move(done));
-}
-
-void ClusterManager::WriteDrain(std::string address, bool drained, std::string reason,
-                                absl::AnyInvocable<void(absl::Status) &&> done) {
-  absl::StatusOr<std::string> parsed = ParseNodeAddress(address);
-  if (!parsed.ok()) {
-    std::move(done)(parsed.status());
-    return;
-  }
-  if (view()->FindAny(*parsed) == nullptr) {
-    std::move(done)(absl::NotFoundError(absl::StrCat("no node '", *parsed, "' is registered")));
-    return;
-  }
-  const std::string path = registry::JoinPath(options_.paths.drains, *parsed);
-  // Runs on the registry executor when the write completes; hands over to ours to wait for
-  // the view.
-  auto wait_for_view = [this, address = *parsed, drained,
-                        done = std::move(done)](absl::Status status) mutable {
-    if (!status.ok()) {
-      std::move(done)(std::move(status));
-      return;
-    }
-    auto pending = std::make_shared<State::PendingDrain>(State::PendingDrain{
-        address, drained, options_.clock->Now() + absl::Seconds(10), std::move(done)});
-    if (!state_->executor.Post([this, pending] {
-          state_->pending.push_back(std::move(*pending));
-          ResolvePendingDrains(options_.clock->Now());
-        })) {
-      std::move(pending->done)(absl::CancelledError("the cluster manager is shutting down"));
-    }
-  };
-  if (!drained) {
-    registry_->DeleteAsync(path, registry::Registry::kAnyVersion,
-                           [wait_for_view = std::move(wait_for_view)](absl::Status status) mutable {
-                             // Undraining a node that is not drained is not an error.
-                             if (absl::IsNotFound(status)) status = absl::OkStatus();
-                             wait_for_view(std::move(status));
-                           });
-    return;
-  }
-  roster::v1::DrainRecord record;
-  record.set_reason(reason);
-  record.set_drained_at_ms(absl::ToUnixMillis(options_.clock->WallNow()));
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(record, &json);
-  registry::CreateOptions create;
-  create.create_parents = true;
-  registry_->CreateAsync(
-      path, json, create,
-      [this, path, json, wait_for_view = std::move(wait_for_view)](
-          absl::StatusOr<std::string> created) mutable {
-        if (!absl::IsAlreadyExists(created.status())) {
-          wait_for_view(created.status());
-          return;
-        }
-        // Drained already: replace the reason.
-        registry_->SetAsync(path, json, registry::Registry::kAnyVersion,
-                            [wait_for_view = std::move(wait_for_view)](
-                                absl::StatusOr<registry::Stat> set) mutable {
-                              wait_for_view(set.status());
-                            });
-      });
+  return LeaderAnswer{current->leader, current->Find(NodeRole::kMaster, current->leader.address)};
 }
 
 std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(
@@ -808,25 +650,31 @@ std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(
   {
     absl::MutexLock lock(&watchers->mu);
     id = watchers->next_id++;
+    watchers->listeners[id] = nullptr;
   }
   auto listener = std::make_shared<WatcherSet::Listener>(std::move(on_changes));
   // Registering on the executor, between two batches, is what makes the start and the later
   // batches line up with no gap and no overlap.
-  state_->executor.Post([this, id, watchers, listener, from_version,
-                         on_start = std::move(on_start)]() mutable {
-    WatchStart start;
-    std::optional<ChangeBatch> missed;
-    if (from_version > 0) missed = state_->log.Since(from_version);
-    if (missed.has_value()) {
-      start.missed = *std::move(missed);
-    } else {
-      start.snapshot = view();
-    }
-    start.version = state_->log.last_version();
-    std::move(on_start)(std::move(start));
-    absl::MutexLock lock(&watchers->mu);
-    watchers->listeners[id] = listener;
-  });
+  state_->executor.Post(
+      [this, id, watchers, listener, from_version, on_start = std::move(on_start)]() mutable {
+        {
+          absl::MutexLock lock(&watchers->mu);
+          if (watchers->listeners.count(id) == 0) return;  // the handle is gone already
+        }
+        WatchStart start;
+        std::optional<ChangeBatch> missed;
+        if (from_version > 0) missed = state_->log.Since(from_version);
+        if (missed.has_value()) {
+          start.missed = *std::move(missed);
+        } else {
+          start.snapshot = view();
+        }
+        start.version = state_->log.last_version();
+        std::move(on_start)(std::move(start));
+        absl::MutexLock lock(&watchers->mu);
+        auto it = watchers->listeners.find(id);
+        if (it != watchers->listeners.end()) it->second = listener;
+      });
   return std::make_unique<ChangeWatchHandle>(watchers, id);
 }
 
@@ -858,10 +706,10 @@ void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
     for (const NodeInfoPtr& node : *nodes) counts[node->state]++;
     for (NodeState state : {NodeState::kRegistering, NodeState::kRunning, NodeState::kOverload,
                             NodeState::kFault, NodeState::kRecovering, NodeState::kOffline}) {
-      w->Sample("roster_nodes",
-                {{"role", std::string(NodeRoleName(role))},
-                 {"state", std::string(NodeStateName(state))}},
-                counts[state]);
+      w->Sample(
+          "roster_nodes",
+          {{"role", std::string(NodeRoleName(role))}, {"state", std::string(NodeStateName(state))}},
+          counts[state]);
     }
   }
   TableMetrics tables;

@@ -138,7 +138,8 @@ class ClusterManager {
   // restart) under paths.drains. `done` runs once the view shows the change, on the cluster
   // executor. NotFound for an address no role knows; InvalidArgument for a bad address or an
   // empty reason; the registry's error otherwise.
-  void Drain(std::string address, std::string reason, absl::AnyInvocable<void(absl::Status) &&> done);
+  void Drain(std::string address, std::string reason,
+             absl::AnyInvocable<void(absl::Status) &&> done);
   void Undrain(std::string address, absl::AnyInvocable<void(absl::Status) &&> done);
 
   // Watches changes from `from_version` (0: from a snapshot). `on_start` runs once, then
@@ -178,19 +179,30 @@ class ClusterManager {
   void ApplySession(const registry::SessionEvent& event, absl::Time now);
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
                   absl::Time wall_now);
-  void ApplyDrain(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
   // After a full read: makes the live state match `synced.snapshot`, counting corrections.
   void Reconcile(Source source, const registry::RegistryEvent& synced, absl::Time now,
                  absl::Time wall_now);
   void Publish(bool tick);
-  void ResolvePendingDrains(absl::Time now);
+  // Makes the full reads applied in this batch visible (resyncs(), freshness); called by
+  // Publish() once their view is published, before ready() can turn true.
+  void CommitSyncs();
   // Copies the executor-confined table counters for WriteMetrics().
   void UpdateTableMetrics();
   void ScheduleTick();
   void ScheduleResync();
+  absl::Status CheckAuthority(absl::string_view what) const;
+
+  // Drains (cluster_manager_drains.cc).
+  // Writes or deletes the drain record of `address`; `done` once the view shows it.
   void WriteDrain(std::string address, bool drained, std::string reason,
                   absl::AnyInvocable<void(absl::Status) &&> done);
-  absl::Status CheckAuthority(absl::string_view what) const;
+  // An event of the drains subscription: applies the record to every role's table.
+  void ApplyDrain(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
+  // After a full read of the drains: applies missed records and removals; returns how many.
+  int64_t ReconcileDrains(const std::vector<registry::RegistryEvent>& snapshot, absl::Time now,
+                          absl::Time wall_now);
+  // Completes the operator calls whose change the view now shows (or that timed out).
+  void ResolvePendingDrains(absl::Time now);
 
   registry::Registry* const registry_;
   const ClusterOptions options_;

@@ -195,14 +195,17 @@ absl::Status MapServerStatus(const DolphinHeartbeatJson& json, Heartbeat* out) {
       return absl::OkStatus();
     }
     case Value::kNumberValue: {
-      // Legacy (<= 3.1) integer statuses: 0 normal, 1 busy, 2 abnormal.
+      // Legacy (<= 3.1) integer statuses, DolphinScheduler's Constants: NORMAL_NODE_STATUS 0,
+      // ABNORMAL_NODE_STATUS 1 (load or memory over the node's limits), BUSY_NODE_STATUE 2
+      // (more waiting tasks than threads). DESIGN.md has 1 and 2 the other way round; the
+      // registry a real scheduler writes wins.
       const double d = value.number_value();
       if (d == 0) {
         out->set_server_status(Heartbeat::NORMAL);
       } else if (d == 1) {
-        out->set_server_status(Heartbeat::BUSY);
-      } else if (d == 2) {
         out->set_server_status(Heartbeat::ABNORMAL);
+      } else if (d == 2) {
+        out->set_server_status(Heartbeat::BUSY);
       } else {
         return Invalid(absl::StrCat("unknown serverStatus ", Quote(NumberText(d)),
                                     " (legacy statuses are the integers 0, 1, 2)"));
@@ -527,10 +530,12 @@ std::string EncodeHeartbeat(NodeRole role, const Heartbeat& heartbeat) {
     case Heartbeat::BUSY:
       field("serverStatus", "\"BUSY\"");
       break;
-    case Heartbeat::ABNORMAL:  // legacy-only status; no current-format spelling exists
+    case Heartbeat::ABNORMAL:
+      // Current DolphinScheduler writes only NORMAL and BUSY; ABNORMAL comes from the legacy
+      // integer status. Spelled as the parser reads it back, so the round trip holds.
       field("serverStatus", "\"ABNORMAL\"");
       break;
-    default:  // unspecified: absent
+    default:  // unspecified (or not a known status): absent, which parses as unspecified
       break;
   }
   if (!heartbeat.host().empty()) field("host", JsonString(heartbeat.host()));

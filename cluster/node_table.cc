@@ -21,7 +21,11 @@ Verdict Judge(const roster::v1::Heartbeat& heartbeat, const NodeTableOptions& op
   using roster::v1::Heartbeat;
   switch (heartbeat.server_status()) {
     case Heartbeat::ABNORMAL:
-      return {NodeInput::kHeartbeatInvalid, "the node reports ABNORMAL"};
+      // DolphinScheduler's ABNORMAL is a resource limit (CPU load too high or memory too
+      // low), not a broken node: it takes no new work, as when BUSY, and a master keeps its
+      // slot.
+      return {NodeInput::kHeartbeatBusy,
+              "heartbeat ABNORMAL (load or memory over the node's limits)"};
     case Heartbeat::BUSY:
       return {NodeInput::kHeartbeatBusy, "heartbeat BUSY"};
     default:
@@ -57,9 +61,10 @@ class NodeTable::Record {
     absl::Status read_error;
   };
 
-  Record(const NodeTableOptions* options, std::string address, absl::Time now,
-         absl::Time wall_now)
-      : options_(options), address_(std::move(address)), machine_(&options->timing, now, wall_now) {}
+  Record(const NodeTableOptions* options, std::string address, absl::Time now, absl::Time wall_now)
+      : options_(options),
+        address_(std::move(address)),
+        machine_(&options->timing, now, wall_now) {}
 
   const std::string& address() const { return address_; }
   std::vector<Znode>& znodes() { return znodes_; }
@@ -149,8 +154,8 @@ class NodeTable::Record {
   void ApplyPayload(const Znode& z, NodeTable* table, absl::Time now, absl::Time wall_now) {
     if (!z.read_error.ok()) {
       Feed(NodeInput::kHeartbeatInvalid,
-           absl::StrCat("cannot read znode '", z.path, "': ", z.read_error.message()), table,
-           now, wall_now);
+           absl::StrCat("cannot read znode '", z.path, "': ", z.read_error.message()), table, now,
+           wall_now);
       return;
     }
     absl::StatusOr<roster::v1::Heartbeat> heartbeat =
@@ -174,18 +179,17 @@ class NodeTable::Record {
       if (incarnation < incarnation_) {
         // Another (older) process writes to this node's znode: never let it win.
         table->stale_incarnation_events_++;
-        LOG_EVERY_N(WARNING, 100)
-            << "ignoring a heartbeat of an older incarnation of '" << address_
-            << "' (startupTime " << incarnation.startup_time_ms << ", processId "
-            << incarnation.process_id << " < startupTime " << incarnation_.startup_time_ms
-            << ", processId " << incarnation_.process_id << ")";
+        LOG_EVERY_N(WARNING, 100) << "ignoring a heartbeat of an older incarnation of '" << address_
+                                  << "' (startupTime " << incarnation.startup_time_ms
+                                  << ", processId " << incarnation.process_id << " < startupTime "
+                                  << incarnation_.startup_time_ms << ", processId "
+                                  << incarnation_.process_id << ")";
         return;
       }
       if (incarnation_ < incarnation) {
         Feed(NodeInput::kZnodeCreated,
              absl::StrCat("new incarnation: the process restarted (startupTime ",
-                          incarnation.startup_time_ms, ", processId ", incarnation.process_id,
-                          ")"),
+                          incarnation.startup_time_ms, ", processId ", incarnation.process_id, ")"),
              table, now, wall_now);
       }
     }
@@ -289,12 +293,18 @@ NodeTable::Record* NodeTable::FindOrCreate(const std::string& address, absl::Tim
   return raw;
 }
 
-void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& event,
-                      absl::Time now, absl::Time wall_now) {
+void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
+                      absl::Time wall_now) {
   if (event.type == registry::EventType::kSynced) return;
   if (event.type == registry::EventType::kRemoved) {
     rejected_.erase(event.path);
     Remove(event, now, wall_now);
+    return;
+  }
+  // A znode the table holds was classified when it appeared, and a path's classification
+  // never changes: heartbeats (nearly every event) skip it.
+  if (auto known = by_path_.find(event.path); known != by_path_.end()) {
+    UpdateZnode(known->second, event, now, wall_now);
     return;
   }
   absl::StatusOr<std::optional<ZnodeAddress>> where = ClassifyZnode(options_->role, root, event);
@@ -312,43 +322,45 @@ void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& eve
 
 void NodeTable::Upsert(const std::string& address, const registry::RegistryEvent& event,
                        absl::string_view group, absl::Time now, absl::Time wall_now) {
-  auto it = by_path_.find(event.path);
-  Record* record;
-  if (it != by_path_.end()) {
-    record = it->second;
-    Record::Znode* z = record->FindZnode(event.path);
-    if (event.stat.czxid < z->stat.czxid ||
-        (event.stat.czxid == z->stat.czxid && event.stat.mzxid < z->stat.mzxid)) {
-      stale_incarnation_events_++;  // an event older than what we hold
-      return;
-    }
-    const bool recreated = event.stat.czxid > z->stat.czxid;
-    z->stat = event.stat;
-    z->data = event.data;
-    z->read_error = event.read_error;
-    if (recreated) {
-      // The znode was deleted and created again, and we never saw the deletion.
-      record->OnZnodeCreated(
-          absl::StrCat("new incarnation: znode re-created (czxid ", event.stat.czxid, ")"), this,
-          now, wall_now);
-    }
-  } else {
-    record = FindOrCreate(address, now, wall_now);
-    const bool was_absent = record->znodes().empty();
-    record->znodes().push_back(
-        Record::Znode{event.path, std::string(group), event.stat, event.data, event.read_error});
-    by_path_[event.path] = record;
-    // A tombstone (or a drained node) registering again; a new record is already REGISTERING.
-    if (was_absent && record->state() == NodeState::kOffline) {
-      record->OnZnodeCreated(absl::StrCat("znode created (czxid ", event.stat.czxid, ")"), this,
-                             now, wall_now);
-    }
+  if (auto it = by_path_.find(event.path); it != by_path_.end()) {
+    UpdateZnode(it->second, event, now, wall_now);
+    return;
+  }
+  Record* record = FindOrCreate(address, now, wall_now);
+  const bool was_absent = record->znodes().empty();
+  record->znodes().push_back(
+      Record::Znode{event.path, std::string(group), event.stat, event.data, event.read_error});
+  by_path_[event.path] = record;
+  // A tombstone (or a drained node) registering again; a new record is already REGISTERING.
+  if (was_absent && record->state() == NodeState::kOffline) {
+    record->OnZnodeCreated(absl::StrCat("znode created (czxid ", event.stat.czxid, ")"), this, now,
+                           wall_now);
   }
   if (record->MarkDirty(true)) dirty_.push_back(record);
 }
 
-void NodeTable::Remove(const registry::RegistryEvent& event, absl::Time now,
-                       absl::Time wall_now) {
+void NodeTable::UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
+                            absl::Time wall_now) {
+  Record::Znode* z = record->FindZnode(event.path);
+  if (event.stat.czxid < z->stat.czxid ||
+      (event.stat.czxid == z->stat.czxid && event.stat.mzxid < z->stat.mzxid)) {
+    stale_incarnation_events_++;  // an event older than what we hold
+    return;
+  }
+  const bool recreated = event.stat.czxid > z->stat.czxid;
+  z->stat = event.stat;
+  z->data = event.data;
+  z->read_error = event.read_error;
+  if (recreated) {
+    // The znode was deleted and created again, and we never saw the deletion.
+    record->OnZnodeCreated(
+        absl::StrCat("new incarnation: znode re-created (czxid ", event.stat.czxid, ")"), this, now,
+        wall_now);
+  }
+  if (record->MarkDirty(true)) dirty_.push_back(record);
+}
+
+void NodeTable::Remove(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now) {
   auto it = by_path_.find(event.path);
   if (it == by_path_.end()) return;
   Record* record = it->second;

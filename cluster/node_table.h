@@ -119,6 +119,9 @@ class NodeTable {
   class Record;
 
   Record* FindOrCreate(const std::string& address, absl::Time now, absl::Time wall_now);
+  // A new event for `event.path`, a znode `record` holds already (see Upsert()).
+  void UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
+                   absl::Time wall_now);
 
   const NodeTableOptions* const options_;
   std::map<std::string, std::unique_ptr<Record>, std::less<>> records_;  // by address

@@ -1,27 +1,115 @@
 #include "cluster/worker_cluster.h"
 
+#include <algorithm>
 #include <fstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cluster/heartbeat_codec.h"
+#include "cluster/layout.h"
 
 namespace roster::cluster {
 
 WorkerCluster::WorkerCluster(std::string workers_path, const NodeTableOptions* options)
-    : workers_path_(std::move(workers_path)), table_(options) {}
+    : workers_path_(std::move(workers_path)), options_(options), table_(options) {}
+
+std::optional<std::string> WorkerCluster::GroupDirectoryOf(
+    const registry::RegistryEvent& event) const {
+  // Heartbeats (ephemeral znodes) leave at the first test: this runs for every event.
+  if (event.stat.ephemeral_owner != 0 || event.type == registry::EventType::kRemoved ||
+      event.type == registry::EventType::kSynced) {
+    return std::nullopt;
+  }
+  absl::string_view name = event.path;
+  if (!absl::ConsumePrefix(&name, workers_path_) || !absl::ConsumePrefix(&name, "/") ||
+      name.empty() || absl::StrContains(name, '/')) {
+    return std::nullopt;
+  }
+  absl::StatusOr<std::optional<ZnodeAddress>> where =
+      ClassifyZnode(NodeRole::kWorker, workers_path_, event);
+  if (!where.ok() || where->has_value()) return std::nullopt;
+  return std::string(name);
+}
 
 void WorkerCluster::Apply(const registry::RegistryEvent& event, absl::Time now,
                           absl::Time wall_now) {
+  if (event.type == registry::EventType::kRemoved && !group_directories_.empty()) {
+    absl::string_view name = event.path;
+    if (absl::ConsumePrefix(&name, workers_path_) && absl::ConsumePrefix(&name, "/")) {
+      auto it = group_directories_.find(name);
+      if (it != group_directories_.end()) {
+        group_directories_.erase(it);
+        groups_changed_ = true;
+      }
+    }
+  } else if (std::optional<std::string> group = GroupDirectoryOf(event)) {
+    groups_changed_ |= group_directories_.insert(*std::move(group)).second;
+  }
   table_.Apply(workers_path_, event, now, wall_now);
 }
 
-std::map<std::string, GroupView, std::less<>> WorkerCluster::BuildGroups(
-    const std::vector<NodeInfoPtr>& workers) {
-  std::map<std::string, GroupView, std::less<>> groups;
+int WorkerCluster::ReconcileGroupDirectories(const std::vector<registry::RegistryEvent>& snapshot) {
+  std::set<std::string, std::less<>> present;
+  for (const registry::RegistryEvent& entry : snapshot) {
+    if (std::optional<std::string> group = GroupDirectoryOf(entry)) {
+      present.insert(*std::move(group));
+    }
+  }
+  int corrections = 0;
+  for (const std::string& group : present) corrections += group_directories_.count(group) == 0;
+  for (const std::string& group : group_directories_) corrections += present.count(group) == 0;
+  if (corrections > 0) {
+    group_directories_ = std::move(present);
+    groups_changed_ = true;
+  }
+  return corrections;
+}
+
+std::vector<std::string> WorkerCluster::DefinedGroups() const {
+  std::set<std::string> defined(group_directories_.begin(), group_directories_.end());
+  if (options_->static_groups != nullptr) {
+    for (const auto& [address, groups] : *options_->static_groups) {
+      defined.insert(groups.begin(), groups.end());
+    }
+  }
+  return {defined.begin(), defined.end()};
+}
+
+std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
+    const GroupMap& previous, const std::vector<NodeChange>& changes) {
+  for (const NodeChange& change : changes) {
+    if (change.before == nullptr || change.after == nullptr ||
+        change.before->state != change.after->state ||
+        change.before->drained != change.after->drained ||
+        change.before->groups != change.after->groups) {
+      return std::nullopt;
+    }
+  }
+  GroupMap groups = previous;
+  for (const NodeChange& change : changes) {
+    for (const std::string& name : change.after->groups) {
+      auto group = groups.find(name);
+      if (group == groups.end()) return std::nullopt;
+      std::vector<NodeInfoPtr>& members = group->second.members;
+      auto it = std::lower_bound(members.begin(), members.end(), change.after->address,
+                                 [](const NodeInfoPtr& member, const std::string& address) {
+                                   return member->address < address;
+                                 });
+      if (it == members.end() || (*it)->address != change.after->address) return std::nullopt;
+      *it = change.after;
+    }
+  }
+  return groups;
+}
+
+WorkerCluster::GroupMap WorkerCluster::BuildGroups(const std::vector<NodeInfoPtr>& workers,
+                                                   const std::vector<std::string>& defined) {
+  GroupMap groups;
   groups["default"].name = "default";
+  for (const std::string& name : defined) groups[name].name = name;
   for (const NodeInfoPtr& worker : workers) {
     for (const std::string& name : worker->groups) {
       GroupView& group = groups[name];

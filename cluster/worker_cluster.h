@@ -6,12 +6,19 @@
 // worker that registers after its group was defined is in the group at once (DolphinScheduler
 // #17408).
 //
+// A group also exists while it has no member when something defines it: a legacy group
+// directory ({workers}/{group}, persistent; DolphinScheduler <= 3.1 lists these as its worker
+// groups) or a group of the static mapping file. Such a group is shown empty rather than
+// unknown, so "group 'spark' has no workers" is not mistaken for a typo.
+//
 // Thread-safety: the live part (Apply) is confined to the cluster executor; BuildGroups and
 // LoadStaticGroups are pure.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,14 +37,33 @@ class WorkerCluster {
 
   // An event of the workers subscription (depth 2, for the legacy layout).
   void Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
+  // After a full read of the workers subscription (its kSynced snapshot): makes the legacy
+  // group directories match it. Returns how many it added or removed (missed changes).
+  int ReconcileGroupDirectories(const std::vector<registry::RegistryEvent>& snapshot);
 
   NodeTable& table() { return table_; }
   const NodeTable& table() const { return table_; }
 
-  // The groups of `workers` (each worker lists its own), sorted by name; members sorted by
-  // address. Always has "default".
-  static std::map<std::string, GroupView, std::less<>> BuildGroups(
-      const std::vector<NodeInfoPtr>& workers);
+  // Groups that exist even with no member: the legacy group directories present in the
+  // registry and the static mapping's groups. Sorted.
+  std::vector<std::string> DefinedGroups() const;
+  // The defined groups changed since the last published view (and at first): the view's
+  // groups must be rebuilt even if no worker changed. GroupsPublished() clears it.
+  bool groups_changed() const { return groups_changed_; }
+  void GroupsPublished() { groups_changed_ = false; }
+
+  using GroupMap = std::map<std::string, GroupView, std::less<>>;
+
+  // The groups of `workers` (each worker lists its own) plus every group in `defined`
+  // (possibly empty), sorted by name; members sorted by address. Always has "default".
+  static GroupMap BuildGroups(const std::vector<NodeInfoPtr>& workers,
+                              const std::vector<std::string>& defined = {});
+  // BuildGroups() of the workers after `changes`, from `previous` (the groups before them)
+  // when no change adds or removes a worker or alters its groups, state or drain (a heartbeat
+  // that only moved load figures): then only member pointers move, which is much cheaper than
+  // rebuilding with thousands of workers. nullopt otherwise.
+  static std::optional<GroupMap> UpdateGroups(const GroupMap& previous,
+                                              const std::vector<NodeChange>& changes);
 
   // Reads a static mapping file: one group per line, `group = host:port, host:port`, blank
   // lines and `#` comments allowed. InvalidArgument naming the file and line for a bad group
@@ -45,8 +71,15 @@ class WorkerCluster {
   static absl::StatusOr<StaticGroups> LoadStaticGroups(const std::string& path);
 
  private:
+  // The group name if `event` is a legacy group directory appearing (a persistent, direct
+  // child of the workers path whose name is a valid group, not an address).
+  std::optional<std::string> GroupDirectoryOf(const registry::RegistryEvent& event) const;
+
   const std::string workers_path_;
+  const NodeTableOptions* const options_;
   NodeTable table_;
+  std::set<std::string, std::less<>> group_directories_;
+  bool groups_changed_ = true;
 };
 
 }  // namespace roster::cluster

@@ -16,6 +16,15 @@
 //    they must not be called from a listener or callback (that would deadlock the executor).
 //  - Every event carries the session it came from. A new session (after expiry) has a larger
 //    number; events of an older session are never delivered after those of a newer one.
+//  - Call Start() before any operation. Operations issued earlier are not portable:
+//    MemoryRegistry fails them at once (inline) with FailedPrecondition; ZooKeeperRegistry
+//    holds them and runs them once started and connected (Cancelled if Shutdown() comes
+//    first). WatchSession() and Subscribe() may be called before Start() on both: their
+//    events begin with the connection.
+//  - Reads are pipelined. RegistryOptions::max_in_flight bounds the reads each subscription
+//    keeps outstanding; ZooKeeperRegistry also bounds every request it has outstanding at the
+//    server (operations, subscription reads, ephemeral re-creation) by the same number,
+//    registry-wide, queueing the rest in order. MemoryRegistry has no registry-wide bound.
 #pragma once
 
 #include <cstdint>
@@ -147,8 +156,10 @@ struct SessionInfo {
 };
 
 enum class EventType {
-  kAdded,    // a node appeared (or existed when the subscription started)
-  kUpdated,  // a node's data changed (mzxid moved forward)
+  kAdded,  // a node appeared (or existed when the subscription started)
+  // A node's data changed (mzxid moved forward), or its readability did: same mzxid but
+  // another read_error code (e.g. its ACL changed, found by a full re-read).
+  kUpdated,
   kRemoved,  // a node disappeared; `data` and `stat` are the last known ones
   kSynced,   // a full read finished; `snapshot` holds everything the subscription covers
 };
@@ -164,7 +175,12 @@ struct RegistryEvent {
   Stat stat;
   // kAdded/kUpdated: OK, or why the node exists but its data could not be read (e.g.
   // PermissionDenied for a creator-only ACL and the wrong digest). Then `data` is empty and
-  // `stat` comes from exists(). An unreadable node is reported, never silently skipped.
+  // `stat` comes from exists(). An unreadable node is reported, never silently skipped, but
+  // no watch event about the node itself can be relied on: ZooKeeper (checked on Debian's
+  // 3.8.0, which carries the CVE-2024-23944 fix) and MemoryRegistry send no notification
+  // about a node the session may not read. Its appearance and removal still arrive at once, through
+  // its (readable) parent's listing; a change of its data shows only at the next full re-read
+  // (kUpdated, from_resync = true). Nodes below an unreadable node are not listed.
   absl::Status read_error;
   // kAdded/kUpdated/kRemoved: true when a full re-read found this change rather than a watch
   // reporting it, i.e. the subscription had missed it (a correction).
@@ -219,8 +235,9 @@ class Registry {
 
   virtual ~Registry() = default;
 
-  // Starts connecting; returns once the attempt is under way (see WaitConnected()).
-  // InvalidArgument for a bad configuration, FailedPrecondition after Shutdown().
+  // Starts connecting; returns once the attempt is under way (see WaitConnected()). A second
+  // call does nothing. InvalidArgument for a bad configuration, FailedPrecondition after
+  // Shutdown().
   virtual absl::Status Start() = 0;
 
   // Closes the session (its ephemerals are deleted), cancels every subscription, fails pending
@@ -243,7 +260,7 @@ class Registry {
                                                                   EventListener listener) = 0;
 
   // Asynchronous operations. `done` runs once, on the registry executor (inline, with
-  // FailedPrecondition, if the registry is shut down).
+  // FailedPrecondition, if the registry is shut down; before Start(), see the file comment).
   virtual void GetAsync(std::string path, Callback<Node> done) = 0;
   virtual void GetChildrenAsync(std::string path, Callback<Children> done) = 0;
   // The node's Stat, or nullopt if it does not exist.

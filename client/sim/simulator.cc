@@ -301,7 +301,7 @@ std::string Simulator::Payload(Node* node) {
         "\"loadAverage\":%.2f,\"availablePhysicalMemorySize\":%.2f,\"maxCpuloadAvg\":16.0,"
         "\"reservedMemory\":0.3,\"diskAvailable\":%.2f,\"processId\":%d,\"serverStatus\":%d",
         node->startup_time_ms, now_ms, cpu, memory, node->load_average, 32.0 * (1 - memory),
-        500.0 * (1 - node->disk), node->process_id, node->busy ? 1 : 0);
+        500.0 * (1 - node->disk), node->process_id, node->busy ? 2 : 0);  // BUSY_NODE_STATUE
     if (node->role == NodeRole::kWorker) {
       absl::StrAppendFormat(&out,
                             ",\"workerHostWeight\":100,\"workerExecThreadCount\":100,"

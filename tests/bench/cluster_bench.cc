@@ -14,6 +14,12 @@
 // which Debian's Abseil (built without NDEBUG) runs on every lock: it shows
 // what the locks cost when the daemon turns it off.
 //
+// The ClusterManager events section (10,000 workers, heartbeats from registry
+// events to published views) measures its own baselines in the same run, the
+// in-memory registry's event rate and ParseHeartbeat's rate, and reports
+// ratios against them as counters (x_registry, x_parse); see that section.
+// Only its events: --benchmark_filter=ClusterManagerEvents
+//
 // Sections: baselines, then one per component (WorkerSelector, ...). Add new
 // sections above the reporting code at the end.
 #include <algorithm>
@@ -21,16 +27,32 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "cluster/change_log.h"
+#include "cluster/cluster_manager.h"
 #include "cluster/cluster_view.h"
+#include "cluster/heartbeat_codec.h"
+#include "cluster/layout.h"
 #include "cluster/node_info.h"
 #include "cluster/worker_selector.h"
+#include "glog/logging.h"
+#include "registry/memory/memory_registry.h"
+#include "registry/registry.h"
+#include "tests/cluster/cluster_test_util.h"
 
 namespace roster::cluster {
 namespace {
@@ -71,8 +93,7 @@ BENCHMARK(BM_Baseline_CopyViewPtr);
 ClusterViewPtr MakeWorkerView(int n, uint64_t version = 1) {
   std::vector<std::string> addresses;
   for (int i = 0; i < n; ++i)
-    addresses.push_back(
-        absl::StrCat("10.0.", i / 200, ".", i % 200 + 10, ":1234"));
+    addresses.push_back(absl::StrCat("10.0.", i / 200, ".", i % 200 + 10, ":1234"));
   std::sort(addresses.begin(), addresses.end());
   auto view = std::make_shared<ClusterView>();
   view->version = version;
@@ -115,23 +136,15 @@ void BM_Select(benchmark::State& state, SelectionStrategy strategy) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_Select, RANDOM, SelectionStrategy::kRandom)
+BENCHMARK_CAPTURE(BM_Select, RANDOM, SelectionStrategy::kRandom)->Arg(8)->Arg(100);
+BENCHMARK_CAPTURE(BM_Select, ROUND_ROBIN, SelectionStrategy::kRoundRobin)->Arg(8)->Arg(100);
+BENCHMARK_CAPTURE(BM_Select, FIXED_WRR, SelectionStrategy::kFixedWeightedRoundRobin)
     ->Arg(8)
     ->Arg(100);
-BENCHMARK_CAPTURE(BM_Select, ROUND_ROBIN, SelectionStrategy::kRoundRobin)
+BENCHMARK_CAPTURE(BM_Select, DYNAMIC_WRR, SelectionStrategy::kDynamicWeightedRoundRobin)
     ->Arg(8)
     ->Arg(100);
-BENCHMARK_CAPTURE(BM_Select, FIXED_WRR,
-                  SelectionStrategy::kFixedWeightedRoundRobin)
-    ->Arg(8)
-    ->Arg(100);
-BENCHMARK_CAPTURE(BM_Select, DYNAMIC_WRR,
-                  SelectionStrategy::kDynamicWeightedRoundRobin)
-    ->Arg(8)
-    ->Arg(100);
-BENCHMARK_CAPTURE(BM_Select, LOWER_WEIGHT, SelectionStrategy::kLowerWeight)
-    ->Arg(8)
-    ->Arg(100);
+BENCHMARK_CAPTURE(BM_Select, LOWER_WEIGHT, SelectionStrategy::kLowerWeight)->Arg(8)->Arg(100);
 
 // The cost of `explain` (strings for every member), 8 workers.
 void BM_SelectExplain(benchmark::State& state) {
@@ -158,8 +171,7 @@ void BM_SelectNewViewEveryPick(benchmark::State& state) {
   request.strategy = SelectionStrategy::kDynamicWeightedRoundRobin;
   uint64_t i = 0;
   for (auto _ : state) {
-    absl::StatusOr<Selection> selection =
-        selector.Select(*views[i++ & 1], request);
+    absl::StatusOr<Selection> selection = selector.Select(*views[i++ & 1], request);
     benchmark::DoNotOptimize(selection->worker.get());
   }
   state.SetItemsProcessed(state.iterations());
@@ -180,18 +192,618 @@ void BM_SelectShared(benchmark::State& state, SelectionStrategy strategy) {
   SelectRequest request;
   request.strategy = strategy;
   for (auto _ : state) {
-    absl::StatusOr<Selection> selection =
-        shared->selector.Select(*shared->view, request);
+    absl::StatusOr<Selection> selection = shared->selector.Select(*shared->view, request);
     benchmark::DoNotOptimize(selection->worker.get());
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_SelectShared, RANDOM, SelectionStrategy::kRandom)
-    ->Threads(2)
-    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_SelectShared, RANDOM, SelectionStrategy::kRandom)->Threads(2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SelectShared, ROUND_ROBIN, SelectionStrategy::kRoundRobin)
     ->Threads(2)
     ->UseRealTime();
+
+// -----------------------------------------------------------------------------
+// ClusterManager events: heartbeats, from registry events to published views
+//
+// 10,000 workers registered as DolphinScheduler registers them (an ephemeral
+// /nodes/worker/{host}:{port} each, holding its heartbeat JSON), then rounds of
+// heartbeat updates. A round ends when the published view shows every worker's
+// last heartbeat of the round (a ChangeWatch sees it), so the time covers the
+// whole path: registry event -> inbox -> apply -> parse -> publish.
+// items_per_second = registry events applied by the manager per second.
+//
+// Workloads (writes per round):
+//   spread   one heartbeat per worker (10,000): every event needs its own parse
+//   burst    8 heartbeats in a row per worker (80,000): a node catching up
+//   random   50,000 heartbeats to uniformly random workers
+//   trickle  1,000 heartbeats to distinct workers, each written only once the
+//            previous one is in the published view: the latency of one
+//            heartbeat, every publish carrying one change (a quiet cluster)
+//
+// Two pipelines:
+//   Memory   the in-memory registry (MemoryRegistry: a store, a writer session
+//            owning the ephemerals, rosterd's session with its subscriptions).
+//            Baseline, in the same benchmark and store: a bare subscription
+//            that only receives the same rounds (registry_events/s); the
+//            ratio x_registry says how much of the registry's event rate the
+//            manager sustains. One-shot watches coalesce a burst of writes to
+//            one node in the registry already, so events < writes.
+//   Direct   events handed straight to the manager's subscription listeners,
+//            as the registry executor would, as fast as one thread can: what
+//            the manager itself sustains on its one executor thread.
+//            Baseline: ParseHeartbeat of the same payloads (parses/s); the
+//            ratio x_parse compares the two. The manager parses each dirty
+//            node once per batch (NodeTable::Derive), so events that share a
+//            batch with a later event of the same node cost no parse:
+//            parses/event shows how far that coalescing went.
+
+void CheckOk(const absl::Status& status) { CHECK(status.ok()) << status; }
+template <typename T>
+void CheckOk(const absl::StatusOr<T>& result) {
+  CheckOk(result.status());
+}
+
+constexpr int kEventWorkers = 10000;
+constexpr int kEventRounds = 5;
+constexpr int64_t kEventCzxidBase = 1000;
+
+enum class EventWorkload { kSpread, kBurst, kRandom, kTrickle };
+
+std::string EventWorkerAddress(int i) {
+  return absl::StrCat("10.1.", i / 200, ".", i % 200 + 10, ":1234");
+}
+
+std::string EventWorkerPath(int i) { return absl::StrCat("/nodes/worker/", EventWorkerAddress(i)); }
+
+// Epoch ms an hour ago: payload times stay well within the clock-skew check.
+int64_t EventTimeBase() { return absl::ToUnixMillis(absl::Now() - absl::Hours(1)); }
+
+// The heartbeat worker `i` writes at `report_ms` (DESIGN.md's worker shape).
+std::string EventPayload(int i, int64_t startup_ms, int64_t report_ms) {
+  return ::roster::testing::HeartbeatJson("NORMAL", startup_ms, 2000 + i, report_ms,
+                                          0.01 * (i % 90), 0.011 * (i % 80));
+}
+
+// One round: the workers written, in order, each write with its payload.
+struct EventRound {
+  std::vector<int> workers;
+  std::vector<std::string> payloads;
+  std::vector<int64_t> final_report;  // per worker; 0 when not written
+  int written_workers = 0;
+};
+
+EventRound MakeEventRound(EventWorkload workload, int round, int64_t startup_ms,
+                          std::mt19937* rng) {
+  EventRound r;
+  r.final_report.assign(kEventWorkers, 0);
+  std::vector<int> count(kEventWorkers, 0);
+  auto add = [&](int i) {
+    // Strictly increasing per worker across rounds and within one.
+    const int64_t report = startup_ms + 1000 + int64_t{round} * 100000 + count[i]++;
+    r.workers.push_back(i);
+    r.payloads.push_back(EventPayload(i, startup_ms, report));
+    r.final_report[i] = report;
+  };
+  switch (workload) {
+    case EventWorkload::kSpread:
+      for (int i = 0; i < kEventWorkers; ++i) add(i);
+      break;
+    case EventWorkload::kBurst:
+      for (int i = 0; i < kEventWorkers; ++i) {
+        for (int k = 0; k < 8; ++k) add(i);
+      }
+      break;
+    case EventWorkload::kRandom: {
+      std::uniform_int_distribution<int> pick(0, kEventWorkers - 1);
+      for (int k = 0; k < 50000; ++k) add(pick(*rng));
+      break;
+    }
+    case EventWorkload::kTrickle:
+      for (int k = 0; k < 1000; ++k) add((round * 1000 + k) % kEventWorkers);
+      break;
+  }
+  for (int64_t report : r.final_report) r.written_workers += report != 0;
+  return r;
+}
+
+// Follows a manager's published changes (on the cluster executor) until every
+// worker written in the current round shows its last heartbeat of the round.
+class RoundTracker {
+ public:
+  RoundTracker() {
+    for (int i = 0; i < kEventWorkers; ++i) index_[EventWorkerAddress(i)] = i;
+    reached_round_.assign(kEventWorkers, -1);
+  }
+
+  // Before the round's first event (the inbox's lock orders this before the
+  // executor reads it).
+  void Begin(int round, const EventRound* r) {
+    absl::MutexLock lock(&mu_);
+    round_ = round;
+    round_data_ = r;
+    reached_ = 0;
+    changes_ = 0;
+  }
+
+  // Until `n` of the round's workers show their last heartbeat of the round.
+  void WaitReached(int n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reached_ >= n; };
+    mu_.Await(absl::Condition(&reached));
+  }
+
+  int64_t changes() {
+    absl::MutexLock lock(&mu_);
+    return changes_;
+  }
+
+  void OnChanges(const ChangeBatch& batch) {
+    absl::MutexLock lock(&mu_);
+    if (round_data_ == nullptr) return;
+    for (const ClusterChange& change : batch) {
+      if (change.kind != ClusterChange::Kind::kNodeUpdated ||
+          change.node->role != NodeRole::kWorker) {
+        continue;
+      }
+      ++changes_;
+      auto it = index_.find(change.node->address);
+      if (it == index_.end()) continue;
+      const int i = it->second;
+      const int64_t target = round_data_->final_report[i];
+      if (target != 0 && reached_round_[i] != round_ &&
+          change.node->heartbeat.report_time_ms() >= target) {
+        reached_round_[i] = round_;
+        ++reached_;
+      }
+    }
+  }
+
+ private:
+  absl::flat_hash_map<std::string, int> index_;
+  absl::Mutex mu_;
+  std::vector<int> reached_round_ ABSL_GUARDED_BY(mu_);
+  int round_ ABSL_GUARDED_BY(mu_) = -1;
+  const EventRound* round_data_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int reached_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+ClusterOptions EventManagerOptions() {
+  ClusterOptions options;
+  options.run_timers = false;  // no ticks: heartbeats alone drive the view
+  options.name = "bench-cluster";
+  return options;
+}
+
+void WaitForManager(ClusterManager* manager, size_t workers) {
+  while (!(manager->ready() && manager->view()->workers.size() == workers)) {
+    absl::SleepFor(absl::Milliseconds(1));  // set-up only, not measured
+  }
+}
+
+// The in-memory registry: a store, the writer session that owns every worker's
+// ephemeral znode, and sessions for readers.
+class MemoryEventFixture {
+ public:
+  MemoryEventFixture() {
+    writer_ = Session("bench-writer");
+    registry::CreateOptions options;
+    options.create_parents = true;
+    for (const char* path : {"/nodes/master", "/nodes/worker", "/nodes/alert-server"}) {
+      CheckOk(writer_->Create(path, "", options));
+    }
+    options.mode = registry::CreateMode::kEphemeral;
+    for (int i = 0; i < kEventWorkers; ++i) {
+      CheckOk(writer_->Create(EventWorkerPath(i), EventPayload(i, startup_ms_, startup_ms_ + 500),
+                              options));
+    }
+  }
+  ~MemoryEventFixture() { writer_->Shutdown(); }
+
+  std::unique_ptr<registry::MemoryRegistry> Session(const std::string& name) {
+    registry::RegistryOptions options;
+    options.name = name;
+    auto session = std::make_unique<registry::MemoryRegistry>(store_, "", options);
+    CheckOk(session->Start());
+    CheckOk(session->WaitConnected(absl::Seconds(10)));
+    return session;
+  }
+
+  // Writes a round as a heartbeating cluster would (pipelined, no waiting for
+  // replies), from the calling thread.
+  void Write(const EventRound& round, size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      writer_->SetAsync(paths_[round.workers[k]], round.payloads[k],
+                        registry::Registry::kAnyVersion,
+                        [](absl::StatusOr<registry::Stat> stat) { CheckOk(stat); });
+    }
+  }
+
+  int64_t startup_ms() const { return startup_ms_; }
+
+ private:
+  static std::vector<std::string> Paths() {
+    std::vector<std::string> paths;
+    for (int i = 0; i < kEventWorkers; ++i) paths.push_back(EventWorkerPath(i));
+    return paths;
+  }
+
+  const int64_t startup_ms_ = EventTimeBase();
+  const std::vector<std::string> paths_ = Paths();
+  std::shared_ptr<registry::MemoryStore> store_ = std::make_shared<registry::MemoryStore>();
+  std::unique_ptr<registry::MemoryRegistry> writer_;
+};
+
+// The bare subscription baseline: receives rounds, counts events, and knows a
+// round is over when every written worker's last payload has arrived.
+struct RawSubscriber {
+  explicit RawSubscriber() {
+    for (int i = 0; i < kEventWorkers; ++i) index[EventWorkerPath(i)] = i;
+    reached_round.assign(kEventWorkers, -1);
+  }
+
+  void OnEvent(const registry::RegistryEvent& event) {
+    absl::MutexLock lock(&mu);
+    if (event.type == registry::EventType::kSynced) {
+      synced = true;
+      return;
+    }
+    if (event.type != registry::EventType::kUpdated || round_data == nullptr) return;
+    ++events;
+    auto it = index.find(event.path);
+    if (it == index.end()) return;
+    const int i = it->second;
+    if (reached_round[i] != round && last_payload[i] != nullptr && event.data == *last_payload[i]) {
+      reached_round[i] = round;
+      ++reached;
+    }
+  }
+
+  void Begin(int r, const EventRound* data) {
+    absl::MutexLock lock(&mu);
+    round = r;
+    round_data = data;
+    reached = 0;
+    events = 0;
+    last_payload.assign(kEventWorkers, nullptr);
+    for (size_t k = 0; k < data->workers.size(); ++k) {
+      last_payload[data->workers[k]] = &data->payloads[k];
+    }
+  }
+
+  // Until `n` of the round's workers' last payloads have arrived; returns the events so far.
+  int64_t WaitReached(int n) {
+    absl::MutexLock lock(&mu);
+    auto arrived = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return reached >= n; };
+    mu.Await(absl::Condition(&arrived));
+    return events;
+  }
+
+  absl::flat_hash_map<std::string, int> index;
+  absl::Mutex mu;
+  bool synced ABSL_GUARDED_BY(mu) = false;
+  std::vector<int> reached_round ABSL_GUARDED_BY(mu);
+  std::vector<const std::string*> last_payload ABSL_GUARDED_BY(mu);
+  int round ABSL_GUARDED_BY(mu) = -1;
+  const EventRound* round_data ABSL_GUARDED_BY(mu) = nullptr;
+  int reached ABSL_GUARDED_BY(mu) = 0;
+  int64_t events ABSL_GUARDED_BY(mu) = 0;
+};
+
+void BM_ClusterManagerEvents_Memory(benchmark::State& state, EventWorkload workload) {
+  MemoryEventFixture fixture;
+  std::mt19937 rng(42);
+  int round_number = 0;
+  std::vector<EventRound> rounds;
+  for (int r = 0; r < 2 * kEventRounds + static_cast<int>(state.max_iterations); ++r) {
+    rounds.push_back(MakeEventRound(workload, r, fixture.startup_ms(), &rng));
+  }
+
+  // Baseline: the same rounds into a bare subscription of its own session.
+  double baseline_seconds = 0;
+  int64_t baseline_events = 0;
+  int64_t baseline_writes = 0;
+  {
+    auto session = fixture.Session("bench-raw");
+    RawSubscriber raw;
+    auto subscription =
+        session->Subscribe("/nodes/worker", {2, false},
+                           [&raw](const registry::RegistryEvent& event) { raw.OnEvent(event); });
+    CheckOk(subscription.status());
+    {
+      absl::MutexLock lock(&raw.mu);
+      raw.mu.Await(absl::Condition(&raw.synced));
+    }
+    for (int r = 0; r < kEventRounds; ++r, ++round_number) {
+      const EventRound& round = rounds[round_number];
+      raw.Begin(round_number, &round);
+      const absl::Time start = absl::Now();
+      if (workload == EventWorkload::kTrickle) {
+        for (size_t k = 0; k < round.workers.size(); ++k) {
+          fixture.Write(round, k, k + 1);
+          raw.WaitReached(static_cast<int>(k) + 1);
+        }
+      } else {
+        fixture.Write(round, 0, round.workers.size());
+      }
+      baseline_events += raw.WaitReached(round.written_workers);
+      baseline_seconds += absl::ToDoubleSeconds(absl::Now() - start);
+      baseline_writes += static_cast<int64_t>(round.workers.size());
+    }
+    subscription->reset();
+    session->Shutdown();
+  }
+
+  // The manager on rosterd's session.
+  auto session = fixture.Session("bench-rosterd");
+  ClusterManager manager(session.get(), EventManagerOptions());
+  CheckOk(manager.Start());
+  WaitForManager(&manager, kEventWorkers);
+  RoundTracker tracker;
+  auto watch = manager.WatchChanges(
+      0, [](WatchStart) {},
+      [&tracker](const std::shared_ptr<const ChangeBatch>& batch) { tracker.OnChanges(*batch); });
+
+  int64_t events = 0;
+  int64_t writes = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    const EventRound& round = rounds[round_number];
+    tracker.Begin(round_number++, &round);
+    const int64_t applied_before = manager.events_applied();
+    const absl::Time start = absl::Now();
+    if (workload == EventWorkload::kTrickle) {
+      for (size_t k = 0; k < round.workers.size(); ++k) {
+        fixture.Write(round, k, k + 1);
+        tracker.WaitReached(static_cast<int>(k) + 1);
+      }
+    } else {
+      fixture.Write(round, 0, round.workers.size());
+    }
+    tracker.WaitReached(round.written_workers);
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    state.SetIterationTime(elapsed);
+    seconds += elapsed;
+    events += manager.events_applied() - applied_before;
+    writes += static_cast<int64_t>(round.workers.size());
+  }
+  watch.reset();
+  manager.Shutdown();
+  session->Shutdown();
+
+  state.SetItemsProcessed(events);
+  const double rate = events / seconds;
+  const double baseline_rate = baseline_events / baseline_seconds;
+  state.counters["writes/s"] = writes / seconds;
+  state.counters["registry_events/s"] = baseline_rate;
+  state.counters["registry_writes/s"] = baseline_writes / baseline_seconds;
+  state.counters["x_registry"] = rate / baseline_rate;
+}
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, spread, EventWorkload::kSpread)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, burst, EventWorkload::kBurst)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, random, EventWorkload::kRandom)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, trickle, EventWorkload::kTrickle)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// A Registry that hands events to its subscribers when told to (Deliver), on
+// the calling thread, as a registry executor would: lets the benchmark feed the
+// manager faster than any registry delivers. Session always connected; no
+// operations (the benchmark uses none: no drains).
+class FeedRegistry final : public registry::Registry {
+ public:
+  absl::Status Start() override { return absl::OkStatus(); }
+  void Shutdown() override {}
+  registry::SessionInfo session() const override {
+    registry::SessionInfo info;
+    info.state = registry::SessionState::kConnected;
+    info.session = 1;
+    return info;
+  }
+  std::unique_ptr<registry::ListenerHandle> WatchSession(registry::SessionListener) override {
+    return std::make_unique<Handle>(nullptr, "");
+  }
+  absl::StatusOr<std::unique_ptr<registry::Subscription>> Subscribe(
+      std::string root, registry::SubscribeOptions, registry::EventListener listener) override {
+    absl::MutexLock lock(&mu_);
+    listeners_[root] = std::move(listener);
+    return std::unique_ptr<registry::Subscription>(new Handle(this, root));
+  }
+  void GetAsync(std::string, registry::Callback<registry::Node> done) override {
+    std::move(done)(Unsupported());
+  }
+  void GetChildrenAsync(std::string, registry::Callback<registry::Children> done) override {
+    std::move(done)(Unsupported());
+  }
+  void ExistsAsync(std::string, registry::Callback<std::optional<registry::Stat>> done) override {
+    std::move(done)(Unsupported());
+  }
+  void CreateAsync(std::string, std::string, registry::CreateOptions,
+                   registry::Callback<std::string> done) override {
+    std::move(done)(Unsupported());
+  }
+  void SetAsync(std::string, std::string, int32_t,
+                registry::Callback<registry::Stat> done) override {
+    std::move(done)(Unsupported());
+  }
+  void DeleteAsync(std::string, int32_t, registry::DoneCallback done) override {
+    std::move(done)(Unsupported());
+  }
+
+  // Calls the listener of the subscription of `root`. One thread at a time.
+  void Deliver(const std::string& root, const registry::RegistryEvent& event) {
+    registry::EventListener* listener;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = listeners_.find(root);
+      if (it == listeners_.end()) return;
+      listener = &it->second;  // stable: std::map, erased only by unsubscribing
+    }
+    (*listener)(event);
+  }
+
+  // Delivers what a subscription's first full read does: kAdded per node, then
+  // kSynced with the snapshot.
+  void DeliverFullRead(const std::string& root, const std::vector<registry::RegistryEvent>& nodes) {
+    for (const registry::RegistryEvent& node : nodes) Deliver(root, node);
+    registry::RegistryEvent synced;
+    synced.type = registry::EventType::kSynced;
+    synced.session = 1;
+    synced.path = root;
+    synced.snapshot = std::make_shared<const std::vector<registry::RegistryEvent>>(nodes);
+    Deliver(root, synced);
+  }
+
+ protected:
+  bool OnExecutorThread() const override { return false; }
+
+ private:
+  class Handle final : public registry::Subscription {
+   public:
+    Handle(FeedRegistry* owner, std::string root) : owner_(owner), root_(std::move(root)) {}
+    ~Handle() override {
+      if (owner_ == nullptr) return;
+      absl::MutexLock lock(&owner_->mu_);
+      owner_->listeners_.erase(root_);
+    }
+    void Resync() override {}
+
+   private:
+    FeedRegistry* const owner_;
+    const std::string root_;
+  };
+
+  static absl::Status Unsupported() {
+    return absl::UnimplementedError("FeedRegistry has no operations");
+  }
+
+  absl::Mutex mu_;
+  std::map<std::string, registry::EventListener> listeners_ ABSL_GUARDED_BY(mu_);
+};
+
+registry::RegistryEvent WorkerEvent(registry::EventType type, int i, std::string payload,
+                                    int64_t mzxid) {
+  registry::RegistryEvent event = ::roster::testing::NodeEvent(
+      type, EventWorkerPath(i), std::move(payload), kEventCzxidBase + i, mzxid);
+  return event;
+}
+
+void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workload) {
+  const int64_t startup_ms = EventTimeBase();
+  std::mt19937 rng(42);
+  std::vector<EventRound> rounds;
+  for (int r = 0; r < static_cast<int>(state.max_iterations); ++r) {
+    rounds.push_back(MakeEventRound(workload, r, startup_ms, &rng));
+  }
+  // The events, built before timing (a registry builds them on its own thread).
+  int64_t zxid = kEventCzxidBase + kEventWorkers;
+  std::vector<std::vector<registry::RegistryEvent>> round_events;
+  for (const EventRound& round : rounds) {
+    std::vector<registry::RegistryEvent>& events = round_events.emplace_back();
+    events.reserve(round.workers.size());
+    for (size_t k = 0; k < round.workers.size(); ++k) {
+      events.push_back(
+          WorkerEvent(registry::EventType::kUpdated, round.workers[k], round.payloads[k], ++zxid));
+    }
+  }
+
+  // Baseline: parsing the same payloads, one after another, on this thread.
+  double parse_rate = 0;
+  {
+    const std::vector<std::string>& payloads = rounds[0].payloads;
+    const HeartbeatLimits limits;
+    const absl::Time wall_now = absl::Now();
+    const size_t n = std::min<size_t>(payloads.size(), 20000);
+    const absl::Time start = absl::Now();
+    for (size_t k = 0; k < n; ++k) {
+      auto parsed = ParseHeartbeat(NodeRole::kWorker, payloads[k], limits, wall_now);
+      CheckOk(parsed.status());
+      benchmark::DoNotOptimize(parsed->report_time_ms());
+    }
+    parse_rate = n / absl::ToDoubleSeconds(absl::Now() - start);
+  }
+
+  FeedRegistry feed;
+  ClusterManager manager(&feed, EventManagerOptions());
+  CheckOk(manager.Start());
+  const ClusterPaths paths;
+  for (const std::string* root :
+       {&paths.masters, &paths.alert_servers, &paths.coordinator, &paths.drains}) {
+    feed.DeliverFullRead(*root, {});
+  }
+  std::vector<registry::RegistryEvent> workers;
+  for (int i = 0; i < kEventWorkers; ++i) {
+    workers.push_back(WorkerEvent(registry::EventType::kAdded, i,
+                                  EventPayload(i, startup_ms, startup_ms + 500),
+                                  kEventCzxidBase + i));
+  }
+  feed.DeliverFullRead(paths.workers, workers);
+  WaitForManager(&manager, kEventWorkers);
+  RoundTracker tracker;
+  auto watch = manager.WatchChanges(
+      0, [](WatchStart) {},
+      [&tracker](const std::shared_ptr<const ChangeBatch>& batch) { tracker.OnChanges(*batch); });
+
+  int64_t events = 0;
+  int64_t parses = 0;
+  double seconds = 0;
+  int round_number = 0;
+  for (auto _ : state) {
+    const std::vector<registry::RegistryEvent>& round = round_events[round_number];
+    tracker.Begin(round_number, &rounds[round_number]);
+    ++round_number;
+    const absl::Time start = absl::Now();
+    if (workload == EventWorkload::kTrickle) {
+      for (size_t k = 0; k < round.size(); ++k) {
+        feed.Deliver(paths.workers, round[k]);
+        tracker.WaitReached(static_cast<int>(k) + 1);
+      }
+    } else {
+      for (const registry::RegistryEvent& event : round) feed.Deliver(paths.workers, event);
+    }
+    tracker.WaitReached(rounds[round_number - 1].written_workers);
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    state.SetIterationTime(elapsed);
+    seconds += elapsed;
+    events += static_cast<int64_t>(round.size());
+    // Every worker change published is one parse (a dirty node, parsed once).
+    parses += tracker.changes();
+  }
+  watch.reset();
+  manager.Shutdown();
+
+  state.SetItemsProcessed(events);
+  const double rate = events / seconds;
+  state.counters["parses/s"] = parse_rate;
+  state.counters["x_parse"] = rate / parse_rate;
+  state.counters["parses/event"] = static_cast<double>(parses) / events;
+}
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, spread, EventWorkload::kSpread)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, burst, EventWorkload::kBurst)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, random, EventWorkload::kRandom)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, trickle, EventWorkload::kTrickle)
+    ->Iterations(kEventRounds)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // -----------------------------------------------------------------------------
 // Reporting: the usual console table, then every benchmark against the
@@ -212,8 +824,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
       auto rate = run.counters.find("items_per_second");
       if (rate == run.counters.end() || rate->second.value <= 0) continue;
-      results_.push_back(
-          {run.benchmark_name(), suffix, 1e9 / rate->second.value});
+      results_.push_back({run.benchmark_name(), suffix, 1e9 / rate->second.value});
     }
   }
 
@@ -221,17 +832,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::printf(
         "\nCost per item against the baselines of this run (x = multiple of "
         "the baseline):\n");
-    std::printf("%-56s %9s %12s %13s %11s\n", "benchmark", "ns/item", "items/s",
-                "x empty call", "x view ptr");
+    std::printf("%-56s %9s %12s %13s %11s\n", "benchmark", "ns/item", "items/s", "x empty call",
+                "x view ptr");
     for (const Result& result : results_) {
-      std::printf("%-56s %9.1f %12.0f %13s %11s\n", result.name.c_str(),
-                  result.ns_per_item, 1e9 / result.ns_per_item,
-                  Ratio(result.ns_per_item,
-                        Find("BM_Baseline_EmptyCall" + result.suffix))
-                      .c_str(),
-                  Ratio(result.ns_per_item,
-                        Find("BM_Baseline_CopyViewPtr" + result.suffix))
-                      .c_str());
+      std::printf(
+          "%-56s %9.1f %12.0f %13s %11s\n", result.name.c_str(), result.ns_per_item,
+          1e9 / result.ns_per_item,
+          Ratio(result.ns_per_item, Find("BM_Baseline_EmptyCall" + result.suffix)).c_str(),
+          Ratio(result.ns_per_item, Find("BM_Baseline_CopyViewPtr" + result.suffix)).c_str());
     }
   }
 

@@ -2,14 +2,19 @@
 // master depends on, from registry events to published views.
 #include "cluster/cluster_manager.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "cluster/worker_cluster.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/memory/memory_registry.h"
@@ -182,6 +187,106 @@ TEST_F(ClusterManagerTest, ReadsTheLegacyGroupLayoutUnchanged) {
   EXPECT_EQ(manager->view()->workers[0]->state, NodeState::kRunning);
   EXPECT_EQ(manager->view()->FindGroup("spark")->members.size(), 0u);
   EXPECT_TRUE(manager->view()->rejected.empty());
+}
+
+// DolphinScheduler <= 3.1 writes integer statuses (its Constants: 0 NORMAL, 1 ABNORMAL, 2
+// BUSY). Both non-normal ones mean "give me no new work", not "broken": OVERLOAD, and a master
+// keeps its slot.
+TEST_F(ClusterManagerTest, LegacyIntegerStatusesAreOverloadNotFault) {
+  Register("/nodes/master", "10.0.0.1:5678", R"({"serverStatus":1,"processId":7})");
+  Register("/nodes/master", "10.0.0.2:5678", R"({"serverStatus":2,"processId":8})");
+  Register("/nodes/worker", "10.0.0.21:1234", R"({"serverStatus":2,"processId":9})");
+  Register("/nodes/worker", "10.0.0.22:1234", R"({"serverStatus":0,"processId":10})");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 2 &&
+                    manager->view()->masters.size() == 2);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kOverload);
+  EXPECT_THAT(manager->view()->FindAny("10.0.0.1:5678")->reason, HasSubstr("ABNORMAL"));
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678"), NodeState::kOverload);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kOverload);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.22:1234"), NodeState::kRunning);
+  EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.1:5678", "10.0.0.2:5678"));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(SelectRequest{}));
+    EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
+  }
+}
+
+// Views are published incrementally (only the changed nodes replaced); every one must equal
+// what a full rebuild from its workers gives.
+TEST_F(ClusterManagerTest, IncrementalViewsMatchAFullRebuild) {
+  const std::vector<std::string> groups = {"", "etl", "spark"};
+  for (int i = 0; i < 6; ++i) {
+    RegisterWorker(absl::StrCat("10.0.0.", 30 + i, ":1234"), groups[i % 3]);
+  }
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 6);
+  auto expect_consistent = [&](const ClusterView& view) {
+    const auto rebuilt = WorkerCluster::BuildGroups(view.workers);
+    ASSERT_EQ(view.groups.size(), rebuilt.size());
+    for (const auto& [name, group] : rebuilt) {
+      const GroupView* published = view.FindGroup(name);
+      ASSERT_NE(published, nullptr) << name;
+      EXPECT_EQ(published->members, group.members) << name;
+      EXPECT_EQ(published->selectable, group.selectable) << name;
+      EXPECT_EQ(published->count_by_state, group.count_by_state) << name;
+    }
+    EXPECT_TRUE(std::is_sorted(
+        view.workers.begin(), view.workers.end(),
+        [](const NodeInfoPtr& a, const NodeInfoPtr& b) { return a->address < b->address; }));
+  };
+  std::mt19937 rng(7);
+  int64_t report = 1729238650456;
+  for (int step = 0; step < 60; ++step) {
+    SCOPED_TRACE(absl::StrCat("step ", step));
+    const int i = static_cast<int>(rng() % 6);
+    const std::string address = absl::StrCat("10.0.0.", 30 + i, ":1234");
+    if (nodes_.count(address) == 0) {
+      RegisterWorker(address, groups[i % 3]);
+      ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, address) == NodeState::kRunning);
+    } else if (rng() % 10 == 0) {
+      Kill(address);
+      ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, address) == NodeState::kOffline);
+    } else {
+      // Mostly load-only heartbeats, sometimes BUSY (a state change).
+      const char* status = rng() % 4 == 0 ? "BUSY" : "NORMAL";
+      ++report;
+      Heartbeat(address, HeartbeatJson(status, 1729238400123, 23817, report, 0.01 * (rng() % 100),
+                                       0.01 * (rng() % 100), groups[i % 3]));
+      ASSERT_EVENTUALLY(
+          manager->view()->Find(NodeRole::kWorker, address)->heartbeat.report_time_ms() == report);
+    }
+    expect_consistent(*manager->view());
+  }
+}
+
+TEST_F(ClusterManagerTest, GroupsOfTheStaticFileExistBeforeAnyOfTheirWorkers) {
+  const std::string path = ::testing::TempDir() + "/static_groups_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  {
+    std::ofstream file(path);
+    file << "gpu = 10.0.0.99:1234\n";
+  }
+  RegisterWorker("10.0.0.21:1234");
+  ClusterOptions options = Options();
+  options.worker_group_file = path;
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 1);
+  const GroupView* gpu = manager->view()->FindGroup("gpu");
+  ASSERT_NE(gpu, nullptr) << "a configured group is known, not a typo";
+  EXPECT_TRUE(gpu->members.empty());
+  SelectRequest request;
+  request.group = "gpu";
+  EXPECT_THAT(manager->SelectWorker(request), StatusIs(absl::StatusCode::kUnavailable));
+  request.group = "gpu-typo";
+  EXPECT_THAT(manager->SelectWorker(request), StatusIs(absl::StatusCode::kNotFound));
+
+  RegisterWorker("10.0.0.99:1234");
+  ASSERT_EVENTUALLY(manager->view()->FindGroup("gpu")->members.size() == 1);
+  request.group = "gpu";
+  ASSERT_EVENTUALLY(manager->SelectWorker(request).ok());
+  EXPECT_EQ(manager->SelectWorker(request)->worker->address, "10.0.0.99:1234");
+  std::remove(path.c_str());
 }
 
 TEST_F(ClusterManagerTest, BadHeartbeatFaultsThatNodeOnlyAndSaysWhy) {
@@ -406,9 +511,13 @@ TEST_F(ClusterManagerTest, WatchersGetEveryChangeInOrderAndCanResume) {
   RegisterWorker("10.0.0.21:1234");
   RegisterMaster("10.0.0.2:5678");
   Heartbeat("10.0.0.1:5678", HeartbeatJson("BUSY"));
-  Kill("10.0.0.21:1234");
-  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline &&
+  // Like ZooKeeper's watches, the registry may never report a znode that is deleted right
+  // after it was created: let the manager see the worker before its session ends.
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kRunning &&
+                    StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678") == NodeState::kRunning &&
                     StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678") == NodeState::kOverload);
+  Kill("10.0.0.21:1234");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline);
   ASSERT_EVENTUALLY(from_start.last_version() == manager->view()->version);
 
   std::vector<ClusterChange> seen;

@@ -113,9 +113,10 @@ TEST(HeartbeatCodecTest, ParsesTheLegacySample) {
 TEST(HeartbeatCodecTest, LegacyIntegerStatuses) {
   const std::pair<const char*, Heartbeat::ServerStatus> cases[] = {
       {R"({"serverStatus":0})", Heartbeat::NORMAL},
-      {R"({"serverStatus":1})", Heartbeat::BUSY},
-      {R"({"serverStatus":2})", Heartbeat::ABNORMAL},
-      {R"({"serverStatus":2.0})", Heartbeat::ABNORMAL},  // JSON has one number type
+      // DolphinScheduler's Constants: 1 ABNORMAL_NODE_STATUS, 2 BUSY_NODE_STATUE.
+      {R"({"serverStatus":1})", Heartbeat::ABNORMAL},
+      {R"({"serverStatus":2})", Heartbeat::BUSY},
+      {R"({"serverStatus":2.0})", Heartbeat::BUSY},  // JSON has one number type
   };
   for (const auto& [payload, status] : cases) {
     ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(payload));
@@ -201,7 +202,7 @@ TEST(HeartbeatCodecTest, ProtobufLeniencies) {
   // A repeated serverStatus (a google.protobuf.Value, not a proto3 optional): the last wins.
   ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(R"({"serverStatus":"BUSY","serverStatus":"NORMAL"})"));
   EXPECT_EQ(h.server_status(), Heartbeat::NORMAL);
-  ASSERT_OK_AND_ASSIGN(h, Parse(R"({"serverStatus":"NORMAL","serverStatus":1})"));
+  ASSERT_OK_AND_ASSIGN(h, Parse(R"({"serverStatus":"NORMAL","serverStatus":2})"));
   EXPECT_EQ(h.server_status(), Heartbeat::BUSY);
   EXPECT_TRUE(h.legacy_format());
   // Integers as strings (proto3 JSON writes int64 that way), and integral floats.
@@ -285,6 +286,53 @@ TEST(HeartbeatCodecTest, EncodeRoundTrips) {
   for (const auto& [role, heartbeat] : cases) {
     const std::string json = EncodeHeartbeat(role, heartbeat);
     EXPECT_THAT(Parse(json, role), ::roster::testing::IsOkAndHolds(EqualsProto(heartbeat))) << json;
+  }
+}
+
+// Every status the proto defines (a new one without an encoder spelling fails here), for
+// every role, in the sample payload and in a minimal one: what EncodeHeartbeat writes,
+// ParseHeartbeat reads back unchanged and the node is judged by that status.
+TEST(HeartbeatCodecTest, EncodeRoundTripsEveryStatusForEveryRole) {
+  const google::protobuf::EnumDescriptor* statuses = Heartbeat::ServerStatus_descriptor();
+  ASSERT_GE(statuses->value_count(), 4);
+  for (int i = 0; i < statuses->value_count(); ++i) {
+    const auto status = static_cast<Heartbeat::ServerStatus>(statuses->value(i)->number());
+    for (NodeRole role : {NodeRole::kMaster, NodeRole::kWorker, NodeRole::kAlertServer}) {
+      Heartbeat minimal;
+      minimal.set_server_status(status);
+      minimal.set_host_weight(100);  // what the parser fills in when absent
+      Heartbeat full = MasterExpected();
+      full.set_server_status(status);
+      if (role == NodeRole::kWorker) {
+        full.set_thread_pool_usage(0.5);
+        full.set_worker_group("etl");
+      }
+      for (const Heartbeat& heartbeat : {minimal, full}) {
+        const std::string json = EncodeHeartbeat(role, heartbeat);
+        SCOPED_TRACE(
+            absl::StrCat(statuses->value(i)->name(), " as ", NodeRoleName(role), ": ", json));
+        if (status == Heartbeat::SERVER_STATUS_UNSPECIFIED) {
+          EXPECT_THAT(json, ::testing::Not(HasSubstr("serverStatus")));
+        } else {
+          EXPECT_THAT(json, HasSubstr(absl::StrCat(R"("serverStatus":")",
+                                                   statuses->value(i)->name(), R"(")")));
+        }
+        EXPECT_THAT(Parse(json, role), ::roster::testing::IsOkAndHolds(EqualsProto(heartbeat)));
+      }
+    }
+  }
+}
+
+// DolphinScheduler spells statuses in upper case, but a hand-written or older payload may not.
+TEST(HeartbeatCodecTest, StatusSpellingsAreCaseInsensitive) {
+  for (const auto& [text, status] : std::vector<std::pair<std::string, Heartbeat::ServerStatus>>{
+           {"normal", Heartbeat::NORMAL},
+           {"Busy", Heartbeat::BUSY},
+           {"abnormal", Heartbeat::ABNORMAL},
+           {"ABNORMAL", Heartbeat::ABNORMAL}}) {
+    ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(absl::StrCat(R"({"serverStatus":")", text, R"("})")));
+    EXPECT_EQ(h.server_status(), status) << text;
+    EXPECT_FALSE(h.legacy_format()) << text;
   }
 }
 

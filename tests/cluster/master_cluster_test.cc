@@ -3,6 +3,7 @@
 #include "cluster/master_cluster.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -181,9 +182,25 @@ struct ModelMaster {
   bool last_valid = false;
   bool faulted = false;
   int64_t czxid = 0;
+  // The incarnation's (startupTime, processId): the ADDED payload and every later heartbeat
+  // of one incarnation carry the same pair, as a real process writes them.
   int64_t startup = 0;
+  int32_t process_id = 0;
   absl::Time last_change;
 };
+
+// A master that just registered: znode `czxid`, a process started at `startup`.
+ModelMaster Joined(int64_t czxid, int64_t startup, int32_t process_id, absl::Time now) {
+  ModelMaster m;
+  m.present = true;
+  m.heartbeating = true;
+  m.last_valid = true;
+  m.czxid = czxid;
+  m.startup = startup;
+  m.process_id = process_id;
+  m.last_change = now;
+  return m;
+}
 
 TEST(MasterClusterModelTest, RandomJoinsLeavesBusyFaultsRestartsNeverDuplicateOrDropASlot) {
   uint32_t seed = std::random_device{}();
@@ -209,7 +226,8 @@ TEST(MasterClusterModelTest, RandomJoinsLeavesBusyFaultsRestartsNeverDuplicateOr
   };
   auto heartbeat = [&](const std::string& address, ModelMaster& m, bool valid) {
     const std::string payload =
-        valid ? HeartbeatJson(m.busy ? "BUSY" : "NORMAL", m.startup, 100, ++report) : "[1, 2";
+        valid ? HeartbeatJson(m.busy ? "BUSY" : "NORMAL", m.startup, m.process_id, ++report)
+              : "[1, 2";
     apply(NodeEvent(EventType::kUpdated, Path(address), payload, m.czxid, ++zxid));
     m.last_change = now;
     m.last_valid = valid;
@@ -223,10 +241,9 @@ TEST(MasterClusterModelTest, RandomJoinsLeavesBusyFaultsRestartsNeverDuplicateOr
     switch (rng() % 8) {
       case 0:  // join
         if (!m.present) {
-          m = ModelMaster{true, true, false, true, false, ++zxid, 1000 + step};
-          apply(NodeEvent(EventType::kAdded, Path(address), HeartbeatJson("NORMAL", m.startup),
-                          m.czxid, m.czxid));
-          m.last_change = now;
+          m = Joined(++zxid, 1000 + step, 100 + step, now);
+          apply(NodeEvent(EventType::kAdded, Path(address),
+                          HeartbeatJson("NORMAL", m.startup, m.process_id), m.czxid, m.czxid));
         }
         break;
       case 1:  // leave: the session ended
@@ -256,10 +273,9 @@ TEST(MasterClusterModelTest, RandomJoinsLeavesBusyFaultsRestartsNeverDuplicateOr
       case 6:  // restart: a new znode and a new process
         if (m.present) {
           apply(NodeEvent(EventType::kRemoved, Path(address), "", m.czxid, zxid));
-          m = ModelMaster{true, true, false, true, false, ++zxid, 1000 + step};
-          apply(NodeEvent(EventType::kAdded, Path(address), HeartbeatJson("NORMAL", m.startup),
-                          m.czxid, m.czxid));
-          m.last_change = now;
+          m = Joined(++zxid, 1000 + step, 100 + step, now);
+          apply(NodeEvent(EventType::kAdded, Path(address),
+                          HeartbeatJson("NORMAL", m.startup, m.process_id), m.czxid, m.czxid));
         }
         break;
       case 7: {  // time passes; live nodes heartbeat first

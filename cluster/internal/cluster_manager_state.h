@@ -1,0 +1,118 @@
+// The executor-confined state of ClusterManager, shared by its translation units
+// (cluster_manager.cc, cluster_manager_drains.cc). Internal to cluster/: nothing outside the
+// ClusterManager implementation includes it.
+//
+// Thread-safety: State is confined to the cluster executor, except `started`, `stopped` and
+// `executor_started` (Start() and Shutdown(), on the owner's thread), `executor` itself
+// (thread-safe) and `watchers` (set at construction; a thread-safe WatcherSet).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cluster/change_log.h"
+#include "cluster/cluster_manager.h"
+#include "cluster/master_cluster.h"
+#include "cluster/node_table.h"
+#include "cluster/worker_cluster.h"
+#include "registry/registry.h"
+#include "util/executor.h"
+
+namespace roster::cluster {
+
+// Watchers live behind a shared_ptr so a ChangeWatch handle can unsubscribe safely even after
+// the manager is gone.
+struct WatcherSet {
+  using Listener = std::function<void(const std::shared_ptr<const ChangeBatch>&)>;
+  absl::Mutex mu;
+  // A watcher is reserved (null) when WatchChanges() returns and armed on the executor; a
+  // handle destroyed in between erases the reservation, so the arming task finds it gone.
+  std::map<uint64_t, std::shared_ptr<Listener>> listeners ABSL_GUARDED_BY(mu);
+  uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
+};
+
+// Everything the executor owns.
+struct ClusterManager::State {
+  explicit State(const ClusterOptions& options)
+      : master_options(TableOptions(options, NodeRole::kMaster)),
+        worker_options(TableOptions(options, NodeRole::kWorker)),
+        alert_options(TableOptions(options, NodeRole::kAlertServer)),
+        masters(options.paths.masters, options.paths.coordinator, &master_options),
+        workers(options.paths.workers, &worker_options),
+        alerts(&alert_options),
+        log(options.change_log_capacity),
+        executor(options.name) {}
+
+  static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
+    NodeTableOptions table;
+    table.role = role;
+    table.timing = options.timing;
+    table.limits = options.heartbeat_limits;
+    table.overload_cpu_usage = options.overload_cpu_usage;
+    table.overload_memory_usage = options.overload_memory_usage;
+    table.tombstone_retention = options.tombstone_retention;
+    return table;
+  }
+
+  std::array<const NodeTable*, 3> tables() const {
+    return {&masters.table(), &workers.table(), &alerts};
+  }
+
+  struct Drain {
+    std::string address;
+    std::string reason;
+  };
+  // Operator calls waiting for the view to show their change.
+  struct PendingDrain {
+    std::string address;
+    bool drained;
+    absl::Time deadline;
+    absl::AnyInvocable<void(absl::Status) &&> done;
+  };
+
+  NodeTableOptions master_options;
+  NodeTableOptions worker_options;
+  NodeTableOptions alert_options;
+  MasterCluster masters;
+  WorkerCluster workers;
+  NodeTable alerts;
+  std::map<std::string, Drain> drains;                // by drain znode path
+  std::map<std::string, std::string> drain_problems;  // path -> reason
+  std::array<bool, kSourceCount> synced{};            // a full read since the last (re)connect
+  std::array<bool, kSourceCount> round{};             // a full read since the last counted round
+  ChangeLog log;
+  bool rejected_dirty = false;
+  // Every subscription finished its first full read; the next publish marks the view synced
+  // (and only then does ready() turn true, so a ready manager never serves an empty view).
+  bool first_sync_done = false;
+  // Full reads completed by this batch, made visible (resyncs(), freshness) by Publish() only
+  // once the view holding what they read is published: whoever sees the counter move or the
+  // view turn fresh also sees the view that goes with it.
+  int64_t pending_rounds = 0;
+  absl::Time pending_round_time;
+  bool pending_fresh = false;
+  std::vector<PendingDrain> pending;
+  std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
+  absl::BitGen rng;
+  bool started = false;
+  bool executor_started = false;
+  bool stopped = false;
+
+  // Destroyed before the executor: no listener runs once these are gone.
+  std::vector<std::unique_ptr<registry::Subscription>> subscriptions;
+  std::unique_ptr<registry::ListenerHandle> session_watch;
+  SerialExecutor executor;
+};
+
+}  // namespace roster::cluster
