@@ -170,6 +170,13 @@ absl::Status RosterClient::Invoke(const CallPolicy& policy,
       // An older answer than one already seen: another attempt may reach a fresher replica.
     } else {
       last = FromGrpcStatus(status);
+      if (last.code() == absl::StatusCode::kCancelled) {
+        // Nobody cancels this attempt's context here, so the server did: gRPC 1.51 cancels
+        // the calls that reach a server beginning to shut down, before any handler runs
+        // (grpc/grpc#41785). To the caller that is a server going away, not a cancellation.
+        last = absl::UnavailableError(absl::StrCat(
+            "rosterd cancelled the call unhandled (shutting down?): ", last.message()));
+      }
       if (last.code() != absl::StatusCode::kUnavailable) return last;
     }
     if (n >= max_attempts) {

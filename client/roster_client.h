@@ -15,7 +15,9 @@
 //  - is retried only on UNAVAILABLE, and only when repeating it is harmless (see "Retries"),
 //    at most max_attempts times, with exponential, jittered backoff, never past the deadline;
 //  - returns the server's status as an absl::Status with the same code and message
-//    (FromGrpcStatus), or the response.
+//    (FromGrpcStatus), or the response. One exception: a unary call the server cancelled
+//    (gRPC does so with calls that arrive while the server starts shutting down, before any
+//    handler ran) is UNAVAILABLE, and retried as such: the caller never cancels these calls.
 //
 // Retries. The Roster reads, Heartbeat, DrainNode and UndrainNode are retried: a read changes
 // nothing; Heartbeat overwrites the node's heartbeat with the same data; DrainNode and

@@ -520,19 +520,18 @@ class Commander {
     v1::DrainNodeRequest request;
     request.set_address(args_.args[0]);
     request.set_reason(reason);
-    auto answer = client_->DrainNode(request);
-    if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
-    Table table = NodeTable();
-    AddNodeRow(answer->node(), &table);
-    out_ << table.Render() << MetaLine(answer->meta()) << "\n";
-    return absl::OkStatus();
+    return PrintNodeAnswer(client_->DrainNode(request));
   }
 
   absl::Status Undrain() {
     v1::UndrainNodeRequest request;
     request.set_address(args_.args[0]);
-    auto answer = client_->UndrainNode(request);
+    return PrintNodeAnswer(client_->UndrainNode(request));
+  }
+
+  // A drain or undrain answer: the node as it is now.
+  template <typename Response>
+  absl::Status PrintNodeAnswer(const absl::StatusOr<Response>& answer) {
     if (!answer.ok()) return answer.status();
     if (json_) return PrintJson(*answer);
     Table table = NodeTable();

@@ -19,12 +19,12 @@ namespace roster::cluster {
 
 struct ClusterChange {
   enum class Kind {
-    kNodeAdded,      // a node appeared (node = as it is now)
-    kNodeUpdated,    // a node changed (node = as it is now)
-    kNodeRemoved,    // a tombstone was purged (node = as it was last)
-    kSlotsChanged,   // the slot assignment changed (slots)
-    kLeaderChanged,  // the coordinator znode changed (leader)
-    kSynced,         // the first full read completed
+    kNodeAdded,        // a node appeared (node = as it is now)
+    kNodeUpdated,      // a node changed (node = as it is now)
+    kNodeRemoved,      // a tombstone was purged (node = as it was last)
+    kSlotsChanged,     // the slot assignment changed (slots)
+    kLeaderChanged,    // the coordinator znode changed (leader)
+    kSynced,           // the first full read completed
     kRejectedChanged,  // the list of znodes that cannot be nodes changed
   };
   uint64_t version = 0;

@@ -360,6 +360,14 @@ void ClusterManager::Publish(bool tick) {
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   std::vector<NodeChange> master_changes, worker_changes, alert_changes;
+  if (stale_since_ns_.load() != 0) {
+    // rosterd cannot see heartbeats while its view is stale (and up to the publish that
+    // makes it fresh again): nobody times out for silence it could not observe, and every
+    // node gets a full heartbeat timeout from its return.
+    s.masters.table().ExcuseSilenceUntil(now);
+    s.workers.table().ExcuseSilenceUntil(now);
+    s.alerts.ExcuseSilenceUntil(now);
+  }
   if (tick) {
     s.masters.table().Tick(now, wall_now, &master_changes);
     s.workers.table().Tick(now, wall_now, &worker_changes);

@@ -24,8 +24,10 @@ absl::StatusOr<std::string> AddressOf(absl::string_view name) {
 
 absl::Status ClusterPaths::Validate() const {
   const std::vector<std::pair<absl::string_view, const std::string*>> paths = {
-      {"masters", &masters},         {"workers", &workers},
-      {"alert servers", &alert_servers}, {"coordinator", &coordinator},
+      {"masters", &masters},
+      {"workers", &workers},
+      {"alert servers", &alert_servers},
+      {"coordinator", &coordinator},
       {"drains", &drains}};
   for (const auto& [what, path] : paths) {
     absl::Status status = registry::ValidatePath(*path);
@@ -37,9 +39,8 @@ absl::Status ClusterPaths::Validate() const {
   for (const auto& [what_a, a] : paths) {
     for (const auto& [what_b, b] : paths) {
       if (a != b && (*a == *b || absl::StartsWith(*b, absl::StrCat(*a, "/")))) {
-        return absl::InvalidArgumentError(absl::StrCat("the ", what_b, " path '", *b,
-                                                       "' lies within the ", what_a, " path '",
-                                                       *a, "'"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the ", what_b, " path '", *b, "' lies within the ", what_a, " path '", *a, "'"));
       }
     }
   }
@@ -59,7 +60,7 @@ const std::string& ClusterPaths::RootOf(NodeRole role) const {
 }
 
 absl::StatusOr<std::optional<ZnodeAddress>> ClassifyZnode(NodeRole role, absl::string_view root,
-                                                         const registry::RegistryEvent& event) {
+                                                          const registry::RegistryEvent& event) {
   absl::string_view path = event.path;
   if (!absl::ConsumePrefix(&path, root) || !absl::ConsumePrefix(&path, "/") || path.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("not below '", root, "'"));

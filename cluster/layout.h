@@ -47,6 +47,6 @@ struct ZnodeAddress {
 //  - InvalidArgument: a znode that cannot be a node, with the reason operators will see
 //    ("znode name 'foo' is not host:port: ...", "group name 'a b ' ...").
 absl::StatusOr<std::optional<ZnodeAddress>> ClassifyZnode(NodeRole role, absl::string_view root,
-                                                         const registry::RegistryEvent& event);
+                                                          const registry::RegistryEvent& event);
 
 }  // namespace roster::cluster

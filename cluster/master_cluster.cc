@@ -78,37 +78,35 @@ SlotAssignment MasterCluster::ComputeSlots(const std::vector<NodeInfoPtr>& maste
   return slots;
 }
 
-absl::StatusOr<SlotAnswer> MasterCluster::LookupSlot(
-    const ClusterView& view, absl::string_view address,
-    const std::optional<IncarnationClaim>& claim) {
+absl::StatusOr<SlotAnswer> MasterCluster::LookupSlot(const ClusterView& view,
+                                                     absl::string_view address,
+                                                     const std::optional<IncarnationClaim>& claim) {
   NodeInfoPtr master = view.Find(NodeRole::kMaster, address);
   if (master == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("master '", address, "' is not registered"));
+    return absl::FailedPreconditionError(absl::StrCat("master '", address, "' is not registered"));
   }
   if (claim.has_value() && master->has_heartbeat) {
     const Incarnation& held = master->incarnation;
     const std::pair<int64_t, int32_t> claimed(claim->startup_time_ms, claim->process_id);
     const std::pair<int64_t, int32_t> registered(held.startup_time_ms, held.process_id);
     if (claimed < registered) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "master '", address, "' asked as a stale incarnation (startupTime ",
-          claim->startup_time_ms, ", processId ", claim->process_id,
-          "); the registry holds startupTime ", held.startup_time_ms, ", processId ",
-          held.process_id));
+      return absl::FailedPreconditionError(
+          absl::StrCat("master '", address, "' asked as a stale incarnation (startupTime ",
+                       claim->startup_time_ms, ", processId ", claim->process_id,
+                       "); the registry holds startupTime ", held.startup_time_ms, ", processId ",
+                       held.process_id));
     }
     if (registered < claimed) {
-      return absl::UnavailableError(absl::StrCat(
-          "master '", address, "': this incarnation (startupTime ", claim->startup_time_ms,
-          ") has not reached roster's view yet; retry"));
+      return absl::UnavailableError(
+          absl::StrCat("master '", address, "': this incarnation (startupTime ",
+                       claim->startup_time_ms, ") has not reached roster's view yet; retry"));
     }
   }
   const int slot = view.slots.SlotOf(address);
   if (slot < 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "master '", address, "' holds no slot: it is ", NodeStateName(master->state),
-        master->drained ? " (drained)" : "", master->reason.empty() ? "" : ": ",
-        master->reason));
+        master->drained ? " (drained)" : "", master->reason.empty() ? "" : ": ", master->reason));
   }
   return SlotAnswer{slot, static_cast<int>(view.slots.masters.size()), view.slots.epoch,
                     std::move(master)};

@@ -58,8 +58,8 @@ struct Incarnation {
 // One state change, with its cause ("heartbeat BUSY", "no heartbeat for 30s (3 intervals of
 // 10s)", "heartbeat rejected: cpuUsage NaN is not in [0, 1]", "drained by operator: ...").
 struct Transition {
-  absl::Time at;       // wall-clock time, for people
-  NodeState from;      // equal to `to` for the first entry (the node appeared)
+  absl::Time at;   // wall-clock time, for people
+  NodeState from;  // equal to `to` for the first entry (the node appeared)
   NodeState to;
   std::string cause;
 };
@@ -68,8 +68,8 @@ struct NodeInfo {
   std::string address;  // "host:port", the node's identity
   NodeRole role = NodeRole::kWorker;
   NodeState state = NodeState::kRegistering;
-  std::string reason;        // cause of the last transition into `state`
-  absl::Time state_since;    // wall clock
+  std::string reason;      // cause of the last transition into `state`
+  absl::Time state_since;  // wall clock
   Incarnation incarnation;
   // The znode(s) registering this node (a legacy worker in two groups has two).
   std::vector<std::string> paths;

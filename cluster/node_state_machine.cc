@@ -228,7 +228,7 @@ void NodeStateMachine::OnDataChanged(absl::Time now) { last_data_change_ = now; 
 bool NodeStateMachine::Tick(absl::Time now, absl::Time wall_now) {
   if (drained_ || !ExpectsHeartbeats(state_)) return false;
   const NodeState before = state_;
-  if (now - last_data_change_ >= options_->heartbeat_timeout()) {
+  if (now - std::max(last_data_change_, excused_until_) >= options_->heartbeat_timeout()) {
     const std::string cause =
         absl::StrCat("no heartbeat for ", absl::FormatDuration(options_->heartbeat_timeout()), " (",
                      options_->missed_heartbeats, " intervals of ",

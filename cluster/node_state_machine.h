@@ -16,6 +16,7 @@
 // Thread-safety: a value; not thread-safe. Owned and driven by one cluster component.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <optional>
@@ -78,6 +79,11 @@ class NodeStateMachine {
   // only repeats the last one): resets the heartbeat timeout.
   void OnDataChanged(absl::Time now);
 
+  // The daemon could not see the registry until `now` (its session was down, or a re-read
+  // after a reconnect was pending): silence it could not observe is not the node's fault, so
+  // the heartbeat timeout runs from `now` at the earliest.
+  void ExcuseSilenceUntil(absl::Time now) { excused_until_ = std::max(excused_until_, now); }
+
   // Lets time pass: a heartbeat timeout (FAULT) or the end of probation (RUNNING, then
   // OVERLOAD if the last heartbeat was busy). Returns true if the state changed.
   bool Tick(absl::Time now, absl::Time wall_now);
@@ -101,9 +107,10 @@ class NodeStateMachine {
   const NodeTimingOptions* options_;
   NodeState state_ = NodeState::kRegistering;
   std::string reason_;
-  absl::Time state_since_;       // monotonic
-  absl::Time state_since_wall_;  // wall
-  absl::Time last_data_change_;  // monotonic
+  absl::Time state_since_;                           // monotonic
+  absl::Time state_since_wall_;                      // wall
+  absl::Time last_data_change_;                      // monotonic
+  absl::Time excused_until_ = absl::InfinitePast();  // monotonic; see ExcuseSilenceUntil()
   bool last_heartbeat_busy_ = false;
   bool drained_ = false;
   bool znode_present_ = true;  // cleared by ZnodeDeleted, set by ZnodeCreated

@@ -136,6 +136,8 @@ class NodeTable::Record {
     }
   }
 
+  void ExcuseSilenceUntil(absl::Time now) { machine_.ExcuseSilenceUntil(now); }
+
   bool Expired(absl::Time now) const {
     return znodes_.empty() && machine_.state() == NodeState::kOffline && !machine_.drained() &&
            now - offline_since_ >= options_->tombstone_retention;
@@ -416,6 +418,10 @@ void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange
     ++it;
   }
   Derive(now, wall_now, changes);
+}
+
+void NodeTable::ExcuseSilenceUntil(absl::Time now) {
+  for (const auto& [address, record] : records_) record->ExcuseSilenceUntil(now);
 }
 
 std::vector<NodeInfoPtr> NodeTable::Snapshot() const {

@@ -88,6 +88,9 @@ class NodeTable {
   // Lets time pass for every node (heartbeat timeouts, probation), purges tombstones past
   // their retention, then Derive(). Called by the periodic tick.
   void Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes);
+  // See NodeStateMachine::ExcuseSilenceUntil(): no node times out before `now` plus its
+  // heartbeat timeout. Called while the view is stale and when it turns fresh again.
+  void ExcuseSilenceUntil(absl::Time now);
 
   // Every node's current info, sorted by address.
   std::vector<NodeInfoPtr> Snapshot() const;

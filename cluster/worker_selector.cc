@@ -74,8 +74,7 @@ absl::string_view SkipLabel(Skip skip) {
   return "selectable";
 }
 
-bool IsExcluded(absl::string_view address,
-                const std::vector<std::string>& exclude) {
+bool IsExcluded(absl::string_view address, const std::vector<std::string>& exclude) {
   for (const std::string& excluded : exclude) {
     if (excluded == address) return true;
   }
@@ -160,29 +159,23 @@ std::string SkipText(Skip skip, const NodeInfo& node, double weight) {
   return "";
 }
 
-std::string Workers(size_t n) {
-  return absl::StrCat(n, n == 1 ? " worker" : " workers");
-}
+std::string Workers(size_t n) { return absl::StrCat(n, n == 1 ? " worker" : " workers"); }
 
 // "group 'etl': 3 workers, none selectable (2 OVERLOAD, 1 FAULT)".
-std::string NoneSelectableMessage(const GroupView& group,
-                                  const SelectRequest& request) {
+std::string NoneSelectableMessage(const GroupView& group, const SelectRequest& request) {
   if (group.members.empty()) {
     return absl::StrCat("group '", group.name, "': no workers");
   }
   int counts[kSkipReasons + 1] = {};
   for (const NodeInfoPtr& node : group.members) {
-    counts[static_cast<int>(
-        SkipOf(*node, request, StrategyWeight(request.strategy, *node)))]++;
+    counts[static_cast<int>(SkipOf(*node, request, StrategyWeight(request.strategy, *node)))]++;
   }
-  std::string message =
-      absl::StrCat("group '", group.name, "': ", Workers(group.members.size()),
-                   ", none selectable (");
+  std::string message = absl::StrCat("group '", group.name, "': ", Workers(group.members.size()),
+                                     ", none selectable (");
   absl::string_view separator;
   for (int i = 0; i < kSkipReasons; ++i) {
     if (counts[i] == 0) continue;
-    absl::StrAppend(&message, separator, counts[i], " ",
-                    SkipLabel(static_cast<Skip>(i)));
+    absl::StrAppend(&message, separator, counts[i], " ", SkipLabel(static_cast<Skip>(i)));
     separator = ", ";
   }
   message += ")";
@@ -190,16 +183,13 @@ std::string NoneSelectableMessage(const GroupView& group,
 }
 
 // "worker group 'etl' does not exist (known groups: default, etl2)".
-std::string UnknownGroupMessage(const ClusterView& view,
-                                absl::string_view name) {
+std::string UnknownGroupMessage(const ClusterView& view, absl::string_view name) {
   constexpr size_t kMaxListed = 10;
-  std::string message =
-      absl::StrCat("worker group '", name, "' does not exist (known groups: ");
+  std::string message = absl::StrCat("worker group '", name, "' does not exist (known groups: ");
   size_t listed = 0;
   for (const auto& [group, unused] : view.groups) {
     if (listed == kMaxListed) {
-      absl::StrAppend(&message, ", and ", view.groups.size() - kMaxListed,
-                      " more");
+      absl::StrAppend(&message, ", and ", view.groups.size() - kMaxListed, " more");
       break;
     }
     absl::StrAppend(&message, listed == 0 ? "" : ", ", group);
@@ -210,8 +200,7 @@ std::string UnknownGroupMessage(const ClusterView& view,
   return message;
 }
 
-std::vector<CandidateExplanation> Explain(const GroupView& group,
-                                          const SelectRequest& request) {
+std::vector<CandidateExplanation> Explain(const GroupView& group, const SelectRequest& request) {
   std::vector<CandidateExplanation> candidates;
   candidates.reserve(group.members.size());
   for (const NodeInfoPtr& node : group.members) {
@@ -227,10 +216,8 @@ std::vector<CandidateExplanation> Explain(const GroupView& group,
   return candidates;
 }
 
-bool EligibleFor(Base base, absl::string_view address,
-                 const SelectRequest& request) {
-  if (base != Base::kRunning &&
-      !(base == Base::kOverload && request.allow_overload)) {
+bool EligibleFor(Base base, absl::string_view address, const SelectRequest& request) {
+  if (base != Base::kRunning && !(base == Base::kOverload && request.allow_overload)) {
     return false;
   }
   return request.exclude.empty() || !IsExcluded(address, request.exclude);
@@ -251,8 +238,7 @@ int PickRandom(const GroupView& group, const SelectRequest& request) {
   // drained, and nothing is excluded. The pick is still checked, so a
   // miscounted view costs only the slow path below (and the result stays
   // uniform over the eligible workers).
-  if (request.exclude.empty() && n > 0 &&
-      group.selectable == static_cast<int>(n)) {
+  if (request.exclude.empty() && n > 0 && group.selectable == static_cast<int>(n)) {
     const uint32_t k = absl::Uniform<uint32_t>(ThreadBitGen(), 0, n);
     if (Classify(*members[k]) == Base::kRunning) return static_cast<int>(k);
   }
@@ -263,8 +249,7 @@ int PickRandom(const GroupView& group, const SelectRequest& request) {
   if (eligible == 0) return -1;
   uint32_t k = absl::Uniform<uint32_t>(ThreadBitGen(), 0, eligible);
   for (uint32_t i = 0; i < n; ++i) {
-    if (EligibleFor(Classify(*members[i]), members[i]->address, request) &&
-        k-- == 0) {
+    if (EligibleFor(Classify(*members[i]), members[i]->address, request) && k-- == 0) {
       return static_cast<int>(i);
     }
   }
@@ -306,8 +291,7 @@ struct WorkerSelector::GroupState {
   int last_round_robin ABSL_GUARDED_BY(mu) = -1;
   int last_lower_weight ABSL_GUARDED_BY(mu) = -1;
 
-  void Sync(const std::vector<NodeInfoPtr>& view_members)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void Sync(const std::vector<NodeInfoPtr>& view_members) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (view_members.size() == members.size()) {
       bool same = true;
       for (size_t i = 0; i < members.size() && same; ++i) {
@@ -322,8 +306,7 @@ struct WorkerSelector::GroupState {
   // still selectable, and the round-robin positions (the next pick is the
   // successor, in address order, of the last one picked, even if that one
   // left).
-  void Rebuild(const std::vector<NodeInfoPtr>& view_members)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void Rebuild(const std::vector<NodeInfoPtr>& view_members) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     scratch.clear();
     scratch.reserve(view_members.size());
     size_t old = 0;
@@ -332,18 +315,15 @@ struct WorkerSelector::GroupState {
       member.node = node;
       member.base = Classify(*node);
       member.fixed_weight = node->heartbeat.host_weight();
-      member.dynamic_weight =
-          std::llround(DynamicWeight(node->heartbeat) * 100);
+      member.dynamic_weight = std::llround(DynamicWeight(node->heartbeat) * 100);
       member.load = LowerWeightLoad(node->heartbeat);
       // Both lists are sorted by address.
-      while (old < members.size() &&
-             members[old].node->address < node->address) {
+      while (old < members.size() && members[old].node->address < node->address) {
         ++old;
       }
       if (old < members.size() && members[old].node->address == node->address &&
           member.base != Base::kNever) {
-        member.fixed_current =
-            member.fixed_weight > 0 ? members[old].fixed_current : 0;
+        member.fixed_current = member.fixed_weight > 0 ? members[old].fixed_current : 0;
         member.dynamic_current = members[old].dynamic_current;
       }
     }
@@ -358,11 +338,9 @@ struct WorkerSelector::GroupState {
   int Remap(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (index < 0 || index >= static_cast<int>(members.size())) return -1;
     const std::string& address = members[index].node->address;
-    auto it =
-        std::upper_bound(scratch.begin(), scratch.end(), address,
-                         [](const std::string& key, const Member& member) {
-                           return key < member.node->address;
-                         });
+    auto it = std::upper_bound(
+        scratch.begin(), scratch.end(), address,
+        [](const std::string& key, const Member& member) { return key < member.node->address; });
     return static_cast<int>(std::distance(scratch.begin(), it)) - 1;
   }
 
@@ -372,8 +350,7 @@ struct WorkerSelector::GroupState {
 
   // The next pick is the first eligible member after the last one picked, in
   // address order, wrapping around.
-  int PickRoundRobin(const SelectRequest& request)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  int PickRoundRobin(const SelectRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const int n = static_cast<int>(members.size());
     for (int step = 1; step <= n; ++step) {
       const int i = (last_round_robin + step) % n;
@@ -389,8 +366,8 @@ struct WorkerSelector::GroupState {
   // grows by its weight; the largest (ties: the lowest address) is picked and
   // loses the total. Workers skipped by this request (excluded, OVERLOAD) keep
   // their current weight untouched.
-  int PickSmooth(const SelectRequest& request, int64_t Member::*weight,
-                 int64_t Member::*current) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  int PickSmooth(const SelectRequest& request, int64_t Member::*weight, int64_t Member::*current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     int best = -1;
     int64_t total = 0;
     for (size_t i = 0; i < members.size(); ++i) {
@@ -408,8 +385,7 @@ struct WorkerSelector::GroupState {
 
   // The lowest load; among equal loads, the first after the last LOWER_WEIGHT
   // pick (in address order, wrapping around), so ties take turns. One pass.
-  int PickLowerWeight(const SelectRequest& request)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  int PickLowerWeight(const SelectRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     // The lowest index with the lowest load, and the lowest such index after
     // the last pick.
     int first = -1;
@@ -422,8 +398,7 @@ struct WorkerSelector::GroupState {
         lowest = member.load;
         first = i;
         first_after = i > last_lower_weight ? i : -1;
-      } else if (member.load == lowest && first_after < 0 &&
-                 i > last_lower_weight) {
+      } else if (member.load == lowest && first_after < 0 && i > last_lower_weight) {
         first_after = i;
       }
     }
@@ -453,18 +428,16 @@ WorkerSelector::WorkerSelector() : id_(next_selector_id.fetch_add(1)) {}
 WorkerSelector::~WorkerSelector() = default;
 
 double WorkerSelector::DynamicWeight(const roster::v1::Heartbeat& heartbeat) {
-  const double weight =
-      100 - (30 * heartbeat.cpu_usage() + 30 * heartbeat.memory_usage() +
-             40 * heartbeat.thread_pool_usage()) /
-                3;
+  const double weight = 100 - (30 * heartbeat.cpu_usage() + 30 * heartbeat.memory_usage() +
+                               40 * heartbeat.thread_pool_usage()) /
+                                  3;
   if (std::isnan(weight)) return 1;
   return std::clamp(weight, 1.0, 100.0);
 }
 
 double WorkerSelector::LowerWeightLoad(const roster::v1::Heartbeat& heartbeat) {
-  const double load =
-      20 * heartbeat.cpu_usage() + 20 * heartbeat.memory_usage() +
-      50 * heartbeat.disk_usage() + 10 * heartbeat.thread_pool_usage();
+  const double load = 20 * heartbeat.cpu_usage() + 20 * heartbeat.memory_usage() +
+                      50 * heartbeat.disk_usage() + 10 * heartbeat.thread_pool_usage();
   // NaN compares false with everything, which would break the search for the
   // lowest load: treat a usage the codec let through as NaN as fully loaded.
   return std::isnan(load) ? 100 : load;
@@ -509,8 +482,7 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
   const int strategy = static_cast<int>(request.strategy);
   if (strategy < static_cast<int>(SelectionStrategy::kRandom) ||
       strategy > static_cast<int>(SelectionStrategy::kLowerWeight)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown selection strategy ", strategy));
+    return absl::InvalidArgumentError(absl::StrCat("unknown selection strategy ", strategy));
   }
   const GroupView* group = view.FindGroup(request.group);
   if (group == nullptr) {

@@ -56,9 +56,9 @@ struct CandidateExplanation {
   std::string address;
   NodeState state = NodeState::kRegistering;
   bool eligible = false;
-  double weight = 0;      // the strategy's weight or load; 0 when not eligible
-  std::string skipped;    // why not eligible: "FAULT: no heartbeat for 30s", "draining: ...",
-                          // "excluded by the request", "OVERLOAD (allow_overload is off)"
+  double weight = 0;    // the strategy's weight or load; 0 when not eligible
+  std::string skipped;  // why not eligible: "FAULT: no heartbeat for 30s", "draining: ...",
+                        // "excluded by the request", "OVERLOAD (allow_overload is off)"
 };
 
 struct Selection {
@@ -86,7 +86,7 @@ class WorkerSelector {
   GroupState* StateFor(absl::string_view group);
 
   const uint64_t id_;  // unique in the process; keys the per-thread memo of StateFor()
-  absl::Mutex mu_;  // Guards the map only; each GroupState has its own mutex.
+  absl::Mutex mu_;     // Guards the map only; each GroupState has its own mutex.
   absl::flat_hash_map<std::string, std::unique_ptr<GroupState>> groups_ ABSL_GUARDED_BY(mu_);
 };
 

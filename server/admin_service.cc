@@ -81,18 +81,24 @@ void AdminService::Answer(grpc::ServerUnaryReactor* reactor, absl::string_view m
   FinishRpc(*context_, reactor, method, ToGrpcStatus(status));
 }
 
+absl::StatusOr<std::string> AdminService::Admit(grpc::CallbackServerContext* call,
+                                                absl::string_view method,
+                                                absl::string_view address) {
+  if (grpc::Status auth = AuthorizeAdmin(admin_token_, call->client_metadata(), call->peer());
+      !auth.ok()) {
+    LOG(WARNING) << "refused " << method << " from " << call->peer() << ": "
+                 << auth.error_message();
+    return absl::Status(static_cast<absl::StatusCode>(auth.error_code()), auth.error_message());
+  }
+  return ParseAddressField("address", address);
+}
+
 grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* call,
                                                   const v1::DrainNodeRequest* request,
                                                   v1::DrainNodeResponse* response) {
   constexpr absl::string_view kMethod = "RosterAdmin/DrainNode";
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  if (grpc::Status auth = AuthorizeAdmin(admin_token_, call->client_metadata(), call->peer());
-      !auth.ok()) {
-    LOG(WARNING) << "refused DrainNode from " << call->peer() << ": " << auth.error_message();
-    FinishRpc(*context_, reactor, kMethod, auth);
-    return reactor;
-  }
-  absl::StatusOr<std::string> address = ParseAddressField("address", request->address());
+  absl::StatusOr<std::string> address = Admit(call, kMethod, request->address());
   if (!address.ok()) {
     FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(address.status()));
     return reactor;
@@ -120,13 +126,7 @@ grpc::ServerUnaryReactor* AdminService::UndrainNode(grpc::CallbackServerContext*
                                                     v1::UndrainNodeResponse* response) {
   constexpr absl::string_view kMethod = "RosterAdmin/UndrainNode";
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  if (grpc::Status auth = AuthorizeAdmin(admin_token_, call->client_metadata(), call->peer());
-      !auth.ok()) {
-    LOG(WARNING) << "refused UndrainNode from " << call->peer() << ": " << auth.error_message();
-    FinishRpc(*context_, reactor, kMethod, auth);
-    return reactor;
-  }
-  absl::StatusOr<std::string> address = ParseAddressField("address", request->address());
+  absl::StatusOr<std::string> address = Admit(call, kMethod, request->address());
   if (!address.ok()) {
     FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(address.status()));
     return reactor;

@@ -15,6 +15,7 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "roster/v1/roster.grpc.pb.h"
 #include "server/rpc_util.h"
@@ -43,6 +44,9 @@ class AdminService final : public v1::RosterAdmin::CallbackService {
                                         v1::UndrainNodeResponse* response) override;
 
  private:
+  // The caller is authorised and `address` is host:port: the address, else the error to send.
+  absl::StatusOr<std::string> Admit(grpc::CallbackServerContext* call, absl::string_view method,
+                                    absl::string_view address);
   // Fills `node` and `meta` from the view as it is now and finishes the call.
   void Answer(grpc::ServerUnaryReactor* reactor, absl::string_view method,
               const std::string& address, absl::Status status, v1::Node* node, v1::ViewMeta* meta);

@@ -46,6 +46,7 @@ class ZooKeeperRegistry final : public Registry,
  public:
   ZooKeeperRegistry(const RegistryUri& uri, RegistryOptions options)
       : connect_string_(uri.hosts + uri.chroot),
+        chroot_(uri.chroot),
         options_(std::move(options)),
         default_acl_(options_.digest.empty() ? Acl::Open() : Acl::CreatorAll()),
         executor_(options_.name),
@@ -347,6 +348,13 @@ class ZooKeeperRegistry final : public Registry,
                            /*create_parents=*/true, track, attempts_left - 1, std::move(done));
             });
         return;
+      }
+      if (reply.rc == ZNONODE && parent == "/" && !chroot_.empty()) {
+        // Under a chroot, "/" is the chroot itself, which a client cannot create from inside.
+        return std::move(done)(absl::FailedPreconditionError(absl::StrCat(
+            "create '", path, "': the chroot '", chroot_,
+            "' does not exist on ZooKeeper (DolphinScheduler creates its namespace at start-up; "
+            "or create it by hand)")));
       }
       if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "create", path));
       if (track && mode == CreateMode::kEphemeral) {
@@ -671,6 +679,7 @@ class ZooKeeperRegistry final : public Registry,
   }
 
   const std::string connect_string_;
+  const std::string chroot_;  // "" or "/name..."
   const RegistryOptions options_;
   const std::vector<Acl> default_acl_;
 

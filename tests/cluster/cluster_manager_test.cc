@@ -413,6 +413,42 @@ TEST_F(ClusterManagerTest, StaleViewStillAnswersLookupsButRefusesSlotsAfterTheBo
   EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {}));
 }
 
+// While rosterd cannot see the registry, the nodes' silence is not theirs: nobody goes FAULT
+// (which would empty the slot assignment under healthy masters), and after the reconnect
+// every node gets a full heartbeat timeout to be heard from again.
+TEST_F(ClusterManagerTest, AnOutageOfTheDaemonsOwnSessionAgesNoHeartbeat) {
+  RegisterMaster("10.0.0.1:5678");
+  RegisterWorker("10.0.0.21:1234");
+  ClusterOptions options = Options();
+  options.timing.heartbeat_interval = absl::Seconds(2);
+  options.timing.missed_heartbeats = 3;
+  const absl::Duration timeout = absl::Seconds(6);
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->slots.masters.size() == 1);
+
+  registry_->Disconnect();
+  ASSERT_EVENTUALLY(manager->freshness().stale);
+  for (int i = 0; i < 8; ++i) {  // 16 s: well past the timeout, within the session timeout
+    clock_.Advance(absl::Seconds(2));
+    manager->TickNow();
+  }
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kRunning);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kRunning);
+  EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.1:5678"));
+
+  registry_->Reconnect();
+  ASSERT_EVENTUALLY(!manager->freshness().stale);
+  manager->TickNow();  // the publish that turned the view fresh excused the silence up to now
+  clock_.Advance(timeout - absl::Nanoseconds(1));
+  manager->TickNow();
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kRunning);
+  // Still silent a full timeout after the return: now it is the node's.
+  clock_.Advance(absl::Nanoseconds(1));
+  manager->TickNow();
+  EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kFault);
+  EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234"), NodeState::kFault);
+}
+
 TEST_F(ClusterManagerTest, DrainIsRecordedInTheRegistryAndSharedByReplicas) {
   RegisterMaster("10.0.0.1:5678");
   RegisterMaster("10.0.0.2:5678");

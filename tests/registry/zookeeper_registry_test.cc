@@ -336,6 +336,19 @@ TEST_F(ZooKeeperRegistryTest, ChrootScopesPathsResultsAndWatchEvents) {
   EXPECT_THAT(recorder.Violations(), IsEmpty());
 }
 
+// A missing chroot cannot be created from inside it: the error says so, not "no node '/x'".
+TEST_F(ZooKeeperRegistryTest, AMissingChrootIsNamedInTheError) {
+  ZooKeeperServer& server = StartServer();
+  ASSERT_TRUE(server.running());
+  Registry* scoped = Open(server.ConnectString() + "/dolphinscheduler", Options("scoped"));
+  ASSERT_NE(scoped, nullptr);
+  CreateOptions with_parents = Ephemeral();
+  with_parents.create_parents = true;
+  EXPECT_THAT(scoped->Create("/nodes/worker/10.0.0.21:1234", "hb", with_parents),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("the chroot '/dolphinscheduler' does not exist")));
+}
+
 // A 3-server ensemble loses its leader: the ensemble re-elects, the registry keeps its session
 // (reconnecting elsewhere if it was on the leader), and the subscription keeps reporting
 // changes without ever reporting a live node as removed.

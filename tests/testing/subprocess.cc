@@ -1,6 +1,7 @@
 #include "tests/testing/subprocess.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 
@@ -70,6 +72,13 @@ ExecPlan MakePlan(const Subprocess::Options& options) {
   _exit(127);
 }
 
+// Closes every descriptor in `fds` that is open.
+void CloseAll(std::initializer_list<int> fds) {
+  for (int fd : fds) {
+    if (fd >= 0) close(fd);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(Options options) {
@@ -84,20 +93,29 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(Options options) {
         absl::StrCat("Subprocess: cannot open log '", log_path, "': ", std::strerror(errno)));
   }
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int error_pipe[2];
-  if (pipe2(error_pipe, O_CLOEXEC) != 0) {
-    close(log_fd);
-    close(null_fd);
-    return absl::InternalError(absl::StrCat("Subprocess: pipe2: ", std::strerror(errno)));
+  // Every pipe end is close-on-exec: the child's copies are dup2()ed onto 0 and 1, and no
+  // other child started meanwhile inherits them (which would hide end-of-file).
+  int stdin_pipe[2] = {-1, -1};
+  int stdout_pipe[2] = {-1, -1};
+  int error_pipe[2] = {-1, -1};
+  if ((options.pipe_stdin && pipe2(stdin_pipe, O_CLOEXEC) != 0) ||
+      (options.pipe_stdout && pipe2(stdout_pipe, O_CLOEXEC) != 0) ||
+      pipe2(error_pipe, O_CLOEXEC) != 0) {
+    const int error = errno;
+    CloseAll({log_fd, null_fd, stdin_pipe[0], stdin_pipe[1], stdout_pipe[0], stdout_pipe[1],
+              error_pipe[0], error_pipe[1]});
+    return absl::InternalError(absl::StrCat("Subprocess: pipe2: ", std::strerror(error)));
   }
+  // Writing to a child that exited must fail with EPIPE, not kill the test.
+  if (options.pipe_stdin) signal(SIGPIPE, SIG_IGN);
+  const int child_stdin = options.pipe_stdin ? stdin_pipe[0] : null_fd;
+  const int child_stdout = options.pipe_stdout ? stdout_pipe[1] : log_fd;
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     const int error = errno;
-    close(log_fd);
-    close(null_fd);
-    close(error_pipe[0]);
-    close(error_pipe[1]);
+    CloseAll({log_fd, null_fd, stdin_pipe[0], stdin_pipe[1], stdout_pipe[0], stdout_pipe[1],
+              error_pipe[0], error_pipe[1]});
     return absl::InternalError(absl::StrCat("Subprocess: fork: ", std::strerror(error)));
   }
   if (pid == 0) {
@@ -109,7 +127,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(Options options) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+    signal(SIGPIPE, SIG_DFL);
+    if (dup2(child_stdin, STDIN_FILENO) < 0 || dup2(child_stdout, STDOUT_FILENO) < 0 ||
         dup2(log_fd, STDERR_FILENO) < 0) {
       ChildFail(error_pipe[1], errno);
     }
@@ -119,9 +138,7 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(Options options) {
     execve(plan.program.c_str(), plan.argv.data(), plan.envp.data());
     ChildFail(error_pipe[1], errno);
   }
-  close(log_fd);
-  close(null_fd);
-  close(error_pipe[1]);
+  CloseAll({log_fd, null_fd, stdin_pipe[0], stdout_pipe[1], error_pipe[1]});
   int child_errno = 0;
   ssize_t n;
   do {
@@ -129,15 +146,19 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(Options options) {
   } while (n < 0 && errno == EINTR);
   close(error_pipe[0]);
   if (n == static_cast<ssize_t>(sizeof(child_errno))) {
+    CloseAll({stdin_pipe[1], stdout_pipe[0]});
     int status = 0;
     waitpid(pid, &status, 0);
     return absl::NotFoundError(absl::StrCat("Subprocess: cannot run '", options.argv[0],
                                             "': ", std::strerror(child_errno)));
   }
-  return std::unique_ptr<Subprocess>(new Subprocess(std::move(options), pid));
+  return std::unique_ptr<Subprocess>(
+      new Subprocess(std::move(options), pid, stdin_pipe[1], stdout_pipe[0]));
 }
 
 Subprocess::~Subprocess() {
+  CloseStdin();
+  if (stdout_fd_ >= 0) close(stdout_fd_);
   if (!Reap()) {
     kill(pid_, SIGKILL);
     int status = 0;
@@ -213,6 +234,90 @@ std::string Subprocess::LogTail(size_t max_bytes) const {
   std::string text = buffer.str();
   if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
   return text;
+}
+
+absl::Status Subprocess::WriteStdin(absl::string_view data) {
+  if (stdin_fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("process ", pid_, " (", options_.argv[0], "): stdin is not an open pipe"));
+  }
+  while (!data.empty()) {
+    const ssize_t n = write(stdin_fd_, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::UnavailableError(absl::StrCat("process ", pid_, " (", options_.argv[0],
+                                                 "): write to stdin: ", std::strerror(errno)));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+void Subprocess::CloseStdin() {
+  if (stdin_fd_ < 0) return;
+  close(stdin_fd_);
+  stdin_fd_ = -1;
+}
+
+absl::Status Subprocess::FillStdout(absl::Time deadline) {
+  if (stdout_fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("process ", pid_, " (", options_.argv[0], "): stdout is not a pipe"));
+  }
+  while (!stdout_eof_) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("process ", pid_, " (", options_.argv[0], "): no output in time"));
+    }
+    pollfd fd = {stdout_fd_, POLLIN, 0};
+    const int ready =
+        poll(&fd, 1,
+             static_cast<int>(std::min<int64_t>(
+                 absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1000)));
+    if (ready < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
+    }
+    if (ready <= 0) continue;
+    char buffer[4096];
+    const ssize_t n = read(stdout_fd_, buffer, sizeof(buffer));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      stdout_eof_ = true;
+      break;
+    }
+    stdout_buffer_.append(buffer, static_cast<size_t>(n));
+    return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Subprocess::ReadLine(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    const size_t newline = stdout_buffer_.find('\n');
+    if (newline != std::string::npos) {
+      std::string line = stdout_buffer_.substr(0, newline);
+      stdout_buffer_.erase(0, newline + 1);
+      return line;
+    }
+    if (stdout_eof_) {
+      return absl::OutOfRangeError(absl::StrCat("process ", pid_, " (", options_.argv[0],
+                                                "): end of its output; unterminated rest: '",
+                                                stdout_buffer_, "'"));
+    }
+    if (absl::Status status = FillStdout(deadline); !status.ok()) return status;
+  }
+}
+
+absl::StatusOr<std::string> Subprocess::ReadAll(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!stdout_eof_) {
+    if (absl::Status status = FillStdout(deadline); !status.ok()) return status;
+  }
+  std::string all = std::move(stdout_buffer_);
+  stdout_buffer_.clear();
+  return all;
 }
 
 std::string DescribeExitStatus(int status) {

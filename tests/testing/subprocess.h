@@ -1,5 +1,11 @@
 // Subprocess: a child process for test fixtures (ZooKeeper servers, rosterd), started
-// without a shell, with its stdout and stderr appended to a log file.
+// without a shell, with its stdout and stderr appended to a log file. Optionally its stdin
+// and stdout are pipes instead, for children steered by one-line commands (roster-sim) or
+// whose output a test checks (rosterctl):
+//
+//   options.pipe_stdin = options.pipe_stdout = true;  // stderr still goes to log_path
+//   ASSERT_OK(child->WriteStdin("list\n"));
+//   ASSERT_OK_AND_ASSIGN(std::string line, child->ReadLine(absl::Seconds(10)));
 //
 //   Subprocess::Options options;
 //   options.argv = {"/usr/bin/java", "-version"};
@@ -25,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace roster::testing {
@@ -40,6 +47,13 @@ class Subprocess {
     std::string log_path;
     // The child's working directory; empty: the parent's.
     std::string working_dir;
+    // The child's stdin is a pipe written with WriteStdin() (else /dev/null). Setting it
+    // makes this process ignore SIGPIPE, so writing to a child that has exited is an error,
+    // not a crash.
+    bool pipe_stdin = false;
+    // The child's stdout is a pipe read with ReadLine() / ReadAll() (else the log file;
+    // stderr always goes to the log file).
+    bool pipe_stdout = false;
   };
 
   // Spawns the child. InvalidArgument for an empty argv, NotFound if the program cannot be
@@ -75,16 +89,38 @@ class Subprocess {
   // The last `max_bytes` of the log file, for error messages.
   std::string LogTail(size_t max_bytes = 4096) const;
 
+  // With pipe_stdin: writes all of `data` to the child's stdin. FailedPrecondition without
+  // the pipe or after CloseStdin(); Unavailable if the child no longer reads (it exited).
+  absl::Status WriteStdin(absl::string_view data);
+  // With pipe_stdin: closes the child's stdin (it reads end-of-file). Idempotent.
+  void CloseStdin();
+
+  // With pipe_stdout: the next line the child writes, without its newline. DeadlineExceeded
+  // if no whole line arrives within `timeout`; OutOfRange at end-of-file (the child closed
+  // its stdout: it exited), with any unterminated last text in the message.
+  absl::StatusOr<std::string> ReadLine(absl::Duration timeout);
+  // With pipe_stdout: everything the child writes until it closes its stdout (what ReadLine()
+  // has buffered included). DeadlineExceeded if the stdout is still open after `timeout`.
+  absl::StatusOr<std::string> ReadAll(absl::Duration timeout);
+
  private:
-  Subprocess(Options options, pid_t pid) : options_(std::move(options)), pid_(pid) {}
+  Subprocess(Options options, pid_t pid, int stdin_fd, int stdout_fd)
+      : options_(std::move(options)), pid_(pid), stdin_fd_(stdin_fd), stdout_fd_(stdout_fd) {}
 
   // Reaps the child without blocking; true if it has exited.
   bool Reap();
+  // Reads what is available on stdout_fd_ into stdout_buffer_, waiting up to `deadline`.
+  // OK once something was read or end-of-file was reached (stdout_eof_).
+  absl::Status FillStdout(absl::Time deadline);
 
   const Options options_;
   const pid_t pid_;
   bool exited_ = false;
   int exit_status_ = 0;
+  int stdin_fd_ = -1;   // our end of the child's stdin pipe, or -1
+  int stdout_fd_ = -1;  // our end of the child's stdout pipe, or -1
+  std::string stdout_buffer_;
+  bool stdout_eof_ = false;
 };
 
 // How a waitpid() status reads, e.g. "exit code 1" or "killed by signal 9".
