@@ -232,7 +232,7 @@ TEST_F(SimulatorTest, LegacyLayout) {
 
   auto raw = observer().Get("/nodes/worker/spark/127.0.0.1:5681");
   ASSERT_OK(raw.status());
-  EXPECT_THAT(raw->data, HasSubstr("\"serverStatus\":1"));
+  EXPECT_THAT(raw->data, HasSubstr("\"serverStatus\":2"));  // BUSY_NODE_STATUE
   auto busy = Heartbeat(NodeRole::kWorker, "/nodes/worker/spark/127.0.0.1:5681");
   ASSERT_OK(busy.status());
   EXPECT_TRUE(busy->legacy_format());
