@@ -128,9 +128,9 @@ absl::Status Registry::WaitConnected(absl::Duration timeout) {
       return counter->events != seen;
     };
     if (!counter->mu.AwaitWithDeadline(absl::Condition(&changed), deadline)) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("no registry connection within ", absl::FormatDuration(timeout),
-                       " (session ", SessionStateName(state), ")"));
+      return absl::DeadlineExceededError(absl::StrCat("no registry connection within ",
+                                                      absl::FormatDuration(timeout), " (session ",
+                                                      SessionStateName(state), ")"));
     }
   }
 }
@@ -141,17 +141,15 @@ absl::StatusOr<Node> Registry::Get(std::string path) {
 }
 
 absl::StatusOr<Children> Registry::GetChildren(std::string path) {
-  CHECK(!OnExecutorThread()) << "synchronous GetChildren(" << path
-                             << ") on the registry executor";
+  CHECK(!OnExecutorThread()) << "synchronous GetChildren(" << path << ") on the registry executor";
   return Await<Children>(
       [&](Callback<Children> done) { GetChildrenAsync(std::move(path), std::move(done)); });
 }
 
 absl::StatusOr<std::optional<Stat>> Registry::Exists(std::string path) {
   CHECK(!OnExecutorThread()) << "synchronous Exists(" << path << ") on the registry executor";
-  return Await<std::optional<Stat>>([&](Callback<std::optional<Stat>> done) {
-    ExistsAsync(std::move(path), std::move(done));
-  });
+  return Await<std::optional<Stat>>(
+      [&](Callback<std::optional<Stat>> done) { ExistsAsync(std::move(path), std::move(done)); });
 }
 
 absl::StatusOr<std::string> Registry::Create(std::string path, std::string data,
@@ -162,8 +160,7 @@ absl::StatusOr<std::string> Registry::Create(std::string path, std::string data,
   });
 }
 
-absl::StatusOr<Stat> Registry::Set(std::string path, std::string data,
-                                   int32_t expected_version) {
+absl::StatusOr<Stat> Registry::Set(std::string path, std::string data, int32_t expected_version) {
   CHECK(!OnExecutorThread()) << "synchronous Set(" << path << ") on the registry executor";
   return Await<Stat>([&](Callback<Stat> done) {
     SetAsync(std::move(path), std::move(data), expected_version, std::move(done));

@@ -140,10 +140,10 @@ absl::string_view SessionEventTypeName(SessionEventType type);
 // What a session listener receives.
 struct SessionEvent {
   SessionEventType type;
-  uint64_t session = 0;        // this registry's session number: 1, 2, ... (one per session)
-  int64_t session_id = 0;      // ZooKeeper's session id (MemoryRegistry: its own), for logs
-  SessionState state;          // the state after this event
-  std::string detail;          // human-readable context, e.g. the server it connected to
+  uint64_t session = 0;    // this registry's session number: 1, 2, ... (one per session)
+  int64_t session_id = 0;  // ZooKeeper's session id (MemoryRegistry: its own), for logs
+  SessionState state;      // the state after this event
+  std::string detail;      // human-readable context, e.g. the server it connected to
 };
 
 // A snapshot of the session, for status pages and health checks.

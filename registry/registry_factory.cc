@@ -54,16 +54,15 @@ absl::StatusOr<std::string> ParseChroot(absl::string_view uri, absl::string_view
 absl::StatusOr<std::string> ReadDigestFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read the ZooKeeper digest file '", path, "'"));
+    return absl::NotFoundError(absl::StrCat("cannot read the ZooKeeper digest file '", path, "'"));
   }
   std::string line;
   std::getline(in, line);
   absl::StripAsciiWhitespace(&line);
   if (line.find(':') == std::string::npos) {
     // Never quote the content: it is a secret.
-    return absl::InvalidArgumentError(absl::StrCat("the ZooKeeper digest file '", path,
-                                                   "' must hold one line 'user:password'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ZooKeeper digest file '", path, "' must hold one line 'user:password'"));
   }
   return line;
 }
@@ -88,8 +87,9 @@ absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri) {
     return BadUri(uri, "unknown scheme");
   }
   if (rest.find('@') != absl::string_view::npos) {
-    return BadUri(uri, "credentials do not belong in the URI (it gets logged); use "
-                       "--zk_digest_file");
+    return BadUri(uri,
+                  "credentials do not belong in the URI (it gets logged); use "
+                  "--zk_digest_file");
   }
   if (rest.find_first_of("?#") != absl::string_view::npos) {
     return BadUri(uri, "query strings and fragments are not supported");
@@ -107,8 +107,7 @@ absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri) {
     parsed.hosts = std::string(authority);
   } else {
     for (char c : authority) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' &&
-          c != '.') {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
         return BadUri(uri, "a memory store name is made of letters, digits, '-', '_', '.'");
       }
     }
@@ -121,9 +120,9 @@ absl::StatusOr<std::unique_ptr<Registry>> NewRegistry(absl::string_view uri,
                                                       RegistryOptions options) {
   ASSIGN_OR_RETURN(RegistryUri parsed, ParseRegistryUri(uri));
   if (options.session_timeout < absl::Milliseconds(100)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("session timeout ", absl::FormatDuration(options.session_timeout),
-                     " is too short (--zk_session_timeout_ms)"));
+    return absl::InvalidArgumentError(absl::StrCat("session timeout ",
+                                                   absl::FormatDuration(options.session_timeout),
+                                                   " is too short (--zk_session_timeout_ms)"));
   }
   if (options.max_in_flight < 1) {
     return absl::InvalidArgumentError("max_in_flight must be at least 1");

@@ -80,9 +80,7 @@ void SerialExecutor::Shutdown() {
   }
 }
 
-bool SerialExecutor::IsCurrent() const {
-  return std::this_thread::get_id() == thread_id_.load();
-}
+bool SerialExecutor::IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
 
 bool SerialExecutor::Drain() {
   CHECK(!IsCurrent()) << "Drain() on executor '" << name_ << "' from its own thread";

@@ -33,8 +33,7 @@ void PrometheusWriter::Family(absl::string_view name, absl::string_view type,
                   type, "\n");
 }
 
-void PrometheusWriter::Sample(absl::string_view name, const MetricLabels& labels,
-                              double value) {
+void PrometheusWriter::Sample(absl::string_view name, const MetricLabels& labels, double value) {
   absl::StrAppend(&text_, name);
   if (!labels.empty()) {
     text_ += '{';

@@ -14,16 +14,16 @@
 #define ROSTER_STATUS_CONCAT_INNER(a, b) a##b
 #define ROSTER_STATUS_CONCAT(a, b) ROSTER_STATUS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                       \
-  do {                                              \
-    ::absl::Status roster_status_ = (expr);         \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status roster_status_ = (expr);          \
     if (!roster_status_.ok()) return roster_status_; \
   } while (false)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ROSTER_ASSIGN_OR_RETURN_IMPL(ROSTER_STATUS_CONCAT(roster_statusor_, __LINE__), lhs, expr)
 
-#define ROSTER_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define ROSTER_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

@@ -39,8 +39,7 @@ class WatchBackend {
 
   virtual void GetData(const std::string& path, bool watch, Callback<Node> done) = 0;
   virtual void GetChildren(const std::string& path, bool watch, Callback<Children> done) = 0;
-  virtual void Exists(const std::string& path, bool watch,
-                      Callback<std::optional<Stat>> done) = 0;
+  virtual void Exists(const std::string& path, bool watch, Callback<std::optional<Stat>> done) = 0;
 
   // The current session number (SessionEvent::session), stamped on delivered events.
   virtual uint64_t CurrentSession() const = 0;

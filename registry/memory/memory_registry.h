@@ -53,8 +53,7 @@ class MemoryStore {
 class MemoryRegistry final : public Registry {
  public:
   // `chroot` ("" or "/a/b") prefixes every path, as ZooKeeper's chroot does.
-  MemoryRegistry(std::shared_ptr<MemoryStore> store, std::string chroot,
-                 RegistryOptions options);
+  MemoryRegistry(std::shared_ptr<MemoryStore> store, std::string chroot, RegistryOptions options);
   ~MemoryRegistry() override;
 
   absl::Status Start() override;

@@ -27,7 +27,6 @@ struct ZooKeeperSessionCredentials {
   std::string password;  // 16 raw bytes
 };
 // nullopt if `registry` is not a ZooKeeperRegistry or has no session yet.
-std::optional<ZooKeeperSessionCredentials> GetZooKeeperSessionCredentials(
-    const Registry& registry);
+std::optional<ZooKeeperSessionCredentials> GetZooKeeperSessionCredentials(const Registry& registry);
 
 }  // namespace roster::registry

@@ -33,14 +33,14 @@ inline bool WaitFor(const std::function<bool()>& condition, absl::Duration timeo
 
 }  // namespace roster::testing
 
-#define ASSERT_EVENTUALLY_WITHIN(timeout, condition)                                 \
+#define ASSERT_EVENTUALLY_WITHIN(timeout, condition)                                      \
   ASSERT_TRUE(::roster::testing::WaitFor([&]() -> bool { return (condition); }, timeout)) \
       << "condition never held within " << ::absl::FormatDuration(timeout) << ": " #condition " "
 
 #define ASSERT_EVENTUALLY(condition) \
   ASSERT_EVENTUALLY_WITHIN(::roster::testing::kDefaultEventuallyTimeout, condition)
 
-#define EXPECT_EVENTUALLY_WITHIN(timeout, condition)                                 \
+#define EXPECT_EVENTUALLY_WITHIN(timeout, condition)                                      \
   EXPECT_TRUE(::roster::testing::WaitFor([&]() -> bool { return (condition); }, timeout)) \
       << "condition never held within " << ::absl::FormatDuration(timeout) << ": " #condition " "
 

@@ -2,8 +2,9 @@
 //
 //   ASSERT_OK(registry->Start());
 //   ASSERT_OK_AND_ASSIGN(auto node, registry->Get("/a"));
-//   EXPECT_THAT(registry->Get("/missing"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("/missing")));
-//   EXPECT_THAT(registry->Get("/a"), IsOkAndHolds(Field(&Node::data, "x")));
+//   EXPECT_THAT(registry->Get("/missing"), StatusIs(absl::StatusCode::kNotFound,
+//   HasSubstr("/missing"))); EXPECT_THAT(registry->Get("/a"), IsOkAndHolds(Field(&Node::data,
+//   "x")));
 #pragma once
 
 #include <ostream>
@@ -38,8 +39,7 @@ class StatusIsMatcherImpl : public ::testing::MatcherInterface<StatusType> {
     message_.DescribeTo(os);
   }
 
-  bool MatchAndExplain(StatusType value,
-                       ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(StatusType value, ::testing::MatchResultListener* listener) const override {
     const absl::Status& status = GetStatus(value);
     *listener << "whose status is " << status;
     return code_.Matches(status.code()) && message_.Matches(std::string(status.message()));
@@ -141,6 +141,6 @@ MATCHER(IsOk, "is OK") {
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ROSTER_ASSERT_OK_AND_ASSIGN_IMPL(ROSTER_TESTING_CONCAT(roster_statusor_, __LINE__), lhs, expr)
 #define ROSTER_ASSERT_OK_AND_ASSIGN_IMPL(statusor, lhs, expr) \
-  auto statusor = (expr);                                    \
-  ASSERT_TRUE(statusor.ok()) << statusor.status();           \
+  auto statusor = (expr);                                     \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();            \
   lhs = std::move(statusor).value()
