@@ -126,6 +126,13 @@ void FillNode(const cluster::NodeInfo& node, absl::Time now, const NodeDetail& d
   out->set_address(node.address);
   out->set_role(ToProto(node.role));
   out->set_state(ToProto(node.state));
+  for (const std::string& group : node.groups) out->add_groups(group);
+  out->set_drained(node.drained);
+  if (node.role == NodeRole::kMaster && detail.slots != nullptr) {
+    const int slot = detail.slots->SlotOf(node.address);
+    if (slot >= 0) out->set_slot(slot);
+  }
+  if (detail.basic) return;
   out->set_reason(node.reason);
   ToProto(node.state_since, out->mutable_state_since());
   v1::Incarnation* incarnation = out->mutable_incarnation();
@@ -136,13 +143,7 @@ void FillNode(const cluster::NodeInfo& node, absl::Time now, const NodeDetail& d
   if (node.has_heartbeat) *out->mutable_heartbeat() = node.heartbeat;
   ToProto(std::max(now - node.last_data_change, absl::ZeroDuration()),
           out->mutable_heartbeat_age());
-  for (const std::string& group : node.groups) out->add_groups(group);
-  out->set_drained(node.drained);
   out->set_drain_reason(node.drain_reason);
-  if (node.role == NodeRole::kMaster && detail.slots != nullptr) {
-    const int slot = detail.slots->SlotOf(node.address);
-    if (slot >= 0) out->set_slot(slot);
-  }
   if (detail.history) {
     for (const cluster::Transition& transition : node.history) {
       v1::Transition* t = out->add_history();

@@ -57,6 +57,8 @@ struct NodeDetail {
   bool history = false;
   // When set, masters get Node.slot from it.
   const cluster::SlotAssignment* slots = nullptr;
+  // Only the NODE_VIEW_BASIC fields: address, role, state, groups, drained, slot.
+  bool basic = false;
 };
 
 // `now` is the daemon's monotonic clock (the clock of NodeInfo::last_data_change).

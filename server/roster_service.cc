@@ -158,17 +158,23 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
   if (absl::Status status = ValidateGroupField("name", request.name()); !status.ok()) {
     return InvalidArgument(status);
   }
+  if (!v1::NodeView_IsValid(request.view())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("view: ", request.view(), " is not a NodeView"));
+  }
   const ClusterViewPtr view = context_->cluster->view();
   const cluster::GroupView* group = view->FindGroup(request.name());
   if (group == nullptr) return UnknownGroup(*view, request.name());
   FillGroup(*group, response->mutable_group());
   const absl::Time now = context_->clock->Now();
+  NodeDetail detail;
+  detail.basic = request.view() == v1::NODE_VIEW_BASIC;
   for (const NodeInfoPtr& node : group->members) {
     if (request.selectable_only() &&
         (node->state != cluster::NodeState::kRunning || node->drained)) {
       continue;
     }
-    FillNode(*node, now, NodeDetail{}, response->add_workers());
+    FillNode(*node, now, detail, response->add_workers());
   }
   FillMeta(*context_, view->version, response->mutable_meta());
   return grpc::Status::OK;

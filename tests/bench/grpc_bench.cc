@@ -19,6 +19,7 @@
 // Every call carries a deadline, as real clients' calls do. Per method, per round:
 //   Ping            the empty call: the cost of gRPC itself on this machine
 //   GetWorkerGroup  name=g1 (about workers/groups members, each a full Node)
+//   GetWorkerGroup/B the same in the BASIC view (address, state, groups, drained)
 //   SelectWorker    group=g1, --strategy, no explain
 // then the same one call at a time (closed loop: pure latency). Rounds interleave the
 // methods so that drift (other load on the machine) spreads over all of them.
@@ -246,8 +247,9 @@ class Heartbeater {
 
 // ---- The load -----------------------------------------------------------------------------
 
-enum class Method { kPing, kGetWorkerGroup, kSelectWorker };
-constexpr Method kMethods[] = {Method::kPing, Method::kGetWorkerGroup, Method::kSelectWorker};
+enum class Method { kPing, kGetWorkerGroup, kGetWorkerGroupBasic, kSelectWorker };
+constexpr Method kMethods[] = {Method::kPing, Method::kGetWorkerGroup, Method::kGetWorkerGroupBasic,
+                               Method::kSelectWorker};
 
 const char* Name(Method method) {
   switch (method) {
@@ -255,6 +257,8 @@ const char* Name(Method method) {
       return "Ping";
     case Method::kGetWorkerGroup:
       return "GetWorkerGroup";
+    case Method::kGetWorkerGroupBasic:
+      return "GetWorkerGroup/B";
     case Method::kSelectWorker:
       return "SelectWorker";
   }
@@ -295,6 +299,7 @@ class Phase {
       auto slot = std::make_unique<Slot>();
       slot->stub = stubs[i % stubs.size()];
       slot->group_request.set_name("g1");
+      if (method == Method::kGetWorkerGroupBasic) slot->group_request.set_view(v1::NODE_VIEW_BASIC);
       slot->select_request.set_group("g1");
       v1::SelectionStrategy strategy;
       CHECK(v1::SelectionStrategy_Parse(FLAGS_strategy, &strategy))
@@ -326,6 +331,7 @@ class Phase {
         result->response_bytes = first.ping_response.ByteSizeLong();
         break;
       case Method::kGetWorkerGroup:
+      case Method::kGetWorkerGroupBasic:
         result->response_bytes = first.group_response.ByteSizeLong();
         break;
       case Method::kSelectWorker:
@@ -362,6 +368,7 @@ class Phase {
                                   std::move(done));
         break;
       case Method::kGetWorkerGroup:
+      case Method::kGetWorkerGroupBasic:
         slot->stub->async()->GetWorkerGroup(slot->context.get(), &slot->group_request,
                                             &slot->group_response, std::move(done));
         break;

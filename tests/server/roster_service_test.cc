@@ -173,6 +173,33 @@ TEST_F(RosterServiceTest, GroupsAndOneGroup) {
     EXPECT_THAT(Addresses(response.workers()), ElementsAre("10.0.0.21:1234"));
   }
   {
+    // The BASIC view: what a dispatcher needs, without the heartbeat, incarnation and reason.
+    CallContext context;
+    v1::GetWorkerGroupRequest request;
+    request.set_name("etl");
+    request.set_view(v1::NODE_VIEW_BASIC);
+    v1::GetWorkerGroupResponse response;
+    ASSERT_THAT(roster_->GetWorkerGroup(&context, request, &response), GrpcOk());
+    ASSERT_EQ(response.workers_size(), 2);
+    const v1::Node& busy = response.workers(1);
+    EXPECT_EQ(busy.address(), "10.0.0.22:1234");
+    EXPECT_EQ(busy.state(), v1::OVERLOAD);
+    EXPECT_THAT(busy.groups(), ElementsAre("default", "etl"));
+    EXPECT_FALSE(busy.has_heartbeat());
+    EXPECT_FALSE(busy.has_incarnation());
+    EXPECT_TRUE(busy.reason().empty());
+    const size_t basic_bytes = response.ByteSizeLong();
+    request.set_view(v1::NODE_VIEW_FULL);
+    CallContext full_context;
+    ASSERT_THAT(roster_->GetWorkerGroup(&full_context, request, &response), GrpcOk());
+    EXPECT_TRUE(response.workers(1).has_heartbeat());
+    EXPECT_LT(2 * basic_bytes, response.ByteSizeLong());
+    request.set_view(static_cast<v1::NodeView>(42));
+    CallContext bad_context;
+    EXPECT_THAT(roster_->GetWorkerGroup(&bad_context, request, &response),
+                GrpcIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("view: 42")));
+  }
+  {
     CallContext context;
     v1::GetWorkerGroupRequest request;
     request.set_name("ingest");
