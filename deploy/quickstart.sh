@@ -43,8 +43,12 @@ done
 
 scratch=$(mktemp -d /tmp/roster-quickstart.XXXXXX)
 pids=()
+keep_logs=false
 cleanup() {
   trap - EXIT INT TERM
+  # Stop everything even if stdout is a pipe whose reader Ctrl-C has ended.
+  set +e
+  trap '' PIPE
   echo
   echo "quickstart: stopping the simulator, rosterd and ZooKeeper"
   # Reverse order: the simulator closes its sessions while ZooKeeper is still up.
@@ -52,7 +56,11 @@ cleanup() {
     kill -TERM "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
-  rm -rf "$scratch"
+  if $keep_logs; then
+    echo "quickstart: logs kept in $scratch"
+  else
+    rm -rf "$scratch"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -68,8 +76,8 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   shift 2
   until "$@" >/dev/null 2>&1; do
     if ((SECONDS >= deadline)); then
-      echo "quickstart: timed out waiting for $what; logs are in $scratch" >&2
-      trap - EXIT
+      echo "quickstart: timed out waiting for $what" >&2
+      keep_logs=true
       exit 1
     fi
     sleep 0.2
