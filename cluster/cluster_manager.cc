@@ -120,6 +120,8 @@ absl::Status ClusterManager::Start() {
   s.session_watch = registry_->WatchSession([this](const registry::SessionEvent& event) {
     Enqueue(InboxItem{Source::kMasters, std::nullopt, event});
   });
+  // Session events before the watch are covered by the first full read, which starts after.
+  NoteSessionEventApplied(registry_->session().events);
   struct Subscribe {
     Source source;
     const std::string* path;
@@ -212,8 +214,20 @@ void ClusterManager::DrainInbox() {
   Publish(/*tick=*/false);
 }
 
+void ClusterManager::NoteSessionEventApplied(uint64_t sequence) {
+  uint64_t seen = session_events_applied_.load();
+  while (seen < sequence && !session_events_applied_.compare_exchange_weak(seen, sequence)) {
+  }
+}
+
+bool ClusterManager::SessionUnsettled(const registry::SessionInfo& session) const {
+  return session.state != SessionState::kConnected ||
+         session.events > session_events_applied_.load();
+}
+
 void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Time now) {
   State& s = *state_;
+  NoteSessionEventApplied(event.sequence);
   LOG(INFO) << "registry session " << event.session << ": "
             << registry::SessionEventTypeName(event.type) << " (now "
             << registry::SessionStateName(event.state) << ")";
@@ -259,7 +273,7 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
       s.pending_rounds++;
       s.pending_round_time = now;
     }
-    if (all(s.synced) && registry_->session().state == SessionState::kConnected) {
+    if (all(s.synced) && !SessionUnsettled(registry_->session())) {
       // Every subscription has re-read everything since the last (re)connect.
       s.pending_fresh = true;
       s.first_sync_done = true;
@@ -360,7 +374,7 @@ void ClusterManager::Publish(bool tick) {
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   std::vector<NodeChange> master_changes, worker_changes, alert_changes;
-  if (stale_since_ns_.load() != 0) {
+  if (stale_since_ns_.load() != 0 || SessionUnsettled(registry_->session())) {
     // rosterd cannot see heartbeats while its view is stale (and up to the publish that
     // makes it fresh again): nobody times out for silence it could not observe, and every
     // node gets a full heartbeat timeout from its return.
@@ -598,9 +612,7 @@ Freshness ClusterManager::freshness() const {
   f.ever_synced = ever_synced_.load();
   absl::Time stale_since = absl::InfiniteFuture();
   if (const int64_t ns = stale_since_ns_.load(); ns != 0) stale_since = FromNanos(ns);
-  if (session.state != SessionState::kConnected) {
-    stale_since = std::min(stale_since, session.state_since);
-  }
+  if (SessionUnsettled(session)) stale_since = std::min(stale_since, session.state_since);
   f.stale = stale_since != absl::InfiniteFuture();
   f.stale_for = f.stale ? std::max(now - stale_since, absl::ZeroDuration()) : absl::ZeroDuration();
   if (const int64_t ns = last_sync_ns_.load(); ns != 0) {

@@ -177,6 +177,10 @@ class ClusterManager {
   // The rest runs on the cluster executor.
   void DrainInbox();
   void ApplySession(const registry::SessionEvent& event, absl::Time now);
+  void NoteSessionEventApplied(uint64_t sequence);
+  // Not connected, or a session event (a reconnect, say) not applied yet: the view cannot be
+  // fresh, whatever the last full read says.
+  bool SessionUnsettled(const registry::SessionInfo& session) const;
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
                   absl::Time wall_now);
   // After a full read: makes the live state match `synced.snapshot`, counting corrections.
@@ -217,8 +221,9 @@ class ClusterManager {
 
   // Freshness, written on the executor and read anywhere (nanoseconds on options_.clock).
   std::atomic<bool> ever_synced_{false};
-  std::atomic<int64_t> stale_since_ns_{0};  // 0 when fresh
-  std::atomic<int64_t> last_sync_ns_{0};    // 0 before the first sync
+  std::atomic<int64_t> stale_since_ns_{0};           // 0 when fresh
+  std::atomic<int64_t> last_sync_ns_{0};             // 0 before the first sync
+  std::atomic<uint64_t> session_events_applied_{0};  // SessionEvent::sequence
 
   struct TableMetrics {
     int64_t stale_incarnation_events = 0;

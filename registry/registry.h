@@ -144,6 +144,9 @@ struct SessionEvent {
   int64_t session_id = 0;  // ZooKeeper's session id (MemoryRegistry: its own), for logs
   SessionState state;      // the state after this event
   std::string detail;      // human-readable context, e.g. the server it connected to
+  // 1, 2, ... over the registry's life; SessionInfo::events is the last one emitted, so a
+  // listener can tell whether it has seen every session event so far.
+  uint64_t sequence = 0;
 };
 
 // A snapshot of the session, for status pages and health checks.
@@ -153,6 +156,8 @@ struct SessionInfo {
   int64_t session_id = 0;
   // When `state` was entered, on the registry's monotonic Clock.
   absl::Time state_since;
+  // The sequence number of the last session event emitted (0: none yet).
+  uint64_t events = 0;
 };
 
 enum class EventType {

@@ -181,6 +181,7 @@ void MemoryStore::Impl::SetState(ClientRec& client, SessionState state, SessionE
   event.session_id = client.session_id;
   event.state = state;
   event.detail = std::move(detail);
+  event.sequence = ++client.session_events;
   LOG(INFO) << "registry '" << client.config.name << "': session " << client.session_number << " ("
             << HexId(client.session_id) << ") " << SessionEventTypeName(type) << ": "
             << event.detail;
@@ -309,6 +310,7 @@ SessionInfo MemoryStore::Impl::Session(ClientId id) const {
   info.session = client->session_number;
   info.session_id = client->session_id;
   info.state_since = client->state_since;
+  info.events = client->session_events;
   return info;
 }
 

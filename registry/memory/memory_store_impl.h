@@ -146,6 +146,7 @@ class MemoryStore::Impl {
     std::shared_ptr<memory_internal::Mailbox> mailbox;
     SessionState state = SessionState::kConnecting;
     absl::Time state_since;
+    uint64_t session_events = 0;  // session events emitted (SessionEvent::sequence)
     uint64_t session_number = 0;
     int64_t session_id = 0;
     bool session_alive = false;  // the server holds the session

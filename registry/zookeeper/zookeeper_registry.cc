@@ -541,6 +541,7 @@ class ZooKeeperRegistry final : public Registry,
     SessionEvent event{type, session, session_id_, state, std::move(detail)};
     {
       absl::MutexLock lock(&info_mu_);
+      event.sequence = ++info_.events;
       info_.state = state;
       info_.session = session;
       info_.session_id = session_id_;

@@ -294,6 +294,13 @@ TEST_P(RegistryContractTest, ServerRestartWithinSessionTimeoutKeepsSessionAndEph
   ASSERT_EVENTUALLY(recorder.Synced() >= 2);
 
   EXPECT_FALSE(sessions.Saw(SessionEventType::kExpired));
+  // Session events are numbered in order, and the session says which one was the last.
+  const std::vector<registry::SessionEvent> events = sessions.Events();
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence, events[i - 1].sequence + 1);
+  }
+  EXPECT_EQ(r->session().events, events.back().sequence);
+  EXPECT_GT(r->session().events, before.events);
   EXPECT_EQ(r->session().session, before.session);
   EXPECT_EQ(r->session().session_id, before.session_id);
   EXPECT_FALSE(recorder.HasEvent(EventType::kRemoved, "/svc/me"));
