@@ -153,6 +153,7 @@ With grpcurl (server reflection; the health service is described too):
   grpcurl -plaintext $ROSTER_TARGET list
   grpcurl -plaintext $ROSTER_TARGET describe roster.v1.Roster
   grpcurl -plaintext -d '{"name": "etl"}' $ROSTER_TARGET roster.v1.Roster/GetWorkerGroup
+  grpcurl -plaintext -d '{"name": "etl", "view": "NODE_VIEW_BASIC"}' $ROSTER_TARGET roster.v1.Roster/GetWorkerGroup
   grpcurl -plaintext -d '{"group": "etl", "explain": true}' $ROSTER_TARGET roster.v1.Roster/SelectWorker
   grpcurl -plaintext -d '{"address": "127.0.0.1:5679"}' $ROSTER_TARGET roster.v1.Roster/GetMasterSlot
   grpcurl -plaintext $ROSTER_TARGET grpc.health.v1.Health/Check
