@@ -96,7 +96,7 @@ absl::StatusOr<std::string> AdminService::Admit(grpc::CallbackServerContext* cal
 grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* call,
                                                   const v1::DrainNodeRequest* request,
                                                   v1::DrainNodeResponse* response) {
-  constexpr absl::string_view kMethod = "RosterAdmin/DrainNode";
+  static constexpr absl::string_view kMethod = "RosterAdmin/DrainNode";
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   absl::StatusOr<std::string> address = Admit(call, kMethod, request->address());
   if (!address.ok()) {
@@ -124,7 +124,7 @@ grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* AdminService::UndrainNode(grpc::CallbackServerContext* call,
                                                     const v1::UndrainNodeRequest* request,
                                                     v1::UndrainNodeResponse* response) {
-  constexpr absl::string_view kMethod = "RosterAdmin/UndrainNode";
+  static constexpr absl::string_view kMethod = "RosterAdmin/UndrainNode";
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   absl::StatusOr<std::string> address = Admit(call, kMethod, request->address());
   if (!address.ok()) {
