@@ -579,22 +579,6 @@ void BM_ClusterManagerEvents_Memory(benchmark::State& state, EventWorkload workl
   state.counters["registry_writes/s"] = baseline_writes / baseline_seconds;
   state.counters["x_registry"] = rate / baseline_rate;
 }
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, spread, EventWorkload::kSpread)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, burst, EventWorkload::kBurst)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, random, EventWorkload::kRandom)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Memory, trickle, EventWorkload::kTrickle)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
 
 // A Registry that hands events to its subscribers when told to (Deliver), on
 // the calling thread, as a registry executor would: lets the benchmark feed the
@@ -788,22 +772,27 @@ void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workl
   state.counters["x_parse"] = rate / parse_rate;
   state.counters["parses/event"] = static_cast<double>(parses) / events;
 }
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, spread, EventWorkload::kSpread)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, burst, EventWorkload::kBurst)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, random, EventWorkload::kRandom)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ClusterManagerEvents_Direct, trickle, EventWorkload::kTrickle)
-    ->Iterations(kEventRounds)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
+
+// Both event benchmarks over every workload, in this order (Google Benchmark runs
+// registrations in order).
+void RegisterEventBenchmarks() {
+  const std::pair<const char*, EventWorkload> workloads[] = {{"spread", EventWorkload::kSpread},
+                                                             {"burst", EventWorkload::kBurst},
+                                                             {"random", EventWorkload::kRandom},
+                                                             {"trickle", EventWorkload::kTrickle}};
+  const std::pair<const char*, void (*)(benchmark::State&, EventWorkload)> benchmarks[] = {
+      {"BM_ClusterManagerEvents_Memory", &BM_ClusterManagerEvents_Memory},
+      {"BM_ClusterManagerEvents_Direct", &BM_ClusterManagerEvents_Direct}};
+  for (const auto& [bench_name, function] : benchmarks) {
+    for (const auto& [workload_name, workload] : workloads) {
+      benchmark::RegisterBenchmark(absl::StrCat(bench_name, "/", workload_name).c_str(), function,
+                                   workload)
+          ->Iterations(kEventRounds)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
 
 // -----------------------------------------------------------------------------
 // Reporting: the usual console table, then every benchmark against the
@@ -881,6 +870,7 @@ int main(int argc, char** argv) {
   argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  roster::cluster::RegisterEventBenchmarks();
   roster::cluster::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.PrintRatios();
