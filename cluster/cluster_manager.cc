@@ -25,53 +25,6 @@ using registry::RegistryEvent;
 using registry::SessionEventType;
 using registry::SessionState;
 
-int64_t ToNanos(absl::Time t) { return absl::ToUnixNanos(t); }
-absl::Time FromNanos(int64_t ns) { return absl::FromUnixNanos(ns); }
-
-bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
-  return a.present == b.present && a.address == b.address && a.fencing_token == b.fencing_token;
-}
-
-bool SameSlots(const SlotAssignment& a, const SlotAssignment& b) {
-  return a.epoch == b.epoch && a.masters == b.masters;
-}
-
-// Whether an update changes what a node is (state, drain, membership) rather than only its
-// load figures: watchers may ask for the former only.
-bool StateChanged(const NodeInfo& before, const NodeInfo& after) {
-  return before.state != after.state || before.drained != after.drained ||
-         before.groups != after.groups || before.incarnation != after.incarnation ||
-         before.paths != after.paths;
-}
-
-// `previous` (a role's nodes, sorted by address) with the nodes of `changes` replaced, when
-// no change adds or purges a node; nullopt otherwise (then the table is read in full). With
-// thousands of nodes this is much cheaper than NodeTable::Snapshot().
-std::optional<std::vector<NodeInfoPtr>> UpdateNodes(const std::vector<NodeInfoPtr>& previous,
-                                                    const std::vector<NodeChange>& changes) {
-  for (const NodeChange& change : changes) {
-    if (change.before == nullptr || change.after == nullptr) return std::nullopt;
-  }
-  std::vector<NodeInfoPtr> nodes = previous;
-  for (const NodeChange& change : changes) {
-    auto it = std::lower_bound(nodes.begin(), nodes.end(), change.after->address,
-                               [](const NodeInfoPtr& node, const std::string& address) {
-                                 return node->address < address;
-                               });
-    if (it == nodes.end() || (*it)->address != change.after->address) return std::nullopt;
-    *it = change.after;
-  }
-  return nodes;
-}
-
-// The role's nodes after `changes`: `previous` updated, or the table's snapshot.
-std::vector<NodeInfoPtr> NodesAfter(const std::vector<NodeInfoPtr>& previous,
-                                    const std::vector<NodeChange>& changes,
-                                    const NodeTable& table) {
-  std::optional<std::vector<NodeInfoPtr>> updated = UpdateNodes(previous, changes);
-  return updated.has_value() ? *std::move(updated) : table.Snapshot();
-}
-
 class ChangeWatchHandle final : public ChangeWatch {
  public:
   ChangeWatchHandle(std::weak_ptr<WatcherSet> set, uint64_t id) : set_(std::move(set)), id_(id) {}
@@ -93,7 +46,9 @@ ClusterManager::ClusterManager(registry::Registry* registry, ClusterOptions opti
     : registry_(registry),
       options_(std::move(options)),
       state_(std::make_unique<State>(options_)),
-      view_(std::make_shared<ClusterView>()) {}
+      view_(std::make_shared<ClusterView>()) {
+  freshness_.stale_since = options_.clock->Now();
+}
 
 ClusterManager::~ClusterManager() { Shutdown(); }
 
@@ -113,21 +68,35 @@ absl::Status ClusterManager::Start() {
     if (!groups.ok()) return groups.status();
     s.worker_options.static_groups = std::make_shared<const StaticGroups>(*std::move(groups));
   }
-  stale_since_ns_ = ToNanos(options_.clock->Now());
   s.executor.Start();
   s.executor_started = true;
+  // Subscribing on the executor keeps `subscriptions` and the freshness tracker confined to it.
+  absl::Status status;
+  absl::Notification subscribed;
+  s.executor.Post([&] {
+    status = Subscribe();
+    subscribed.Notify();
+  });
+  subscribed.WaitForNotification();
+  if (!status.ok()) return status;
+  LOG(INFO) << "cluster manager started: masters '" << options_.paths.masters << "', workers '"
+            << options_.paths.workers << "', coordinator '" << options_.paths.coordinator << "'";
+  return absl::OkStatus();
+}
 
+absl::Status ClusterManager::Subscribe() {
+  State& s = *state_;
   s.session_watch = registry_->WatchSession([this](const registry::SessionEvent& event) {
     Enqueue(InboxItem{Source::kMasters, std::nullopt, event});
   });
   // Session events before the watch are covered by the first full read, which starts after.
-  NoteSessionEventApplied(registry_->session().events);
-  struct Subscribe {
+  s.freshness.emplace(kSourceCount, options_.clock->Now(), registry_->session().events);
+  struct Subscription {
     Source source;
     const std::string* path;
     registry::SubscribeOptions options;
   };
-  const Subscribe subscriptions[] = {
+  const Subscription subscriptions[] = {
       {Source::kMasters, &options_.paths.masters, {1, false}},
       // Depth 2 for the legacy layout, {workers}/{group}/{host}:{port}.
       {Source::kWorkers, &options_.paths.workers, {2, false}},
@@ -135,7 +104,7 @@ absl::Status ClusterManager::Start() {
       {Source::kCoordinator, &options_.paths.coordinator, {0, true}},
       {Source::kDrains, &options_.paths.drains, {1, false}},
   };
-  for (const Subscribe& each : subscriptions) {
+  for (const Subscription& each : subscriptions) {
     absl::StatusOr<std::unique_ptr<registry::Subscription>> subscription = registry_->Subscribe(
         *each.path, each.options, [this, source = each.source](const RegistryEvent& event) {
           Enqueue(InboxItem{source, event, std::nullopt});
@@ -145,13 +114,9 @@ absl::Status ClusterManager::Start() {
   }
   if (options_.run_timers) {
     // Both timers re-arm themselves; the executor drops them at shutdown.
-    s.executor.Post([this] {
-      ScheduleTick();
-      ScheduleResync();
-    });
+    ScheduleTick();
+    ScheduleResync();
   }
-  LOG(INFO) << "cluster manager started: masters '" << options_.paths.masters << "', workers '"
-            << options_.paths.workers << "', coordinator '" << options_.paths.coordinator << "'";
   return absl::OkStatus();
 }
 
@@ -214,44 +179,15 @@ void ClusterManager::DrainInbox() {
   Publish(/*tick=*/false);
 }
 
-void ClusterManager::NoteSessionEventApplied(uint64_t sequence) {
-  uint64_t seen = session_events_applied_.load();
-  while (seen < sequence && !session_events_applied_.compare_exchange_weak(seen, sequence)) {
-  }
-}
-
-bool ClusterManager::SessionUnsettled(const registry::SessionInfo& session) const {
-  return session.state != SessionState::kConnected ||
-         session.events > session_events_applied_.load();
-}
-
 void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Time now) {
-  State& s = *state_;
-  NoteSessionEventApplied(event.sequence);
   LOG(INFO) << "registry session " << event.session << ": "
             << registry::SessionEventTypeName(event.type) << " (now "
             << registry::SessionStateName(event.state) << ")";
-  switch (event.type) {
-    case SessionEventType::kConnected:
-    case SessionEventType::kReconnected:
-      // Watches may have been lost: the subscriptions re-read everything, and the view is
-      // stale until every one of them has finished.
-      s.synced.fill(false);
-      [[fallthrough]];
-    case SessionEventType::kSuspended:
-    case SessionEventType::kLost:
-    case SessionEventType::kExpired:
-    case SessionEventType::kAuthFailed:
-    case SessionEventType::kClosed:
-      // A full read completed earlier in this batch no longer makes the view fresh.
-      if (s.pending_fresh) {
-        s.pending_fresh = false;
-        stale_since_ns_ = ToNanos(now);
-      } else if (stale_since_ns_.load() == 0) {
-        stale_since_ns_ = ToNanos(now);
-      }
-      break;
-  }
+  // After a (re)connect the watches may have been lost: the subscriptions re-read everything,
+  // and the view is stale until every one of them has finished.
+  const bool reconnected =
+      event.type == SessionEventType::kConnected || event.type == SessionEventType::kReconnected;
+  state_->freshness->SessionEventApplied(event.sequence, reconnected, now);
 }
 
 void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl::Time now,
@@ -261,23 +197,8 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
   if (event.from_resync) resync_corrections_.Increment();
   if (event.type == EventType::kSynced) {
     Reconcile(source, event, now, wall_now);
-    const int index = static_cast<int>(source);
-    s.synced[index] = true;
-    s.round[index] = true;
-    auto all = [](const std::array<bool, kSourceCount>& flags) {
-      return std::all_of(flags.begin(), flags.end(), [](bool b) { return b; });
-    };
-    if (all(s.round)) {
-      // Every subscription finished a full read (they resync together).
-      s.round.fill(false);
-      s.pending_rounds++;
-      s.pending_round_time = now;
-    }
-    if (all(s.synced) && !SessionUnsettled(registry_->session())) {
-      // Every subscription has re-read everything since the last (re)connect.
-      s.pending_fresh = true;
-      s.first_sync_done = true;
-    }
+    s.freshness->SourceSynced(static_cast<int>(source),
+                              !s.freshness->Unsettled(registry_->session()), now);
     return;
   }
   const size_t rejected_before = s.masters.table().rejected().size() +
@@ -329,38 +250,7 @@ void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl:
   } else if (source == Source::kDrains) {
     corrections += ReconcileDrains(snapshot, now, wall_now);
   } else {
-    NodeTable& table = source == Source::kMasters   ? s.masters.table()
-                       : source == Source::kWorkers ? s.workers.table()
-                                                    : s.alerts;
-    const std::string& root =
-        options_.paths.RootOf(source == Source::kMasters   ? NodeRole::kMaster
-                              : source == Source::kWorkers ? NodeRole::kWorker
-                                                           : NodeRole::kAlertServer);
-    absl::flat_hash_set<std::string> present;
-    for (const RegistryEvent& entry : snapshot) {
-      present.insert(entry.path);
-      std::optional<NodeTable::ZnodeVersion> held = table.FindZnode(entry.path);
-      if (held.has_value() && held->czxid == entry.stat.czxid && held->mzxid == entry.stat.mzxid) {
-        continue;
-      }
-      table.Apply(root, entry, now, wall_now);
-      // Count it only if it changed what the table holds (not a group directory or a
-      // rejected znode seen before).
-      std::optional<NodeTable::ZnodeVersion> after = table.FindZnode(entry.path);
-      if (after.has_value() &&
-          (!held.has_value() || held->czxid != after->czxid || held->mzxid != after->mzxid)) {
-        ++corrections;
-      }
-    }
-    for (const std::string& path : table.ZnodePaths()) {
-      if (present.contains(path)) continue;
-      ++corrections;
-      RegistryEvent removed;
-      removed.type = EventType::kRemoved;
-      removed.path = path;
-      table.Apply(root, removed, now, wall_now);
-    }
-    if (source == Source::kWorkers) corrections += s.workers.ReconcileGroupDirectories(snapshot);
+    corrections += ReconcileTable(source, snapshot, now, wall_now);
   }
   if (corrections > 0) {
     LOG(WARNING) << "full read of '" << synced.path << "' corrected " << corrections
@@ -369,120 +259,89 @@ void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl:
   }
 }
 
+int64_t ClusterManager::ReconcileTable(Source source, const std::vector<RegistryEvent>& snapshot,
+                                       absl::Time now, absl::Time wall_now) {
+  State& s = *state_;
+  const NodeRole role = source == Source::kMasters   ? NodeRole::kMaster
+                        : source == Source::kWorkers ? NodeRole::kWorker
+                                                     : NodeRole::kAlertServer;
+  NodeTable& table = role == NodeRole::kMaster   ? s.masters.table()
+                     : role == NodeRole::kWorker ? s.workers.table()
+                                                 : s.alerts;
+  const std::string& root = options_.paths.RootOf(role);
+  int64_t corrections = 0;
+  absl::flat_hash_set<std::string> present;
+  for (const RegistryEvent& entry : snapshot) {
+    present.insert(entry.path);
+    std::optional<NodeTable::ZnodeVersion> held = table.FindZnode(entry.path);
+    if (held.has_value() && held->czxid == entry.stat.czxid && held->mzxid == entry.stat.mzxid) {
+      continue;
+    }
+    table.Apply(root, entry, now, wall_now);
+    // Count it only if it changed what the table holds (not a group directory or a rejected
+    // znode seen before).
+    std::optional<NodeTable::ZnodeVersion> after = table.FindZnode(entry.path);
+    if (after.has_value() &&
+        (!held.has_value() || held->czxid != after->czxid || held->mzxid != after->mzxid)) {
+      ++corrections;
+    }
+  }
+  for (const std::string& path : table.ZnodePaths()) {
+    if (present.contains(path)) continue;
+    ++corrections;
+    RegistryEvent removed;
+    removed.type = EventType::kRemoved;
+    removed.path = path;
+    table.Apply(root, removed, now, wall_now);
+  }
+  if (role == NodeRole::kWorker) corrections += s.workers.ReconcileGroupDirectories(snapshot);
+  return corrections;
+}
+
 void ClusterManager::Publish(bool tick) {
   State& s = *state_;
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
-  std::vector<NodeChange> master_changes, worker_changes, alert_changes;
-  if (stale_since_ns_.load() != 0 || SessionUnsettled(registry_->session())) {
+  ViewChanges changes = CollectChanges(tick, now, wall_now);
+  const ClusterViewPtr previous = view();
+  bool synced = previous->synced;
+  if (changes.AnyChange(*previous)) {
+    BuiltView built = BuildNextView(*previous, std::move(changes), MasterCluster::ComputeSlots);
+    synced = built.view->synced;
+    if (!built.batch.empty()) PublishView(std::move(built));
+    s.workers.GroupsPublished();
+    s.rejected_dirty = false;
+  }
+  CommitFreshness(synced);
+  ResolvePendingDrains(now);
+  UpdateTableMetrics();
+}
+
+ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time wall_now) {
+  State& s = *state_;
+  ViewChanges changes;
+  if (s.freshness->stale() || s.freshness->Unsettled(registry_->session())) {
     // rosterd cannot see heartbeats while its view is stale (and up to the publish that
     // makes it fresh again): nobody times out for silence it could not observe, and every
     // node gets a full heartbeat timeout from its return.
-    s.masters.table().ExcuseSilenceUntil(now);
-    s.workers.table().ExcuseSilenceUntil(now);
-    s.alerts.ExcuseSilenceUntil(now);
+    for (NodeTable* table : s.mutable_tables()) table->ExcuseSilenceUntil(now);
   }
-  if (tick) {
-    s.masters.table().Tick(now, wall_now, &master_changes);
-    s.workers.table().Tick(now, wall_now, &worker_changes);
-    s.alerts.Tick(now, wall_now, &alert_changes);
-  } else {
-    s.masters.table().Derive(now, wall_now, &master_changes);
-    s.workers.table().Derive(now, wall_now, &worker_changes);
-    s.alerts.Derive(now, wall_now, &alert_changes);
-  }
-
-  const ClusterViewPtr previous = view();
-  if (master_changes.empty() && worker_changes.empty() && alert_changes.empty() &&
-      !s.workers.groups_changed() && !s.rejected_dirty &&
-      SameLeader(previous->leader, s.masters.leader()) &&
-      (previous->synced || !s.first_sync_done)) {
-    // Nothing to publish (an idle tick, a batch of ignored events): skip building a view.
-    CommitSyncs();
-    ResolvePendingDrains(now);
-    UpdateTableMetrics();
-    return;
-  }
-  // The next view takes over the parts of `previous` that do not change; the parts rebuilt
-  // below are not copied first (with thousands of workers, copying is most of a publish).
-  const bool groups_changed = !worker_changes.empty() || s.workers.groups_changed();
-  auto next = std::make_shared<ClusterView>();
-  next->version = previous->version;
-  next->synced = previous->synced;
-  if (master_changes.empty()) {
-    next->masters = previous->masters;
-    next->slots = previous->slots;
-  }
-  if (worker_changes.empty()) next->workers = previous->workers;
-  if (!groups_changed) next->groups = previous->groups;
-  if (alert_changes.empty()) next->alert_servers = previous->alert_servers;
-  if (!s.rejected_dirty) next->rejected = previous->rejected;
-  ChangeBatch batch;
-  batch.reserve(master_changes.size() + worker_changes.size() + alert_changes.size() + 4);
-  auto record_nodes = [&](const std::vector<NodeChange>& changes) {
-    for (const NodeChange& change : changes) {
-      ClusterChange c;
-      if (change.before == nullptr) {
-        c.kind = ClusterChange::Kind::kNodeAdded;
-        c.node = change.after;
-        c.state_changed = true;
-      } else if (change.after == nullptr) {
-        c.kind = ClusterChange::Kind::kNodeRemoved;
-        c.node = change.before;
-        c.state_changed = true;
-      } else {
-        c.kind = ClusterChange::Kind::kNodeUpdated;
-        c.node = change.after;
-        c.state_changed = StateChanged(*change.before, *change.after);
-        if (c.state_changed && change.before->state != change.after->state) {
-          LOG(INFO) << NodeRoleName(change.after->role) << " '" << change.after->address << "' "
-                    << NodeStateName(change.before->state) << " -> "
-                    << NodeStateName(change.after->state) << ": " << change.after->reason;
-        }
-      }
-      batch.push_back(std::move(c));
+  std::vector<NodeChange>* role_changes[] = {&changes.masters, &changes.workers,
+                                             &changes.alert_servers};
+  int role = 0;
+  for (NodeTable* table : s.mutable_tables()) {
+    if (tick) {
+      table->Tick(now, wall_now, role_changes[role++]);
+    } else {
+      table->Derive(now, wall_now, role_changes[role++]);
     }
-  };
-  record_nodes(master_changes);
-  record_nodes(worker_changes);
-  record_nodes(alert_changes);
-
-  if (!master_changes.empty()) {
-    next->masters = NodesAfter(previous->masters, master_changes, s.masters.table());
-    next->slots = MasterCluster::ComputeSlots(next->masters);
   }
-  if (!worker_changes.empty()) {
-    next->workers = NodesAfter(previous->workers, worker_changes, s.workers.table());
+  changes.defined_groups_changed = s.workers.groups_changed();
+  if (changes.defined_groups_changed || !changes.workers.empty()) {
+    changes.defined_groups = s.workers.DefinedGroups();
   }
-  if (groups_changed) {
-    std::optional<WorkerCluster::GroupMap> updated;
-    if (!s.workers.groups_changed()) {
-      updated = WorkerCluster::UpdateGroups(previous->groups, worker_changes);
-    }
-    next->groups = updated.has_value()
-                       ? *std::move(updated)
-                       : WorkerCluster::BuildGroups(next->workers, s.workers.DefinedGroups());
-  }
-  if (!alert_changes.empty()) {
-    next->alert_servers = NodesAfter(previous->alert_servers, alert_changes, s.alerts);
-  }
-  if (!SameSlots(previous->slots, next->slots)) {
-    ClusterChange c;
-    c.kind = ClusterChange::Kind::kSlotsChanged;
-    c.slots = next->slots;
-    batch.push_back(std::move(c));
-    LOG(INFO) << "slots: " << next->slots.masters.size() << " master(s), epoch "
-              << next->slots.epoch;
-  }
-  next->leader = s.masters.leader();
-  if (!SameLeader(previous->leader, next->leader)) {
-    ClusterChange c;
-    c.kind = ClusterChange::Kind::kLeaderChanged;
-    c.leader = next->leader;
-    batch.push_back(std::move(c));
-  }
+  changes.leader = s.masters.leader();
   if (s.rejected_dirty) {
-    s.rejected_dirty = false;
     std::vector<RejectedZnode> rejected;
     for (const NodeTable* table : s.tables()) {
       for (const auto& [path, reason] : table->rejected()) rejected.push_back({path, reason});
@@ -493,66 +352,45 @@ void ClusterManager::Publish(bool tick) {
     }
     std::sort(rejected.begin(), rejected.end(),
               [](const RejectedZnode& a, const RejectedZnode& b) { return a.path < b.path; });
-    const bool changed = rejected.size() != previous->rejected.size() ||
-                         !std::equal(rejected.begin(), rejected.end(), previous->rejected.begin(),
-                                     [](const RejectedZnode& a, const RejectedZnode& b) {
-                                       return a.path == b.path && a.reason == b.reason;
-                                     });
-    next->rejected = std::move(rejected);
-    if (changed) {
-      ClusterChange c;
-      c.kind = ClusterChange::Kind::kRejectedChanged;
-      batch.push_back(std::move(c));
-    }
+    changes.rejected = std::move(rejected);
   }
-  if (!previous->synced && s.first_sync_done) {
-    next->synced = true;
-    ClusterChange c;
-    c.kind = ClusterChange::Kind::kSynced;
-    batch.push_back(std::move(c));
-  }
-
-  if (!batch.empty()) {
-    for (ClusterChange& change : batch) s.log.Append(change);
-    next->version = s.log.last_version();
-    {
-      absl::MutexLock lock(&view_mu_);
-      view_ = next;
-    }
-    CommitSyncs();
-    if (next->synced && !ever_synced_.exchange(true)) {
-      LOG(INFO) << "first full read of the registry done; serving view " << next->version;
-    }
-    s.workers.GroupsPublished();
-    publishes_.Increment();
-    // Call watchers without holding their lock: copy, release, call.
-    std::vector<std::shared_ptr<WatcherSet::Listener>> listeners;
-    {
-      absl::MutexLock lock(&s.watchers->mu);
-      for (const auto& [id, listener] : s.watchers->listeners) {
-        if (listener != nullptr) listeners.push_back(listener);
-      }
-    }
-    if (!listeners.empty()) {
-      auto shared = std::make_shared<const ChangeBatch>(std::move(batch));
-      for (const auto& listener : listeners) (*listener)(shared);
-    }
-  }
-  CommitSyncs();  // no-op if done above
-  ResolvePendingDrains(now);
-  UpdateTableMetrics();
+  changes.first_sync_done = s.freshness->first_sync_done();
+  return changes;
 }
 
-void ClusterManager::CommitSyncs() {
+void ClusterManager::PublishView(BuiltView built) {
   State& s = *state_;
-  if (s.pending_rounds > 0) {
-    last_sync_ns_ = ToNanos(s.pending_round_time);
-    resyncs_.Increment(s.pending_rounds);
-    s.pending_rounds = 0;
+  for (ClusterChange& change : built.batch) s.log.Append(change);
+  built.view->version = s.log.last_version();
+  {
+    absl::MutexLock lock(&view_mu_);
+    view_ = built.view;
   }
-  if (s.pending_fresh) {
-    s.pending_fresh = false;
-    stale_since_ns_ = 0;
+  publishes_.Increment();
+  // Call watchers without holding their lock: copy, release, call.
+  std::vector<std::shared_ptr<WatcherSet::Listener>> listeners;
+  {
+    absl::MutexLock lock(&s.watchers->mu);
+    for (const auto& [id, listener] : s.watchers->listeners) {
+      if (listener != nullptr) listeners.push_back(listener);
+    }
+  }
+  if (!listeners.empty()) {
+    auto shared = std::make_shared<const ChangeBatch>(std::move(built.batch));
+    for (const auto& listener : listeners) (*listener)(shared);
+  }
+}
+
+void ClusterManager::CommitFreshness(bool view_synced) {
+  State& s = *state_;
+  const bool was_synced = s.freshness->record().ever_synced;
+  resyncs_.Increment(s.freshness->Commit(view_synced));
+  {
+    absl::MutexLock lock(&view_mu_);
+    freshness_ = s.freshness->record();
+  }
+  if (!was_synced && s.freshness->record().ever_synced) {
+    LOG(INFO) << "first full read of the registry done; serving view " << view()->version;
   }
 }
 
@@ -604,28 +442,23 @@ void ClusterManager::ResyncNow() {
   });
 }
 
-Freshness ClusterManager::freshness() const {
-  Freshness f;
-  const registry::SessionInfo session = registry_->session();
-  const absl::Time now = options_.clock->Now();
-  f.session_state = session.state;
-  f.ever_synced = ever_synced_.load();
-  absl::Time stale_since = absl::InfiniteFuture();
-  if (const int64_t ns = stale_since_ns_.load(); ns != 0) stale_since = FromNanos(ns);
-  if (SessionUnsettled(session)) stale_since = std::min(stale_since, session.state_since);
-  f.stale = stale_since != absl::InfiniteFuture();
-  f.stale_for = f.stale ? std::max(now - stale_since, absl::ZeroDuration()) : absl::ZeroDuration();
-  if (const int64_t ns = last_sync_ns_.load(); ns != 0) {
-    f.since_last_sync = std::max(now - FromNanos(ns), absl::ZeroDuration());
+ViewSnapshot ClusterManager::Snapshot() const {
+  ViewSnapshot snapshot;
+  FreshnessRecord record;
+  {
+    absl::MutexLock lock(&view_mu_);
+    snapshot.view = view_;
+    record = freshness_;
   }
-  f.authoritative = f.ever_synced && f.stale_for <= options_.staleness_bound &&
-                    session.state != SessionState::kAuthFailed &&
-                    session.state != SessionState::kClosed;
-  return f;
+  snapshot.freshness = EvaluateFreshness(record, registry_->session(), options_.clock->Now(),
+                                         options_.staleness_bound);
+  return snapshot;
 }
 
-absl::Status ClusterManager::CheckAuthority(absl::string_view what) const {
-  const Freshness f = freshness();
+namespace {
+
+// Unavailable, saying why, when `f` does not allow slot and leader answers.
+absl::Status CheckAuthority(const Freshness& f, absl::Duration bound, absl::string_view what) {
   if (f.authoritative) return absl::OkStatus();
   if (!f.ever_synced) {
     return absl::UnavailableError(
@@ -635,31 +468,42 @@ absl::Status ClusterManager::CheckAuthority(absl::string_view what) const {
       "refusing to answer ", what, ": the view has been stale for ",
       absl::FormatDuration(absl::Trunc(f.stale_for, absl::Milliseconds(1))), " (session ",
       registry::SessionStateName(f.session_state), "), over the staleness bound of ",
-      absl::FormatDuration(options_.staleness_bound), "; acting on it could double-process work"));
+      absl::FormatDuration(bound), "; acting on it could double-process work"));
 }
 
-absl::StatusOr<Selection> ClusterManager::SelectWorker(const SelectRequest& request) {
-  if (!ready()) {
+}  // namespace
+
+absl::StatusOr<Selection> ClusterManager::SelectWorker(const ViewSnapshot& at,
+                                                       const SelectRequest& request) {
+  if (!at.freshness.ever_synced) {
     return absl::UnavailableError(
         "cannot select a worker: the registry has not been read fully yet");
   }
-  return selector_.Select(*view(), request);
+  return selector_.Select(*at.view, request);
 }
 
 absl::StatusOr<SlotAnswer> ClusterManager::GetMasterSlot(
-    absl::string_view address, const std::optional<IncarnationClaim>& claim) {
-  if (absl::Status status = CheckAuthority("a slot query"); !status.ok()) return status;
-  return MasterCluster::LookupSlot(*view(), address, claim);
+    const ViewSnapshot& at, absl::string_view address,
+    const std::optional<IncarnationClaim>& claim) const {
+  if (absl::Status status = CheckAuthority(at.freshness, options_.staleness_bound, "a slot query");
+      !status.ok()) {
+    return status;
+  }
+  return MasterCluster::LookupSlot(*at.view, address, claim);
 }
 
-absl::StatusOr<LeaderAnswer> ClusterManager::GetLeader() {
-  if (absl::Status status = CheckAuthority("a leader query"); !status.ok()) return status;
-  const ClusterViewPtr current = view();
-  if (!current->leader.present) {
+absl::StatusOr<LeaderAnswer> ClusterManager::GetLeader(const ViewSnapshot& at) const {
+  if (absl::Status status =
+          CheckAuthority(at.freshness, options_.staleness_bound, "a leader query");
+      !status.ok()) {
+    return status;
+  }
+  const ClusterView& view = *at.view;
+  if (!view.leader.present) {
     return absl::NotFoundError(
         absl::StrCat("no master holds the coordinator znode '", options_.paths.coordinator, "'"));
   }
-  return LeaderAnswer{current->leader, current->Find(NodeRole::kMaster, current->leader.address)};
+  return LeaderAnswer{view.leader, view.Find(NodeRole::kMaster, view.leader.address)};
 }
 
 std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(
@@ -699,8 +543,9 @@ std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(
 }
 
 void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
-  const ClusterViewPtr current = view();
-  const Freshness f = freshness();
+  const ViewSnapshot snapshot = Snapshot();
+  const ClusterViewPtr& current = snapshot.view;
+  const Freshness& f = snapshot.freshness;
   w->Family("roster_view_version", "gauge", "Version of the published cluster view.");
   w->Sample("roster_view_version", static_cast<double>(current->version));
   w->Family("roster_events_applied_total", "counter", "Registry events applied.");

@@ -36,10 +36,12 @@
 #include "absl/time/time.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_view.h"
+#include "cluster/freshness.h"
 #include "cluster/heartbeat_codec.h"
 #include "cluster/layout.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_state_machine.h"
+#include "cluster/view_builder.h"
 #include "cluster/worker_selector.h"
 #include "registry/registry.h"
 #include "util/clock.h"
@@ -74,15 +76,12 @@ struct ClusterOptions {
   Clock* clock = Clock::Real();  // not owned
 };
 
-// How far the published view can be trusted, computed at the time of the call.
-struct Freshness {
-  registry::SessionState session_state = registry::SessionState::kConnecting;
-  bool ever_synced = false;  // the first full read completed
-  bool stale = true;         // not connected, or a re-read is pending
-  absl::Duration stale_for;  // how long it has been stale; zero when fresh
-  absl::Duration since_last_sync = absl::InfiniteDuration();  // since the last full read
-  // Slot and leader answers are allowed: ever synced and stale for at most the bound.
-  bool authoritative = false;
+// One published view and the freshness committed with it, evaluated when it was taken. Every
+// answer is computed from one snapshot, so the version and freshness it reports are those of
+// the view it came from.
+struct ViewSnapshot {
+  ClusterViewPtr view;
+  Freshness freshness;
 };
 
 struct LeaderAnswer {
@@ -123,16 +122,19 @@ class ClusterManager {
 
   // The current view (never null; empty and unsynced before the first full read).
   ClusterViewPtr view() const;
-  Freshness freshness() const;
+  // The current view with its freshness, taken together.
+  ViewSnapshot Snapshot() const;
+  Freshness freshness() const { return Snapshot().freshness; }
   // The first full read completed.
-  bool ready() const { return ever_synced_.load(); }
+  bool ready() const { return freshness().ever_synced; }
 
-  // Selection on the current view (see WorkerSelector); Unavailable before the first sync.
-  absl::StatusOr<Selection> SelectWorker(const SelectRequest& request);
-  // Authority answers; Unavailable when not authoritative (see Freshness), saying why.
-  absl::StatusOr<SlotAnswer> GetMasterSlot(absl::string_view address,
-                                           const std::optional<IncarnationClaim>& claim);
-  absl::StatusOr<LeaderAnswer> GetLeader();
+  // Each answer below comes from `at` alone (take it with Snapshot()).
+  // Selection (see WorkerSelector); Unavailable before the first sync.
+  absl::StatusOr<Selection> SelectWorker(const ViewSnapshot& at, const SelectRequest& request);
+  // Authority answers; Unavailable when `at` is not authoritative (see Freshness), saying why.
+  absl::StatusOr<SlotAnswer> GetMasterSlot(const ViewSnapshot& at, absl::string_view address,
+                                           const std::optional<IncarnationClaim>& claim) const;
+  absl::StatusOr<LeaderAnswer> GetLeader(const ViewSnapshot& at) const;
 
   // Operator actions, recorded in the registry (so every replica agrees and they survive a
   // restart) under paths.drains. `done` runs once the view shows the change, on the cluster
@@ -175,26 +177,29 @@ class ClusterManager {
   // Called by registry listeners (on the registry executor).
   void Enqueue(InboxItem item);
   // The rest runs on the cluster executor.
+  absl::Status Subscribe();
   void DrainInbox();
   void ApplySession(const registry::SessionEvent& event, absl::Time now);
-  void NoteSessionEventApplied(uint64_t sequence);
-  // Not connected, or a session event (a reconnect, say) not applied yet: the view cannot be
-  // fresh, whatever the last full read says.
-  bool SessionUnsettled(const registry::SessionInfo& session) const;
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
                   absl::Time wall_now);
   // After a full read: makes the live state match `synced.snapshot`, counting corrections.
   void Reconcile(Source source, const registry::RegistryEvent& synced, absl::Time now,
                  absl::Time wall_now);
+  int64_t ReconcileTable(Source source, const std::vector<registry::RegistryEvent>& snapshot,
+                         absl::Time now, absl::Time wall_now);
+  // The end of every batch and tick: publishes a view if anything changed, then commits the
+  // batch's freshness and completes operator calls the view now shows.
   void Publish(bool tick);
-  // Makes the full reads applied in this batch visible (resyncs(), freshness); called by
-  // Publish() once their view is published, before ready() can turn true.
-  void CommitSyncs();
+  // What this batch changed, from the live tables (ticking them when `tick`).
+  ViewChanges CollectChanges(bool tick, absl::Time now, absl::Time wall_now);
+  // Logs `built`'s changes, stamps its version, publishes it and tells the watchers.
+  void PublishView(BuiltView built);
+  // Makes the freshness of this batch visible with the view it belongs to.
+  void CommitFreshness(bool view_synced);
   // Copies the executor-confined table counters for WriteMetrics().
   void UpdateTableMetrics();
   void ScheduleTick();
   void ScheduleResync();
-  absl::Status CheckAuthority(absl::string_view what) const;
 
   // Drains (cluster_manager_drains.cc).
   // Writes or deletes the drain record of `address`; `done` once the view shows it.
@@ -216,14 +221,10 @@ class ClusterManager {
   absl::Mutex inbox_mu_;
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
 
+  // What readers see: the published view and the freshness committed with it.
   mutable absl::Mutex view_mu_;
   ClusterViewPtr view_ ABSL_GUARDED_BY(view_mu_);
-
-  // Freshness, written on the executor and read anywhere (nanoseconds on options_.clock).
-  std::atomic<bool> ever_synced_{false};
-  std::atomic<int64_t> stale_since_ns_{0};           // 0 when fresh
-  std::atomic<int64_t> last_sync_ns_{0};             // 0 before the first sync
-  std::atomic<uint64_t> session_events_applied_{0};  // SessionEvent::sequence
+  FreshnessRecord freshness_ ABSL_GUARDED_BY(view_mu_);
 
   struct TableMetrics {
     int64_t stale_incarnation_events = 0;

@@ -85,7 +85,7 @@ struct NodeInfo {
   std::vector<std::string> groups;
   bool drained = false;
   std::string drain_reason;
-  // Oldest first, bounded (ClusterOptions::history_limit).
+  // Oldest first, bounded (NodeTimingOptions::history_limit).
   std::vector<Transition> history;
 };
 

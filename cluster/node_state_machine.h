@@ -31,8 +31,8 @@ namespace roster::cluster {
 
 enum class NodeInput {
   kHeartbeatNormal,   // a valid heartbeat, NORMAL and under the load thresholds
-  kHeartbeatBusy,     // a valid heartbeat, BUSY or over the load thresholds
-  kHeartbeatInvalid,  // a payload that cannot be used (the cause says why), or ABNORMAL
+  kHeartbeatBusy,     // a valid heartbeat, BUSY or ABNORMAL, or over the load thresholds
+  kHeartbeatInvalid,  // a payload that cannot be used (the cause says why)
   kHeartbeatTimeout,  // no znode data change for K heartbeat intervals
   kProbationPassed,   // RECOVERING long enough
   kZnodeCreated,      // a new incarnation's znode appeared
@@ -46,7 +46,7 @@ absl::string_view NodeInputName(NodeInput input);
 struct NodeTimingOptions {
   // How often nodes write their heartbeat (DolphinScheduler's default: 10 s).
   absl::Duration heartbeat_interval = absl::Seconds(10);
-  // FAULT after this many intervals without a data change (K in DESIGN.md).
+  // FAULT after this many intervals without a data change (K in docs/states.md).
   int missed_heartbeats = 3;
   // RECOVERING lasts this many intervals before RUNNING.
   int probation_intervals = 2;

@@ -84,20 +84,22 @@ grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* cal
 grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerContext* call,
                                                         const v1::GetClusterViewRequest*,
                                                         v1::GetClusterViewResponse* response) {
-  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  const ClusterViewPtr& view = snapshot.view;
   FillClusterView(*view, context_->clock->Now(), response);
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return Finish(call, "Roster/GetClusterView", grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext* call,
                                                      const v1::ListMastersRequest*,
                                                      v1::ListNodesResponse* response) {
-  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  const ClusterViewPtr& view = snapshot.view;
   const absl::Time now = context_->clock->Now();
   const NodeDetail detail{/*history=*/false, &view->slots};
   for (const NodeInfoPtr& node : view->masters) FillNode(*node, now, detail, response->add_nodes());
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return Finish(call, "Roster/ListMasters", grpc::Status::OK);
 }
 
@@ -116,7 +118,8 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
       return InvalidArgument(status);
     }
   }
-  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  const ClusterViewPtr& view = snapshot.view;
   const std::vector<NodeInfoPtr>* workers = &view->workers;
   if (!request.group().empty()) {
     const cluster::GroupView* group = view->FindGroup(request.group());
@@ -131,16 +134,17 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
     }
     FillNode(*node, now, NodeDetail{}, response->add_nodes());
   }
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
 
 grpc::ServerUnaryReactor* RosterService::ListGroups(grpc::CallbackServerContext* call,
                                                     const v1::ListGroupsRequest*,
                                                     v1::ListGroupsResponse* response) {
-  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  const ClusterViewPtr& view = snapshot.view;
   for (const auto& [name, group] : view->groups) FillGroup(group, response->add_groups());
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return Finish(call, "Roster/ListGroups", grpc::Status::OK);
 }
 
@@ -162,7 +166,8 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("view: ", request.view(), " is not a NodeView"));
   }
-  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  const ClusterViewPtr& view = snapshot.view;
   const cluster::GroupView* group = view->FindGroup(request.name());
   if (group == nullptr) return UnknownGroup(*view, request.name());
   FillGroup(*group, response->mutable_group());
@@ -176,7 +181,7 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
     }
     FillNode(*node, now, detail, response->add_workers());
   }
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
 
@@ -190,7 +195,8 @@ grpc::Status RosterService::DoGetNode(const v1::GetNodeRequest& request,
                                       v1::GetNodeResponse* response) {
   absl::StatusOr<std::string> address = ParseAddressField("address", request.address());
   if (!address.ok()) return InvalidArgument(address.status());
-  const ClusterViewPtr view = context_->cluster->view();
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  const ClusterViewPtr& view = snapshot.view;
   const NodeInfoPtr node = view->FindAny(*address);
   if (node == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -201,7 +207,7 @@ grpc::Status RosterService::DoGetNode(const v1::GetNodeRequest& request,
   }
   FillNode(*node, context_->clock->Now(), NodeDetail{/*history=*/true, &view->slots},
            response->mutable_node());
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
 
@@ -215,13 +221,14 @@ grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& reques
                                            v1::SelectWorkerResponse* response) {
   absl::StatusOr<cluster::SelectRequest> select = ToSelectRequest(request);
   if (!select.ok()) return InvalidArgument(select.status());
-  absl::StatusOr<cluster::Selection> selection = context_->cluster->SelectWorker(*select);
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  absl::StatusOr<cluster::Selection> selection = context_->cluster->SelectWorker(snapshot, *select);
   if (!selection.ok()) return ToGrpcStatus(selection.status());
   FillNode(*selection->worker, context_->clock->Now(), NodeDetail{}, response->mutable_worker());
   for (const cluster::CandidateExplanation& candidate : selection->candidates) {
     FillCandidate(candidate, response->add_candidates());
   }
-  FillMeta(*context_, selection->view_version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
 
@@ -237,18 +244,15 @@ grpc::Status RosterService::DoGetMasterSlot(const v1::GetMasterSlotRequest& requ
   if (!address.ok()) return InvalidArgument(address.status());
   absl::StatusOr<std::optional<cluster::IncarnationClaim>> claim = ToIncarnationClaim(request);
   if (!claim.ok()) return InvalidArgument(claim.status());
-  // Answer from one view we hold, so ViewMeta names the version the answer came from. When
-  // the view is not authoritative the manager says why (its answer is the refusal).
-  const ClusterViewPtr view = context_->cluster->view();
+  // The answer, its refusal and its ViewMeta all come from one snapshot.
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   absl::StatusOr<cluster::SlotAnswer> answer =
-      context_->cluster->freshness().authoritative
-          ? cluster::MasterCluster::LookupSlot(*view, *address, *claim)
-          : context_->cluster->GetMasterSlot(*address, *claim);
+      context_->cluster->GetMasterSlot(snapshot, *address, *claim);
   if (!answer.ok()) return ToGrpcStatus(answer.status());
   response->set_slot(answer->slot);
   response->set_total(answer->total);
   response->set_epoch(answer->epoch);
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
 
@@ -259,20 +263,15 @@ grpc::ServerUnaryReactor* RosterService::GetLeader(grpc::CallbackServerContext* 
 }
 
 grpc::Status RosterService::DoGetLeader(v1::GetLeaderResponse* response) {
-  const ClusterViewPtr view = context_->cluster->view();
-  cluster::LeaderInfo leader = view->leader;
-  if (!context_->cluster->freshness().authoritative || !leader.present) {
-    // The manager words the refusal (stale view) or the absence (the coordinator path).
-    absl::StatusOr<cluster::LeaderAnswer> answer = context_->cluster->GetLeader();
-    if (!answer.ok()) return ToGrpcStatus(answer.status());
-    leader = answer->leader;
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  absl::StatusOr<cluster::LeaderAnswer> answer = context_->cluster->GetLeader(snapshot);
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  FillLeader(answer->leader, response->mutable_leader());
+  if (answer->master != nullptr) {
+    FillNode(*answer->master, context_->clock->Now(),
+             NodeDetail{/*history=*/false, &snapshot.view->slots}, response->mutable_master());
   }
-  FillLeader(leader, response->mutable_leader());
-  if (NodeInfoPtr master = view->Find(cluster::NodeRole::kMaster, leader.address)) {
-    FillNode(*master, context_->clock->Now(), NodeDetail{/*history=*/false, &view->slots},
-             response->mutable_master());
-  }
-  FillMeta(*context_, view->version, response->mutable_meta());
+  FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
 

@@ -6,6 +6,11 @@
 
 namespace roster::server {
 
+void FillMeta(const ServiceContext& context, const cluster::ViewSnapshot& snapshot,
+              v1::ViewMeta* meta) {
+  FillViewMeta(snapshot.view->version, context.instance_id, snapshot.freshness, meta);
+}
+
 void FillMeta(const ServiceContext& context, uint64_t version, v1::ViewMeta* meta) {
   FillViewMeta(version, context.instance_id, context.cluster->freshness(), meta);
 }

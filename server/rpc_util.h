@@ -25,7 +25,11 @@ struct ServiceContext {
   Clock* clock = Clock::Real();                // the cluster's clock; not owned
 };
 
-// ViewMeta for an answer computed from view `version`, with the freshness as of now.
+// ViewMeta for an answer computed from `snapshot`: its version and its freshness.
+void FillMeta(const ServiceContext& context, const cluster::ViewSnapshot& snapshot,
+              v1::ViewMeta* meta);
+// ViewMeta for what is not an answer from one view (a watch message of `version`, the outcome
+// of an operator call): that version, with the freshness as of now.
 void FillMeta(const ServiceContext& context, uint64_t version, v1::ViewMeta* meta);
 
 // Counts the call under `method` ("Roster/GetNode") and finishes it.

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "absl/time/time.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_manager.h"
+#include "cluster/freshness.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_table.h"
 #include "cluster/worker_cluster.h"
@@ -65,7 +67,11 @@ struct ClusterManager::State {
     return table;
   }
 
+  // Masters, workers, alert servers.
   std::array<const NodeTable*, 3> tables() const {
+    return {&masters.table(), &workers.table(), &alerts};
+  }
+  std::array<NodeTable*, 3> mutable_tables() {
     return {&masters.table(), &workers.table(), &alerts};
   }
 
@@ -89,19 +95,12 @@ struct ClusterManager::State {
   NodeTable alerts;
   std::map<std::string, Drain> drains;                // by drain znode path
   std::map<std::string, std::string> drain_problems;  // path -> reason
-  std::array<bool, kSourceCount> synced{};            // a full read since the last (re)connect
-  std::array<bool, kSourceCount> round{};             // a full read since the last counted round
   ChangeLog log;
+  // Rejected znodes (or drain problems, or the coordinator's problem) may have changed since
+  // the last published view.
   bool rejected_dirty = false;
-  // Every subscription finished its first full read; the next publish marks the view synced
-  // (and only then does ready() turn true, so a ready manager never serves an empty view).
-  bool first_sync_done = false;
-  // Full reads completed by this batch, made visible (resyncs(), freshness) by Publish() only
-  // once the view holding what they read is published: whoever sees the counter move or the
-  // view turn fresh also sees the view that goes with it.
-  int64_t pending_rounds = 0;
-  absl::Time pending_round_time;
-  bool pending_fresh = false;
+  // Set by Subscribe(), on the executor.
+  std::optional<FreshnessTracker> freshness;
   std::vector<PendingDrain> pending;
   std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
   absl::BitGen rng;

@@ -137,9 +137,9 @@ TEST_F(ClusterManagerTest, NeverServesAnEmptyViewBeforeTheFirstFullRead) {
   ClusterManager* manager = StartManager();
   EXPECT_FALSE(manager->ready());
   EXPECT_FALSE(manager->view()->synced);
-  EXPECT_THAT(manager->SelectWorker({}),
+  EXPECT_THAT(manager->SelectWorker(manager->Snapshot(), SelectRequest{}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not been read fully")));
-  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+  EXPECT_THAT(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not been read fully")));
 
   registry_->Reconnect();
@@ -207,7 +207,8 @@ TEST_F(ClusterManagerTest, LegacyIntegerStatusesAreOverloadNotFault) {
   EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.22:1234"), NodeState::kRunning);
   EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.1:5678", "10.0.0.2:5678"));
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(SelectRequest{}));
+    ASSERT_OK_AND_ASSIGN(Selection selection,
+                         manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
     EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
   }
 }
@@ -277,15 +278,17 @@ TEST_F(ClusterManagerTest, GroupsOfTheStaticFileExistBeforeAnyOfTheirWorkers) {
   EXPECT_TRUE(gpu->members.empty());
   SelectRequest request;
   request.group = "gpu";
-  EXPECT_THAT(manager->SelectWorker(request), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(manager->SelectWorker(manager->Snapshot(), request),
+              StatusIs(absl::StatusCode::kUnavailable));
   request.group = "gpu-typo";
-  EXPECT_THAT(manager->SelectWorker(request), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(manager->SelectWorker(manager->Snapshot(), request),
+              StatusIs(absl::StatusCode::kNotFound));
 
   RegisterWorker("10.0.0.99:1234");
   ASSERT_EVENTUALLY(manager->view()->FindGroup("gpu")->members.size() == 1);
   request.group = "gpu";
-  ASSERT_EVENTUALLY(manager->SelectWorker(request).ok());
-  EXPECT_EQ(manager->SelectWorker(request)->worker->address, "10.0.0.99:1234");
+  ASSERT_EVENTUALLY(manager->SelectWorker(manager->Snapshot(), request).ok());
+  EXPECT_EQ(manager->SelectWorker(manager->Snapshot(), request)->worker->address, "10.0.0.99:1234");
   std::remove(path.c_str());
 }
 
@@ -302,7 +305,8 @@ TEST_F(ClusterManagerTest, BadHeartbeatFaultsThatNodeOnlyAndSaysWhy) {
   EXPECT_THAT(bad->reason, HasSubstr("cpuUsage"));
   EXPECT_TRUE(bad->has_heartbeat) << "the last valid heartbeat is kept for operators";
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker({}));
+    ASSERT_OK_AND_ASSIGN(Selection selection,
+                         manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
     EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
   }
 
@@ -335,7 +339,7 @@ TEST_F(ClusterManagerTest, SilentNodeGoesFaultOnTheDaemonsOwnClock) {
   EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.1:5678"), NodeState::kFault);
   EXPECT_EQ(StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678"), NodeState::kRunning);
   EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.2:5678"));
-  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+  EXPECT_THAT(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("FAULT")));
 }
 
@@ -383,7 +387,7 @@ TEST_F(ClusterManagerTest, TwoReplicasReadingTheSameRegistryAgreeOnSlotsAndEpoch
   Kill("10.0.0.2:5678");
   ASSERT_EVENTUALLY(a->view()->slots.masters.size() == 2 && b->view()->slots.masters.size() == 2);
   EXPECT_EQ(a->view()->slots.epoch, b->view()->slots.epoch);
-  ASSERT_OK_AND_ASSIGN(SlotAnswer slot, a->GetMasterSlot("10.0.0.3:5678", {}));
+  ASSERT_OK_AND_ASSIGN(SlotAnswer slot, a->GetMasterSlot(a->Snapshot(), "10.0.0.3:5678", {}));
   EXPECT_EQ(slot.slot, 1);
   EXPECT_EQ(slot.total, 2);
   replica_session->Shutdown();
@@ -394,23 +398,67 @@ TEST_F(ClusterManagerTest, StaleViewStillAnswersLookupsButRefusesSlotsAfterTheBo
   RegisterWorker("10.0.0.21:1234");
   ClusterManager* manager = StartManager();
   ASSERT_EVENTUALLY(manager->ready() && !manager->view()->slots.masters.empty());
-  EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {}));
+  EXPECT_OK(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}));
 
   registry_->Disconnect();
   ASSERT_EVENTUALLY(manager->freshness().stale);
   clock_.Advance(absl::Seconds(19));
-  EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {})) << "within the bound: flagged, answered";
-  EXPECT_OK(manager->SelectWorker({}));
+  EXPECT_OK(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}))
+      << "within the bound: flagged, answered";
+  EXPECT_OK(manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
   clock_.Advance(absl::Seconds(2));
-  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+  EXPECT_THAT(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("staleness bound")));
-  EXPECT_THAT(manager->GetLeader(), StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_OK(manager->SelectWorker({})) << "lookups keep answering while stale";
+  EXPECT_THAT(manager->GetLeader(manager->Snapshot()), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_OK(manager->SelectWorker(manager->Snapshot(), SelectRequest{}))
+      << "lookups keep answering while stale";
   EXPECT_GE(manager->freshness().stale_for, absl::Seconds(21));
 
   registry_->Reconnect();
   ASSERT_EVENTUALLY(!manager->freshness().stale);
-  EXPECT_OK(manager->GetMasterSlot("10.0.0.1:5678", {}));
+  EXPECT_OK(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}));
+}
+
+// An authority answer is computed from the snapshot it is asked of, never from a newer view:
+// the version and freshness a caller reports with the answer are those of the view it came
+// from, even when the cluster changes between taking the snapshot and asking.
+TEST_F(ClusterManagerTest, AuthorityAnswersComeFromTheirSnapshotAlone) {
+  RegisterMaster("10.0.0.1:5678");
+  RegisterMaster("10.0.0.2:5678");
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->slots.masters.size() == 2);
+  const ViewSnapshot before = manager->Snapshot();
+  ASSERT_TRUE(before.freshness.authoritative);
+
+  Kill("10.0.0.1:5678");
+  ASSERT_EVENTUALLY(manager->view()->slots.masters.size() == 1);
+  ASSERT_GT(manager->view()->version, before.view->version);
+
+  ASSERT_OK_AND_ASSIGN(SlotAnswer old_slot,
+                       manager->GetMasterSlot(before, "10.0.0.2:5678", std::nullopt));
+  EXPECT_EQ(old_slot.slot, 1);
+  EXPECT_EQ(old_slot.total, 2);
+  EXPECT_EQ(old_slot.epoch, before.view->slots.epoch);
+  ASSERT_OK_AND_ASSIGN(SlotAnswer new_slot,
+                       manager->GetMasterSlot(manager->Snapshot(), "10.0.0.2:5678", std::nullopt));
+  EXPECT_EQ(new_slot.slot, 0);
+  EXPECT_EQ(new_slot.total, 1);
+  EXPECT_NE(new_slot.epoch, old_slot.epoch);
+  EXPECT_THAT(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", std::nullopt),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  // Freshness too: a snapshot taken while stale past the bound is refused whatever the
+  // manager's state when it is asked.
+  registry_->Disconnect();
+  ASSERT_EVENTUALLY(manager->freshness().stale);
+  clock_.Advance(absl::Seconds(21));
+  const ViewSnapshot stale = manager->Snapshot();
+  registry_->Reconnect();
+  ASSERT_EVENTUALLY(!manager->freshness().stale);
+  EXPECT_THAT(manager->GetMasterSlot(stale, "10.0.0.2:5678", std::nullopt),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("staleness bound")));
+  EXPECT_THAT(manager->GetLeader(stale), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_OK(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.2:5678", std::nullopt));
 }
 
 // While rosterd cannot see the registry, the nodes' silence is not theirs: nobody goes FAULT
@@ -479,7 +527,8 @@ TEST_F(ClusterManagerTest, DrainIsRecordedInTheRegistryAndSharedByReplicas) {
   EXPECT_EQ(worker->state, NodeState::kOffline);
   EXPECT_THAT(worker->reason, HasSubstr("kernel upgrade"));
   for (int i = 0; i < 10; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker({}));
+    ASSERT_OK_AND_ASSIGN(Selection selection,
+                         manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
     EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
   }
   EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.2:5678"));
@@ -644,7 +693,7 @@ TEST_F(ClusterManagerTest, OfflineTombstoneIsKeptForTheRetentionThenRemoved) {
 
   Kill("10.0.0.21:1234");
   ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline);
-  EXPECT_THAT(manager->SelectWorker({}),
+  EXPECT_THAT(manager->SelectWorker(manager->Snapshot(), SelectRequest{}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("1 OFFLINE")));
   clock_.Advance(absl::Minutes(5) - absl::Seconds(1));
   manager->TickNow();
@@ -668,14 +717,14 @@ TEST_F(ClusterManagerTest, LeaderAndFencingToken) {
   RegisterMaster("10.0.0.1:5678");
   ClusterManager* manager = StartManager();
   ASSERT_EVENTUALLY(manager->ready());
-  EXPECT_THAT(manager->GetLeader(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(manager->GetLeader(manager->Snapshot()), StatusIs(absl::StatusCode::kNotFound));
 
   MemoryRegistry* leader = nodes_.at("10.0.0.1:5678").get();
   CreateOptions ephemeral;
   ephemeral.mode = CreateMode::kEphemeral;
   ASSERT_OK(leader->Create("/nodes/master-coordinator", "10.0.0.1:5678", ephemeral));
-  ASSERT_EVENTUALLY(manager->GetLeader().ok());
-  ASSERT_OK_AND_ASSIGN(LeaderAnswer first, manager->GetLeader());
+  ASSERT_EVENTUALLY(manager->GetLeader(manager->Snapshot()).ok());
+  ASSERT_OK_AND_ASSIGN(LeaderAnswer first, manager->GetLeader(manager->Snapshot()));
   EXPECT_EQ(first.leader.address, "10.0.0.1:5678");
   ASSERT_NE(first.master, nullptr);
 
@@ -683,9 +732,10 @@ TEST_F(ClusterManagerTest, LeaderAndFencingToken) {
   RegisterMaster("10.0.0.2:5678");
   ASSERT_OK(
       nodes_.at("10.0.0.2:5678")->Create("/nodes/master-coordinator", "10.0.0.2:5678", ephemeral));
-  ASSERT_EVENTUALLY(manager->GetLeader().ok() &&
-                    manager->GetLeader()->leader.address == "10.0.0.2:5678");
-  EXPECT_GT(manager->GetLeader()->leader.fencing_token, first.leader.fencing_token);
+  ASSERT_EVENTUALLY(manager->GetLeader(manager->Snapshot()).ok() &&
+                    manager->GetLeader(manager->Snapshot())->leader.address == "10.0.0.2:5678");
+  EXPECT_GT(manager->GetLeader(manager->Snapshot())->leader.fencing_token,
+            first.leader.fencing_token);
 }
 
 }  // namespace

@@ -192,7 +192,7 @@ class ClusterManagerZkTest : public ::testing::Test {
     SelectRequest request;
     request.strategy = strategy;
     for (int i = 0; i < picks; ++i) {
-      absl::StatusOr<Selection> selection = manager->SelectWorker(request);
+      absl::StatusOr<Selection> selection = manager->SelectWorker(manager->Snapshot(), request);
       EXPECT_OK(selection.status());
       if (selection.ok()) picked.insert(selection->worker->address);
     }
@@ -220,7 +220,8 @@ TEST_F(ClusterManagerZkTest, MastersGetSortedDistinctSlotsAndABusyMasterKeepsIts
   const uint64_t epoch = manager->view()->slots.epoch;
   std::set<int> slots;
   for (const char* address : {"10.0.0.1:5678", "10.0.0.2:5678", "10.0.0.3:5678"}) {
-    ASSERT_OK_AND_ASSIGN(SlotAnswer answer, manager->GetMasterSlot(address, {}));
+    ASSERT_OK_AND_ASSIGN(SlotAnswer answer,
+                         manager->GetMasterSlot(manager->Snapshot(), address, {}));
     EXPECT_EQ(answer.total, 3) << address;
     EXPECT_EQ(answer.epoch, epoch) << address;
     slots.insert(answer.slot);
@@ -230,7 +231,8 @@ TEST_F(ClusterManagerZkTest, MastersGetSortedDistinctSlotsAndABusyMasterKeepsIts
   // DolphinScheduler #18570: an overloaded master keeps its slot; nothing moves.
   Heartbeat("/nodes/master", "10.0.0.2:5678", HeartbeatJson("BUSY"));
   ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678") == NodeState::kOverload);
-  ASSERT_OK_AND_ASSIGN(SlotAnswer busy, manager->GetMasterSlot("10.0.0.2:5678", {}));
+  ASSERT_OK_AND_ASSIGN(SlotAnswer busy,
+                       manager->GetMasterSlot(manager->Snapshot(), "10.0.0.2:5678", {}));
   EXPECT_EQ(busy.slot, 1);
   EXPECT_EQ(busy.total, 3);
   EXPECT_EQ(busy.epoch, epoch);
@@ -248,10 +250,11 @@ TEST_F(ClusterManagerZkTest, MastersGetSortedDistinctSlotsAndABusyMasterKeepsIts
                     replica->view()->slots.masters.size() == 2);
   EXPECT_NE(manager->view()->slots.epoch, epoch);
   EXPECT_EQ(manager->view()->slots.epoch, replica->view()->slots.epoch);
-  ASSERT_OK_AND_ASSIGN(SlotAnswer moved, manager->GetMasterSlot("10.0.0.2:5678", {}));
+  ASSERT_OK_AND_ASSIGN(SlotAnswer moved,
+                       manager->GetMasterSlot(manager->Snapshot(), "10.0.0.2:5678", {}));
   EXPECT_EQ(moved.slot, 0);
   EXPECT_EQ(moved.total, 2);
-  EXPECT_THAT(manager->GetMasterSlot("10.0.0.1:5678", {}),
+  EXPECT_THAT(manager->GetMasterSlot(manager->Snapshot(), "10.0.0.1:5678", {}),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("OFFLINE")));
 }
 
@@ -276,7 +279,7 @@ TEST_F(ClusterManagerZkTest, WorkerThatJoinsAnExistingGroupIsInItAtOnce) {
   request.group = "etl";
   std::set<std::string> picked;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(request));
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(manager->Snapshot(), request));
     picked.insert(selection.worker->address);
   }
   EXPECT_EQ(picked, (std::set<std::string>{"10.0.0.21:1234", "10.0.0.22:1234"}));
@@ -306,7 +309,7 @@ TEST_F(ClusterManagerZkTest, SelectionNeverPicksABusyWorker) {
   // ...unless the request allows overloaded workers.
   SelectRequest lenient;
   lenient.allow_overload = true;
-  EXPECT_OK(manager->SelectWorker(lenient));
+  EXPECT_OK(manager->SelectWorker(manager->Snapshot(), lenient));
 }
 
 TEST_F(ClusterManagerZkTest, WorkerWhoseSessionEndsGoesOfflineAndIsNeverSelected) {
@@ -327,7 +330,7 @@ TEST_F(ClusterManagerZkTest, WorkerWhoseSessionEndsGoesOfflineAndIsNeverSelected
 
   Kill("10.0.0.22:1234");
   ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.22:1234") == NodeState::kOffline);
-  EXPECT_THAT(manager->SelectWorker({}),
+  EXPECT_THAT(manager->SelectWorker(manager->Snapshot(), SelectRequest{}),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("OFFLINE")));
 }
 
@@ -339,7 +342,7 @@ TEST_F(ClusterManagerZkTest, CoordinatorZnodeNamesTheLeaderWithItsCzxidAsFencing
   ClusterManager* manager = StartManager();
   ASSERT_NE(manager, nullptr);
   ASSERT_EVENTUALLY(manager->ready() && manager->view()->masters.size() == 2);
-  EXPECT_THAT(manager->GetLeader(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(manager->GetLeader(manager->Snapshot()), StatusIs(absl::StatusCode::kNotFound));
 
   CreateOptions ephemeral;
   ephemeral.mode = CreateMode::kEphemeral;
@@ -347,8 +350,8 @@ TEST_F(ClusterManagerZkTest, CoordinatorZnodeNamesTheLeaderWithItsCzxidAsFencing
   ASSERT_OK_AND_ASSIGN(std::optional<registry::Stat> znode,
                        admin_->Exists("/dolphinscheduler/nodes/master-coordinator"));
   ASSERT_TRUE(znode.has_value());
-  ASSERT_EVENTUALLY(manager->GetLeader().ok());
-  ASSERT_OK_AND_ASSIGN(LeaderAnswer leader, manager->GetLeader());
+  ASSERT_EVENTUALLY(manager->GetLeader(manager->Snapshot()).ok());
+  ASSERT_OK_AND_ASSIGN(LeaderAnswer leader, manager->GetLeader(manager->Snapshot()));
   EXPECT_EQ(leader.leader.address, "10.0.0.1:5678");
   EXPECT_EQ(leader.leader.fencing_token, znode->czxid);
   ASSERT_NE(leader.master, nullptr);
@@ -356,14 +359,14 @@ TEST_F(ClusterManagerZkTest, CoordinatorZnodeNamesTheLeaderWithItsCzxidAsFencing
 
   // The leader's process dies; the other master takes the coordinator znode.
   Kill("10.0.0.1:5678");
-  ASSERT_EVENTUALLY(absl::IsNotFound(manager->GetLeader().status()));
+  ASSERT_EVENTUALLY(absl::IsNotFound(manager->GetLeader(manager->Snapshot()).status()));
   ASSERT_OK(second->Create("/nodes/master-coordinator", "10.0.0.2:5678", ephemeral));
   ASSERT_OK_AND_ASSIGN(std::optional<registry::Stat> taken,
                        admin_->Exists("/dolphinscheduler/nodes/master-coordinator"));
   ASSERT_TRUE(taken.has_value());
-  ASSERT_EVENTUALLY(manager->GetLeader().ok() &&
-                    manager->GetLeader()->leader.address == "10.0.0.2:5678");
-  ASSERT_OK_AND_ASSIGN(LeaderAnswer next, manager->GetLeader());
+  ASSERT_EVENTUALLY(manager->GetLeader(manager->Snapshot()).ok() &&
+                    manager->GetLeader(manager->Snapshot())->leader.address == "10.0.0.2:5678");
+  ASSERT_OK_AND_ASSIGN(LeaderAnswer next, manager->GetLeader(manager->Snapshot()));
   EXPECT_EQ(next.leader.fencing_token, taken->czxid);
   EXPECT_GT(next.leader.fencing_token, leader.leader.fencing_token) << "tokens only grow";
 }
@@ -390,7 +393,7 @@ TEST_F(ClusterManagerZkTest, ReadsTheLegacyGroupLayout) {
   EXPECT_TRUE(manager->view()->rejected.empty());
   SelectRequest request;
   request.group = "spark";
-  ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(request));
+  ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(manager->Snapshot(), request));
   EXPECT_EQ(selection.worker->address, "10.0.0.31:1234");
 
   // It leaves one group: still a worker, no longer in it; the group's directory remains, so
@@ -401,7 +404,8 @@ TEST_F(ClusterManagerZkTest, ReadsTheLegacyGroupLayout) {
   const GroupView* spark = manager->view()->FindGroup("spark");
   ASSERT_NE(spark, nullptr);
   EXPECT_TRUE(spark->members.empty());
-  EXPECT_THAT(manager->SelectWorker(request), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(manager->SelectWorker(manager->Snapshot(), request),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(ClusterManagerZkTest, ResyncRepairsAChangeTheWatchesNeverReported) {

@@ -128,6 +128,10 @@ TEST_F(WatchTest, RoleFilter) {
   v1::WatchClusterRequest request = Request();
   request.mutable_filter()->add_roles(v1::MASTER);
   WatchClient watch(roster_.get(), request);
+  // The stream's snapshot first: a change made before it would arrive in the snapshot, not
+  // as an event.
+  ASSERT_EVENTUALLY(watch.size() >= 1);
+  ASSERT_TRUE(watch.messages()[0].has_snapshot());
   AddWorker("10.0.0.21:1234");
   AddMaster("10.0.0.1:5678");
   ASSERT_EVENTUALLY(HasEvent(watch.events(), v1::ClusterEvent::KIND_UNSPECIFIED, "10.0.0.1:5678"));

@@ -1,0 +1,187 @@
+#include "cluster/ds_profile.h"
+
+#include <algorithm>
+#include <array>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace roster::cluster {
+namespace {
+
+// One row per release whose behaviour differs. Each row is what that release's source says
+// (the `source` column names the files; docs/dolphinscheduler.md has the details).
+constexpr std::array<DsProfile, kDsVersionCount - 1> kProfiles = {{
+    {DsVersion::k2_0, "2.0", "2.0.0 - 2.0.9", HeartbeatDialect::kText20,
+     GroupOrigin::kRegistryPath, false, SlotPolicy::kDolphinScheduler31,
+     StrategySemantics::kDolphinScheduler32, SelectionStrategy::kLowerWeight,
+     CoordinatorMode::kNone, false,
+     "common/utils/HeartBeat.java, master/registry/ServerNodeManager.java, "
+     "master/dispatch/host/assign/*.java @ 2.0.9-release"},
+    {DsVersion::k3_0, "3.0", "3.0.0 - 3.0.6", HeartbeatDialect::kText30,
+     GroupOrigin::kRegistryPath, false, SlotPolicy::kDolphinScheduler31,
+     StrategySemantics::kDolphinScheduler32, SelectionStrategy::kLowerWeight,
+     CoordinatorMode::kNone, false,
+     "common/utils/HeartBeat.java, master/registry/ServerNodeManager.java, "
+     "master/dispatch/host/assign/*.java @ 3.0.6-release"},
+    {DsVersion::k3_1_0, "3.1.0", "3.1.0", HeartbeatDialect::kJson31, GroupOrigin::kRegistryPath,
+     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
+     "common/model/{Master,Worker}HeartBeat.java, master/registry/ServerNodeManager.java @ "
+     "3.1.0-release"},
+    {DsVersion::k3_1, "3.1", "3.1.1 - 3.1.9", HeartbeatDialect::kJson31, GroupOrigin::kDatabase,
+     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
+     "common/model/{Master,Worker}HeartBeat.java, master/registry/ServerNodeManager.java @ "
+     "3.1.9-release"},
+    {DsVersion::k3_2_0, "3.2.0", "3.2.0", HeartbeatDialect::kJson320, GroupOrigin::kDatabase, true,
+     SlotPolicy::kDolphinScheduler320, StrategySemantics::kDolphinScheduler32,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, true,
+     "common/model/*HeartBeat.java, master/registry/{MasterSlotManager,ServerNodeManager}.java "
+     "@ 3.2.0-release"},
+    {DsVersion::k3_2, "3.2", "3.2.1 - 3.2.2", HeartbeatDialect::kJson321, GroupOrigin::kDatabase,
+     true, SlotPolicy::kDolphinScheduler32, StrategySemantics::kDolphinScheduler32,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, true,
+     "common/model/WorkerHeartBeat.java, worker/task/WorkerHeartBeatTask.java, "
+     "master/registry/{MasterSlotManager,ServerNodeManager}.java @ 3.2.2-release"},
+    {DsVersion::k3_3, "3.3", "3.3 (dev)", HeartbeatDialect::kJson33, GroupOrigin::kDatabase, false,
+     SlotPolicy::kDolphinScheduler33, StrategySemantics::kDolphinScheduler33,
+     SelectionStrategy::kRoundRobin, CoordinatorMode::kZnode, true,
+     "common/model/BaseHeartBeat.java, master/cluster/{MasterSlotManager,"
+     "WorkerGroupChangeNotifier}.java, master/cluster/loadbalancer/*.java @ dev"},
+}};
+
+// Newest first: the release `set` most likely is.
+DsVersion Newest(DsVersionSet set) {
+  for (int v = kDsVersionCount - 1; v > 0; --v) {
+    if (set & (1u << v)) return static_cast<DsVersion>(v);
+  }
+  return DsVersion::kAuto;
+}
+
+DsVersion Oldest(DsVersionSet set) {
+  for (int v = 1; v < kDsVersionCount; ++v) {
+    if (set & (1u << v)) return static_cast<DsVersion>(v);
+  }
+  return DsVersion::kAuto;
+}
+
+DsVersionSet Between(DsVersion first, DsVersion last) {
+  DsVersionSet set = 0;
+  for (int v = static_cast<int>(first); v <= static_cast<int>(last); ++v) set |= 1u << v;
+  return set;
+}
+
+}  // namespace
+
+absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text) {
+  struct Name {
+    absl::string_view text;
+    DsVersion version;
+  };
+  static constexpr Name kNames[] = {
+      {"auto", DsVersion::kAuto},     {"2.0", DsVersion::k2_0},     {"3.0", DsVersion::k3_0},
+      {"3.1.0", DsVersion::k3_1_0},   {"3.1", DsVersion::k3_1},     {"3.2.0", DsVersion::k3_2_0},
+      {"3.2.1", DsVersion::k3_2},     {"3.2.2", DsVersion::k3_2},   {"3.2", DsVersion::k3_2},
+      {"3.3", DsVersion::k3_3},       {"dev", DsVersion::k3_3},
+  };
+  for (const Name& name : kNames) {
+    if (text == name.text) return name.version;
+  }
+  // Patch releases that behave like their minor's row: 2.0.x, 3.0.x, 3.1.1 - 3.1.9.
+  if (absl::StartsWith(text, "2.0.") && text.size() == 5) return DsVersion::k2_0;
+  if (absl::StartsWith(text, "3.0.") && text.size() == 5) return DsVersion::k3_0;
+  if (absl::StartsWith(text, "3.1.") && text.size() == 5 && text[4] >= '1' && text[4] <= '9') {
+    return DsVersion::k3_1;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown DolphinScheduler version '", text,
+      "' (--dolphinscheduler_version): expected auto, 2.0, 3.0, 3.1.0, 3.1, 3.2.0, 3.2, 3.3 or a "
+      "patch release such as 3.2.1"));
+}
+
+absl::string_view DsVersionName(DsVersion version) {
+  if (version == DsVersion::kAuto) return "auto";
+  return ProfileOf(version).name;
+}
+
+const DsProfile& ProfileOf(DsVersion version) {
+  const int index = std::max(static_cast<int>(version), 1) - 1;
+  return kProfiles[index];
+}
+
+absl::Span<const DsProfile> AllProfiles() { return kProfiles; }
+
+std::string DsVersionSetName(DsVersionSet set) {
+  if (set == 0) return "none";
+  if ((set & kAnyDsVersion) == kAnyDsVersion) return "any";
+  std::vector<absl::string_view> names;
+  for (const DsProfile& profile : kProfiles) {
+    if (set & DsBit(profile.version)) names.push_back(profile.name);
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+DsDetection DetectDsVersion(DsVersion configured, const std::vector<NodeEvidence>& nodes,
+                            const RegistryEvidence& registry) {
+  DsDetection d;
+  if (configured != DsVersion::kAuto) {
+    d.version = configured;
+    d.reason = absl::StrCat("--dolphinscheduler_version=", DsVersionName(configured));
+    return d;
+  }
+  d.detected = true;
+  std::vector<std::string> evidence;
+  DsVersionSet layout = kAnyDsVersion;
+  if (registry.group_directories) {
+    layout &= Between(DsVersion::k2_0, DsVersion::k3_1_0);
+    evidence.push_back("worker group directories (<= 3.1.0)");
+  }
+  if (registry.alert_servers) {
+    layout &= Between(DsVersion::k3_2_0, DsVersion::k3_3);
+    evidence.push_back("alert servers registered (>= 3.2.0)");
+  }
+  if (registry.coordinator) {
+    layout &= DsBit(DsVersion::k3_3);
+    evidence.push_back("a coordinator znode (3.3)");
+  }
+  DsVersionSet all = layout;
+  DsVersionSet masters = layout;
+  bool any_master = false;
+  for (const NodeEvidence& node : nodes) {
+    all &= node.releases;
+    if (node.role == NodeRole::kMaster) {
+      masters &= node.releases;
+      any_master = true;
+    }
+  }
+  if (!nodes.empty()) evidence.push_back(absl::StrCat(nodes.size(), " node heartbeat(s)"));
+  if (all != 0) {
+    d.version = Newest(all);
+    d.reason = evidence.empty()
+                   ? "no evidence in the registry yet: assumed the newest release"
+                   : absl::StrCat("fits ", DsVersionSetName(all), ": ",
+                                  absl::StrJoin(evidence, ", "));
+    return d;
+  }
+  d.mixed = true;
+  for (const NodeEvidence& node : nodes) {
+    d.per_node.emplace_back(node.address, DsVersionSetName(node.releases));
+  }
+  if (masters != 0 && any_master) {
+    d.version = Newest(masters);
+    d.reason = absl::StrCat("mixed releases (a rolling upgrade?): the masters fit ",
+                            DsVersionSetName(masters), ", the workers do not all");
+    return d;
+  }
+  DsVersionSet oldest = 0;
+  for (const NodeEvidence& node : nodes) {
+    if (node.role == NodeRole::kMaster || !any_master) oldest |= node.releases & layout;
+  }
+  if (oldest == 0) oldest = layout != 0 ? layout : kAnyDsVersion;
+  d.version = Oldest(oldest);
+  d.reason = "mixed releases (a rolling upgrade?): the masters disagree; answering as the oldest";
+  return d;
+}
+
+}  // namespace roster::cluster

@@ -1,0 +1,122 @@
+// DolphinScheduler version profiles: what each DolphinScheduler (DS) release writes into its
+// registry and computes for itself, in one table, and the detection of the release in use from
+// what a registry holds (docs/dolphinscheduler.md).
+//
+// rosterd answers as the DS release in use would: it parses heartbeats in that release's
+// format, finds worker groups where that release keeps them, hands out slots by that release's
+// rule, selects workers with that release's strategies, and reports the coordinator only where
+// that release has one. `--dolphinscheduler_version` names the release, or `auto` (the
+// default) detects it from the registry: per node from its heartbeat, and from the layout
+// (legacy group directories, alert servers, a coordinator znode). A cluster whose nodes look
+// like two releases at once (a rolling upgrade) is reported as mixed, per node.
+//
+// Thread-safety: values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "cluster/heartbeat_codec.h"
+#include "cluster/master_cluster.h"
+#include "cluster/worker_selector.h"
+#include "roster/v1/heartbeat.pb.h"
+
+namespace roster::cluster {
+
+// The releases whose behaviour differs, oldest first. kAuto: detect.
+enum class DsVersion {
+  kAuto,
+  k2_0,    // 2.0.0 - 2.0.9
+  k3_0,    // 3.0.0 - 3.0.6
+  k3_1_0,  // 3.1.0 (the last with group directories in the registry)
+  k3_1,    // 3.1.1 - 3.1.9
+  k3_2_0,  // 3.2.0
+  k3_2,    // 3.2.1 - 3.2.2
+  k3_3,    // 3.3 (dev)
+};
+constexpr int kDsVersionCount = 8;
+
+// Where a release keeps its worker groups.
+enum class GroupOrigin {
+  kRegistryPath,  // {workers}/{group}/{host}:{port} (the group segment, lower-cased by DS)
+  kDatabase,      // DS's t_ds_worker_group table (name, addr_list)
+};
+
+struct DsProfile {
+  DsVersion version = DsVersion::kAuto;
+  absl::string_view name;      // "3.2": what --dolphinscheduler_version takes
+  absl::string_view releases;  // "3.2.1 - 3.2.2"
+  HeartbeatDialect dialect = HeartbeatDialect::kAuto;
+  GroupOrigin groups = GroupOrigin::kDatabase;
+  // A database row named "default" replaces the implicit group of every worker.
+  bool default_row_overrides = false;
+  SlotPolicy slot_policy = SlotPolicy::kStable;
+  StrategySemantics strategies = StrategySemantics::kDolphinScheduler33;
+  SelectionStrategy default_strategy = SelectionStrategy::kLowerWeight;
+  CoordinatorMode coordinator = CoordinatorMode::kNone;
+  bool alert_servers = false;  // registers {alert_servers}/{host}:{port}
+  absl::string_view source;    // the DS files the row was read from
+};
+
+// "auto", a minor ("3.2": its last patch release), or a release ("3.2.0", "3.1.9").
+// InvalidArgument naming the text and the accepted values otherwise.
+absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text);
+absl::string_view DsVersionName(DsVersion version);  // "auto", "2.0", ..., "3.3"
+
+// The profile of `version` (not kAuto).
+const DsProfile& ProfileOf(DsVersion version);
+// Every profile, oldest first.
+absl::Span<const DsProfile> AllProfiles();
+
+// A set of releases, one bit per DsVersion (kAuto's bit unused).
+using DsVersionSet = uint32_t;
+constexpr DsVersionSet kAnyDsVersion = ((1u << kDsVersionCount) - 1) & ~1u;
+inline DsVersionSet DsBit(DsVersion version) { return 1u << static_cast<int>(version); }
+// "3.2.0, 3.2" / "any" / "none".
+std::string DsVersionSetName(DsVersionSet set);
+
+// The releases that write a heartbeat like `heartbeat` (its format and the values it holds).
+DsVersionSet ReleasesWriting(NodeRole role, const roster::v1::Heartbeat& heartbeat);
+
+// What the registry shows, beyond each node's heartbeat.
+struct RegistryEvidence {
+  bool group_directories = false;  // {workers}/{group}/ directories exist
+  bool alert_servers = false;      // an alert server is registered
+  bool coordinator = false;        // the coordinator znode exists
+};
+
+// The release rosterd answers as, and why.
+struct DsDetection {
+  DsVersion version = DsVersion::kAuto;  // never kAuto once decided
+  bool detected = false;                 // from the registry (false: named by the flag)
+  bool mixed = false;                    // nodes look like different releases
+  std::string reason;                    // for ViewMeta, rosterctl and the logs
+  // The releases every node's heartbeat fits ("10.0.0.1:5678" -> "3.2.0, 3.2"), when mixed.
+  std::vector<std::pair<std::string, std::string>> per_node;
+
+  friend bool operator==(const DsDetection& a, const DsDetection& b) {
+    return a.version == b.version && a.detected == b.detected && a.mixed == b.mixed &&
+           a.reason == b.reason && a.per_node == b.per_node;
+  }
+  friend bool operator!=(const DsDetection& a, const DsDetection& b) { return !(a == b); }
+};
+
+// One node's evidence: its address, role and the releases its heartbeat fits.
+struct NodeEvidence {
+  std::string address;
+  NodeRole role = NodeRole::kWorker;
+  DsVersionSet releases = kAnyDsVersion;
+};
+
+// The release in force. `configured` other than kAuto wins (detected = false). Otherwise the
+// newest release every node and the registry layout fit; when the nodes disagree (a rolling
+// upgrade), the newest release the masters all fit (they are the ones that compute slots),
+// and failing that the oldest any master fits; with no evidence at all, 3.3.
+DsDetection DetectDsVersion(DsVersion configured, const std::vector<NodeEvidence>& nodes,
+                            const RegistryEvidence& registry);
+
+}  // namespace roster::cluster

@@ -1,0 +1,168 @@
+#include "cluster/view_builder.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "cluster/worker_cluster.h"
+#include "glog/logging.h"
+
+namespace roster::cluster {
+namespace {
+
+bool SameSlots(const SlotAssignment& a, const SlotAssignment& b) {
+  return a.epoch == b.epoch && a.masters == b.masters;
+}
+
+bool SameRejected(const std::vector<RejectedZnode>& a, const std::vector<RejectedZnode>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const RejectedZnode& x, const RejectedZnode& y) {
+                      return x.path == y.path && x.reason == y.reason;
+                    });
+}
+
+// Whether an update changes what a node is (state, drain, membership) rather than only its
+// load figures: watchers may ask for the former only.
+bool StateChanged(const NodeInfo& before, const NodeInfo& after) {
+  return before.state != after.state || before.drained != after.drained ||
+         before.groups != after.groups || before.incarnation != after.incarnation ||
+         before.paths != after.paths;
+}
+
+void RecordNodeChanges(const std::vector<NodeChange>& changes, ChangeBatch* batch) {
+  for (const NodeChange& change : changes) {
+    ClusterChange c;
+    if (change.before == nullptr) {
+      c.kind = ClusterChange::Kind::kNodeAdded;
+      c.node = change.after;
+      c.state_changed = true;
+    } else if (change.after == nullptr) {
+      c.kind = ClusterChange::Kind::kNodeRemoved;
+      c.node = change.before;
+      c.state_changed = true;
+    } else {
+      c.kind = ClusterChange::Kind::kNodeUpdated;
+      c.node = change.after;
+      c.state_changed = StateChanged(*change.before, *change.after);
+      if (change.before->state != change.after->state) {
+        LOG(INFO) << NodeRoleName(change.after->role) << " '" << change.after->address << "' "
+                  << NodeStateName(change.before->state) << " -> "
+                  << NodeStateName(change.after->state) << ": " << change.after->reason;
+      }
+    }
+    batch->push_back(std::move(c));
+  }
+}
+
+const std::string& AddressOf(const NodeChange& change) {
+  return change.after != nullptr ? change.after->address : change.before->address;
+}
+
+}  // namespace
+
+bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
+  return a.present == b.present && a.address == b.address && a.fencing_token == b.fencing_token;
+}
+
+bool ViewChanges::AnyChange(const ClusterView& previous) const {
+  return !masters.empty() || !workers.empty() || !alert_servers.empty() || defined_groups_changed ||
+         rejected.has_value() || !SameLeader(previous.leader, leader) ||
+         (first_sync_done && !previous.synced);
+}
+
+std::vector<NodeInfoPtr> ApplyNodeChanges(const std::vector<NodeInfoPtr>& previous,
+                                          const std::vector<NodeChange>& changes) {
+  if (changes.empty()) return previous;
+  std::vector<const NodeChange*> sorted;
+  sorted.reserve(changes.size());
+  for (const NodeChange& change : changes) sorted.push_back(&change);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const NodeChange* a, const NodeChange* b) {
+    return AddressOf(*a) < AddressOf(*b);
+  });
+  // One merge of two sorted sequences; the last change of an address wins.
+  std::vector<NodeInfoPtr> nodes;
+  nodes.reserve(previous.size() + changes.size());
+  auto node = previous.begin();
+  for (auto change = sorted.begin(); change != sorted.end(); ++change) {
+    const std::string& address = AddressOf(**change);
+    if (std::next(change) != sorted.end() && AddressOf(**std::next(change)) == address) continue;
+    while (node != previous.end() && (*node)->address < address) nodes.push_back(*node++);
+    if (node != previous.end() && (*node)->address == address) ++node;  // replaced or purged
+    if ((*change)->after != nullptr) nodes.push_back((*change)->after);
+  }
+  nodes.insert(nodes.end(), node, previous.end());
+  return nodes;
+}
+
+BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
+                        const SlotFunction& compute_slots) {
+  BuiltView built;
+  auto next = std::make_shared<ClusterView>();
+  ChangeBatch& batch = built.batch;
+  batch.reserve(changes.masters.size() + changes.workers.size() + changes.alert_servers.size() + 4);
+  next->version = previous.version;
+  next->synced = previous.synced;
+
+  RecordNodeChanges(changes.masters, &batch);
+  RecordNodeChanges(changes.workers, &batch);
+  RecordNodeChanges(changes.alert_servers, &batch);
+
+  if (changes.masters.empty()) {
+    next->masters = previous.masters;
+    next->slots = previous.slots;
+  } else {
+    next->masters = ApplyNodeChanges(previous.masters, changes.masters);
+    next->slots = compute_slots(next->masters);
+  }
+  next->workers = ApplyNodeChanges(previous.workers, changes.workers);
+  next->alert_servers = ApplyNodeChanges(previous.alert_servers, changes.alert_servers);
+
+  if (changes.defined_groups_changed || !changes.workers.empty()) {
+    // Only member pointers move when no worker joined, left or changed groups or state, and
+    // no group was defined or dropped; otherwise the groups are rebuilt.
+    std::optional<WorkerCluster::GroupMap> updated;
+    if (!changes.defined_groups_changed) {
+      updated = WorkerCluster::UpdateGroups(previous.groups, changes.workers);
+    }
+    next->groups = updated.has_value()
+                       ? *std::move(updated)
+                       : WorkerCluster::BuildGroups(next->workers, changes.defined_groups);
+  } else {
+    next->groups = previous.groups;
+  }
+
+  if (!SameSlots(previous.slots, next->slots)) {
+    ClusterChange c;
+    c.kind = ClusterChange::Kind::kSlotsChanged;
+    c.slots = next->slots;
+    batch.push_back(std::move(c));
+    LOG(INFO) << "slots: " << next->slots.masters.size() << " master(s), epoch "
+              << next->slots.epoch;
+  }
+  next->leader = changes.leader;
+  if (!SameLeader(previous.leader, next->leader)) {
+    ClusterChange c;
+    c.kind = ClusterChange::Kind::kLeaderChanged;
+    c.leader = next->leader;
+    batch.push_back(std::move(c));
+  }
+  if (changes.rejected.has_value()) {
+    next->rejected = *std::move(changes.rejected);
+    if (!SameRejected(previous.rejected, next->rejected)) {
+      ClusterChange c;
+      c.kind = ClusterChange::Kind::kRejectedChanged;
+      batch.push_back(std::move(c));
+    }
+  } else {
+    next->rejected = previous.rejected;
+  }
+  if (!previous.synced && changes.first_sync_done) {
+    next->synced = true;
+    ClusterChange c;
+    c.kind = ClusterChange::Kind::kSynced;
+    batch.push_back(std::move(c));
+  }
+  built.view = std::move(next);
+  return built;
+}
+
+}  // namespace roster::cluster

@@ -1,0 +1,69 @@
+// ViewBuilder: the next ClusterView from the previous one and what changed since, with the
+// ChangeBatch that describes the difference (docs/architecture.md, "Publishing a view").
+//
+// Pure: no registry, no clock, no live tables. The ClusterManager collects what a batch of
+// registry events changed (node changes from each role's NodeTable, the leader, the rejected
+// znodes, the worker groups defined with no member) into ViewChanges; BuildNextView() shares
+// every part of the previous view that did not change (with thousands of workers, copying is most
+// of a publish) and rebuilds the rest.
+//
+// Thread-safety: the functions are pure and thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/change_log.h"
+#include "cluster/cluster_view.h"
+#include "cluster/node_table.h"
+
+namespace roster::cluster {
+
+// What one batch changed.
+struct ViewChanges {
+  std::vector<NodeChange> masters;
+  std::vector<NodeChange> workers;
+  std::vector<NodeChange> alert_servers;
+  // The worker groups that exist even with no member (sorted), and whether they changed since
+  // the last published view.
+  std::vector<std::string> defined_groups;
+  bool defined_groups_changed = false;
+  // The coordinator's holder now (compared with the previous view's).
+  LeaderInfo leader;
+  // Every znode that cannot be used, sorted by path, when it may have changed; nullopt when
+  // it did not.
+  std::optional<std::vector<RejectedZnode>> rejected;
+  // The first full read has completed (the view may turn synced).
+  bool first_sync_done = false;
+
+  // Whether the view must be rebuilt at all: false for an idle tick or a batch of ignored
+  // events. (A rebuilt view may still turn out equal; then its batch is empty.)
+  bool AnyChange(const ClusterView& previous) const;
+};
+
+struct BuiltView {
+  // The next view, not yet published: the caller stamps its version once the batch is logged.
+  std::shared_ptr<ClusterView> view;
+  ChangeBatch batch;  // versions unset; empty when nothing observable changed
+};
+
+// The slot assignment over a view's masters (sorted by address), by the policy in force.
+using SlotFunction = std::function<SlotAssignment(const std::vector<NodeInfoPtr>&)>;
+
+// `previous` with `changes` applied. Logs node state transitions (LOG(INFO)), its only
+// side effect.
+BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
+                        const SlotFunction& compute_slots);
+
+// Whether two leader records name the same holder with the same token.
+bool SameLeader(const LeaderInfo& a, const LeaderInfo& b);
+
+// `previous` (one role's nodes, sorted by address) with `changes` applied: updated nodes
+// replaced, new ones inserted, purged ones removed. Sorted by address.
+std::vector<NodeInfoPtr> ApplyNodeChanges(const std::vector<NodeInfoPtr>& previous,
+                                          const std::vector<NodeChange>& changes);
+
+}  // namespace roster::cluster

@@ -1,0 +1,187 @@
+// BuildNextView and ApplyNodeChanges: the next view from the previous one and a batch of
+// changes, and the change list watchers receive.
+#include "cluster/view_builder.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/worker_cluster.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace roster::cluster {
+namespace {
+
+using ::testing::ElementsAre;
+using Kind = ClusterChange::Kind;
+
+NodeInfoPtr Node(std::string address, NodeState state = NodeState::kRunning,
+                 std::vector<std::string> groups = {"default"}, double cpu = 0.1,
+                 NodeRole role = NodeRole::kWorker) {
+  auto node = std::make_shared<NodeInfo>();
+  node->address = std::move(address);
+  node->role = role;
+  node->state = state;
+  node->groups = std::move(groups);
+  node->heartbeat.set_cpu_usage(cpu);
+  return node;
+}
+
+std::vector<std::string> Addresses(const std::vector<NodeInfoPtr>& nodes) {
+  std::vector<std::string> out;
+  for (const NodeInfoPtr& node : nodes) out.push_back(node->address);
+  return out;
+}
+
+std::vector<Kind> Kinds(const ChangeBatch& batch) {
+  std::vector<Kind> out;
+  for (const ClusterChange& change : batch) out.push_back(change.kind);
+  return out;
+}
+
+// Slots by address over every master, counting its calls.
+struct CountingSlots {
+  int calls = 0;
+  SlotFunction function() {
+    return [this](const std::vector<NodeInfoPtr>& masters) {
+      ++calls;
+      SlotAssignment slots;
+      for (const NodeInfoPtr& master : masters) slots.masters.push_back(master->address);
+      slots.epoch = masters.size();
+      return slots;
+    };
+  }
+};
+
+TEST(ApplyNodeChangesTest, InsertsReplacesAndPurgesKeepingTheOrder) {
+  const std::vector<NodeInfoPtr> previous = {Node("a:1"), Node("c:1"), Node("e:1")};
+  NodeInfoPtr new_c = Node("c:1", NodeState::kFault);
+  std::vector<NodeChange> changes = {
+      {nullptr, Node("f:1")},  // added, after every node
+      {previous[2], nullptr},  // e purged
+      {previous[1], new_c},    // c updated
+      {nullptr, Node("b:1")},  // added in the middle
+      {nullptr, Node("0:1")},  // added before every node
+  };
+  const std::vector<NodeInfoPtr> next = ApplyNodeChanges(previous, changes);
+  EXPECT_THAT(Addresses(next), ElementsAre("0:1", "a:1", "b:1", "c:1", "f:1"));
+  EXPECT_EQ(next[1], previous[0]) << "unchanged nodes are shared, not copied";
+  EXPECT_EQ(next[3], new_c);
+}
+
+TEST(ApplyNodeChangesTest, TheLastChangeOfAnAddressWins) {
+  const std::vector<NodeInfoPtr> previous = {Node("a:1")};
+  NodeInfoPtr first = Node("a:1", NodeState::kOverload);
+  NodeInfoPtr second = Node("a:1", NodeState::kFault);
+  const std::vector<NodeInfoPtr> next =
+      ApplyNodeChanges(previous, {{previous[0], first}, {first, second}});
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0], second);
+}
+
+TEST(BuildNextViewTest, ListsEveryObservableChangeAndSharesTheRest) {
+  ClusterView previous;
+  previous.version = 7;
+  previous.synced = true;
+  previous.masters = {Node("m:1", NodeState::kRunning, {}, 0, NodeRole::kMaster)};
+  previous.workers = {Node("w:1"), Node("w:2")};
+  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  CountingSlots slots;
+  previous.slots = slots.function()(previous.masters);
+
+  ViewChanges changes;
+  changes.workers = {{previous.workers[0], Node("w:1", NodeState::kOverload)},
+                     {nullptr, Node("w:3")}};
+  slots.calls = 0;
+  BuiltView built = BuildNextView(previous, changes, slots.function());
+  EXPECT_THAT(Kinds(built.batch), ElementsAre(Kind::kNodeUpdated, Kind::kNodeAdded));
+  EXPECT_TRUE(built.batch[0].state_changed);
+  EXPECT_EQ(built.view->version, 7u) << "the caller stamps the version";
+  EXPECT_EQ(built.view->masters, previous.masters);
+  EXPECT_THAT(Addresses(built.view->workers), ElementsAre("w:1", "w:2", "w:3"));
+  EXPECT_THAT(Addresses(built.view->groups.at("default").members),
+              ElementsAre("w:1", "w:2", "w:3"));
+  EXPECT_EQ(built.view->groups.at("default").selectable, 2);
+
+  // No master changed: the slot function is not called and the slots are the previous ones.
+  EXPECT_EQ(slots.calls, 0);
+  EXPECT_EQ(built.view->slots.masters, previous.slots.masters);
+}
+
+TEST(BuildNextViewTest, ALoadOnlyHeartbeatIsNotAStateChange) {
+  ClusterView previous;
+  previous.workers = {Node("w:1", NodeState::kRunning, {"default", "etl"}, 0.1)};
+  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  ViewChanges changes;
+  NodeInfoPtr busier = Node("w:1", NodeState::kRunning, {"default", "etl"}, 0.9);
+  changes.workers = {{previous.workers[0], busier}};
+  BuiltView built = BuildNextView(previous, changes, CountingSlots().function());
+  ASSERT_THAT(Kinds(built.batch), ElementsAre(Kind::kNodeUpdated));
+  EXPECT_FALSE(built.batch[0].state_changed);
+  EXPECT_EQ(built.view->groups.at("etl").members[0], busier) << "groups point at the new node";
+}
+
+TEST(BuildNextViewTest, MastersRecomputeSlotsAndTheLeaderAndSyncAreListed) {
+  ClusterView previous;
+  CountingSlots slots;
+  ViewChanges changes;
+  changes.masters = {{nullptr, Node("m:2", NodeState::kRunning, {}, 0, NodeRole::kMaster)},
+                     {nullptr, Node("m:1", NodeState::kRunning, {}, 0, NodeRole::kMaster)}};
+  changes.leader.present = true;
+  changes.leader.address = "m:1";
+  changes.leader.fencing_token = 42;
+  changes.first_sync_done = true;
+  BuiltView built = BuildNextView(previous, changes, slots.function());
+  EXPECT_EQ(slots.calls, 1);
+  EXPECT_THAT(built.view->slots.masters, ElementsAre("m:1", "m:2"));
+  EXPECT_THAT(Kinds(built.batch),
+              ElementsAre(Kind::kNodeAdded, Kind::kNodeAdded, Kind::kSlotsChanged,
+                          Kind::kLeaderChanged, Kind::kSynced));
+  EXPECT_TRUE(built.view->synced);
+  EXPECT_EQ(built.view->leader.fencing_token, 42);
+}
+
+TEST(BuildNextViewTest, RejectedZnodesAreListedOnlyWhenTheyDiffer) {
+  ClusterView previous;
+  previous.rejected = {{"/nodes/worker/x", "name 'x' is not host:port"}};
+  ViewChanges same;
+  same.rejected = previous.rejected;
+  EXPECT_TRUE(same.AnyChange(previous));
+  EXPECT_TRUE(BuildNextView(previous, same, CountingSlots().function()).batch.empty());
+
+  ViewChanges different;
+  different.rejected = std::vector<RejectedZnode>{};
+  BuiltView built = BuildNextView(previous, different, CountingSlots().function());
+  EXPECT_THAT(Kinds(built.batch), ElementsAre(Kind::kRejectedChanged));
+  EXPECT_TRUE(built.view->rejected.empty());
+}
+
+TEST(BuildNextViewTest, ADefinedGroupIsShownEmptyAndDroppedWhenUndefined) {
+  ClusterView previous;
+  previous.workers = {Node("w:1")};
+  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  ViewChanges define;
+  define.defined_groups = {"spark"};
+  define.defined_groups_changed = true;
+  EXPECT_TRUE(define.AnyChange(previous));
+  BuiltView built = BuildNextView(previous, define, CountingSlots().function());
+  ASSERT_NE(built.view->FindGroup("spark"), nullptr);
+  EXPECT_TRUE(built.view->FindGroup("spark")->members.empty());
+
+  ViewChanges undefine;
+  undefine.defined_groups_changed = true;
+  BuiltView after = BuildNextView(*built.view, undefine, CountingSlots().function());
+  EXPECT_EQ(after.view->FindGroup("spark"), nullptr);
+}
+
+TEST(BuildNextViewTest, NothingChangedIsNoChange) {
+  ClusterView previous;
+  previous.synced = true;
+  ViewChanges none;
+  none.first_sync_done = true;
+  EXPECT_FALSE(none.AnyChange(previous));
+}
+
+}  // namespace
+}  // namespace roster::cluster
