@@ -36,7 +36,7 @@ ninja -C "$build_dir" rosterd rosterctl roster-sim >/dev/null
 bin="$root/$build_dir"
 rosterd="$bin/server/rosterd"
 rosterctl="$bin/client/rosterctl"
-sim="$bin/client/roster-sim"
+sim="$bin/sim/roster-sim"
 for exe in "$rosterd" "$rosterctl" "$sim"; do
   [[ -x "$exe" ]] || { echo "quickstart: $exe was not built" >&2; exit 1; }
 done

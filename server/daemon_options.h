@@ -8,14 +8,30 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "cluster/cluster_manager.h"
+#include "registry/registry_factory.h"
 
 namespace roster::server {
+
+namespace internal {
+// The components' own defaults, which DaemonOptions and the flags repeat by reference only.
+inline const cluster::ClusterOptions& ClusterDefaults() {
+  static const cluster::ClusterOptions* const options = new cluster::ClusterOptions;
+  return *options;
+}
+inline const registry::RegistryOptions& RegistryDefaults() {
+  static const registry::RegistryOptions* const options = new registry::RegistryOptions;
+  return *options;
+}
+inline int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+}  // namespace internal
 
 struct DaemonOptions {
   // Registry: zk://h:p[,h:p]/chroot or memory://[name][/chroot].
   std::string registry = "memory://";
-  int64_t zk_session_timeout_ms = 30000;
-  int64_t zk_operation_timeout_ms = 10000;
+  int64_t zk_session_timeout_ms = internal::Ms(internal::RegistryDefaults().session_timeout);
+  int64_t zk_operation_timeout_ms = internal::Ms(internal::RegistryDefaults().operation_timeout);
   std::string zk_digest_file;  // first line "user:password"; never logged
 
   // gRPC: "host:port" (port 0: pick a free one), "[::1]:port" or "unix:/path".
@@ -24,25 +40,28 @@ struct DaemonOptions {
   std::string port_file;
 
   // Registry layout, within the registry's chroot (DolphinScheduler's defaults).
-  std::string masters_path = "/nodes/master";
-  std::string workers_path = "/nodes/worker";
-  std::string alert_servers_path = "/nodes/alert-server";
-  std::string coordinator_path = "/nodes/master-coordinator";
-  std::string drains_path = "/roster/drain";
+  std::string masters_path = internal::ClusterDefaults().paths.masters;
+  std::string workers_path = internal::ClusterDefaults().paths.workers;
+  std::string alert_servers_path = internal::ClusterDefaults().paths.alert_servers;
+  std::string coordinator_path = internal::ClusterDefaults().paths.coordinator;
+  std::string drains_path = internal::ClusterDefaults().paths.drains;
 
   // Node liveness.
-  int64_t heartbeat_interval_ms = 10000;
-  int32_t missed_heartbeats = 3;
-  int32_t probation_intervals = 2;
-  int64_t tombstone_retention_ms = 600000;
-  int64_t max_heartbeat_bytes = 65536;
-  int64_t max_clock_skew_ms = 3600000;
-  double overload_cpu_usage = 0;  // fraction; 0 disables
-  double overload_memory_usage = 0;
+  int64_t heartbeat_interval_ms =
+      internal::Ms(internal::ClusterDefaults().timing.heartbeat_interval);
+  int32_t missed_heartbeats = internal::ClusterDefaults().timing.missed_heartbeats;
+  int32_t probation_intervals = internal::ClusterDefaults().timing.probation_intervals;
+  int64_t tombstone_retention_ms = internal::Ms(internal::ClusterDefaults().tombstone_retention);
+  int64_t max_heartbeat_bytes =
+      static_cast<int64_t>(internal::ClusterDefaults().heartbeat_limits.max_payload_bytes);
+  int64_t max_clock_skew_ms =
+      internal::Ms(internal::ClusterDefaults().heartbeat_limits.max_clock_skew);
+  double overload_cpu_usage = internal::ClusterDefaults().overload_cpu_usage;  // 0 disables
+  double overload_memory_usage = internal::ClusterDefaults().overload_memory_usage;
   std::string worker_group_file;
 
   // Consistency.
-  int64_t resync_interval_ms = 60000;
+  int64_t resync_interval_ms = internal::Ms(internal::ClusterDefaults().resync_interval);
   int64_t staleness_bound_ms = 0;  // 0: 2/3 of zk_session_timeout_ms
 
   // Serving.

@@ -2,75 +2,86 @@
 
 #include <gflags/gflags.h>
 
+#include "server/daemon_options.h"
+
+namespace {
+// Every flag's default is the options struct's: one default per setting.
+const roster::server::DaemonOptions kDefaults;
+}  // namespace
+
 // Registry.
-DEFINE_string(registry, "memory://",
+DEFINE_string(registry, kDefaults.registry.c_str(),
               "The registry: zk://host:port[,host:port...][/chroot] for ZooKeeper (e.g. "
               "zk://127.0.0.1:2181/dolphinscheduler), or memory://[name] for the embedded "
               "in-memory registry. Never put credentials here: see --zk_digest_file.");
-DEFINE_int64(zk_session_timeout_ms, 30000,
+DEFINE_int64(zk_session_timeout_ms, kDefaults.zk_session_timeout_ms,
              "ZooKeeper session timeout requested, in milliseconds (the server bounds it).");
-DEFINE_int64(zk_operation_timeout_ms, 10000,
+DEFINE_int64(zk_operation_timeout_ms, kDefaults.zk_operation_timeout_ms,
              "A registry operation not answered within this many milliseconds fails.");
-DEFINE_string(zk_digest_file, "",
+DEFINE_string(zk_digest_file, kDefaults.zk_digest_file.c_str(),
               "A file whose first line is the ZooKeeper digest credentials 'user:password' "
               "(DolphinScheduler's registry.zookeeper.digest). Never logged.");
 
 // Serving.
-DEFINE_string(listen, "127.0.0.1:9090",
+DEFINE_string(listen, kDefaults.listen.c_str(),
               "gRPC address: host:port, [::1]:port or unix:/path. Port 0 picks a free port "
               "(printed, and written to --port_file).");
-DEFINE_string(port_file, "",
+DEFINE_string(port_file, kDefaults.port_file.c_str(),
               "If set, the bound gRPC port is written to this file once rosterd serves.");
-DEFINE_string(metrics_listen, "127.0.0.1:9091",
+DEFINE_string(metrics_listen, kDefaults.metrics_listen.c_str(),
               "HTTP address for GET /metrics (Prometheus) and GET /healthz; empty disables.");
-DEFINE_string(admin_token_file, "",
+DEFINE_string(admin_token_file, kDefaults.admin_token_file.c_str(),
               "A file holding the token RosterAdmin calls must send as 'authorization: Bearer "
               "<token>'. Without it, only loopback clients may call RosterAdmin.");
-DEFINE_int64(max_request_bytes, 1048576,
+DEFINE_int64(max_request_bytes, kDefaults.max_request_bytes,
              "Largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).");
-DEFINE_int32(max_watch_streams, 1024,
+DEFINE_int32(max_watch_streams, kDefaults.max_watch_streams,
              "Concurrent WatchCluster streams; more are refused with RESOURCE_EXHAUSTED.");
-DEFINE_int32(watch_buffer_messages, 4096,
+DEFINE_int32(watch_buffer_messages, kDefaults.watch_buffer_messages,
              "Messages queued per watch stream for a slow reader before it is told to resync.");
-DEFINE_int64(shutdown_grace_ms, 5000,
+DEFINE_int64(shutdown_grace_ms, kDefaults.shutdown_grace_ms,
              "On SIGTERM, in-flight calls get this many milliseconds to finish.");
-DEFINE_int64(health_check_interval_ms, 100,
+DEFINE_int64(health_check_interval_ms, kDefaults.health_check_interval_ms,
              "How often, in milliseconds, the health status is re-evaluated.");
 
 // Registry layout.
-DEFINE_string(masters_path, "/nodes/master", "Masters' ephemeral znodes, within the chroot.");
-DEFINE_string(workers_path, "/nodes/worker", "Workers' ephemeral znodes, within the chroot.");
-DEFINE_string(alert_servers_path, "/nodes/alert-server",
+DEFINE_string(masters_path, kDefaults.masters_path.c_str(),
+              "Masters' ephemeral znodes, within the chroot.");
+DEFINE_string(workers_path, kDefaults.workers_path.c_str(),
+              "Workers' ephemeral znodes, within the chroot.");
+DEFINE_string(alert_servers_path, kDefaults.alert_servers_path.c_str(),
               "Alert servers' ephemeral znodes, within the chroot.");
-DEFINE_string(coordinator_path, "/nodes/master-coordinator",
+DEFINE_string(coordinator_path, kDefaults.coordinator_path.c_str(),
               "The leader's coordinator znode, within the chroot.");
-DEFINE_string(drains_path, "/roster/drain", "roster's drain records, within the chroot.");
+DEFINE_string(drains_path, kDefaults.drains_path.c_str(),
+              "roster's drain records, within the chroot.");
 
 // Liveness.
-DEFINE_int64(heartbeat_interval_ms, 10000,
+DEFINE_int64(heartbeat_interval_ms, kDefaults.heartbeat_interval_ms,
              "How often nodes write their heartbeat, in milliseconds (DolphinScheduler: 10 s).");
-DEFINE_int32(missed_heartbeats, 3,
+DEFINE_int32(missed_heartbeats, kDefaults.missed_heartbeats,
              "A node is FAULT after this many heartbeat intervals without a znode data change.");
-DEFINE_int32(probation_intervals, 2,
+DEFINE_int32(probation_intervals, kDefaults.probation_intervals,
              "A RECOVERING node becomes RUNNING after this many heartbeat intervals.");
-DEFINE_int64(tombstone_retention_ms, 600000,
+DEFINE_int64(tombstone_retention_ms, kDefaults.tombstone_retention_ms,
              "How long OFFLINE nodes stay visible after their znode is gone, in milliseconds.");
-DEFINE_int64(max_heartbeat_bytes, 65536, "Larger heartbeat payloads are rejected, in bytes.");
-DEFINE_int64(max_clock_skew_ms, 3600000,
+DEFINE_int64(max_heartbeat_bytes, kDefaults.max_heartbeat_bytes,
+             "Larger heartbeat payloads are rejected, in bytes.");
+DEFINE_int64(max_clock_skew_ms, kDefaults.max_clock_skew_ms,
              "Heartbeat times further ahead of this daemon's clock are rejected, in ms.");
-DEFINE_double(overload_cpu_usage, 0,
+DEFINE_double(overload_cpu_usage, kDefaults.overload_cpu_usage,
               "A heartbeat over this CPU usage (a fraction, 0..1) counts as OVERLOAD; 0 "
               "disables.");
-DEFINE_double(overload_memory_usage, 0,
+DEFINE_double(overload_memory_usage, kDefaults.overload_memory_usage,
               "A heartbeat over this memory usage (a fraction, 0..1) counts as OVERLOAD; 0 "
               "disables.");
-DEFINE_string(worker_group_file, "",
+DEFINE_string(worker_group_file, kDefaults.worker_group_file.c_str(),
               "Optional static worker-group mapping file (group -> worker addresses).");
 
 // Consistency.
-DEFINE_int64(resync_interval_ms, 60000,
+DEFINE_int64(resync_interval_ms, kDefaults.resync_interval_ms,
              "Period of the full re-read of the registry, in milliseconds (jittered).");
-DEFINE_int64(staleness_bound_ms, 0,
+DEFINE_int64(staleness_bound_ms, kDefaults.staleness_bound_ms,
              "Slot and leader answers are refused once the view has been stale this long, in "
              "milliseconds; 0 means 2/3 of --zk_session_timeout_ms.");
 

@@ -1,6 +1,7 @@
 #include "tests/client/fake_roster_server.h"
 
 #include <chrono>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -17,7 +18,11 @@ namespace v1 = ::roster::v1;
 // starts after it.
 class ScriptedWriter final : public grpc::ServerWriteReactor<v1::WatchClusterResponse> {
  public:
-  explicit ScriptedWriter(StreamScript script) : script_(std::move(script)) { WriteNext(); }
+  // `on_cancel` runs once if the client cancels the stream (or its deadline passes).
+  ScriptedWriter(StreamScript script, std::function<void()> on_cancel)
+      : script_(std::move(script)), on_cancel_(std::move(on_cancel)) {
+    WriteNext();
+  }
 
   void OnWriteDone(bool ok) override {
     {
@@ -29,6 +34,7 @@ class ScriptedWriter final : public grpc::ServerWriteReactor<v1::WatchClusterRes
   }
 
   void OnCancel() override {
+    on_cancel_();
     bool finish = false;
     {
       absl::MutexLock lock(&mu_);
@@ -63,6 +69,7 @@ class ScriptedWriter final : public grpc::ServerWriteReactor<v1::WatchClusterRes
   }
 
   const StreamScript script_;
+  const std::function<void()> on_cancel_;
   absl::Mutex mu_;
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -114,7 +121,7 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* FakeRoster::WatchCluster(
       script.end = grpc::Status(grpc::StatusCode::UNAVAILABLE, "no stream scripted");
     }
   }
-  return new ScriptedWriter(std::move(script));
+  return new ScriptedWriter(std::move(script), [this] { stream_cancels_.fetch_add(1); });
 }
 
 FakeRosterServer::FakeRosterServer() {

@@ -16,6 +16,7 @@
 // Thread-safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -135,6 +136,8 @@ class FakeRoster final : public roster::v1::Roster::CallbackService {
   void PushStream(StreamScript script);
   // The requests of every WatchCluster call so far.
   std::vector<roster::v1::WatchClusterRequest> watch_requests() const;
+  // WatchCluster streams the client cancelled (or whose deadline passed).
+  int stream_cancels() const { return stream_cancels_.load(); }
 
   grpc::ServerUnaryReactor* GetClusterView(grpc::CallbackServerContext* c,
                                            const roster::v1::GetClusterViewRequest* q,
@@ -193,6 +196,7 @@ class FakeRoster final : public roster::v1::Roster::CallbackService {
   mutable absl::Mutex mu_;
   std::deque<StreamScript> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<roster::v1::WatchClusterRequest> watch_requests_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> stream_cancels_{0};
 };
 
 class FakeRegistration final : public roster::v1::Registration::CallbackService {

@@ -367,7 +367,9 @@ TEST_F(RosterClientTest, DestroyingAnOpenStreamCancelsIt) {
   auto stream = client->Watch(0);
   v1::WatchClusterResponse message;
   ASSERT_THAT(stream->Next(&message), ::roster::testing::IsOkAndHolds(true));
+  EXPECT_EQ(server_.roster().stream_cancels(), 0);
   stream.reset();  // must not hang
+  ASSERT_EVENTUALLY(server_.roster().stream_cancels() == 1) << "the server saw the cancel";
 }
 
 TEST_F(RosterClientTest, FollowerResumesAfterResyncFailureAndRestart) {

@@ -1,4 +1,4 @@
-#include "client/sim/simulator.h"
+#include "sim/simulator.h"
 
 #include <algorithm>
 #include <set>

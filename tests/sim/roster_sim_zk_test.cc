@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/sim/simulator.h"
+#include "sim/simulator.h"
 #include "cluster/heartbeat_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

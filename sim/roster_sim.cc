@@ -1,6 +1,6 @@
 // roster-sim: a test and demo tool (not part of the daemon) that plays a DolphinScheduler
 // cluster against a registry, for the quickstart, demos, end-to-end and load tests. See
-// client/sim/simulator.h for what it writes and the commands it takes.
+// sim/simulator.h for what it writes and the commands it takes.
 //
 //   roster-sim --registry=zk://127.0.0.1:2181/dolphinscheduler --masters=3 --workers=8
 //   ready 11 nodes                       <- stdout, once every node is registered
@@ -23,7 +23,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "client/sim/simulator.h"
+#include "sim/simulator.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
