@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,7 +67,12 @@ absl::Status ClusterManager::Start() {
     absl::StatusOr<StaticGroups> groups =
         WorkerCluster::LoadStaticGroups(options_.worker_group_file);
     if (!groups.ok()) return groups.status();
-    s.worker_options.static_groups = std::make_shared<const StaticGroups>(*std::move(groups));
+    auto membership = std::make_shared<GroupMembership>();
+    std::set<std::string> defined;
+    for (const auto& [address, names] : *groups) defined.insert(names.begin(), names.end());
+    membership->by_address = *std::move(groups);
+    membership->defined.assign(defined.begin(), defined.end());
+    s.worker_options.groups = std::move(membership);
   }
   s.executor.Start();
   s.executor_started = true;

@@ -74,6 +74,29 @@ DsVersionSet Between(DsVersion first, DsVersion last) {
 
 }  // namespace
 
+DsVersionSet ReleasesWriting(NodeRole, const roster::v1::Heartbeat& heartbeat) {
+  using Format = roster::v1::Heartbeat;
+  switch (heartbeat.format()) {
+    case Format::TEXT_2_0:
+      return DsBit(DsVersion::k2_0);
+    case Format::TEXT_3_0:
+      return DsBit(DsVersion::k3_0);
+    case Format::JSON_3_1:
+      return DsBit(DsVersion::k3_1_0) | DsBit(DsVersion::k3_1);
+    case Format::JSON_3_2_0:
+      return DsBit(DsVersion::k3_2_0);
+    case Format::JSON_3_2_1:
+    case Format::JSON_3_2_2:
+      return DsBit(DsVersion::k3_2);
+    case Format::JSON_3_2_2_OR_3_3:
+      return DsBit(DsVersion::k3_2) | DsBit(DsVersion::k3_3);
+    case Format::JSON_3_3:
+      return DsBit(DsVersion::k3_3);
+    default:  // not parsed from a payload, or no mark of any release
+      return kAnyDsVersion;
+  }
+}
+
 absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text) {
   struct Name {
     absl::string_view text;

@@ -73,6 +73,13 @@ class NodeTable::Record {
   const NodeInfoPtr& info() const { return info_; }
   bool info_stale() const { return info_stale_; }
 
+  // The groups changed under the node (external membership): publish it again if they differ.
+  bool RefreshGroups() {
+    if (info_ == nullptr || info_->groups == Groups()) return false;
+    info_stale_ = true;
+    return true;
+  }
+
   Znode* FindZnode(absl::string_view path) {
     for (Znode& z : znodes_) {
       if (z.path == path) return &z;
@@ -242,19 +249,23 @@ class NodeTable::Record {
     return info;
   }
 
-  // DESIGN.md: the heartbeat's workerGroup, the legacy path segment, the static mapping, and
-  // "default" for every worker.
+  // The legacy path segment, the external membership (group file, DolphinScheduler's
+  // database), roster's own workerGroup heartbeat extension, and "default" for every worker
+  // unless the membership defines its own (docs/dolphinscheduler.md, "Worker groups").
   std::vector<std::string> Groups() const {
-    std::vector<std::string> groups = {"default"};
+    std::vector<std::string> groups;
+    if (options_->groups == nullptr || options_->groups->implicit_default) {
+      groups.push_back("default");
+    }
     for (const Znode& z : znodes_) {
       if (!z.group.empty()) groups.push_back(z.group);
     }
     if (has_heartbeat_ && !heartbeat_.worker_group().empty()) {
       groups.push_back(heartbeat_.worker_group());
     }
-    if (options_->static_groups != nullptr) {
-      auto it = options_->static_groups->find(address_);
-      if (it != options_->static_groups->end()) {
+    if (options_->groups != nullptr) {
+      auto it = options_->groups->by_address.find(address_);
+      if (it != options_->groups->by_address.end()) {
         groups.insert(groups.end(), it->second.begin(), it->second.end());
       }
     }
@@ -418,6 +429,12 @@ void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange
     ++it;
   }
   Derive(now, wall_now, changes);
+}
+
+void NodeTable::RefreshGroups() {
+  for (const auto& [address, record] : records_) {
+    if (record->RefreshGroups() && record->MarkDirty(false)) dirty_.push_back(record.get());
+  }
 }
 
 void NodeTable::ExcuseSilenceUntil(absl::Time now) {

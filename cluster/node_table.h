@@ -33,8 +33,18 @@
 
 namespace roster::cluster {
 
-// Static worker-group membership by address (from --worker_group_file).
+// Static worker-group membership by address (from --worker_group_file): address -> groups.
 using StaticGroups = std::map<std::string, std::vector<std::string>>;
+
+// Worker-group membership defined outside the registry (the group file, DolphinScheduler's
+// t_ds_worker_group table), merged from every source.
+struct GroupMembership {
+  StaticGroups by_address;           // address -> its groups, sorted
+  std::vector<std::string> defined;  // every group a source defines, sorted, even if empty
+  // "default" holds every worker. False when the DolphinScheduler release in use takes a
+  // database row named "default" instead (3.1.1 - 3.2.x): then only its addresses are in it.
+  bool implicit_default = true;
+};
 
 struct NodeTableOptions {
   NodeRole role = NodeRole::kWorker;
@@ -45,8 +55,9 @@ struct NodeTableOptions {
   double overload_memory_usage = 0;
   // How long an OFFLINE node stays visible after its znode is gone.
   absl::Duration tombstone_retention = absl::Minutes(10);
-  // Workers only; may be null.
-  std::shared_ptr<const StaticGroups> static_groups;
+  // Workers only; may be null (no external groups). Replaced as a whole by
+  // WorkerCluster::SetMembership(), followed by NodeTable::RefreshGroups().
+  std::shared_ptr<const GroupMembership> groups;
 };
 
 // A change to one node's published info: `before` is null for a new node, `after` is null
@@ -88,6 +99,9 @@ class NodeTable {
   // Lets time pass for every node (heartbeat timeouts, probation), purges tombstones past
   // their retention, then Derive(). Called by the periodic tick.
   void Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes);
+  // Re-derives every node's groups from the options (after the external membership changed);
+  // nodes whose groups changed are published by the next Derive().
+  void RefreshGroups();
   // See NodeStateMachine::ExcuseSilenceUntil(): no node times out before `now` plus its
   // heartbeat timeout. Called while the view is stale and when it turns fresh again.
   void ExcuseSilenceUntil(absl::Time now);

@@ -13,7 +13,7 @@
 
 namespace roster::cluster {
 
-WorkerCluster::WorkerCluster(std::string workers_path, const NodeTableOptions* options)
+WorkerCluster::WorkerCluster(std::string workers_path, NodeTableOptions* options)
     : workers_path_(std::move(workers_path)), options_(options), table_(options) {}
 
 std::optional<std::string> WorkerCluster::GroupDirectoryOf(
@@ -68,12 +68,16 @@ int WorkerCluster::ReconcileGroupDirectories(const std::vector<registry::Registr
   return corrections;
 }
 
+void WorkerCluster::SetMembership(std::shared_ptr<const GroupMembership> membership) {
+  options_->groups = std::move(membership);
+  table_.RefreshGroups();
+  groups_changed_ = true;
+}
+
 std::vector<std::string> WorkerCluster::DefinedGroups() const {
   std::set<std::string> defined(group_directories_.begin(), group_directories_.end());
-  if (options_->static_groups != nullptr) {
-    for (const auto& [address, groups] : *options_->static_groups) {
-      defined.insert(groups.begin(), groups.end());
-    }
+  if (options_->groups != nullptr) {
+    defined.insert(options_->groups->defined.begin(), options_->groups->defined.end());
   }
   return {defined.begin(), defined.end()};
 }

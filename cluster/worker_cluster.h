@@ -1,14 +1,17 @@
 // WorkerCluster: the workers and their groups.
 //
-// A worker's groups come from, in order: the heartbeat's workerGroup, the legacy path segment
-// ({workers}/{group}/{host}:{port}), and the optional static mapping file. "default" holds
-// every worker. Membership is recomputed from the workers themselves on every change, so a
+// A worker's groups come from where the DolphinScheduler release in use keeps them: the legacy
+// path segment ({workers}/{group}/{host}:{port}, <= 3.1.0), DolphinScheduler's database table
+// t_ds_worker_group (3.1.1 and later), and the optional static mapping file; roster's own
+// simulator and sidecar registrations may also name one in the heartbeat (workerGroup, which no
+// DolphinScheduler release writes). "default" holds every worker, unless the release in use lets
+// a database row named "default" replace it (docs/dolphinscheduler.md). Membership is recomputed from the workers themselves on every change, so a
 // worker that registers after its group was defined is in the group at once (DolphinScheduler
 // #17408).
 //
 // A group also exists while it has no member when something defines it: a legacy group
 // directory ({workers}/{group}, persistent; DolphinScheduler <= 3.1 lists these as its worker
-// groups) or a group of the static mapping file. Such a group is shown empty rather than
+// groups), a database row, or a group of the static mapping file. Such a group is shown empty rather than
 // unknown, so "group 'spark' has no workers" is not mistaken for a typo.
 //
 // Thread-safety: the live part (Apply) is confined to the cluster executor; BuildGroups and
@@ -32,8 +35,8 @@ namespace roster::cluster {
 
 class WorkerCluster {
  public:
-  // `options` (role kWorker) must outlive the cluster.
-  WorkerCluster(std::string workers_path, const NodeTableOptions* options);
+  // `options` (role kWorker) must outlive the cluster; SetMembership() replaces its groups.
+  WorkerCluster(std::string workers_path, NodeTableOptions* options);
 
   // An event of the workers subscription (depth 2, for the legacy layout).
   void Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
@@ -43,6 +46,10 @@ class WorkerCluster {
 
   NodeTable& table() { return table_; }
   const NodeTable& table() const { return table_; }
+
+  // The external group membership changed (group file, DolphinScheduler's database): every
+  // worker's groups are derived again, and the view's groups rebuilt.
+  void SetMembership(std::shared_ptr<const GroupMembership> membership);
 
   // Groups that exist even with no member: the legacy group directories present in the
   // registry and the static mapping's groups. Sorted.
@@ -76,7 +83,7 @@ class WorkerCluster {
   std::optional<std::string> GroupDirectoryOf(const registry::RegistryEvent& event) const;
 
   const std::string workers_path_;
-  const NodeTableOptions* const options_;
+  NodeTableOptions* const options_;
   NodeTable table_;
   std::set<std::string, std::less<>> group_directories_;
   bool groups_changed_ = true;
