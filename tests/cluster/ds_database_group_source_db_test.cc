@@ -241,6 +241,28 @@ TYPED_TEST(DsDatabaseGroupSourceTest, DatabaseDownKeepsTheLastGroupsAndRecovers)
                     Groups({{"flink", {"10.0.0.3:1234"}}, {"spark", {"10.0.0.1:1234"}}}));
 }
 
+// A server that accepts but never answers (a hung host) costs one query timeout per read, not
+// a blocked source.
+TYPED_TEST(DsDatabaseGroupSourceTest, AServerThatStopsAnsweringTimesOut) {
+  this->Insert("spark", "10.0.0.1:1234");
+  DsDatabaseGroupSourceOptions options = this->Options();
+  options.poll_interval = absl::Milliseconds(200);
+  options.query_timeout = absl::Seconds(1);
+  GroupSourceRecorder recorder;
+  auto source = this->StartSource(options, &recorder);
+  ASSERT_NE(source, nullptr);
+  ASSERT_EVENTUALLY(recorder.groups() == Groups({{"spark", {"10.0.0.1:1234"}}}));
+
+  ASSERT_OK(this->server_->Pause());
+  ASSERT_EVENTUALLY(recorder.status().failures >= 2);
+  EXPECT_TRUE(recorder.status().stale);
+  EXPECT_EQ(recorder.groups(), Groups({{"spark", {"10.0.0.1:1234"}}}));
+
+  ASSERT_OK(this->server_->Resume());
+  ASSERT_EVENTUALLY(!recorder.status().stale);
+  source->Shutdown();
+}
+
 TYPED_TEST(DsDatabaseGroupSourceTest, SkipsBadRowsAndEntriesWithAReason) {
   this->Insert("spark", "10.0.0.1:1234,,10.0.0.2:1234, 10.0.0.3:1234,no-port,10.0.0.1:1234,");
   this->Insert("bad/name", "10.0.0.5:1234");

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -182,6 +184,20 @@ absl::Status MariaDbServer::Kill() {
   absl::StatusOr<int> status = process_->Kill();
   process_.reset();
   return status.status();
+}
+
+absl::Status MariaDbServer::Pause() { return SignalAll(SIGSTOP); }
+
+absl::Status MariaDbServer::Resume() { return SignalAll(SIGCONT); }
+
+absl::Status MariaDbServer::SignalAll(int signal) {
+  if (process_ == nullptr) return absl::FailedPreconditionError("the server is not running");
+  // Subprocess gives the server its own process group, which its children share.
+  if (kill(-process_->pid(), signal) != 0) {
+    return absl::InternalError(
+        absl::StrCat("kill(-", process_->pid(), ", ", signal, "): ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 bool MariaDbServer::running() { return process_ != nullptr && process_->Running(); }

@@ -58,6 +58,11 @@ class MariaDbServer {
   // SIGKILL.
   absl::Status Kill();
 
+  // SIGSTOP / SIGCONT to the server and every process it forked: connections stay open but
+  // nothing answers, as with a hung host.
+  absl::Status Pause();
+  absl::Status Resume();
+
   bool running();
   int port() const { return port_; }
   const MariaDbServerOptions& options() const { return options_; }
@@ -73,6 +78,7 @@ class MariaDbServer {
  private:
   absl::Status InstallDb();
   absl::Status StartOnce();
+  absl::Status SignalAll(int signal);
   absl::Status WaitReady();
   absl::Status CreateDatabaseAndUser();
   absl::StatusOr<std::string> Client(const std::string& database, const std::string& sql);

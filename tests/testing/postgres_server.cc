@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -65,6 +68,29 @@ absl::Status RunToEnd(std::vector<std::string> argv, const std::string& log_path
                                             ":\n", (*child)->LogTail(2000)));
   }
   return absl::OkStatus();
+}
+
+std::string ReadFile(const std::string& path);
+
+// The processes whose parent is `parent`, from /proc.
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    // "<pid> (<comm>) <state> <ppid> ...": the command may contain spaces and parentheses.
+    const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+    pid_t ppid = 0;
+    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) && ppid == parent) {
+      children.push_back(pid);
+    }
+  }
+  return children;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -218,11 +244,27 @@ absl::Status PostgresServer::Stop() {
 
 absl::Status PostgresServer::Kill() {
   if (process_ == nullptr) return absl::OkStatus();
-  // The backends share the postmaster's process group (Subprocess gives the child its own).
-  kill(-process_->pid(), SIGKILL);
+  // Backends are not in the postmaster's process group (they call setsid()).
+  for (pid_t child : ChildrenOf(process_->pid())) kill(child, SIGKILL);
   absl::StatusOr<int> status = process_->Kill();
   process_.reset();
   return status.status();
+}
+
+absl::Status PostgresServer::Pause() { return SignalAll(SIGSTOP); }
+
+absl::Status PostgresServer::Resume() { return SignalAll(SIGCONT); }
+
+absl::Status PostgresServer::SignalAll(int signal) {
+  if (process_ == nullptr) return absl::FailedPreconditionError("the server is not running");
+  // The postmaster first, so it forks nobody new meanwhile; each backend has its own session
+  // (postgres calls setsid()), so a process-group signal would miss them.
+  if (kill(process_->pid(), signal) != 0) {
+    return absl::InternalError(
+        absl::StrCat("kill(", process_->pid(), ", ", signal, "): ", std::strerror(errno)));
+  }
+  for (pid_t child : ChildrenOf(process_->pid())) kill(child, signal);
+  return absl::OkStatus();
 }
 
 bool PostgresServer::running() { return process_ != nullptr && process_->Running(); }

@@ -56,8 +56,13 @@ class PostgresServer {
   absl::Status Start();
   // Fast shutdown (SIGINT: open sessions are ended) and wait; SIGKILL after 30 s.
   absl::Status Stop();
-  // SIGKILL to the server and every backend.
+  // SIGKILL to the postmaster and every backend.
   absl::Status Kill();
+
+  // SIGSTOP / SIGCONT to the postmaster and every backend: connections stay open but nothing
+  // answers, as with a hung host.
+  absl::Status Pause();
+  absl::Status Resume();
 
   bool running();
   int port() const { return port_; }
@@ -74,6 +79,7 @@ class PostgresServer {
  private:
   absl::Status InitDb();
   absl::Status StartOnce();
+  absl::Status SignalAll(int signal);
   absl::Status WaitReady();
   absl::StatusOr<std::string> Psql(const std::string& database, std::vector<std::string> arguments);
 
