@@ -2,10 +2,12 @@
 // reach the cluster layer.
 //
 // Since DolphinScheduler 3.1.1 a worker group is a row of DS's database table
-// `t_ds_worker_group` (`name`, `addr_list` = comma-separated `host:port`), which DS's master
-// re-reads every 10 s (ServerNodeManager.java @ 3.1.1-release .. 3.2.2-release,
-// WorkerGroupChangeNotifier.java @ dev). roster reads the same table
-// (cluster/dsdb/ds_database_group_source.h) or a static file (cluster/file_group_source.h),
+// `t_ds_worker_group` (`name`, `addr_list` = comma-separated `host:port`). DS's master re-reads
+// it every 10 s (master.worker-group-refresh-interval, at least 10 s: ServerNodeManager.java @
+// 3.1.1-release .. 3.2.2-release; 2.0.x .. 3.1.0 also read it every 10 s, over the registry's
+// group directories). On dev, WorkerGroupChangeNotifier.java schedules its re-read every
+// 60000 *seconds* (a milliseconds constant passed with TimeUnit.SECONDS). roster reads the same
+// table (cluster/dsdb/ds_database_group_source.h) or a static file (cluster/file_group_source.h),
 // both behind this interface, so the cluster layer never sees a database or a file.
 //
 // A source publishes immutable snapshots (name -> sorted, unique, canonical addresses) and its
@@ -87,8 +89,9 @@ class GroupSource {
   // read. FailedPrecondition if already started or shut down.
   virtual absl::Status Start(GroupSourceListener listener) = 0;
 
-  // Stops the timers and joins the executor; no listener call runs after it returns.
-  // Idempotent. Must not be called from the listener.
+  // Stops the timers and joins the executor; no listener call runs after it returns. A read
+  // in progress is finished first (a database read is bounded by its connect and query
+  // timeouts). Idempotent. Must not be called from the listener.
   virtual void Shutdown() = 0;
 
   // Reads again as soon as possible (an operator's "reload", a SIGHUP), then polls on from
