@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -67,11 +68,12 @@ class FileGroupFetcher final : public GroupFetcher {
 
 PollingOptions ToPollingOptions(const FileGroupSourceOptions& options) {
   PollingOptions polling;
-  polling.poll_interval = options.poll_interval;
+  // A zero or negative interval (the flag's validator refuses one) would spin.
+  polling.poll_interval = std::max(options.poll_interval, absl::Milliseconds(1));
   // A bad file stays bad until someone edits it: retrying sooner than the poll interval would
   // only re-read the same bytes.
-  polling.retry_initial_backoff = options.poll_interval;
-  polling.retry_max_backoff = options.poll_interval;
+  polling.retry_initial_backoff = polling.poll_interval;
+  polling.retry_max_backoff = polling.poll_interval;
   polling.executor_name = "group-file";
   polling.clock = options.clock;
   return polling;

@@ -26,7 +26,7 @@ namespace roster::cluster {
 struct FileGroupSourceOptions {
   // The group file.
   std::string path;
-  // How often the file is checked for a change.
+  // How often the file is checked for a change. Must be positive.
   absl::Duration poll_interval = absl::Seconds(10);
   // Not owned; must outlive the source.
   Clock* clock = Clock::Real();

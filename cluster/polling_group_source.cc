@@ -12,6 +12,7 @@ namespace {
 
 // A status line stays readable: the first few reasons, then a count.
 constexpr size_t kMaxReasonsShown = 5;
+constexpr size_t kMaxGroupsShown = 20;
 
 std::string DescribeSkipped(const std::vector<std::string>& skipped) {
   if (skipped.empty()) return "";
@@ -21,6 +22,19 @@ std::string DescribeSkipped(const std::vector<std::string>& skipped) {
       absl::StrJoin(skipped.begin(), skipped.begin() + static_cast<ptrdiff_t>(shown), "; "));
   if (shown < skipped.size()) absl::StrAppend(&text, "; and ", skipped.size() - shown, " more");
   return text;
+}
+
+// "groups 'flink' (0), 'spark' (2)" for a log line.
+std::string GroupNames(const GroupSnapshot& snapshot) {
+  std::vector<std::string> names;
+  for (const auto& [name, addresses] : snapshot.groups) {
+    if (names.size() == kMaxGroupsShown) {
+      names.push_back(absl::StrCat("and ", snapshot.groups.size() - kMaxGroupsShown, " more"));
+      break;
+    }
+    names.push_back(absl::StrCat("'", name, "' (", addresses.size(), ")"));
+  }
+  return names.empty() ? "no groups" : absl::StrCat("groups ", absl::StrJoin(names, ", "));
 }
 
 // Sorted, unique addresses per group.
@@ -83,7 +97,10 @@ void PollingGroupSource::RefreshNow() {
 absl::Duration PollingGroupSource::NextReadDelay(const PollingOptions& options, int64_t failures) {
   if (failures <= 0) return options.poll_interval;
   absl::Duration delay = options.retry_initial_backoff;
-  for (int64_t i = 1; i < failures && delay < options.retry_max_backoff; ++i) delay *= 2;
+  // Bounded even for a zero initial back-off, which never reaches the maximum.
+  for (int64_t i = 1; i < failures && i < 64 && delay < options.retry_max_backoff; ++i) {
+    delay *= 2;
+  }
   return std::min(delay, options.retry_max_backoff);
 }
 
@@ -125,8 +142,7 @@ void PollingGroupSource::OnFetched(GroupFetch fetch) {
   PublishStatus(std::move(status));
 
   if (snapshot_ != nullptr && snapshot_->SameGroupsAs(*snapshot)) return;
-  LOG(INFO) << "worker groups from " << description_ << ": " << snapshot->groups.size()
-            << " groups";
+  LOG(INFO) << "worker groups from " << description_ << " changed: " << GroupNames(*snapshot);
   snapshot_ = std::move(snapshot);
   if (listener_.on_snapshot) listener_.on_snapshot(snapshot_);
 }
@@ -138,8 +154,7 @@ void PollingGroupSource::OnFailed(const absl::Status& error) {
   status.failures = status_.failures + 1;
   if (!status_.stale || status.problem != status_.problem) {
     LOG(WARNING) << "cannot read worker groups from " << description_ << " (keeping "
-                 << (snapshot_ == nullptr ? std::string("none yet")
-                                          : absl::StrCat(snapshot_->groups.size(), " groups"))
+                 << (snapshot_ == nullptr ? std::string("no groups yet") : GroupNames(*snapshot_))
                  << "; retrying in "
                  << absl::FormatDuration(NextReadDelay(options_, status.failures))
                  << "): " << status.problem;
