@@ -18,6 +18,10 @@ absl::string_view ChangeKindName(ClusterChange::Kind kind) {
       return "SYNCED";
     case ClusterChange::Kind::kRejectedChanged:
       return "REJECTED_CHANGED";
+    case ClusterChange::Kind::kGroupSourcesChanged:
+      return "GROUP_SOURCES_CHANGED";
+    case ClusterChange::Kind::kProfileChanged:
+      return "PROFILE_CHANGED";
   }
   return "UNKNOWN";
 }

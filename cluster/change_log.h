@@ -19,13 +19,15 @@ namespace roster::cluster {
 
 struct ClusterChange {
   enum class Kind {
-    kNodeAdded,        // a node appeared (node = as it is now)
-    kNodeUpdated,      // a node changed (node = as it is now)
-    kNodeRemoved,      // a tombstone was purged (node = as it was last)
-    kSlotsChanged,     // the slot assignment changed (slots)
-    kLeaderChanged,    // the coordinator znode changed (leader)
-    kSynced,           // the first full read completed
-    kRejectedChanged,  // the list of znodes that cannot be nodes changed
+    kNodeAdded,            // a node appeared (node = as it is now)
+    kNodeUpdated,          // a node changed (node = as it is now)
+    kNodeRemoved,          // a tombstone was purged (node = as it was last)
+    kSlotsChanged,         // the slot assignment changed (slots)
+    kLeaderChanged,        // the coordinator znode changed (leader)
+    kSynced,               // the first full read completed
+    kRejectedChanged,      // the list of znodes that cannot be nodes changed
+    kGroupSourcesChanged,  // a source of worker groups turned stale or fresh
+    kProfileChanged,       // the DolphinScheduler release answered as changed
   };
   uint64_t version = 0;
   Kind kind = Kind::kNodeUpdated;

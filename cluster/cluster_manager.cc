@@ -13,6 +13,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "cluster/file_group_source.h"
 #include "cluster/internal/cluster_manager_state.h"
 #include "cluster/worker_cluster.h"
 #include "glog/logging.h"
@@ -64,15 +65,17 @@ absl::Status ClusterManager::Start() {
         "heartbeat interval must be positive and missed heartbeats at least 1");
   }
   if (!options_.worker_group_file.empty()) {
+    // A bad file at start is an error; later, a bad rewrite keeps the last good groups.
     absl::StatusOr<StaticGroups> groups =
         WorkerCluster::LoadStaticGroups(options_.worker_group_file);
     if (!groups.ok()) return groups.status();
-    auto membership = std::make_shared<GroupMembership>();
-    std::set<std::string> defined;
-    for (const auto& [address, names] : *groups) defined.insert(names.begin(), names.end());
-    membership->by_address = *std::move(groups);
-    membership->defined.assign(defined.begin(), defined.end());
-    s.worker_options.groups = std::move(membership);
+    FileGroupSourceOptions file;
+    file.path = options_.worker_group_file;
+    file.poll_interval = options_.group_file_poll_interval;
+    file.clock = options_.clock;
+    State::GroupSourceEntry entry;
+    entry.source = std::make_unique<FileGroupSource>(std::move(file));
+    s.group_sources.insert(s.group_sources.begin(), std::move(entry));
   }
   s.executor.Start();
   s.executor_started = true;
@@ -85,6 +88,27 @@ absl::Status ClusterManager::Start() {
   });
   subscribed.WaitForNotification();
   if (!status.ok()) return status;
+  for (size_t i = 0; i < s.group_sources.size(); ++i) {
+    State::GroupSourceEntry& entry = s.group_sources[i];
+    entry.name = entry.source->Describe();
+    GroupSourceListener listener;
+    const int index = static_cast<int>(i);
+    listener.on_snapshot = [this, index](std::shared_ptr<const GroupSnapshot> groups) {
+      InboxItem item;
+      item.group_source = index;
+      item.groups = std::move(groups);
+      Enqueue(std::move(item));
+    };
+    listener.on_status = [this, index](const GroupSourceStatus& group_status) {
+      InboxItem item;
+      item.group_source = index;
+      item.group_status = group_status;
+      Enqueue(std::move(item));
+    };
+    if (absl::Status started = entry.source->Start(std::move(listener)); !started.ok()) {
+      return started;
+    }
+  }
   LOG(INFO) << "cluster manager started: masters '" << options_.paths.masters << "', workers '"
             << options_.paths.workers << "', coordinator '" << options_.paths.coordinator << "'";
   return absl::OkStatus();
@@ -93,7 +117,9 @@ absl::Status ClusterManager::Start() {
 absl::Status ClusterManager::Subscribe() {
   State& s = *state_;
   s.session_watch = registry_->WatchSession([this](const registry::SessionEvent& event) {
-    Enqueue(InboxItem{Source::kMasters, std::nullopt, event});
+    InboxItem item;
+    item.session = event;
+    Enqueue(std::move(item));
   });
   // Session events before the watch are covered by the first full read, which starts after.
   s.freshness.emplace(kSourceCount, options_.clock->Now(), registry_->session().events);
@@ -113,7 +139,10 @@ absl::Status ClusterManager::Subscribe() {
   for (const Subscription& each : subscriptions) {
     absl::StatusOr<std::unique_ptr<registry::Subscription>> subscription = registry_->Subscribe(
         *each.path, each.options, [this, source = each.source](const RegistryEvent& event) {
-          Enqueue(InboxItem{source, event, std::nullopt});
+          InboxItem item;
+          item.source = source;
+          item.event = event;
+          Enqueue(std::move(item));
         });
     if (!subscription.ok()) return subscription.status();
     s.subscriptions.push_back(*std::move(subscription));
@@ -144,6 +173,8 @@ void ClusterManager::Shutdown() {
   }
   subscriptions.clear();
   s.session_watch.reset();
+  // Group sources next: once they are shut down, none of their listeners runs.
+  for (State::GroupSourceEntry& entry : s.group_sources) entry.source->Shutdown();
   s.executor.Shutdown();
   for (State::PendingDrain& pending : s.pending) {
     std::move(pending.done)(absl::CancelledError("the cluster manager is shutting down"));
@@ -176,7 +207,9 @@ void ClusterManager::DrainInbox() {
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   for (const InboxItem& item : items) {
-    if (item.session.has_value()) {
+    if (item.group_source >= 0) {
+      ApplyGroupSource(item);
+    } else if (item.session.has_value()) {
       ApplySession(*item.session, now);
     } else {
       ApplyEvent(item.source, *item.event, now, wall_now);
@@ -194,6 +227,52 @@ void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Tim
   const bool reconnected =
       event.type == SessionEventType::kConnected || event.type == SessionEventType::kReconnected;
   state_->freshness->SessionEventApplied(event.sequence, reconnected, now);
+}
+
+void ClusterManager::AddGroupSource(std::unique_ptr<GroupSource> source) {
+  State::GroupSourceEntry entry;
+  entry.source = std::move(source);
+  state_->group_sources.push_back(std::move(entry));
+}
+
+void ClusterManager::ApplyGroupSource(const InboxItem& item) {
+  State& s = *state_;
+  State::GroupSourceEntry& entry = s.group_sources[item.group_source];
+  entry.reported = true;
+  if (item.group_status.has_value()) {
+    if (!item.group_status->SameStateAs(entry.status) || !entry.status.stale) {
+      s.group_sources_dirty = true;
+    }
+    entry.status = *item.group_status;
+  }
+  if (item.groups != nullptr) {
+    entry.snapshot = item.groups;
+    UpdateMembership();
+  }
+}
+
+void ClusterManager::UpdateMembership() {
+  State& s = *state_;
+  auto membership = std::make_shared<GroupMembership>();
+  std::set<std::string> defined;
+  for (const State::GroupSourceEntry& entry : s.group_sources) {
+    if (entry.snapshot == nullptr) continue;
+    for (const auto& [group, addresses] : entry.snapshot->groups) {
+      defined.insert(group);
+      for (const std::string& address : addresses) membership->by_address[address].push_back(group);
+    }
+    // A "default" row replaces the implicit group of every worker where the release in use
+    // says so (docs/dolphinscheduler.md, "Worker groups").
+    if (entry.snapshot->defines_default && s.default_row_overrides) {
+      membership->implicit_default = false;
+    }
+  }
+  for (auto& [address, groups] : membership->by_address) {
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  }
+  membership->defined.assign(defined.begin(), defined.end());
+  s.workers.SetMembership(std::move(membership));
 }
 
 void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl::Time now,
@@ -360,7 +439,19 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
               [](const RejectedZnode& a, const RejectedZnode& b) { return a.path < b.path; });
     changes.rejected = std::move(rejected);
   }
-  changes.first_sync_done = s.freshness->first_sync_done();
+  // Synced once the registry was read in full and every group source has reported once.
+  changes.first_sync_done =
+      s.freshness->first_sync_done() &&
+      std::all_of(s.group_sources.begin(), s.group_sources.end(),
+                  [](const State::GroupSourceEntry& entry) { return entry.reported; });
+  if (s.group_sources_dirty) {
+    s.group_sources_dirty = false;
+    std::vector<GroupSourceView> sources;
+    for (const State::GroupSourceEntry& entry : s.group_sources) {
+      sources.push_back({entry.name, entry.status});
+    }
+    changes.group_sources = std::move(sources);
+  }
   return changes;
 }
 
@@ -445,6 +536,7 @@ void ClusterManager::TickNow() {
 void ClusterManager::ResyncNow() {
   state_->executor.Post([this] {
     for (const auto& subscription : state_->subscriptions) subscription->Resync();
+    for (State::GroupSourceEntry& entry : state_->group_sources) entry.source->RefreshNow();
   });
 }
 

@@ -37,6 +37,7 @@
 #include "cluster/change_log.h"
 #include "cluster/cluster_view.h"
 #include "cluster/freshness.h"
+#include "cluster/group_source.h"
 #include "cluster/heartbeat_codec.h"
 #include "cluster/layout.h"
 #include "cluster/master_cluster.h"
@@ -58,8 +59,10 @@ struct ClusterOptions {
   double overload_memory_usage = 0;
   // How long OFFLINE nodes stay visible after their znode is gone.
   absl::Duration tombstone_retention = absl::Minutes(10);
-  // Optional static worker-group mapping file (see WorkerCluster::LoadStaticGroups).
+  // Optional static worker-group mapping file (see WorkerCluster::LoadStaticGroups), checked
+  // by Start() and re-read when it changes (FileGroupSource), every `group_file_poll_interval`.
   std::string worker_group_file;
+  absl::Duration group_file_poll_interval = absl::Seconds(10);
   // The periodic full resync: every interval, +- jitter (a fraction of it).
   absl::Duration resync_interval = absl::Seconds(60);
   double resync_jitter = 0.2;
@@ -113,8 +116,14 @@ class ClusterManager {
   ClusterManager(const ClusterManager&) = delete;
   ClusterManager& operator=(const ClusterManager&) = delete;
 
-  // Validates the options, loads the static group file, subscribes, starts the executor and
-  // timers. InvalidArgument/NotFound for bad options; FailedPrecondition if called twice.
+  // Adds a source of worker groups defined outside the registry (DolphinScheduler's database,
+  // say); before Start(), which starts it. The view is not synced before every source has
+  // reported once (groups, or why it has none).
+  void AddGroupSource(std::unique_ptr<GroupSource> source);
+
+  // Validates the options, checks the static group file, subscribes, starts the executor, the
+  // group sources and the timers. InvalidArgument/NotFound for bad options; FailedPrecondition
+  // if called twice.
   absl::Status Start();
   // Unsubscribes, stops the timers, fails pending operator calls with Cancelled, and joins
   // the executor. Idempotent.
@@ -152,7 +161,8 @@ class ClusterManager {
 
   // Runs the periodic tick now and waits for it (tests with run_timers = false).
   void TickNow();
-  // Starts a full resync of every subscription now (asynchronous; watch resyncs()).
+  // Starts a full resync of every subscription now, and re-reads every group source
+  // (asynchronous; watch resyncs()).
   void ResyncNow();
 
   // Counters, for metrics and tests.
@@ -171,6 +181,10 @@ class ClusterManager {
     Source source = Source::kMasters;
     std::optional<registry::RegistryEvent> event;
     std::optional<registry::SessionEvent> session;
+    // From group source `group_source` (an index): new groups, or a new status.
+    int group_source = -1;
+    std::shared_ptr<const GroupSnapshot> groups;
+    std::optional<GroupSourceStatus> group_status;
   };
   struct State;  // Everything confined to the executor; see cluster_manager.cc.
 
@@ -180,6 +194,9 @@ class ClusterManager {
   absl::Status Subscribe();
   void DrainInbox();
   void ApplySession(const registry::SessionEvent& event, absl::Time now);
+  void ApplyGroupSource(const InboxItem& item);
+  // The worker groups of every group source, merged, as the workers see them.
+  void UpdateMembership();
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
                   absl::Time wall_now);
   // After a full read: makes the live state match `synced.snapshot`, counting corrections.

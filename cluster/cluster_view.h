@@ -15,6 +15,8 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cluster/ds_version.h"
+#include "cluster/group_source.h"
 #include "cluster/node_info.h"
 
 namespace roster::cluster {
@@ -56,6 +58,17 @@ struct RejectedZnode {
   std::string reason;
 };
 
+// A source of worker groups outside the registry (DolphinScheduler's database, the group
+// file), and how fresh its groups are.
+struct GroupSourceView {
+  std::string source;  // GroupSource::Describe(): never a password
+  GroupSourceStatus status;
+
+  friend bool operator==(const GroupSourceView& a, const GroupSourceView& b) {
+    return a.source == b.source && a.status.SameStateAs(b.status);
+  }
+};
+
 class ClusterView {
  public:
   ClusterView() = default;
@@ -75,6 +88,9 @@ class ClusterView {
   SlotAssignment slots;
   LeaderInfo leader;
   std::vector<RejectedZnode> rejected;
+  // The DolphinScheduler release this view answers as, and why.
+  DsDetection dolphinscheduler;
+  std::vector<GroupSourceView> group_sources;
 
   // The node with `address` in `role`, or null.
   NodeInfoPtr Find(NodeRole role, absl::string_view address) const;

@@ -12,16 +12,14 @@ namespace {
 // One row per release whose behaviour differs. Each row is what that release's source says
 // (the `source` column names the files; docs/dolphinscheduler.md has the details).
 constexpr std::array<DsProfile, kDsVersionCount - 1> kProfiles = {{
-    {DsVersion::k2_0, "2.0", "2.0.0 - 2.0.9", HeartbeatDialect::kText20,
-     GroupOrigin::kRegistryPath, false, SlotPolicy::kDolphinScheduler31,
-     StrategySemantics::kDolphinScheduler32, SelectionStrategy::kLowerWeight,
-     CoordinatorMode::kNone, false,
+    {DsVersion::k2_0, "2.0", "2.0.0 - 2.0.9", HeartbeatDialect::kText20, GroupOrigin::kRegistryPath,
+     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
      "common/utils/HeartBeat.java, master/registry/ServerNodeManager.java, "
      "master/dispatch/host/assign/*.java @ 2.0.9-release"},
-    {DsVersion::k3_0, "3.0", "3.0.0 - 3.0.6", HeartbeatDialect::kText30,
-     GroupOrigin::kRegistryPath, false, SlotPolicy::kDolphinScheduler31,
-     StrategySemantics::kDolphinScheduler32, SelectionStrategy::kLowerWeight,
-     CoordinatorMode::kNone, false,
+    {DsVersion::k3_0, "3.0", "3.0.0 - 3.0.6", HeartbeatDialect::kText30, GroupOrigin::kRegistryPath,
+     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
      "common/utils/HeartBeat.java, master/registry/ServerNodeManager.java, "
      "master/dispatch/host/assign/*.java @ 3.0.6-release"},
     {DsVersion::k3_1_0, "3.1.0", "3.1.0", HeartbeatDialect::kJson31, GroupOrigin::kRegistryPath,
@@ -97,53 +95,12 @@ DsVersionSet ReleasesWriting(NodeRole, const roster::v1::Heartbeat& heartbeat) {
   }
 }
 
-absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text) {
-  struct Name {
-    absl::string_view text;
-    DsVersion version;
-  };
-  static constexpr Name kNames[] = {
-      {"auto", DsVersion::kAuto},     {"2.0", DsVersion::k2_0},     {"3.0", DsVersion::k3_0},
-      {"3.1.0", DsVersion::k3_1_0},   {"3.1", DsVersion::k3_1},     {"3.2.0", DsVersion::k3_2_0},
-      {"3.2.1", DsVersion::k3_2},     {"3.2.2", DsVersion::k3_2},   {"3.2", DsVersion::k3_2},
-      {"3.3", DsVersion::k3_3},       {"dev", DsVersion::k3_3},
-  };
-  for (const Name& name : kNames) {
-    if (text == name.text) return name.version;
-  }
-  // Patch releases that behave like their minor's row: 2.0.x, 3.0.x, 3.1.1 - 3.1.9.
-  if (absl::StartsWith(text, "2.0.") && text.size() == 5) return DsVersion::k2_0;
-  if (absl::StartsWith(text, "3.0.") && text.size() == 5) return DsVersion::k3_0;
-  if (absl::StartsWith(text, "3.1.") && text.size() == 5 && text[4] >= '1' && text[4] <= '9') {
-    return DsVersion::k3_1;
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown DolphinScheduler version '", text,
-      "' (--dolphinscheduler_version): expected auto, 2.0, 3.0, 3.1.0, 3.1, 3.2.0, 3.2, 3.3 or a "
-      "patch release such as 3.2.1"));
-}
-
-absl::string_view DsVersionName(DsVersion version) {
-  if (version == DsVersion::kAuto) return "auto";
-  return ProfileOf(version).name;
-}
-
 const DsProfile& ProfileOf(DsVersion version) {
   const int index = std::max(static_cast<int>(version), 1) - 1;
   return kProfiles[index];
 }
 
 absl::Span<const DsProfile> AllProfiles() { return kProfiles; }
-
-std::string DsVersionSetName(DsVersionSet set) {
-  if (set == 0) return "none";
-  if ((set & kAnyDsVersion) == kAnyDsVersion) return "any";
-  std::vector<absl::string_view> names;
-  for (const DsProfile& profile : kProfiles) {
-    if (set & DsBit(profile.version)) names.push_back(profile.name);
-  }
-  return absl::StrJoin(names, ", ");
-}
 
 DsDetection DetectDsVersion(DsVersion configured, const std::vector<NodeEvidence>& nodes,
                             const RegistryEvidence& registry) {
@@ -181,10 +138,9 @@ DsDetection DetectDsVersion(DsVersion configured, const std::vector<NodeEvidence
   if (!nodes.empty()) evidence.push_back(absl::StrCat(nodes.size(), " node heartbeat(s)"));
   if (all != 0) {
     d.version = Newest(all);
-    d.reason = evidence.empty()
-                   ? "no evidence in the registry yet: assumed the newest release"
-                   : absl::StrCat("fits ", DsVersionSetName(all), ": ",
-                                  absl::StrJoin(evidence, ", "));
+    d.reason = evidence.empty() ? "no evidence in the registry yet: assumed the newest release"
+                                : absl::StrCat("fits ", DsVersionSetName(all), ": ",
+                                               absl::StrJoin(evidence, ", "));
     return d;
   }
   d.mixed = true;

@@ -65,7 +65,8 @@ bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
 
 bool ViewChanges::AnyChange(const ClusterView& previous) const {
   return !masters.empty() || !workers.empty() || !alert_servers.empty() || defined_groups_changed ||
-         rejected.has_value() || !SameLeader(previous.leader, leader) ||
+         rejected.has_value() || group_sources.has_value() || dolphinscheduler.has_value() ||
+         recompute_slots || !SameLeader(previous.leader, leader) ||
          (first_sync_done && !previous.synced);
 }
 
@@ -106,13 +107,9 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   RecordNodeChanges(changes.workers, &batch);
   RecordNodeChanges(changes.alert_servers, &batch);
 
-  if (changes.masters.empty()) {
-    next->masters = previous.masters;
-    next->slots = previous.slots;
-  } else {
-    next->masters = ApplyNodeChanges(previous.masters, changes.masters);
-    next->slots = compute_slots(next->masters);
-  }
+  next->masters = ApplyNodeChanges(previous.masters, changes.masters);
+  next->slots = changes.masters.empty() && !changes.recompute_slots ? previous.slots
+                                                                    : compute_slots(next->masters);
   next->workers = ApplyNodeChanges(previous.workers, changes.workers);
   next->alert_servers = ApplyNodeChanges(previous.alert_servers, changes.alert_servers);
 
@@ -154,6 +151,23 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
     }
   } else {
     next->rejected = previous.rejected;
+  }
+  next->group_sources = previous.group_sources;
+  if (changes.group_sources.has_value() && *changes.group_sources != previous.group_sources) {
+    next->group_sources = *std::move(changes.group_sources);
+    ClusterChange c;
+    c.kind = ClusterChange::Kind::kGroupSourcesChanged;
+    batch.push_back(std::move(c));
+  }
+  next->dolphinscheduler = previous.dolphinscheduler;
+  if (changes.dolphinscheduler.has_value() &&
+      *changes.dolphinscheduler != previous.dolphinscheduler) {
+    next->dolphinscheduler = *std::move(changes.dolphinscheduler);
+    ClusterChange c;
+    c.kind = ClusterChange::Kind::kProfileChanged;
+    batch.push_back(std::move(c));
+    LOG(INFO) << "answering as DolphinScheduler " << DsVersionName(next->dolphinscheduler.version)
+              << ": " << next->dolphinscheduler.reason;
   }
   if (!previous.synced && changes.first_sync_done) {
     next->synced = true;

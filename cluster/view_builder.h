@@ -38,6 +38,12 @@ struct ViewChanges {
   std::optional<std::vector<RejectedZnode>> rejected;
   // The first full read has completed (the view may turn synced).
   bool first_sync_done = false;
+  // The group sources and their status, when one may have changed; nullopt when none did.
+  std::optional<std::vector<GroupSourceView>> group_sources;
+  // The DolphinScheduler release answered as, when it may have changed; nullopt when not.
+  std::optional<DsDetection> dolphinscheduler;
+  // Recompute the slots even if no master changed (the slot policy changed).
+  bool recompute_slots = false;
 
   // Whether the view must be rebuilt at all: false for an idle tick or a batch of ignored
   // events. (A rebuilt view may still turn out equal; then its batch is empty.)

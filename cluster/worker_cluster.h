@@ -5,14 +5,14 @@
 // t_ds_worker_group (3.1.1 and later), and the optional static mapping file; roster's own
 // simulator and sidecar registrations may also name one in the heartbeat (workerGroup, which no
 // DolphinScheduler release writes). "default" holds every worker, unless the release in use lets
-// a database row named "default" replace it (docs/dolphinscheduler.md). Membership is recomputed from the workers themselves on every change, so a
-// worker that registers after its group was defined is in the group at once (DolphinScheduler
-// #17408).
+// a database row named "default" replace it (docs/dolphinscheduler.md). Membership is recomputed
+// from the workers themselves on every change, so a worker that registers after its group was
+// defined is in the group at once (DolphinScheduler #17408).
 //
 // A group also exists while it has no member when something defines it: a legacy group
 // directory ({workers}/{group}, persistent; DolphinScheduler <= 3.1 lists these as its worker
-// groups), a database row, or a group of the static mapping file. Such a group is shown empty rather than
-// unknown, so "group 'spark' has no workers" is not mistaken for a typo.
+// groups), a database row, or a group of the static mapping file. Such a group is shown empty
+// rather than unknown, so "group 'spark' has no workers" is not mistaken for a typo.
 //
 // Thread-safety: the live part (Apply) is confined to the cluster executor; BuildGroups and
 // LoadStaticGroups are pure.

@@ -224,6 +224,12 @@ void FillClusterEvent(const cluster::ClusterChange& change, absl::Time now, v1::
     case Kind::kRejectedChanged:
       out->set_kind(v1::ClusterEvent::REJECTED_CHANGED);
       break;
+    case Kind::kGroupSourcesChanged:
+      out->set_kind(v1::ClusterEvent::GROUP_SOURCES_CHANGED);
+      break;
+    case Kind::kProfileChanged:
+      out->set_kind(v1::ClusterEvent::PROFILE_CHANGED);
+      break;
   }
   if (change.node != nullptr) FillNode(*change.node, now, NodeDetail{}, out->mutable_node());
   out->set_state_changed(change.state_changed);

@@ -25,6 +25,7 @@
 #include "cluster/change_log.h"
 #include "cluster/cluster_manager.h"
 #include "cluster/freshness.h"
+#include "cluster/group_source.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_table.h"
 #include "cluster/worker_cluster.h"
@@ -101,6 +102,21 @@ struct ClusterManager::State {
   bool rejected_dirty = false;
   // Set by Subscribe(), on the executor.
   std::optional<FreshnessTracker> freshness;
+
+  // Worker groups from outside the registry, in the order they were added (the group file
+  // first). `source` is thread-safe; the rest is confined to the executor.
+  struct GroupSourceEntry {
+    std::unique_ptr<GroupSource> source;
+    std::string name;  // GroupSource::Describe()
+    std::shared_ptr<const GroupSnapshot> snapshot;
+    GroupSourceStatus status;
+    bool reported = false;  // a snapshot or a status arrived
+  };
+  std::vector<GroupSourceEntry> group_sources;
+  // A source's status changed since the last published view.
+  bool group_sources_dirty = false;
+  // The release in use lets a database row named "default" replace the implicit group.
+  bool default_row_overrides = false;
   std::vector<PendingDrain> pending;
   std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
   absl::BitGen rng;
