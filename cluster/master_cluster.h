@@ -30,7 +30,14 @@
 // OFFLINE tombstone (no znode) hold none. A heartbeat without a status (SERVER_STATUS_
 // UNSPECIFIED) passes the 3.1 rule only. Where DolphinScheduler itself breaks (a payload it
 // cannot parse: 3.1 masters then all drop to total 0, 3.2 masters keep their previous slots)
-// no answer can agree with it; roster keeps answering from the last valid heartbeat.
+// no answer can agree with it; roster keeps answering from the last valid heartbeat. Two
+// more differences are DolphinScheduler's own: 3.0.x-3.1.x count every master znode in the
+// total, payload or not (ServerNodeManager#syncMasterNodes: totalSlot = nodes.size()), so
+// while a master has written nothing the last slots belong to nobody, where roster's total is
+// the number of holders; and a 3.2.x master keeps its HashMap's table across refreshes
+// (clear() does not shrink it), so after the directory once held more than 12 masters its
+// order can differ from the fresh map roster simulates. 2.0.x is not modelled: its
+// comparator never orders (`before ? 1 : 0`) and it indexes masters by host without port.
 //
 // The assignment's epoch is a stable fingerprint of its members and their znodes' czxids in
 // slot order, so two replicas reading the same ZooKeeper state report the same epoch.
