@@ -100,8 +100,9 @@ std::vector<size_t> JavaHashMapOrder(const std::vector<absl::string_view>& keys)
   }
   std::vector<size_t> order;
   order.reserve(keys.size());
-  for (const std::vector<size_t>& bucket : buckets)
+  for (const std::vector<size_t>& bucket : buckets) {
     order.insert(order.end(), bucket.begin(), bucket.end());
+  }
   return order;
 }
 
