@@ -238,7 +238,12 @@ void ClusterManager::AddGroupSource(std::unique_ptr<GroupSource> source) {
 void ClusterManager::ApplyGroupSource(const InboxItem& item) {
   State& s = *state_;
   State::GroupSourceEntry& entry = s.group_sources[item.group_source];
-  entry.reported = true;
+  // Reported once it delivered groups, or failed to read them (then there is nothing to wait
+  // for); a status alone may precede the first snapshot.
+  if (item.groups != nullptr ||
+      (item.group_status.has_value() && item.group_status->failures > 0)) {
+    entry.reported = true;
+  }
   if (item.group_status.has_value()) {
     if (!item.group_status->SameStateAs(entry.status) || !entry.status.stale) {
       s.group_sources_dirty = true;
@@ -391,7 +396,12 @@ void ClusterManager::Publish(bool tick) {
   const ClusterViewPtr previous = view();
   bool synced = previous->synced;
   if (changes.AnyChange(*previous)) {
-    BuiltView built = BuildNextView(*previous, std::move(changes), MasterCluster::ComputeSlots);
+    const SlotPolicy policy = s.slot_policy;
+    BuiltView built = BuildNextView(
+        *previous, std::move(changes),
+        [policy](const std::vector<NodeInfoPtr>& masters) {
+          return MasterCluster::ComputeSlots(masters, policy);
+        });
     synced = built.view->synced;
     if (!built.batch.empty()) PublishView(std::move(built));
     s.workers.GroupsPublished();
@@ -425,7 +435,8 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
   if (changes.defined_groups_changed || !changes.workers.empty()) {
     changes.defined_groups = s.workers.DefinedGroups();
   }
-  changes.leader = s.masters.leader();
+  // The coordinator is valid only while its session is its master's (DolphinScheduler #18644).
+  changes.leader = MasterCluster::CheckLeader(s.masters.leader(), s.masters.table().Snapshot());
   if (s.rejected_dirty) {
     std::vector<RejectedZnode> rejected;
     for (const NodeTable* table : s.tables()) {

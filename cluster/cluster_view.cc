@@ -50,11 +50,10 @@ absl::string_view NodeStateName(NodeState state) {
 }
 
 int SlotAssignment::SlotOf(absl::string_view address) const {
-  auto it = std::lower_bound(masters.begin(), masters.end(), address,
-                             [](const std::string& master, absl::string_view key) {
-                               return absl::string_view(master) < key;
-                             });
-  if (it == masters.end() || *it != address) return -1;
+  // Linear: DolphinScheduler policies keep masters in queue order, not sorted, and a
+  // cluster has a handful of masters.
+  auto it = std::find(masters.begin(), masters.end(), address);
+  if (it == masters.end()) return -1;
   return static_cast<int>(it - masters.begin());
 }
 

@@ -21,13 +21,15 @@
 
 namespace roster::cluster {
 
-// Slot assignment over the live masters (DESIGN.md, "Master slots and the leader"): masters in
-// RUNNING, OVERLOAD or RECOVERING, sorted by address; slot = index, total = size.
+// Slot assignment over the masters that hold a slot, under one SlotPolicy (master_cluster.h):
+// slot = index in `masters`, total = size.
 struct SlotAssignment {
-  std::vector<std::string> masters;  // sorted by address
+  // In slot order: by address under the `stable` policy, DolphinScheduler's queue order under
+  // the DolphinScheduler policies.
+  std::vector<std::string> masters;
   // Identifies the assignment: equal on every replica reading the same ZooKeeper state, and
   // different whenever the assignment differs. A 64-bit fingerprint of the members' addresses
-  // and incarnations (czxid); compare epochs for equality, never for order.
+  // and incarnations (czxid), in slot order; compare epochs for equality, never for order.
   uint64_t epoch = 0;
 
   // The slot of `address`, or -1 when it holds none.
@@ -37,9 +39,20 @@ struct SlotAssignment {
 // The holder of the coordinator znode.
 struct LeaderInfo {
   bool present = false;
-  std::string address;        // the znode's payload, "host:port"
+  std::string address;        // the address in the znode's payload, "host:port"
   int64_t fencing_token = 0;  // the znode's czxid: only grows across leaders
   int64_t since_ms = 0;       // the znode's ctime (ZooKeeper's clock), epoch ms
+  // The coordinator znode's owner session (stat.ephemeral_owner; 0 for a persistent znode).
+  int64_t holder_session = 0;
+  // The payload's "#millis" suffix ("host:port#millis", DolphinScheduler proposal #18645),
+  // or 0 when it has none.
+  int64_t claimed_at_ms = 0;
+  // Set by MasterCluster::CheckLeader(): true when the znode belongs to the session of the
+  // master registered at `address`. A leader that is not valid is reported, but its fencing
+  // token must not be used.
+  bool valid = false;
+  // Why the leader is not valid, or why the coordinator znode could not be used; "" if fine.
+  std::string problem;
 };
 
 // The workers of one group.

@@ -74,6 +74,9 @@ struct NodeInfo {
   // The znode(s) registering this node (a legacy worker in two groups has two).
   std::vector<std::string> paths;
   int64_t mzxid = 0;  // last data change seen
+  // The ZooKeeper session owning the newest znode (largest czxid) registering this node, or 0
+  // (no znode, or a persistent one). Tells a restarted node's session from its predecessor's.
+  int64_t ephemeral_owner = 0;
   // The last valid heartbeat (empty until one arrives). A rejected payload leaves the last
   // valid one here and puts the reason in `reason`.
   roster::v1::Heartbeat heartbeat;

@@ -232,9 +232,14 @@ class NodeTable::Record {
     info->reason = machine_.reason();
     info->state_since = machine_.state_since_wall();
     info->incarnation = incarnation_;
+    int64_t newest_czxid = 0;
     for (const Znode& z : znodes_) {
       info->paths.push_back(z.path);
       info->mzxid = std::max(info->mzxid, z.stat.mzxid);
+      if (z.stat.czxid >= newest_czxid) {
+        newest_czxid = z.stat.czxid;
+        info->ephemeral_owner = z.stat.ephemeral_owner;
+      }
     }
     std::sort(info->paths.begin(), info->paths.end());
     if (has_heartbeat_) {

@@ -60,7 +60,9 @@ const std::string& AddressOf(const NodeChange& change) {
 }  // namespace
 
 bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
-  return a.present == b.present && a.address == b.address && a.fencing_token == b.fencing_token;
+  return a.present == b.present && a.address == b.address && a.fencing_token == b.fencing_token &&
+         a.holder_session == b.holder_session && a.claimed_at_ms == b.claimed_at_ms &&
+         a.valid == b.valid && a.problem == b.problem;
 }
 
 bool ViewChanges::AnyChange(const ClusterView& previous) const {

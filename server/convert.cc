@@ -173,6 +173,12 @@ void FillLeader(const cluster::LeaderInfo& leader, v1::Leader* out) {
   out->set_address(leader.address);
   out->set_fencing_token(leader.fencing_token);
   ToProto(absl::FromUnixMillis(leader.since_ms), out->mutable_since());
+  out->set_holder_session(leader.holder_session);
+  out->set_valid(leader.valid);
+  out->set_problem(leader.problem);
+  if (leader.claimed_at_ms != 0) {
+    ToProto(absl::FromUnixMillis(leader.claimed_at_ms), out->mutable_claimed_at());
+  }
 }
 
 void FillClusterView(const cluster::ClusterView& view, absl::Time now,

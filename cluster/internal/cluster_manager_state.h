@@ -117,6 +117,8 @@ struct ClusterManager::State {
   bool group_sources_dirty = false;
   // The release in use lets a database row named "default" replace the implicit group.
   bool default_row_overrides = false;
+  // The slot rule in force (the DolphinScheduler release's, or --slot_policy).
+  SlotPolicy slot_policy = SlotPolicy::kStable;
   std::vector<PendingDrain> pending;
   std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
   absl::BitGen rng;
