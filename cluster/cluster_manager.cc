@@ -18,6 +18,7 @@
 #include "cluster/worker_cluster.h"
 #include "glog/logging.h"
 #include "util/executor.h"
+#include "util/status_macros.h"
 
 namespace roster::cluster {
 namespace {
@@ -397,11 +398,10 @@ void ClusterManager::Publish(bool tick) {
   bool synced = previous->synced;
   if (changes.AnyChange(*previous)) {
     const SlotPolicy policy = s.slot_policy;
-    BuiltView built = BuildNextView(
-        *previous, std::move(changes),
-        [policy](const std::vector<NodeInfoPtr>& masters) {
-          return MasterCluster::ComputeSlots(masters, policy);
-        });
+    BuiltView built = BuildNextView(*previous, std::move(changes),
+                                    [policy](const std::vector<NodeInfoPtr>& masters) {
+                                      return MasterCluster::ComputeSlots(masters, policy);
+                                    });
     synced = built.view->synced;
     if (!built.batch.empty()) PublishView(std::move(built));
     s.workers.GroupsPublished();
@@ -431,7 +431,8 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
       table->Derive(now, wall_now, role_changes[role++]);
     }
   }
-  changes.defined_groups_changed = s.workers.groups_changed();
+  DetectRelease(now, wall_now, &changes);
+  changes.defined_groups_changed = changes.defined_groups_changed || s.workers.groups_changed();
   if (changes.defined_groups_changed || !changes.workers.empty()) {
     changes.defined_groups = s.workers.DefinedGroups();
   }
@@ -464,6 +465,63 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
     changes.group_sources = std::move(sources);
   }
   return changes;
+}
+
+namespace {
+
+// Whether a change can move the release detection: a node came or went, or its heartbeat
+// format changed.
+bool AffectsDetection(const std::vector<NodeChange>& changes) {
+  for (const NodeChange& change : changes) {
+    if (change.before == nullptr || change.after == nullptr ||
+        change.before->has_heartbeat != change.after->has_heartbeat ||
+        change.before->heartbeat.format() != change.after->heartbeat.format() ||
+        (change.before->state == NodeState::kOffline) !=
+            (change.after->state == NodeState::kOffline)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void ClusterManager::DetectRelease(absl::Time now, absl::Time wall_now, ViewChanges* changes) {
+  State& s = *state_;
+  s.detection_dirty = s.detection_dirty || AffectsDetection(changes->masters) ||
+                      AffectsDetection(changes->workers) ||
+                      AffectsDetection(changes->alert_servers);
+  RegistryEvidence evidence;
+  evidence.group_directories = s.workers.has_group_directories();
+  evidence.alert_servers = s.alerts.size() > 0;
+  evidence.coordinator = s.masters.leader().present;
+  if (!s.detection_dirty && evidence == s.evidence) return;
+  s.detection_dirty = false;
+  s.evidence = evidence;
+  std::vector<NodeEvidence> nodes;
+  for (const NodeTable* table : s.tables()) {
+    for (const NodeInfoPtr& node : table->Snapshot()) {
+      if (!node->has_heartbeat || node->state == NodeState::kOffline) continue;
+      nodes.push_back({node->address, node->role, ReleasesWriting(node->role, node->heartbeat)});
+    }
+  }
+  DsDetection detection = DetectDsVersion(options_.dolphinscheduler_version, nodes, evidence);
+  if (detection == s.detection) return;
+  s.detection = detection;
+  changes->dolphinscheduler = std::move(detection);
+  const DsProfile& profile = ProfileOf(s.detection.version);
+  const SlotPolicy policy = options_.slot_policy.value_or(profile.slot_policy);
+  if (policy != s.slot_policy) {
+    s.slot_policy = policy;
+    changes->recompute_slots = true;
+  }
+  if (profile.default_row_overrides != s.default_row_overrides) {
+    s.default_row_overrides = profile.default_row_overrides;
+    UpdateMembership();
+    s.workers.table().Derive(now, wall_now, &changes->workers);
+    changes->defined_groups_changed = true;
+    changes->defined_groups = s.workers.DefinedGroups();
+  }
 }
 
 void ClusterManager::PublishView(BuiltView built) {
@@ -607,12 +665,10 @@ absl::StatusOr<LeaderAnswer> ClusterManager::GetLeader(const ViewSnapshot& at) c
       !status.ok()) {
     return status;
   }
-  const ClusterView& view = *at.view;
-  if (!view.leader.present) {
-    return absl::NotFoundError(
-        absl::StrCat("no master holds the coordinator znode '", options_.paths.coordinator, "'"));
-  }
-  return LeaderAnswer{view.leader, view.Find(NodeRole::kMaster, view.leader.address)};
+  const DsProfile& profile = ProfileOf(at.view->dolphinscheduler.version);
+  ASSIGN_OR_RETURN(LeaderLookup lookup, MasterCluster::LookupLeader(*at.view, profile.coordinator,
+                                                                    options_.paths.coordinator));
+  return LeaderAnswer{std::move(lookup.leader), std::move(lookup.master)};
 }
 
 std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(

@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_view.h"
+#include "cluster/ds_version.h"
 #include "cluster/freshness.h"
 #include "cluster/group_source.h"
 #include "cluster/heartbeat_codec.h"
@@ -63,6 +64,10 @@ struct ClusterOptions {
   // by Start() and re-read when it changes (FileGroupSource), every `group_file_poll_interval`.
   std::string worker_group_file;
   absl::Duration group_file_poll_interval = absl::Seconds(10);
+  // The DolphinScheduler release to answer as; kAuto detects it (docs/dolphinscheduler.md).
+  DsVersion dolphinscheduler_version = DsVersion::kAuto;
+  // Overrides the release's slot rule.
+  std::optional<SlotPolicy> slot_policy;
   // The periodic full resync: every interval, +- jitter (a fraction of it).
   absl::Duration resync_interval = absl::Seconds(60);
   double resync_jitter = 0.2;
@@ -197,6 +202,9 @@ class ClusterManager {
   void ApplyGroupSource(const InboxItem& item);
   // The worker groups of every group source, merged, as the workers see them.
   void UpdateMembership();
+  // Decides again which DolphinScheduler release to answer as, when the evidence changed, and
+  // applies its rules (slot policy, default group); records what changed in `changes`.
+  void DetectRelease(absl::Time now, absl::Time wall_now, ViewChanges* changes);
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
                   absl::Time wall_now);
   // After a full read: makes the live state match `synced.snapshot`, counting corrections.

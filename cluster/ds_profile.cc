@@ -9,44 +9,50 @@
 namespace roster::cluster {
 namespace {
 
-// One row per release whose behaviour differs. Each row is what that release's source says
-// (the `source` column names the files; docs/dolphinscheduler.md has the details).
+// One row per release whose behaviour differs: what that release's source says (the `source`
+// column names the files; paths under dolphinscheduler-master/.../server/master/ and
+// dolphinscheduler-common/.../common/; docs/dolphinscheduler.md has the details).
+//
+// Slots: 2.0.x is not modelled exactly (its comparator never reorders and it indexes masters by
+// host without the port); it gets 3.0 - 3.1's rule, the closest.
 constexpr std::array<DsProfile, kDsVersionCount - 1> kProfiles = {{
     {DsVersion::k2_0, "2.0", "2.0.0 - 2.0.9", HeartbeatDialect::kText20, GroupOrigin::kRegistryPath,
-     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     false, SlotPolicy::kDolphin31, StrategySemantics::kDolphinScheduler31, absl::Seconds(1), false,
      SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
-     "common/utils/HeartBeat.java, master/registry/ServerNodeManager.java, "
-     "master/dispatch/host/assign/*.java @ 2.0.9-release"},
+     "utils/HeartBeat.java, registry/ServerNodeManager.java, dispatch/host/assign/*.java, "
+     "dispatch/host/LowerWeightHostManager.java @ 2.0.9-release"},
     {DsVersion::k3_0, "3.0", "3.0.0 - 3.0.6", HeartbeatDialect::kText30, GroupOrigin::kRegistryPath,
-     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     false, SlotPolicy::kDolphin31, StrategySemantics::kDolphinScheduler31, absl::Seconds(10), true,
      SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
-     "common/utils/HeartBeat.java, master/registry/ServerNodeManager.java, "
-     "master/dispatch/host/assign/*.java @ 3.0.6-release"},
+     "utils/HeartBeat.java, registry/ServerNodeManager.java, queue/MasterPriorityQueue.java, "
+     "dispatch/host/assign/*.java @ 3.0.6-release"},
     {DsVersion::k3_1_0, "3.1.0", "3.1.0", HeartbeatDialect::kJson31, GroupOrigin::kRegistryPath,
-     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
-     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
-     "common/model/{Master,Worker}HeartBeat.java, master/registry/ServerNodeManager.java @ "
-     "3.1.0-release"},
+     false, SlotPolicy::kDolphin31, StrategySemantics::kDolphinScheduler31, absl::Seconds(10),
+     false, SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
+     "model/{Master,Worker}HeartBeat.java, registry/ServerNodeManager.java @ 3.1.0-release"},
     {DsVersion::k3_1, "3.1", "3.1.1 - 3.1.9", HeartbeatDialect::kJson31, GroupOrigin::kDatabase,
-     false, SlotPolicy::kDolphinScheduler31, StrategySemantics::kDolphinScheduler32,
+     true, SlotPolicy::kDolphin31, StrategySemantics::kDolphinScheduler31, absl::Seconds(10), false,
      SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, false,
-     "common/model/{Master,Worker}HeartBeat.java, master/registry/ServerNodeManager.java @ "
-     "3.1.9-release"},
+     "model/{Master,Worker}HeartBeat.java, registry/ServerNodeManager.java @ 3.1.9-release"},
     {DsVersion::k3_2_0, "3.2.0", "3.2.0", HeartbeatDialect::kJson320, GroupOrigin::kDatabase, true,
-     SlotPolicy::kDolphinScheduler320, StrategySemantics::kDolphinScheduler32,
+     SlotPolicy::kDolphin320, StrategySemantics::kDolphinScheduler31, absl::Seconds(10), false,
      SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, true,
-     "common/model/*HeartBeat.java, master/registry/{MasterSlotManager,ServerNodeManager}.java "
-     "@ 3.2.0-release"},
-    {DsVersion::k3_2, "3.2", "3.2.1 - 3.2.2", HeartbeatDialect::kJson321, GroupOrigin::kDatabase,
-     true, SlotPolicy::kDolphinScheduler32, StrategySemantics::kDolphinScheduler32,
+     "model/*HeartBeat.java, registry/{MasterSlotManager,ServerNodeManager}.java @ 3.2.0-release"},
+    {DsVersion::k3_2_1, "3.2.1", "3.2.1", HeartbeatDialect::kJson321, GroupOrigin::kDatabase, true,
+     SlotPolicy::kDolphin321, StrategySemantics::kDolphinScheduler32, absl::Seconds(10), false,
      SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, true,
-     "common/model/WorkerHeartBeat.java, worker/task/WorkerHeartBeatTask.java, "
-     "master/registry/{MasterSlotManager,ServerNodeManager}.java @ 3.2.2-release"},
+     "model/WorkerHeartBeat.java, task/WorkerHeartBeatTask.java, "
+     "registry/{MasterSlotManager,ServerNodeManager}.java @ 3.2.1-release"},
+    {DsVersion::k3_2_2, "3.2.2", "3.2.2", HeartbeatDialect::kJson322, GroupOrigin::kDatabase, true,
+     SlotPolicy::kDolphin322, StrategySemantics::kDolphinScheduler32, absl::Seconds(10), false,
+     SelectionStrategy::kLowerWeight, CoordinatorMode::kNone, true,
+     "model/BaseHeartBeat.java, queue/MasterPriorityQueue.java (getOrderedElements), "
+     "registry/{MasterSlotManager,ServerNodeManager}.java @ 3.2.2-release"},
     {DsVersion::k3_3, "3.3", "3.3 (dev)", HeartbeatDialect::kJson33, GroupOrigin::kDatabase, false,
-     SlotPolicy::kDolphinScheduler33, StrategySemantics::kDolphinScheduler33,
-     SelectionStrategy::kRoundRobin, CoordinatorMode::kZnode, true,
-     "common/model/BaseHeartBeat.java, master/cluster/{MasterSlotManager,"
-     "WorkerGroupChangeNotifier}.java, master/cluster/loadbalancer/*.java @ dev"},
+     SlotPolicy::kDolphin33, StrategySemantics::kDolphinScheduler33, absl::Seconds(10), false,
+     SelectionStrategy::kDynamicWeightedRoundRobin, CoordinatorMode::kZnode, true,
+     "model/BaseHeartBeat.java, cluster/{MasterSlotManager,WorkerClusters,"
+     "WorkerGroupChangeNotifier}.java, cluster/loadbalancer/*.java, application.yaml @ dev"},
 }};
 
 // Newest first: the release `set` most likely is.
@@ -84,10 +90,11 @@ DsVersionSet ReleasesWriting(NodeRole, const roster::v1::Heartbeat& heartbeat) {
     case Format::JSON_3_2_0:
       return DsBit(DsVersion::k3_2_0);
     case Format::JSON_3_2_1:
+      return DsBit(DsVersion::k3_2_1);
     case Format::JSON_3_2_2:
-      return DsBit(DsVersion::k3_2);
+      return DsBit(DsVersion::k3_2_2);
     case Format::JSON_3_2_2_OR_3_3:
-      return DsBit(DsVersion::k3_2) | DsBit(DsVersion::k3_3);
+      return DsBit(DsVersion::k3_2_2) | DsBit(DsVersion::k3_3);
     case Format::JSON_3_3:
       return DsBit(DsVersion::k3_3);
     default:  // not parsed from a payload, or no mark of any release
@@ -96,8 +103,8 @@ DsVersionSet ReleasesWriting(NodeRole, const roster::v1::Heartbeat& heartbeat) {
 }
 
 const DsProfile& ProfileOf(DsVersion version) {
-  const int index = std::max(static_cast<int>(version), 1) - 1;
-  return kProfiles[index];
+  if (version == DsVersion::kAuto) return kProfiles.back();
+  return kProfiles[static_cast<int>(version) - 1];
 }
 
 absl::Span<const DsProfile> AllProfiles() { return kProfiles; }

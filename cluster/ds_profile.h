@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "cluster/ds_version.h"
 #include "cluster/heartbeat_codec.h"
@@ -36,21 +37,25 @@ enum class GroupOrigin {
 
 struct DsProfile {
   DsVersion version = DsVersion::kAuto;
-  absl::string_view name;      // "3.2": what --dolphinscheduler_version takes
-  absl::string_view releases;  // "3.2.1 - 3.2.2"
+  absl::string_view name;      // "3.2.2": what --dolphinscheduler_version takes
+  absl::string_view releases;  // "3.1.1 - 3.1.9"
   HeartbeatDialect dialect = HeartbeatDialect::kAuto;
   GroupOrigin groups = GroupOrigin::kDatabase;
   // A database row named "default" replaces the implicit group of every worker.
   bool default_row_overrides = false;
   SlotPolicy slot_policy = SlotPolicy::kStable;
   StrategySemantics strategies = StrategySemantics::kDolphinScheduler33;
+  // LOWER_WEIGHT's refresh of its weights (see SelectorOptions).
+  absl::Duration lower_weight_refresh = absl::Seconds(10);
+  bool lower_weight_rebuild_on_change = false;
+  // What a SelectWorker request that names no strategy gets (the master's default).
   SelectionStrategy default_strategy = SelectionStrategy::kLowerWeight;
   CoordinatorMode coordinator = CoordinatorMode::kNone;
   bool alert_servers = false;  // registers {alert_servers}/{host}:{port}
   absl::string_view source;    // the DS files the row was read from
 };
 
-// The profile of `version` (not kAuto).
+// The profile of `version`; kAuto: the newest release's, until one is detected.
 const DsProfile& ProfileOf(DsVersion version);
 // Every profile, oldest first.
 absl::Span<const DsProfile> AllProfiles();
@@ -63,6 +68,11 @@ struct RegistryEvidence {
   bool group_directories = false;  // {workers}/{group}/ directories exist
   bool alert_servers = false;      // an alert server is registered
   bool coordinator = false;        // the coordinator znode exists
+
+  friend bool operator==(const RegistryEvidence& a, const RegistryEvidence& b) {
+    return a.group_directories == b.group_directories && a.alert_servers == b.alert_servers &&
+           a.coordinator == b.coordinator;
+  }
 };
 
 // One node's evidence: its address, role and the releases its heartbeat fits.

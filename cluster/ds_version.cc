@@ -12,11 +12,12 @@ absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text) {
     DsVersion version;
   };
   static constexpr Name kNames[] = {
-      {"auto", DsVersion::kAuto},   {"2.0", DsVersion::k2_0},   {"3.0", DsVersion::k3_0},
-      {"3.1.0", DsVersion::k3_1_0}, {"3.1", DsVersion::k3_1},   {"3.2.0", DsVersion::k3_2_0},
-      {"3.2.1", DsVersion::k3_2},   {"3.2.2", DsVersion::k3_2}, {"3.2", DsVersion::k3_2},
+      {"auto", DsVersion::kAuto},   {"2.0", DsVersion::k2_0},     {"3.0", DsVersion::k3_0},
+      {"3.1.0", DsVersion::k3_1_0}, {"3.1", DsVersion::k3_1},     {"3.2.0", DsVersion::k3_2_0},
+      {"3.2.1", DsVersion::k3_2_1}, {"3.2.2", DsVersion::k3_2_2}, {"3.2", DsVersion::k3_2_2},
       {"3.3", DsVersion::k3_3},     {"dev", DsVersion::k3_3},
   };
+
   for (const Name& name : kNames) {
     if (text == name.text) return name.version;
   }
@@ -28,8 +29,8 @@ absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text) {
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown DolphinScheduler version '", text,
-      "' (--dolphinscheduler_version): expected auto, 2.0, 3.0, 3.1.0, 3.1, 3.2.0, 3.2, 3.3 or a "
-      "patch release such as 3.2.1"));
+      "' (--dolphinscheduler_version): expected auto, 2.0, 3.0, 3.1.0, 3.1, 3.2.0, 3.2.1, "
+      "3.2.2, 3.2 (= 3.2.2), 3.3, or a patch release such as 3.1.9"));
 }
 
 absl::string_view DsVersionName(DsVersion version) {
@@ -46,8 +47,10 @@ absl::string_view DsVersionName(DsVersion version) {
       return "3.1";
     case DsVersion::k3_2_0:
       return "3.2.0";
-    case DsVersion::k3_2:
-      return "3.2";
+    case DsVersion::k3_2_1:
+      return "3.2.1";
+    case DsVersion::k3_2_2:
+      return "3.2.2";
     case DsVersion::k3_3:
       return "3.3";
   }

@@ -23,15 +23,16 @@ enum class DsVersion {
   k3_1_0,  // 3.1.0 (the last with group directories in the registry)
   k3_1,    // 3.1.1 - 3.1.9
   k3_2_0,  // 3.2.0
-  k3_2,    // 3.2.1 - 3.2.2
+  k3_2_1,  // 3.2.1
+  k3_2_2,  // 3.2.2
   k3_3,    // 3.3 (dev)
 };
-constexpr int kDsVersionCount = 8;
+constexpr int kDsVersionCount = 9;
 
-// "auto", a minor ("3.2": its last patch release), or a release ("3.2.0", "3.1.9").
+// "auto", a minor ("3.2": its last patch release, 3.2.2), or a release ("3.2.0", "3.1.9").
 // InvalidArgument naming the text and the accepted values otherwise.
 absl::StatusOr<DsVersion> ParseDsVersion(absl::string_view text);
-absl::string_view DsVersionName(DsVersion version);  // "auto", "2.0", ..., "3.3"
+absl::string_view DsVersionName(DsVersion version);  // "auto", "2.0", ..., "3.2.2", "3.3"
 
 // A set of releases, one bit per DsVersion (kAuto's bit unused).
 using DsVersionSet = uint32_t;

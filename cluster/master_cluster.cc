@@ -383,7 +383,7 @@ absl::StatusOr<LeaderLookup> MasterCluster::LookupLeader(const ClusterView& view
                                                          absl::string_view coordinator_path) {
   if (mode == CoordinatorMode::kNone) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "DolphinScheduler 3.2 has no coordinator: masters up to 3.2.2 elect no leader and write "
+        "DolphinScheduler up to 3.2.2 has no coordinator: its masters elect no leader and write "
         "no coordinator znode, so there is no leader to report (coordinator mode 'none'; '",
         coordinator_path, "' is not read)"));
   }

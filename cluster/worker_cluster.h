@@ -54,6 +54,8 @@ class WorkerCluster {
   // Groups that exist even with no member: the legacy group directories present in the
   // registry and the static mapping's groups. Sorted.
   std::vector<std::string> DefinedGroups() const;
+  // Legacy group directories exist ({workers}/{group}/): DolphinScheduler <= 3.1.0.
+  bool has_group_directories() const { return !group_directories_.empty(); }
   // The defined groups changed since the last published view (and at first): the view's
   // groups must be rebuilt even if no worker changed. GroupsPublished() clears it.
   bool groups_changed() const { return groups_changed_; }

@@ -19,6 +19,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cluster/ds_version.h"
+#include "cluster/dsdb/ds_database_group_source.h"
 #include "grpc/health/v1/health.pb.h"
 #include "registry/registry_factory.h"
 #include "util/status_macros.h"
@@ -64,6 +66,10 @@ cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
   c.overload_memory_usage = o.overload_memory_usage;
   c.tombstone_retention = absl::Milliseconds(o.tombstone_retention_ms);
   c.worker_group_file = o.worker_group_file;
+  c.group_file_poll_interval = absl::Milliseconds(o.worker_group_file_poll_interval_ms);
+  // Validate() checked both.
+  c.dolphinscheduler_version = cluster::ParseDsVersion(o.dolphinscheduler_version).value();
+  if (!o.slot_policy.empty()) c.slot_policy = cluster::ParseSlotPolicy(o.slot_policy).value();
   c.resync_interval = absl::Milliseconds(o.resync_interval_ms);
   c.staleness_bound = absl::Milliseconds(o.effective_staleness_bound_ms());
   return c;
@@ -116,6 +122,19 @@ absl::Status Daemon::StartLocked() {
   cluster_options.clock = context_.clock;
   cluster_ = std::make_unique<cluster::ClusterManager>(registry_.get(), cluster_options);
   context_.cluster = cluster_.get();
+  if (!options_.worker_group_db_uri.empty()) {
+    cluster::dsdb::DsDatabaseGroupSourceOptions db;
+    db.uri = options_.worker_group_db_uri;
+    db.password_file = options_.worker_group_db_password_file;
+    db.allow_shared_password_file = options_.worker_group_db_allow_shared_password_file;
+    db.poll_interval = absl::Milliseconds(options_.worker_group_db_poll_interval_ms);
+    db.connect_timeout = absl::Milliseconds(options_.worker_group_db_connect_timeout_ms);
+    db.query_timeout = absl::Milliseconds(options_.worker_group_db_query_timeout_ms);
+    db.clock = context_.clock;
+    ASSIGN_OR_RETURN(std::unique_ptr<cluster::dsdb::DsDatabaseGroupSource> source,
+                     cluster::dsdb::DsDatabaseGroupSource::Create(std::move(db)));
+    cluster_->AddGroupSource(std::move(source));
+  }
   RETURN_IF_ERROR(cluster_->Start());
 
   RosterServiceOptions roster_options;

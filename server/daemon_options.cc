@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/ds_version.h"
 #include "cluster/layout.h"
+#include "cluster/master_cluster.h"
 #include "registry/registry_factory.h"
 
 namespace roster::server {
@@ -42,6 +44,11 @@ absl::Status DaemonOptions::Validate() const {
       InRange("watch_buffer_messages", watch_buffer_messages, 1, 1000000),
       InRange("shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
       InRange("health_check_interval_ms", health_check_interval_ms, 10, 60000),
+      InRange("worker_group_file_poll_interval_ms", worker_group_file_poll_interval_ms, 100, kHour),
+      InRange("worker_group_db_poll_interval_ms", worker_group_db_poll_interval_ms, 100, kHour),
+      InRange("worker_group_db_connect_timeout_ms", worker_group_db_connect_timeout_ms, 1000,
+              600000),
+      InRange("worker_group_db_query_timeout_ms", worker_group_db_query_timeout_ms, 100, 600000),
   };
   for (const absl::Status& status : checks) {
     if (!status.ok()) return status;
@@ -52,6 +59,21 @@ absl::Status DaemonOptions::Validate() const {
     if (!std::isfinite(value) || value < 0 || value > 1) {
       return Bad(flag, absl::StrCat(value), "must be a fraction in [0, 1] (0 disables)");
     }
+  }
+  if (absl::StatusOr<cluster::DsVersion> version =
+          cluster::ParseDsVersion(dolphinscheduler_version);
+      !version.ok()) {
+    return absl::InvalidArgumentError(version.status().message());
+  }
+  if (!slot_policy.empty()) {
+    if (absl::StatusOr<cluster::SlotPolicy> policy = cluster::ParseSlotPolicy(slot_policy);
+        !policy.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--slot_policy: ", policy.status().message()));
+    }
+  }
+  if (worker_group_db_uri.empty() && !worker_group_db_password_file.empty()) {
+    return Bad("worker_group_db_password_file", worker_group_db_password_file,
+               "needs --worker_group_db_uri");
   }
   cluster::ClusterPaths paths;
   paths.masters = masters_path;

@@ -59,6 +59,21 @@ struct DaemonOptions {
   double overload_cpu_usage = internal::ClusterDefaults().overload_cpu_usage;  // 0 disables
   double overload_memory_usage = internal::ClusterDefaults().overload_memory_usage;
   std::string worker_group_file;
+  int64_t worker_group_file_poll_interval_ms =
+      internal::Ms(internal::ClusterDefaults().group_file_poll_interval);
+
+  // DolphinScheduler (docs/dolphinscheduler.md): the release to answer as ("auto" detects it
+  // from the registry), and an optional slot policy overriding the release's.
+  std::string dolphinscheduler_version = "auto";
+  std::string slot_policy;  // empty: the release's
+  // Worker groups from DolphinScheduler's database (3.1.1 and later keep them only there):
+  // postgresql://user@host:port/db or mysql://user@host:port/db; empty: not read.
+  std::string worker_group_db_uri;
+  std::string worker_group_db_password_file;  // mode 0600 unless allowed below
+  bool worker_group_db_allow_shared_password_file = false;
+  int64_t worker_group_db_poll_interval_ms = 10000;  // DolphinScheduler's own refresh
+  int64_t worker_group_db_connect_timeout_ms = 5000;
+  int64_t worker_group_db_query_timeout_ms = 5000;
 
   // Consistency.
   int64_t resync_interval_ms = internal::Ms(internal::ClusterDefaults().resync_interval);

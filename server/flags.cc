@@ -78,6 +78,38 @@ DEFINE_double(overload_memory_usage, kDefaults.overload_memory_usage,
 DEFINE_string(worker_group_file, kDefaults.worker_group_file.c_str(),
               "Optional static worker-group mapping file (group -> worker addresses).");
 
+DEFINE_int64(worker_group_file_poll_interval_ms, kDefaults.worker_group_file_poll_interval_ms,
+             "How often --worker_group_file is checked for a change, in milliseconds.");
+
+// DolphinScheduler.
+DEFINE_string(dolphinscheduler_version, kDefaults.dolphinscheduler_version.c_str(),
+              "The DolphinScheduler release to answer as: auto (detect it from the registry), "
+              "2.0, 3.0, 3.1.0, 3.1, 3.2.0, 3.2.1, 3.2.2, 3.2 (= 3.2.2), 3.3, or a patch release "
+              "such as 3.1.9. It decides the heartbeat format, where worker groups live, the "
+              "slot rule, the selection strategies and the coordinator.");
+DEFINE_string(slot_policy, kDefaults.slot_policy.c_str(),
+              "Overrides the release's slot rule: stable (live masters by address, a busy "
+              "master keeps its slot), dolphinscheduler-3.1, dolphinscheduler-3.2.0, "
+              "dolphinscheduler-3.2.1, dolphinscheduler-3.2.2, dolphinscheduler-3.3. Empty: the "
+              "release's.");
+DEFINE_string(worker_group_db_uri, kDefaults.worker_group_db_uri.c_str(),
+              "DolphinScheduler's database, for its worker groups (t_ds_worker_group): "
+              "postgresql://user@host:port/db or mysql://user@host:port/db. No password here: "
+              "see --worker_group_db_password_file.");
+DEFINE_string(worker_group_db_password_file, kDefaults.worker_group_db_password_file.c_str(),
+              "A file whose first line is the database password (mode 0600). Never logged.");
+DEFINE_bool(worker_group_db_allow_shared_password_file,
+            kDefaults.worker_group_db_allow_shared_password_file,
+            "Accept a password file that group or others can read (Kubernetes secrets are "
+            "mounted 0644 by default).");
+DEFINE_int64(worker_group_db_poll_interval_ms, kDefaults.worker_group_db_poll_interval_ms,
+             "How often the worker groups are read from the database, in milliseconds "
+             "(DolphinScheduler: 10 s).");
+DEFINE_int64(worker_group_db_connect_timeout_ms, kDefaults.worker_group_db_connect_timeout_ms,
+             "Bound on connecting to the database, in milliseconds.");
+DEFINE_int64(worker_group_db_query_timeout_ms, kDefaults.worker_group_db_query_timeout_ms,
+             "Bound on reading the worker groups, in milliseconds.");
+
 // Consistency.
 DEFINE_int64(resync_interval_ms, kDefaults.resync_interval_ms,
              "Period of the full re-read of the registry, in milliseconds (jittered).");
@@ -116,6 +148,16 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.overload_cpu_usage = FLAGS_overload_cpu_usage;
   options.overload_memory_usage = FLAGS_overload_memory_usage;
   options.worker_group_file = FLAGS_worker_group_file;
+  options.worker_group_file_poll_interval_ms = FLAGS_worker_group_file_poll_interval_ms;
+  options.dolphinscheduler_version = FLAGS_dolphinscheduler_version;
+  options.slot_policy = FLAGS_slot_policy;
+  options.worker_group_db_uri = FLAGS_worker_group_db_uri;
+  options.worker_group_db_password_file = FLAGS_worker_group_db_password_file;
+  options.worker_group_db_allow_shared_password_file =
+      FLAGS_worker_group_db_allow_shared_password_file;
+  options.worker_group_db_poll_interval_ms = FLAGS_worker_group_db_poll_interval_ms;
+  options.worker_group_db_connect_timeout_ms = FLAGS_worker_group_db_connect_timeout_ms;
+  options.worker_group_db_query_timeout_ms = FLAGS_worker_group_db_query_timeout_ms;
   options.resync_interval_ms = FLAGS_resync_interval_ms;
   options.staleness_bound_ms = FLAGS_staleness_bound_ms;
   if (absl::Status status = options.Validate(); !status.ok()) return status;

@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/change_log.h"
+#include "cluster/ds_profile.h"
 #include "cluster/cluster_manager.h"
 #include "cluster/freshness.h"
 #include "cluster/group_source.h"
@@ -119,6 +120,11 @@ struct ClusterManager::State {
   bool default_row_overrides = false;
   // The slot rule in force (the DolphinScheduler release's, or --slot_policy).
   SlotPolicy slot_policy = SlotPolicy::kStable;
+  // The DolphinScheduler release answered as, and what it was decided from.
+  DsDetection detection;
+  RegistryEvidence evidence;
+  // A node appeared, left, or changed heartbeat format since the last detection.
+  bool detection_dirty = true;
   std::vector<PendingDrain> pending;
   std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
   absl::BitGen rng;

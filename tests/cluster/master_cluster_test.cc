@@ -373,7 +373,7 @@ TEST(CoordinatorTest, Dolphin32HasNoCoordinatorAndSaysSo) {
   h.cluster().ApplyCoordinator(Coordinator("10.0.0.1:5678", 40, 0x1234));
   EXPECT_THAT(MasterCluster::LookupLeader(h.View(), CoordinatorMode::kNone, kCoordinator),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("DolphinScheduler 3.2 has no coordinator")));
+                       HasSubstr("DolphinScheduler up to 3.2.2 has no coordinator")));
 }
 
 TEST(CoordinatorTest, NoZnodeIsNotFoundAndGarbageIsAProblemNamed) {
