@@ -491,6 +491,7 @@ struct WorkerSelector::GroupState {
     }
     members.swap(scratch);
     scratch.clear();  // releases the previous members' nodes
+    if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
   }
 
   // The state of `member`, from its previous self (null for a newcomer).
@@ -732,8 +733,10 @@ SelectorOptions Sanitized(SelectorOptions options) {
   const absl::Status status = ValidateSelectorOptions(options);
   if (!status.ok()) {
     LOG(ERROR) << "worker selector: " << status.message() << "; using the defaults";
-    options =
-        SelectorOptions{options.semantics, {}, absl::Minutes(10), absl::Seconds(10), options.clock};
+    SelectorOptions defaults;
+    defaults.semantics = options.semantics;
+    defaults.clock = options.clock;
+    options = defaults;
   }
   if (options.clock == nullptr) options.clock = Clock::Real();
   return options;

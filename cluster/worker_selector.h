@@ -9,10 +9,9 @@
 //                weight restarts its current at 0). No warm-up.
 //  LOWER_WEIGHT  LowerWeightRoundRobin over HostWeight: every current += weight, the LOWEST is
 //                picked and gains the total; a HostWeight starts with current = weight. weight:
-//                  2.0.x - 3.2.0  10 cpu + 20 memory + 70 loadAverage (kDolphinScheduler31) 3.2.1
-//                  - 3.2.2  100 - (20 cpu + 20 memory + 50 disk + 10 threadPoolUsage)
-//                                 where 3.2.1+ writes threadPoolUsage as a task count
-//                                 (kDolphinScheduler32)
+//                  2.0.x - 3.2.0 (kDolphinScheduler31): 10 cpu + 20 memory + 70 loadAverage
+//                  3.2.1 - 3.2.2 (kDolphinScheduler32): 100 - (20 cpu + 20 memory + 50 disk +
+//                    10 threadPoolUsage), where 3.2.1+ writes threadPoolUsage as a task count
 //                times warm_up / uptime while 0 < uptime < warm_up (WARM_UP_TIME, 10 min; uptime
 //                = wall now - the worker's startupTime). DS rebuilds every HostWeight (weights and
 //                currents) at each worker refresh (master.worker-group-refresh-interval, 10 s):
@@ -41,8 +40,10 @@
 // its counter and currents across groups); a workerHostWeight of 0 means "never" (DS picks such a
 // worker when every weight is 0); a LOWER_WEIGHT, DYNAMIC or LOWER_LOAD weight below 1 is raised
 // to 1 (DS's negative weights, from an unknown loadAverage of -1 or a threadPoolUsage count, send
-// every task to one worker); DS 2.0.9/3.1.x/3.2.0's preference for workers with no waiting task
-// is not applied (roster's heartbeat does not carry workerWaitingTaskCount).
+// every task to one worker); a worker that joins between two LOWER_WEIGHT refreshes is used at
+// once, with current = weight (DS waits for the refresh); DS 2.0.9/3.1.x/3.2.0's preference for
+// workers with no waiting task is not applied (roster's heartbeat does not carry
+// workerWaitingTaskCount).
 //
 // Selectable: RUNNING and not drained, or OVERLOAD when the request allows it; never
 // REGISTERING, FAULT, RECOVERING, OFFLINE, drained or excluded. No selectable worker is an
@@ -100,9 +101,14 @@ struct SelectorOptions {
   DynamicWeightOptions dynamic_weights;
   // DS's WARM_UP_TIME (Constants.java, 10 min in every version).
   absl::Duration warm_up = absl::Minutes(10);
-  // How often LOWER_WEIGHT rebuilds its weights and currents, as DS's
-  // master.worker-group-refresh-interval (10 s) does.
+  // How often LOWER_WEIGHT rebuilds its weights and currents: 10 s as DS 3.0 - 3.2's
+  // master.worker-group-refresh-interval (ServerNodeManager.java); 1 s for DS 2.0.x
+  // (LowerWeightHostManager.RefreshResourceTask @ 2.0.9-release).
   absl::Duration lower_weight_refresh = absl::Seconds(10);
+  // Also rebuild whenever a member of the group changes (a heartbeat, a join, a leave), as DS
+  // 3.0.x does on every worker znode event (ServerNodeManager.WorkerDataListener
+  // @ 3.0.6-release).
+  bool lower_weight_rebuild_on_change = false;
   // Now() times the refresh; WallNow() is compared with the workers' startupTime for the
   // warm-up. Null: Clock::Real().
   Clock* clock = nullptr;

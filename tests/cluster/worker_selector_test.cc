@@ -474,6 +474,26 @@ TEST_F(DolphinSequenceTest, LowerWeightRebuildsAtEachRefresh) {
   EXPECT_THAT(PickN(*selector, view, request, 4), ElementsAreArray(Ips("3 2 3 1")));
 }
 
+TEST_F(DolphinSequenceTest, LowerWeightRebuildsOnEveryChangeLike30) {
+  // lower_weight_3.1.9: 1 3 1 3 1 3 1 ... A new view (new heartbeats) restarts it when the
+  // selector rebuilds on every change (DS 3.0.x), and not otherwise.
+  const std::vector<Report> reports = {Legacy(0.1, 0.2, 0.5), Legacy(0.5, 0.5, 2.0),
+                                       Legacy(0.3, 0.1, 1.0)};
+  const SelectRequest request = Request(SelectionStrategy::kLowerWeight);
+  for (bool on_change : {true, false}) {
+    SelectorOptions options;
+    options.semantics = StrategySemantics::kDolphinScheduler31;
+    options.lower_weight_rebuild_on_change = on_change;
+    options.clock = &clock_;
+    WorkerSelector selector(options);
+    EXPECT_THAT(PickN(selector, ReportingView(reports, clock_, 1), request, 3),
+                ElementsAreArray(Ips("1 3 1")));
+    EXPECT_THAT(PickN(selector, ReportingView(reports, clock_, 2), request, 4),
+                ElementsAreArray(Ips(on_change ? "1 3 1 3" : "3 1 3 1")))
+        << "rebuild on change: " << on_change;
+  }
+}
+
 TEST_F(DolphinSequenceTest, LowerWeightFreezesWeightsBetweenRefreshes) {
   std::unique_ptr<WorkerSelector> selector =
       MakeSelector(StrategySemantics::kDolphinScheduler32, &clock_);
