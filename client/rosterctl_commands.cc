@@ -80,8 +80,8 @@ const std::vector<CommandSpec>& Commands() {
        {},
        {{"group", false, "G", "the group to pick from (default: default)"},
         {"strategy", false, "NAME",
-         "RANDOM, ROUND_ROBIN, FIXED_WEIGHTED_ROUND_ROBIN, DYNAMIC_WEIGHTED_ROUND_ROBIN or "
-         "LOWER_WEIGHT"},
+         "RANDOM, ROUND_ROBIN, FIXED_WEIGHTED_ROUND_ROBIN, DYNAMIC_WEIGHTED_ROUND_ROBIN, "
+         "LOWER_WEIGHT or LOWER_LOAD_WEIGHTED_ROUND_ROBIN"},
         {"exclude", false, "ADDR,...", "never pick these workers"},
         {"allow_overload", true, "", "OVERLOAD workers may be picked"},
         {"explain", true, "", "show every candidate, its weight, or why it was skipped"}},
@@ -167,7 +167,8 @@ absl::StatusOr<v1::SelectionStrategy> ParseStrategy(absl::string_view text) {
       strategy == v1::SELECTION_STRATEGY_UNSPECIFIED) {
     return UsageError(absl::StrCat("--strategy='", text,
                                    "' is not RANDOM, ROUND_ROBIN, FIXED_WEIGHTED_ROUND_ROBIN, "
-                                   "DYNAMIC_WEIGHTED_ROUND_ROBIN or LOWER_WEIGHT"));
+                                   "DYNAMIC_WEIGHTED_ROUND_ROBIN, LOWER_WEIGHT or "
+                                   "LOWER_LOAD_WEIGHTED_ROUND_ROBIN"));
   }
   return strategy;
 }
@@ -418,6 +419,7 @@ class Commander {
                       candidate.skipped()});
       }
       out_ << table.Render();
+      if (!answer->rule().empty()) out_ << "rule: " << answer->rule() << "\n";
     }
     out_ << "selected " << worker.address() << " (" << v1::NodeState_Name(worker.state());
     if (worker.has_heartbeat()) {

@@ -7,9 +7,11 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 
 namespace roster::cluster {
 namespace {
@@ -81,33 +83,145 @@ bool IsExcluded(absl::string_view address, const std::vector<std::string>& exclu
   return false;
 }
 
-// Smooth weighted round robin skips workers whose weight is not positive.
-bool IsWeighted(SelectionStrategy strategy) {
-  return strategy == SelectionStrategy::kFixedWeightedRoundRobin ||
-         strategy == SelectionStrategy::kDynamicWeightedRoundRobin;
-}
+// The rule a strategy follows under a semantics (the table in the header).
+enum class Rule : uint8_t {
+  kWeightedRandom,          // RandomSelector, DS 2.0 - 3.2
+  kSmoothHostWeight,        // RoundRobinSelector, DS 2.0 - 3.2
+  kLowerWeightLoadAverage,  // LowerWeightRoundRobin, DS 2.0 - 3.2.0
+  kLowerWeightSpare,        // LowerWeightRoundRobin, DS 3.2.1 - 3.2.2
+  kUniformRandom,           // RandomWorkerLoadBalancer, DS 3.3
+  kCounterRoundRobin,       // RoundRobinWorkerLoadBalancer, DS 3.3
+  kCreditFixed,             // FixedWeightedRoundRobinWorkerLoadBalancer, DS 3.3
+  kCreditDynamic,           // DynamicWeightedRoundRobinWorkerLoadBalancer, DS 3.3
+  kSmoothSpare,             // roster's LOWER_LOAD_WEIGHTED_ROUND_ROBIN
+};
 
-// The strategy's weight of a worker (LOWER_WEIGHT: its load), as `explain`
-// shows it.
-double StrategyWeight(SelectionStrategy strategy, const NodeInfo& node) {
+Rule RuleFor(StrategySemantics semantics, SelectionStrategy strategy) {
+  const bool dev = semantics == StrategySemantics::kDolphinScheduler33;
   switch (strategy) {
-    case SelectionStrategy::kFixedWeightedRoundRobin:
-      return node.heartbeat.host_weight();
-    case SelectionStrategy::kDynamicWeightedRoundRobin:
-      return WorkerSelector::DynamicWeight(node.heartbeat);
-    case SelectionStrategy::kLowerWeight:
-      return WorkerSelector::LowerWeightLoad(node.heartbeat);
     case SelectionStrategy::kRandom:
+      return dev ? Rule::kUniformRandom : Rule::kWeightedRandom;
     case SelectionStrategy::kRoundRobin:
+      return dev ? Rule::kCounterRoundRobin : Rule::kSmoothHostWeight;
+    case SelectionStrategy::kFixedWeightedRoundRobin:
+      return Rule::kCreditFixed;
+    case SelectionStrategy::kDynamicWeightedRoundRobin:
+      return Rule::kCreditDynamic;
+    case SelectionStrategy::kLowerWeight:
+      return semantics == StrategySemantics::kDolphinScheduler31 ? Rule::kLowerWeightLoadAverage
+                                                                 : Rule::kLowerWeightSpare;
+    case SelectionStrategy::kLowerLoadWeightedRoundRobin:
       break;
   }
-  return 1;  // every selectable worker has an equal share
+  return Rule::kSmoothSpare;
 }
 
+std::string RuleText(Rule rule, const SelectorOptions& options) {
+  switch (rule) {
+    case Rule::kWeightedRandom:
+      return "RandomSelector: random weighted by workerHostWeight (DolphinScheduler 2.0-3.2)";
+    case Rule::kSmoothHostWeight:
+      return "RoundRobinSelector: smooth weighted round robin on workerHostWeight "
+             "(DolphinScheduler 2.0-3.2)";
+    case Rule::kLowerWeightLoadAverage:
+      return "LowerWeightRoundRobin: lowest current weight first, weight 10 cpu + 20 memory + "
+             "70 loadAverage (DolphinScheduler 2.0-3.2.0)";
+    case Rule::kLowerWeightSpare:
+      return absl::StrCat(
+          "LowerWeightRoundRobin: lowest current weight first, weight 100 - (20 cpu + 20 memory "
+          "+ 50 disk + 10 threadPoolUsage) (DolphinScheduler 3.2.1-3.2.2",
+          options.semantics == StrategySemantics::kDolphinScheduler33
+              ? "; DolphinScheduler 3.3 has no LOWER_WEIGHT)"
+              : ")");
+    case Rule::kUniformRandom:
+      return "RandomWorkerLoadBalancer: uniform (DolphinScheduler 3.3)";
+    case Rule::kCounterRoundRobin:
+      return "RoundRobinWorkerLoadBalancer: workers in turn (DolphinScheduler 3.3)";
+    case Rule::kCreditFixed:
+      return "FixedWeightedRoundRobinWorkerLoadBalancer: weighted round robin on "
+             "workerHostWeight (DolphinScheduler 3.3)";
+    case Rule::kCreditDynamic: {
+      const DynamicWeightOptions& w = options.dynamic_weights;
+      return absl::StrCat(
+          "DynamicWeightedRoundRobinWorkerLoadBalancer: weighted round robin on 100 - (",
+          w.cpu_usage_weight, " cpu + ", w.memory_usage_weight, " memory + ",
+          w.thread_pool_usage_weight, " threadPoolUsage) / 3 (DolphinScheduler 3.3)");
+    }
+    case Rule::kSmoothSpare:
+      break;
+  }
+  return "roster LOWER_LOAD_WEIGHTED_ROUND_ROBIN: smooth weighted round robin on 100 - (20 cpu + "
+         "20 memory + 50 disk + 10 threadPool), ramped up over the warm-up";
+}
+
+// Rules whose weight is workerHostWeight: a worker with weight 0 is never picked.
+bool WeighsByHostWeight(Rule rule) {
+  return rule == Rule::kWeightedRandom || rule == Rule::kSmoothHostWeight ||
+         rule == Rule::kCreditFixed;
+}
+
+// The weight eligibility depends on: workerHostWeight for the rules above, 1 otherwise (every
+// other weight is at least 1).
+double EligibilityWeight(Rule rule, const NodeInfo& node) {
+  return WeighsByHostWeight(rule) ? node.heartbeat.host_weight() : 1;
+}
+
+// DS's weights can be zero, negative or NaN (an unknown loadAverage of -1, a threadPoolUsage
+// task count); the LowerWeight and credit walks then send every task to one worker (or never
+// end). At least 1 keeps every worker in turn.
+double AtLeastOne(double weight) { return weight >= 1 ? weight : 1; }
+
+// Java's DoubleStream.sum() (Kahan summation), which DS 3.3's balancers use for the total:
+// a plain sum can differ in the last bit and turn a `current >= total` the other way.
+class JavaDoubleSum {
+ public:
+  void Add(double value) {
+    const double corrected = value - compensation_;
+    const double sum = sum_ + corrected;
+    compensation_ = (sum - sum_) - corrected;
+    sum_ = sum;
+  }
+  double Sum() const { return sum_ - compensation_; }
+
+ private:
+  double sum_ = 0;
+  double compensation_ = 0;
+};
+
+// Milliseconds the worker has been up by its own startupTime, or 0 when unknown.
+int64_t UptimeMs(const NodeInfo& node, absl::Time wall_now) {
+  const int64_t startup = node.heartbeat.startup_time_ms();
+  return startup > 0 ? absl::ToUnixMillis(wall_now) - startup : 0;
+}
+
+// HostWeight.calculateWeight's warm-up (all DS versions): weight * WARM_UP_TIME / uptime while
+// 0 < uptime < WARM_UP_TIME, in Java's order of double operations.
+double DolphinLowerWeight(const NodeInfo& node, bool load_average_formula, absl::Duration warm_up,
+                          absl::Time wall_now) {
+  double weight = WorkerSelector::LowerWeight(node.heartbeat, load_average_formula);
+  const int64_t uptime = UptimeMs(node, wall_now);
+  const int64_t warm_up_ms = absl::ToInt64Milliseconds(warm_up);
+  if (uptime > 0 && uptime < warm_up_ms) {
+    weight = weight * static_cast<double>(warm_up_ms) / static_cast<double>(uptime);
+  }
+  return AtLeastOne(weight);
+}
+
+// LOWER_LOAD_WEIGHTED_ROUND_ROBIN's weight * 100, rounded (integers keep smooth round robin
+// exact): spare capacity, ramped up linearly over the warm-up.
+int64_t SpareWeight(const NodeInfo& node, absl::Duration warm_up, absl::Time wall_now) {
+  double weight = WorkerSelector::SpareCapacity(node.heartbeat);
+  const int64_t uptime = UptimeMs(node, wall_now);
+  const int64_t warm_up_ms = absl::ToInt64Milliseconds(warm_up);
+  if (uptime > 0 && uptime < warm_up_ms) {
+    weight = weight * static_cast<double>(uptime) / static_cast<double>(warm_up_ms);
+  }
+  return std::llround(AtLeastOne(weight) * 100);
+}
 // The one place that decides eligibility for explanations and error messages.
 // The pick paths below decide it from the same facts (Classify, allow_overload,
 // exclusions, weight).
-Skip SkipOf(const NodeInfo& node, const SelectRequest& request, double weight) {
+Skip SkipOf(const NodeInfo& node, const SelectRequest& request, Rule rule) {
   switch (node.state) {
     case NodeState::kRegistering:
       return Skip::kRegistering;
@@ -126,7 +240,7 @@ Skip SkipOf(const NodeInfo& node, const SelectRequest& request, double weight) {
     return Skip::kOverload;
   }
   if (IsExcluded(node.address, request.exclude)) return Skip::kExcluded;
-  if (IsWeighted(request.strategy) && !(weight > 0)) return Skip::kZeroWeight;
+  if (!(EligibilityWeight(rule, node) > 0)) return Skip::kZeroWeight;
   return Skip::kNone;
 }
 
@@ -162,13 +276,13 @@ std::string SkipText(Skip skip, const NodeInfo& node, double weight) {
 std::string Workers(size_t n) { return absl::StrCat(n, n == 1 ? " worker" : " workers"); }
 
 // "group 'etl': 3 workers, none selectable (2 OVERLOAD, 1 FAULT)".
-std::string NoneSelectableMessage(const GroupView& group, const SelectRequest& request) {
+std::string NoneSelectableMessage(const GroupView& group, const SelectRequest& request, Rule rule) {
   if (group.members.empty()) {
     return absl::StrCat("group '", group.name, "': no workers");
   }
   int counts[kSkipReasons + 1] = {};
   for (const NodeInfoPtr& node : group.members) {
-    counts[static_cast<int>(SkipOf(*node, request, StrategyWeight(request.strategy, *node)))]++;
+    counts[static_cast<int>(SkipOf(*node, request, rule))]++;
   }
   std::string message = absl::StrCat("group '", group.name, "': ", Workers(group.members.size()),
                                      ", none selectable (");
@@ -200,18 +314,20 @@ std::string UnknownGroupMessage(const ClusterView& view, absl::string_view name)
   return message;
 }
 
-std::vector<CandidateExplanation> Explain(const GroupView& group, const SelectRequest& request) {
+// `weight_of(i)`: the strategy's effective weight of member i.
+std::vector<CandidateExplanation> Explain(const GroupView& group, const SelectRequest& request,
+                                          Rule rule, absl::FunctionRef<double(size_t)> weight_of) {
   std::vector<CandidateExplanation> candidates;
   candidates.reserve(group.members.size());
-  for (const NodeInfoPtr& node : group.members) {
-    const double weight = StrategyWeight(request.strategy, *node);
-    const Skip skip = SkipOf(*node, request, weight);
+  for (size_t i = 0; i < group.members.size(); ++i) {
+    const NodeInfo& node = *group.members[i];
+    const Skip skip = SkipOf(node, request, rule);
     CandidateExplanation& candidate = candidates.emplace_back();
-    candidate.address = node->address;
-    candidate.state = node->state;
+    candidate.address = node.address;
+    candidate.state = node.state;
     candidate.eligible = skip == Skip::kNone;
-    candidate.weight = candidate.eligible ? weight : 0;
-    candidate.skipped = SkipText(skip, *node, weight);
+    candidate.weight = candidate.eligible ? weight_of(i) : 0;
+    candidate.skipped = SkipText(skip, node, EligibilityWeight(rule, node));
   }
   return candidates;
 }
@@ -256,9 +372,45 @@ int PickRandom(const GroupView& group, const SelectRequest& request) {
   return -1;  // unreachable: k < eligible
 }
 
+// RandomSelector.doSelect (DS 2.0 - 3.2): an offset in [0, total workerHostWeight) walks the
+// workers; AbstractSelector returns a lone candidate directly. Workers of weight 0 are not
+// eligible, so the total is positive.
+int PickWeightedRandom(const GroupView& group, const SelectRequest& request) {
+  const std::vector<NodeInfoPtr>& members = group.members;
+  int64_t total = 0;
+  int eligible = 0;
+  int last = -1;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const NodeInfo& node = *members[i];
+    if (!EligibleFor(Classify(node), node.address, request) || node.heartbeat.host_weight() <= 0) {
+      continue;
+    }
+    total += node.heartbeat.host_weight();
+    ++eligible;
+    last = static_cast<int>(i);
+  }
+  if (eligible <= 1) return last;
+  int64_t offset = absl::Uniform<int64_t>(ThreadBitGen(), 0, total);
+  for (size_t i = 0; i < members.size(); ++i) {
+    const NodeInfo& node = *members[i];
+    if (!EligibleFor(Classify(node), node.address, request) || node.heartbeat.host_weight() <= 0) {
+      continue;
+    }
+    offset -= node.heartbeat.host_weight();
+    if (offset < 0) return static_cast<int>(i);
+  }
+  return last;  // unreachable: offset < total
+}
+
 // Never reused, so a per-thread memo of a destroyed selector can never match a
 // new one.
 std::atomic<uint64_t> next_selector_id{1};
+
+// What Sync, Rebuild and the picks need from the selector.
+struct Context {
+  const SelectorOptions& options;
+  Clock* clock;
+};
 
 }  // namespace
 
@@ -273,25 +425,39 @@ struct WorkerSelector::GroupState {
   struct Member {
     NodeInfoPtr node;
     Base base = Base::kNever;
-    int64_t fixed_weight = 0;  // workerHostWeight
-    // DynamicWeight() * 100, rounded: integer weights keep smooth WRR exact.
-    int64_t dynamic_weight = 0;
-    double load = 0;  // LowerWeightLoad()
-    // Smooth weighted round robin current weights, one per weighted strategy.
-    int64_t fixed_current = 0;
-    int64_t dynamic_current = 0;
+    int64_t host_weight = 0;  // workerHostWeight
+    // RoundRobinSelector (DS 2.0 - 3.2): the weight its current belongs to.
+    int64_t smooth_weight = 0;
+    int64_t smooth_current = 0;
+    // FixedWeightedRoundRobinWorkerLoadBalancer (DS 3.3): the weight as first seen.
+    double fixed_weight = 0;
+    double fixed_current = 0;
+    // DynamicWeightedRoundRobinWorkerLoadBalancer (DS 3.3).
+    double dynamic_weight = 0;
+    double dynamic_current = 0;
+    // LowerWeightRoundRobin (DS 2.0 - 3.2): both frozen between refreshes.
+    double lower_weight = 0;
+    double lower_current = 0;
+    // LOWER_LOAD_WEIGHTED_ROUND_ROBIN, * 100.
+    int64_t spare_weight = 0;
+    int64_t spare_current = 0;
   };
 
   absl::Mutex mu;
   std::vector<Member> members ABSL_GUARDED_BY(mu);
   // Rebuild's buffer, kept for its capacity; empty between calls.
   std::vector<Member> scratch ABSL_GUARDED_BY(mu);
-  // Index in `members` of the last ROUND_ROBIN / LOWER_WEIGHT pick, -1 before
-  // the first.
-  int last_round_robin ABSL_GUARDED_BY(mu) = -1;
-  int last_lower_weight ABSL_GUARDED_BY(mu) = -1;
+  // The indices of the members eligible for the current pick, in address order.
+  std::vector<int> eligible ABSL_GUARDED_BY(mu);
+  // DS 3.3's AtomicInteger robinIndex of each round-robin balancer.
+  int64_t round_robin_index ABSL_GUARDED_BY(mu) = 0;
+  int64_t fixed_index ABSL_GUARDED_BY(mu) = 0;
+  int64_t dynamic_index ABSL_GUARDED_BY(mu) = 0;
+  // When LOWER_WEIGHT last rebuilt its weights and currents (monotonic clock).
+  absl::Time lower_refreshed ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
-  void Sync(const std::vector<NodeInfoPtr>& view_members) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void Sync(const std::vector<NodeInfoPtr>& view_members, const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (view_members.size() == members.size()) {
       bool same = true;
       for (size_t i = 0; i < members.size() && same; ++i) {
@@ -299,14 +465,15 @@ struct WorkerSelector::GroupState {
       }
       if (same) return;
     }
-    Rebuild(view_members);
+    Rebuild(view_members, context);
   }
 
-  // Carries the strategy state over by address: current weights of workers
-  // still selectable, and the round-robin positions (the next pick is the
-  // successor, in address order, of the last one picked, even if that one
-  // left).
-  void Rebuild(const std::vector<NodeInfoPtr>& view_members) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // Carries each strategy's state over by address, as each DS balancer keeps it.
+  void Rebuild(const std::vector<NodeInfoPtr>& view_members, const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const SelectorOptions& options = context.options;
+    const absl::Time wall_now = context.clock->WallNow();
+    const bool load_average = options.semantics == StrategySemantics::kDolphinScheduler31;
     scratch.clear();
     scratch.reserve(view_members.size());
     size_t old = 0;
@@ -314,97 +481,198 @@ struct WorkerSelector::GroupState {
       Member& member = scratch.emplace_back();
       member.node = node;
       member.base = Classify(*node);
-      member.fixed_weight = node->heartbeat.host_weight();
-      member.dynamic_weight = std::llround(DynamicWeight(node->heartbeat) * 100);
-      member.load = LowerWeightLoad(node->heartbeat);
+      member.host_weight = node->heartbeat.host_weight();
       // Both lists are sorted by address.
-      while (old < members.size() && members[old].node->address < node->address) {
-        ++old;
-      }
-      if (old < members.size() && members[old].node->address == node->address &&
-          member.base != Base::kNever) {
-        member.fixed_current = member.fixed_weight > 0 ? members[old].fixed_current : 0;
-        member.dynamic_current = members[old].dynamic_current;
-      }
+      while (old < members.size() && members[old].node->address < node->address) ++old;
+      const Member* previous = old < members.size() && members[old].node->address == node->address
+                                   ? &members[old]
+                                   : nullptr;
+      Carry(previous, options, load_average, wall_now, &member);
     }
-    last_round_robin = Remap(last_round_robin);
-    last_lower_weight = Remap(last_lower_weight);
     members.swap(scratch);
     scratch.clear();  // releases the previous members' nodes
+    if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
   }
 
-  // The index in `scratch` of the last member whose address is <= that of
-  // members[index].
-  int Remap(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (index < 0 || index >= static_cast<int>(members.size())) return -1;
-    const std::string& address = members[index].node->address;
-    auto it = std::upper_bound(
-        scratch.begin(), scratch.end(), address,
-        [](const std::string& key, const Member& member) { return key < member.node->address; });
-    return static_cast<int>(std::distance(scratch.begin(), it)) - 1;
+  // The state of `member`, from its previous self (null for a newcomer).
+  static void Carry(const Member* previous, const SelectorOptions& options, bool load_average,
+                    absl::Time wall_now, Member* member) {
+    const NodeInfo& node = *member->node;
+    // RoundRobinSelector.WeightedRoundRobin.setWeight restarts the current at 0.
+    member->smooth_weight = member->host_weight;
+    if (previous != nullptr && previous->smooth_weight == member->host_weight) {
+      member->smooth_current = previous->smooth_current;
+    }
+    // The fixed balancer ignores onServerUpdate: the weight stays as first seen.
+    member->fixed_weight = previous != nullptr ? previous->fixed_weight : member->host_weight;
+    member->fixed_current = previous != nullptr ? previous->fixed_current : 0;
+    // The dynamic balancer replaces its WeightedServer (current 0) on every heartbeat.
+    const bool same_heartbeat = previous != nullptr && previous->node->mzxid == node.mzxid &&
+                                previous->node->has_heartbeat == node.has_heartbeat;
+    member->dynamic_weight = AtLeastOne(DynamicWeight(node.heartbeat, options.dynamic_weights));
+    member->dynamic_current = same_heartbeat ? previous->dynamic_current : 0;
+    // LowerWeightHostManager builds a HostWeight (current = weight) for a newcomer at the next
+    // refresh; roster at once.
+    if (previous != nullptr) {
+      member->lower_weight = previous->lower_weight;
+      member->lower_current = previous->lower_current;
+    } else {
+      member->lower_weight = DolphinLowerWeight(node, load_average, options.warm_up, wall_now);
+      member->lower_current = member->lower_weight;
+    }
+    // Smooth round robin keeps the currents of workers that stay selectable.
+    member->spare_weight = SpareWeight(node, options.warm_up, wall_now);
+    if (previous != nullptr && member->base != Base::kNever) {
+      member->spare_current = previous->spare_current;
+    }
   }
 
-  bool Eligible(const Member& member, const SelectRequest& request) const {
-    return EligibleFor(member.base, member.node->address, request);
+  // Fills `eligible`; with `host_weighted`, workers of workerHostWeight 0 are left out.
+  void CollectEligible(const SelectRequest& request, bool host_weighted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    eligible.clear();
+    for (size_t i = 0; i < members.size(); ++i) {
+      const Member& member = members[i];
+      if (!EligibleFor(member.base, member.node->address, request)) continue;
+      if (host_weighted && member.host_weight <= 0) continue;
+      eligible.push_back(static_cast<int>(i));
+    }
   }
 
-  // The next pick is the first eligible member after the last one picked, in
-  // address order, wrapping around.
-  int PickRoundRobin(const SelectRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const int n = static_cast<int>(members.size());
-    for (int step = 1; step <= n; ++step) {
-      const int i = (last_round_robin + step) % n;
-      if (Eligible(members[i], request)) {
-        last_round_robin = i;
-        return i;
-      }
+  int Pick(Rule rule, const SelectRequest& request, const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    CollectEligible(request, WeighsByHostWeight(rule));
+    if (eligible.empty()) return -1;
+    switch (rule) {
+      case Rule::kSmoothHostWeight:
+        return PickSmoothHostWeight();
+      case Rule::kLowerWeightLoadAverage:
+      case Rule::kLowerWeightSpare:
+        RefreshLowerWeights(rule == Rule::kLowerWeightLoadAverage, context);
+        return PickLowerWeight();
+      case Rule::kCounterRoundRobin:
+        return eligible[round_robin_index++ % static_cast<int64_t>(eligible.size())];
+      case Rule::kCreditFixed:
+        return PickCredit(&Member::fixed_weight, &Member::fixed_current, &fixed_index);
+      case Rule::kCreditDynamic:
+        return PickCredit(&Member::dynamic_weight, &Member::dynamic_current, &dynamic_index);
+      case Rule::kSmoothSpare:
+        return PickSmoothSpare();
+      case Rule::kWeightedRandom:
+      case Rule::kUniformRandom:
+        break;  // stateless: WorkerSelector::Select picks them
     }
     return -1;
   }
 
-  // nginx's smooth weighted round robin: every eligible worker's current weight
-  // grows by its weight; the largest (ties: the lowest address) is picked and
-  // loses the total. Workers skipped by this request (excluded, OVERLOAD) keep
-  // their current weight untouched.
-  int PickSmooth(const SelectRequest& request, int64_t Member::*weight, int64_t Member::*current)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // RoundRobinSelector.doSelect (DS 2.0 - 3.2): every current grows by its weight, the first
+  // largest is picked and loses the total. AbstractSelector returns a lone candidate directly,
+  // touching no current.
+  int PickSmoothHostWeight() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (eligible.size() == 1) return eligible[0];
     int best = -1;
     int64_t total = 0;
-    for (size_t i = 0; i < members.size(); ++i) {
+    for (int i : eligible) {
       Member& member = members[i];
-      if (member.*weight <= 0 || !Eligible(member, request)) continue;
-      member.*current += member.*weight;
-      total += member.*weight;
-      if (best < 0 || member.*current > members[best].*current) {
-        best = static_cast<int>(i);
-      }
+      member.smooth_current += member.smooth_weight;
+      total += member.smooth_weight;
+      if (best < 0 || member.smooth_current > members[best].smooth_current) best = i;
     }
-    if (best >= 0) members[best].*current -= total;
+    members[best].smooth_current -= total;
     return best;
   }
 
-  // The lowest load; among equal loads, the first after the last LOWER_WEIGHT
-  // pick (in address order, wrapping around), so ties take turns. One pass.
-  int PickLowerWeight(const SelectRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    // The lowest index with the lowest load, and the lowest such index after
-    // the last pick.
-    int first = -1;
-    int first_after = -1;
+  // LowerWeightHostManager rebuilds every HostWeight at each worker refresh.
+  void RefreshLowerWeights(bool load_average, const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const absl::Time now = context.clock->Now();
+    if (now - lower_refreshed < context.options.lower_weight_refresh) return;
+    lower_refreshed = now;
+    const absl::Time wall_now = context.clock->WallNow();
+    for (Member& member : members) {
+      member.lower_weight =
+          DolphinLowerWeight(*member.node, load_average, context.options.warm_up, wall_now);
+      member.lower_current = member.lower_weight;
+    }
+  }
+
+  // LowerWeightRoundRobin.doSelect (DS 2.0 - 3.2): every current grows by its weight, the
+  // first lowest is picked and gains the total; a lone candidate is returned directly.
+  int PickLowerWeight() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (eligible.size() == 1) return eligible[0];
+    double total = 0;
     double lowest = 0;
-    for (int i = 0; i < static_cast<int>(members.size()); ++i) {
-      const Member& member = members[i];
-      if (!Eligible(member, request)) continue;
-      if (first < 0 || member.load < lowest) {
-        lowest = member.load;
-        first = i;
-        first_after = i > last_lower_weight ? i : -1;
-      } else if (member.load == lowest && first_after < 0 && i > last_lower_weight) {
-        first_after = i;
+    int lower = -1;
+    for (int i : eligible) {
+      Member& member = members[i];
+      total += member.lower_weight;
+      member.lower_current = member.lower_current + member.lower_weight;
+      if (lower < 0 || lowest > member.lower_current) {
+        lower = i;
+        lowest = member.lower_current;
       }
     }
-    if (first < 0) return -1;
-    last_lower_weight = first_after >= 0 ? first_after : first;
-    return last_lower_weight;
+    members[lower].lower_current = members[lower].lower_current + total;
+    return lower;
+  }
+
+  // {Fixed,Dynamic}WeightedRoundRobinWorkerLoadBalancer.select (DS 3.3): the balancer's index
+  // walks the workers (incrementAndGet: the first visit is index 1), adding each visited
+  // worker's weight to its current, until one reaches the total, which it then loses. Every
+  // weight is positive, so the walk ends.
+  int PickCredit(double Member::*weight, double Member::*current, int64_t* index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    JavaDoubleSum total;
+    for (int i : eligible) total.Add(members[i].*weight);
+    const double sum = total.Sum();
+    const int64_t n = static_cast<int64_t>(eligible.size());
+    while (true) {
+      Member& member = members[eligible[++*index % n]];
+      member.*current = member.*current + member.*weight;
+      if (member.*current >= sum) {
+        member.*current = member.*current - sum;
+        return eligible[*index % n];
+      }
+    }
+  }
+
+  // nginx's smooth weighted round robin: every current grows by its weight; the largest (ties:
+  // the lowest address) is picked and loses the total. Workers skipped by this request keep
+  // their current untouched.
+  int PickSmoothSpare() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    int best = -1;
+    int64_t total = 0;
+    for (int i : eligible) {
+      Member& member = members[i];
+      member.spare_current += member.spare_weight;
+      total += member.spare_weight;
+      if (best < 0 || member.spare_current > members[best].spare_current) best = i;
+    }
+    members[best].spare_current -= total;
+    return best;
+  }
+
+  // The weight `explain` shows for member i.
+  double EffectiveWeight(Rule rule, size_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const Member& member = members[i];
+    switch (rule) {
+      case Rule::kSmoothHostWeight:
+      case Rule::kWeightedRandom:
+        return member.host_weight;
+      case Rule::kCreditFixed:
+        return member.fixed_weight;
+      case Rule::kCreditDynamic:
+        return member.dynamic_weight;
+      case Rule::kLowerWeightLoadAverage:
+      case Rule::kLowerWeightSpare:
+        return member.lower_weight;
+      case Rule::kSmoothSpare:
+        return member.spare_weight / 100.0;
+      case Rule::kCounterRoundRobin:
+      case Rule::kUniformRandom:
+        break;
+    }
+    return 1;
   }
 };
 
@@ -420,27 +688,119 @@ absl::string_view SelectionStrategyName(SelectionStrategy strategy) {
       return "DYNAMIC_WEIGHTED_ROUND_ROBIN";
     case SelectionStrategy::kLowerWeight:
       return "LOWER_WEIGHT";
+    case SelectionStrategy::kLowerLoadWeightedRoundRobin:
+      return "LOWER_LOAD_WEIGHTED_ROUND_ROBIN";
   }
   return "UNKNOWN_STRATEGY";
 }
 
-WorkerSelector::WorkerSelector() : id_(next_selector_id.fetch_add(1)) {}
-WorkerSelector::~WorkerSelector() = default;
-
-double WorkerSelector::DynamicWeight(const roster::v1::Heartbeat& heartbeat) {
-  const double weight = 100 - (30 * heartbeat.cpu_usage() + 30 * heartbeat.memory_usage() +
-                               40 * heartbeat.thread_pool_usage()) /
-                                  3;
-  if (std::isnan(weight)) return 1;
-  return std::clamp(weight, 1.0, 100.0);
+absl::Status ValidateSelectorOptions(const SelectorOptions& options) {
+  const DynamicWeightOptions& w = options.dynamic_weights;
+  const std::pair<absl::string_view, int> weights[] = {
+      {"cpu_usage_weight", w.cpu_usage_weight},
+      {"memory_usage_weight", w.memory_usage_weight},
+      {"thread_pool_usage_weight", w.thread_pool_usage_weight},
+  };
+  for (const auto& [name, value] : weights) {
+    if (value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dynamic weight ", name, " ", value, " is negative (each must be >= 0)"));
+    }
+  }
+  const int64_t sum =
+      int64_t{w.cpu_usage_weight} + w.memory_usage_weight + w.thread_pool_usage_weight;
+  if (sum != 100) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dynamic weights cpu_usage_weight ", w.cpu_usage_weight, " + memory_usage_weight ",
+        w.memory_usage_weight, " + thread_pool_usage_weight ", w.thread_pool_usage_weight, " = ",
+        sum, ", not 100"));
+  }
+  if (options.warm_up < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warm_up ", absl::FormatDuration(options.warm_up), " is negative"));
+  }
+  if (options.lower_weight_refresh < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lower_weight_refresh ", absl::FormatDuration(options.lower_weight_refresh),
+                     " is negative"));
+  }
+  return absl::OkStatus();
 }
 
-double WorkerSelector::LowerWeightLoad(const roster::v1::Heartbeat& heartbeat) {
-  const double load = 20 * heartbeat.cpu_usage() + 20 * heartbeat.memory_usage() +
-                      50 * heartbeat.disk_usage() + 10 * heartbeat.thread_pool_usage();
-  // NaN compares false with everything, which would break the search for the
-  // lowest load: treat a usage the codec let through as NaN as fully loaded.
-  return std::isnan(load) ? 100 : load;
+namespace {
+
+SelectorOptions Sanitized(SelectorOptions options) {
+  const absl::Status status = ValidateSelectorOptions(options);
+  if (!status.ok()) {
+    LOG(ERROR) << "worker selector: " << status.message() << "; using the defaults";
+    SelectorOptions defaults;
+    defaults.semantics = options.semantics;
+    defaults.clock = options.clock;
+    options = defaults;
+  }
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  return options;
+}
+
+std::vector<std::string> RuleNames(const SelectorOptions& options) {
+  std::vector<std::string> names;
+  for (int i = 0; i <= static_cast<int>(SelectionStrategy::kLowerLoadWeightedRoundRobin); ++i) {
+    names.push_back(
+        RuleText(RuleFor(options.semantics, static_cast<SelectionStrategy>(i)), options));
+  }
+  return names;
+}
+
+}  // namespace
+
+WorkerSelector::WorkerSelector() : WorkerSelector(SelectorOptions{}) {}
+
+WorkerSelector::WorkerSelector(SelectorOptions options)
+    : options_(Sanitized(std::move(options))),
+      rule_names_(RuleNames(options_)),
+      id_(next_selector_id.fetch_add(1)) {}
+
+WorkerSelector::~WorkerSelector() = default;
+
+std::string WorkerSelector::RuleName(SelectionStrategy strategy) const {
+  const size_t i = static_cast<size_t>(strategy);
+  return i < rule_names_.size() ? rule_names_[i] : "unknown selection strategy";
+}
+
+// DynamicWeightedRoundRobinWorkerLoadBalancer.calculateWeight @ dev, in Java's order.
+double WorkerSelector::DynamicWeight(const roster::v1::Heartbeat& heartbeat,
+                                     const DynamicWeightOptions& weights) {
+  return 100 - (weights.cpu_usage_weight * heartbeat.cpu_usage() +
+                weights.memory_usage_weight * heartbeat.memory_usage() +
+                weights.thread_pool_usage_weight * heartbeat.thread_pool_usage()) /
+                   3;
+}
+
+// HostWeight.calculateWeight before the warm-up: 3.1.9-release (the same from 2.0.x to 3.2.0)
+// and 3.2.2-release (3.2.1 on).
+double WorkerSelector::LowerWeight(const roster::v1::Heartbeat& heartbeat,
+                                   bool load_average_formula) {
+  if (load_average_formula) {
+    // DS reads the loadAverage the worker wrote; the codec drops a negative one (Java's -1,
+    // "unknown"), and a payload without one leaves Jackson's 0.
+    double load_average = 0;
+    if (heartbeat.has_load_average()) {
+      load_average = heartbeat.load_average();
+    } else if (heartbeat.legacy_format()) {
+      load_average = -1;
+    }
+    return heartbeat.cpu_usage() * 10 + heartbeat.memory_usage() * 20 + load_average * 70;
+  }
+  return 100 - (heartbeat.cpu_usage() * 20 + heartbeat.memory_usage() * 20 +
+                heartbeat.disk_usage() * 50 + heartbeat.thread_pool_usage() * 10);
+}
+
+double WorkerSelector::SpareCapacity(const roster::v1::Heartbeat& heartbeat) {
+  // A usage above 1 (a threadPoolUsage task count, cpu above 1) or NaN counts as full, a
+  // negative one (Java's -1, unknown) as idle.
+  auto usage = [](double value) { return std::isnan(value) ? 1.0 : std::clamp(value, 0.0, 1.0); };
+  return 100 - (20 * usage(heartbeat.cpu_usage()) + 20 * usage(heartbeat.memory_usage()) +
+                50 * usage(heartbeat.disk_usage()) + 10 * usage(heartbeat.thread_pool_usage()));
 }
 
 WorkerSelector::GroupState* WorkerSelector::StateFor(absl::string_view group) {
@@ -481,7 +841,7 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
   }
   const int strategy = static_cast<int>(request.strategy);
   if (strategy < static_cast<int>(SelectionStrategy::kRandom) ||
-      strategy > static_cast<int>(SelectionStrategy::kLowerWeight)) {
+      strategy > static_cast<int>(SelectionStrategy::kLowerLoadWeightedRoundRobin)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown selection strategy ", strategy));
   }
   const GroupView* group = view.FindGroup(request.group);
@@ -489,41 +849,37 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
     return absl::NotFoundError(UnknownGroupMessage(view, request.group));
   }
 
+  const Rule rule = RuleFor(options_.semantics, request.strategy);
+  Selection selection;
   int index = -1;
-  if (request.strategy == SelectionStrategy::kRandom) {
-    index = PickRandom(*group, request);
+  if (rule == Rule::kUniformRandom || rule == Rule::kWeightedRandom) {
+    index = rule == Rule::kUniformRandom ? PickRandom(*group, request)
+                                         : PickWeightedRandom(*group, request);
+    if (request.explain && index >= 0) {
+      selection.candidates = Explain(*group, request, rule, [&](size_t i) {
+        return EligibilityWeight(rule, *group->members[i]);
+      });
+    }
   } else {
     GroupState* state = StateFor(request.group);
+    const Context context{options_, options_.clock};
     absl::MutexLock lock(&state->mu);
-    state->Sync(group->members);
-    switch (request.strategy) {
-      case SelectionStrategy::kRoundRobin:
-        index = state->PickRoundRobin(request);
-        break;
-      case SelectionStrategy::kFixedWeightedRoundRobin:
-        index = state->PickSmooth(request, &GroupState::Member::fixed_weight,
-                                  &GroupState::Member::fixed_current);
-        break;
-      case SelectionStrategy::kDynamicWeightedRoundRobin:
-        index = state->PickSmooth(request, &GroupState::Member::dynamic_weight,
-                                  &GroupState::Member::dynamic_current);
-        break;
-      case SelectionStrategy::kLowerWeight:
-        index = state->PickLowerWeight(request);
-        break;
-      case SelectionStrategy::kRandom:  // above
-        break;
+    state->Sync(group->members, context);
+    index = state->Pick(rule, request, context);
+    if (request.explain && index >= 0) {
+      selection.candidates = Explain(*group, request, rule, [&](size_t i) {
+        state->mu.AssertHeld();
+        return state->EffectiveWeight(rule, i);
+      });
     }
   }
   // After Sync, the state's members are the group's members, index for index.
   if (index < 0) {
-    return absl::UnavailableError(NoneSelectableMessage(*group, request));
+    return absl::UnavailableError(NoneSelectableMessage(*group, request, rule));
   }
-
-  Selection selection;
   selection.worker = group->members[index];
   selection.view_version = view.version;
-  if (request.explain) selection.candidates = Explain(*group, request);
+  selection.rule = rule_names_[static_cast<size_t>(request.strategy)];
   return selection;
 }
 

@@ -82,6 +82,8 @@ v1::SelectionStrategy ToProto(cluster::SelectionStrategy strategy) {
       return v1::DYNAMIC_WEIGHTED_ROUND_ROBIN;
     case SelectionStrategy::kLowerWeight:
       return v1::LOWER_WEIGHT;
+    case SelectionStrategy::kLowerLoadWeightedRoundRobin:
+      return v1::LOWER_LOAD_WEIGHTED_ROUND_ROBIN;
   }
   return v1::SELECTION_STRATEGY_UNSPECIFIED;
 }
@@ -324,12 +326,15 @@ absl::StatusOr<cluster::SelectRequest> ToSelectRequest(const v1::SelectWorkerReq
     case v1::LOWER_WEIGHT:
       out.strategy = SelectionStrategy::kLowerWeight;
       break;
+    case v1::LOWER_LOAD_WEIGHTED_ROUND_ROBIN:
+      out.strategy = SelectionStrategy::kLowerLoadWeightedRoundRobin;
+      break;
     default:
       return FieldError("strategy",
                         absl::StrCat(static_cast<int>(request.strategy()),
                                      " is not a SelectionStrategy (RANDOM, ROUND_ROBIN, "
                                      "FIXED_WEIGHTED_ROUND_ROBIN, DYNAMIC_WEIGHTED_ROUND_ROBIN, "
-                                     "LOWER_WEIGHT)"));
+                                     "LOWER_WEIGHT, LOWER_LOAD_WEIGHTED_ROUND_ROBIN)"));
   }
   if (request.exclude_size() > kMaxExcludedAddresses) {
     return FieldError("exclude",

@@ -225,6 +225,7 @@ grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& reques
   absl::StatusOr<cluster::Selection> selection = context_->cluster->SelectWorker(snapshot, *select);
   if (!selection.ok()) return ToGrpcStatus(selection.status());
   FillNode(*selection->worker, context_->clock->Now(), NodeDetail{}, response->mutable_worker());
+  response->set_rule(selection->rule);
   for (const cluster::CandidateExplanation& candidate : selection->candidates) {
     FillCandidate(candidate, response->add_candidates());
   }
