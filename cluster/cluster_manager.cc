@@ -51,6 +51,16 @@ ClusterManager::ClusterManager(registry::Registry* registry, ClusterOptions opti
       state_(std::make_unique<State>(options_)),
       view_(std::make_shared<ClusterView>()) {
   freshness_.stale_since = options_.clock->Now();
+  for (const DsProfile& profile : AllProfiles()) {
+    SelectorOptions selector;
+    selector.semantics = profile.strategies;
+    selector.dynamic_weights = options_.dynamic_weights;
+    selector.warm_up = options_.warm_up;
+    selector.lower_weight_refresh = profile.lower_weight_refresh;
+    selector.lower_weight_rebuild_on_change = profile.lower_weight_rebuild_on_change;
+    selector.clock = options_.clock;
+    selectors_[static_cast<int>(profile.version)] = std::make_unique<WorkerSelector>(selector);
+  }
 }
 
 ClusterManager::~ClusterManager() { Shutdown(); }
@@ -646,7 +656,15 @@ absl::StatusOr<Selection> ClusterManager::SelectWorker(const ViewSnapshot& at,
     return absl::UnavailableError(
         "cannot select a worker: the registry has not been read fully yet");
   }
-  return selector_.Select(*at.view, request);
+  const DsVersion release = at.view->dolphinscheduler.version == DsVersion::kAuto
+                                ? ProfileOf(DsVersion::kAuto).version
+                                : at.view->dolphinscheduler.version;
+  if (request.strategy.has_value()) {
+    return selectors_[static_cast<int>(release)]->Select(*at.view, request);
+  }
+  SelectRequest with_default = request;
+  with_default.strategy = ProfileOf(release).default_strategy;
+  return selectors_[static_cast<int>(release)]->Select(*at.view, with_default);
 }
 
 absl::StatusOr<SlotAnswer> ClusterManager::GetMasterSlot(

@@ -19,6 +19,7 @@
 // read the published view and a few atomics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -68,6 +69,10 @@ struct ClusterOptions {
   DsVersion dolphinscheduler_version = DsVersion::kAuto;
   // Overrides the release's slot rule.
   std::optional<SlotPolicy> slot_policy;
+  // DYNAMIC_WEIGHTED_ROUND_ROBIN's weights (DolphinScheduler 3.3's
+  // worker-load-balancer-configuration-properties) and the workers' warm-up after a start.
+  DynamicWeightOptions dynamic_weights;
+  absl::Duration warm_up = absl::Minutes(10);
   // The periodic full resync: every interval, +- jitter (a fraction of it).
   absl::Duration resync_interval = absl::Seconds(60);
   double resync_jitter = 0.2;
@@ -241,7 +246,9 @@ class ClusterManager {
   registry::Registry* const registry_;
   const ClusterOptions options_;
   std::unique_ptr<State> state_;
-  WorkerSelector selector_;
+  // One selector per DolphinScheduler release, each with that release's rules; a selection
+  // uses the one of the release its view answers as.
+  std::array<std::unique_ptr<WorkerSelector>, kDsVersionCount> selectors_;
 
   absl::Mutex inbox_mu_;
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);

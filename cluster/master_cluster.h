@@ -144,8 +144,8 @@ class MasterCluster {
   static LeaderInfo CheckLeader(LeaderInfo leader, const std::vector<NodeInfoPtr>& masters);
 
   // The leader in `view`, checked. `coordinator_path` is named in errors. FailedPrecondition
-  // under CoordinatorMode::kNone ("DolphinScheduler up to 3.2.2 has no coordinator ...") and when the
-  // coordinator znode holds no usable address; NotFound when no znode is held.
+  // under CoordinatorMode::kNone ("DolphinScheduler up to 3.2.2 has no coordinator ...") and when
+  // the coordinator znode holds no usable address; NotFound when no znode is held.
   static absl::StatusOr<LeaderLookup> LookupLeader(const ClusterView& view, CoordinatorMode mode,
                                                    absl::string_view coordinator_path);
 

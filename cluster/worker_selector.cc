@@ -839,7 +839,8 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
   if (request.group.empty()) {
     return absl::InvalidArgumentError("the worker group name is empty");
   }
-  const int strategy = static_cast<int>(request.strategy);
+  const SelectionStrategy chosen = request.strategy.value_or(SelectionStrategy::kRoundRobin);
+  const int strategy = static_cast<int>(chosen);
   if (strategy < static_cast<int>(SelectionStrategy::kRandom) ||
       strategy > static_cast<int>(SelectionStrategy::kLowerLoadWeightedRoundRobin)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown selection strategy ", strategy));
@@ -849,7 +850,7 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
     return absl::NotFoundError(UnknownGroupMessage(view, request.group));
   }
 
-  const Rule rule = RuleFor(options_.semantics, request.strategy);
+  const Rule rule = RuleFor(options_.semantics, chosen);
   Selection selection;
   int index = -1;
   if (rule == Rule::kUniformRandom || rule == Rule::kWeightedRandom) {
@@ -879,7 +880,7 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
   }
   selection.worker = group->members[index];
   selection.view_version = view.version;
-  selection.rule = rule_names_[static_cast<size_t>(request.strategy)];
+  selection.rule = rule_names_[static_cast<size_t>(chosen)];
   return selection;
 }
 

@@ -55,6 +55,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -120,7 +121,10 @@ absl::Status ValidateSelectorOptions(const SelectorOptions& options);
 
 struct SelectRequest {
   std::string group = "default";
-  SelectionStrategy strategy = SelectionStrategy::kRoundRobin;
+  // Unset: the caller's default. ClusterManager fills in the DolphinScheduler release's
+  // (LOWER_WEIGHT up to 3.2.2, DYNAMIC_WEIGHTED_ROUND_ROBIN in 3.3); the selector alone uses
+  // ROUND_ROBIN.
+  std::optional<SelectionStrategy> strategy;
   std::vector<std::string> exclude;  // addresses never to pick (e.g. the worker that just failed)
   bool allow_overload = false;
   bool explain = false;

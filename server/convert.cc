@@ -311,6 +311,7 @@ absl::StatusOr<cluster::SelectRequest> ToSelectRequest(const v1::SelectWorkerReq
   }
   switch (request.strategy()) {
     case v1::SELECTION_STRATEGY_UNSPECIFIED:
+      break;  // the DolphinScheduler release's default
     case v1::ROUND_ROBIN:
       out.strategy = SelectionStrategy::kRoundRobin;
       break;
