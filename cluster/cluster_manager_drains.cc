@@ -14,7 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/cluster_manager.h"
-#include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 #include "cluster/internal/cluster_manager_state.h"
 #include "glog/logging.h"
 #include "google/protobuf/util/json_util.h"

@@ -5,7 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 #include "glog/logging.h"
 #include "util/fingerprint.h"
 
