@@ -1025,7 +1025,10 @@ absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payloa
                                 " levels deep (at byte ", deep, ")"));
   }
   RETURN_IF_ERROR(ReadJson(payload, start, &json, not_text));
-  const Spelling thread_pool = SpellingOf(RawMemberValue(payload, "threadPoolUsage"));
+  Spelling thread_pool = SpellingOf(RawMemberValue(payload, "threadPoolUsage"));
+  if (json.has_threadpoolusage() && thread_pool == Spelling::kAbsent) {
+    thread_pool = Spelling::kOther;  // a key the scanner did not follow (escaped characters)
+  }
   return Normalise(role, json, thread_pool, DetectJsonFormat(json, thread_pool), dialect, limits,
                    wall_now);
 }
