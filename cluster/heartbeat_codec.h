@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "cluster/node_info.h"
 #include "roster/v1/heartbeat.pb.h"
 
@@ -52,6 +53,10 @@ enum class HeartbeatDialect {
 // "auto", "2.0-text", "3.0-text", "3.1-json", "3.2.0-json", "3.2.1-json", "3.2.2-json",
 // "3.3-json".
 absl::string_view HeartbeatDialectName(HeartbeatDialect dialect);
+
+// The field names of DolphinScheduler's text heartbeat (HeartBeat.encodeHeartBeat), in order:
+// 14 for kText20, 13 (no diskAvailable) for kText30; empty for the JSON dialects.
+absl::Span<const absl::string_view> TextHeartbeatFields(HeartbeatDialect dialect);
 
 // Parses and checks one heartbeat payload written by a node of `role`. `wall_now` is this
 // daemon's calendar clock (for the clock-skew check). The result's `format` says which
