@@ -62,7 +62,7 @@ absl::Span<const absl::string_view> TextHeartbeatFields(HeartbeatDialect dialect
 // daemon's calendar clock (for the clock-skew check). The result's `format` says which
 // versions write such a payload; `warnings` lists each load figure kept although it is out of
 // its range ("cpuUsage 1.73 is above 1 (DS 3.2.1 adds system and process CPU)", "cpuUsage
-// -1.0: unknown (DS writes -1 when it cannot measure)", "jvmCpuUsage NaN is not a number:
+// -1: unknown (DS writes -1 when it cannot measure)", "jvmCpuUsage NaN is not a number:
 // read as 0").
 //
 // InvalidArgument, naming the field and value, only when the node cannot be used:

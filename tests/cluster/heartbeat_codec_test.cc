@@ -1012,6 +1012,20 @@ TEST(HeartbeatCodecGoldenTest, EncodeWritesEachVersionsPayloadExactly) {
   }
 }
 
+// Every prefix of every version's payload (a znode read mid-write by a broken client, a
+// truncated copy) is a heartbeat, no heartbeat yet, or a reason: never a crash.
+TEST(HeartbeatCodecGoldenTest, TruncatedPayloadsAreAStatus) {
+  for (const auto& [name, payload] : GoldenFiles()) {
+    for (size_t n = 0; n <= payload.size(); ++n) {
+      const absl::StatusOr<Heartbeat> h = Parse(payload.substr(0, n));
+      EXPECT_THAT(h.status().code(),
+                  ::testing::AnyOf(absl::StatusCode::kOk, absl::StatusCode::kInvalidArgument,
+                                   absl::StatusCode::kNotFound))
+          << name << " cut at " << n << ": " << h.status();
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoding for every dialect.
 
