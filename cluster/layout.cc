@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 #include "util/status_macros.h"
 
 namespace roster::cluster {

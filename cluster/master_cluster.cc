@@ -8,7 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 #include "glog/logging.h"
 #include "util/fingerprint.h"
 

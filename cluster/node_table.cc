@@ -168,7 +168,7 @@ class NodeTable::Record {
       return;
     }
     absl::StatusOr<roster::v1::Heartbeat> heartbeat =
-        ParseHeartbeat(options_->role, z.data, options_->limits, wall_now);
+        ParseHeartbeat(options_->role, z.data, options_->limits, wall_now, options_->dialect);
     if (!heartbeat.ok()) {
       if (absl::IsNotFound(heartbeat.status()) && !has_heartbeat_) {
         machine_.OnDataChanged(now);  // registered, nothing reported yet

@@ -50,6 +50,9 @@ struct NodeTableOptions {
   NodeRole role = NodeRole::kWorker;
   NodeTimingOptions timing;
   HeartbeatLimits limits;
+  // The DolphinScheduler release's heartbeat format, when it is configured; kAuto reads each
+  // payload by what it shows.
+  HeartbeatDialect dialect = HeartbeatDialect::kAuto;
   // A NORMAL heartbeat over either usage (a fraction; 0 disables) counts as BUSY.
   double overload_cpu_usage = 0;
   double overload_memory_usage = 0;

@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "cluster/heartbeat_codec.h"
 #include "cluster/layout.h"
+#include "cluster/node_address.h"
 
 namespace roster::cluster {
 

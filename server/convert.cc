@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 
 namespace roster::server {
 namespace {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 #include "glog/logging.h"
 #include "registry/registry_factory.h"
 #include "roster/v1/heartbeat.pb.h"

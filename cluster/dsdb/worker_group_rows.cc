@@ -4,7 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "cluster/heartbeat_codec.h"
+#include "cluster/node_address.h"
 
 namespace roster::cluster::dsdb {
 

@@ -66,6 +66,9 @@ struct ClusterManager::State {
     table.overload_cpu_usage = options.overload_cpu_usage;
     table.overload_memory_usage = options.overload_memory_usage;
     table.tombstone_retention = options.tombstone_retention;
+    if (options.dolphinscheduler_version != DsVersion::kAuto) {
+      table.dialect = ProfileOf(options.dolphinscheduler_version).dialect;
+    }
     return table;
   }
 

@@ -1,10 +1,15 @@
-// Heartbeat codec: DESIGN.md's samples, legacy statuses, round trips, and a table of bad
-// payloads, each with the outcome an operator would see.
+// Heartbeat codec: the golden payloads of every DolphinScheduler version
+// (tests/data/dolphinscheduler), dialects, format detection, warnings, round trips, and a table
+// of bad payloads, each with the outcome an operator would see.
 #include "cluster/heartbeat_codec.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <ostream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -22,13 +28,18 @@ namespace {
 
 using ::roster::testing::StatusIs;
 using ::roster::v1::Heartbeat;
+using ::roster::v1::HeartbeatWarning;
 using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // The daemon's wall clock in these tests: 10 s after the samples' reportTime.
 const absl::Time kWallNow = absl::FromUnixMillis(1729238660456);
 
-// DESIGN.md, "Registry layout", verbatim.
+// A 3.2.2/dev master and a dev worker (BaseHeartBeat.java, WorkerHeartBeat.java @ dev), plus
+// roster's workerGroup extension.
 constexpr char kMasterSample[] =
     R"({"processId":23817,"startupTime":1729238400123,"reportTime":1729238650456,)"
     R"("jvmCpuUsage":0.031,"cpuUsage":0.2319,"jvmMemoryUsage":0.2885,"memoryUsage":0.6248,)"
@@ -38,7 +49,7 @@ constexpr char kWorkerSample[] =
     R"("jvmCpuUsage":0.031,"cpuUsage":0.2319,"jvmMemoryUsage":0.2885,"memoryUsage":0.6248,)"
     R"("diskUsage":0.0,"serverStatus":"NORMAL","host":"10.0.0.11","port":5678,)"
     R"("workerHostWeight":100,"threadPoolUsage":0.0,"workerGroup":"etl"})";
-// The legacy sample's "..." filled in with the other fields a 3.1 worker writes.
+// 3.1's fields (WorkerHeartBeat.java @ 3.1.9-release) in another order, plus an unknown one.
 constexpr char kLegacySample[] =
     R"({"startupTime":1729238400123,"reportTime":1729238650456,"cpuUsage":0.21,)"
     R"("memoryUsage":0.63,"loadAverage":3.2,"serverStatus":0,"processId":812,)"
@@ -56,8 +67,37 @@ MATCHER_P(EqualsProto, expected, "equals " + expected.ShortDebugString()) {
 }
 
 absl::StatusOr<Heartbeat> Parse(absl::string_view payload, NodeRole role = NodeRole::kWorker,
-                                HeartbeatLimits limits = {}) {
-  return ParseHeartbeat(role, payload, limits, kWallNow);
+                                HeartbeatLimits limits = {},
+                                HeartbeatDialect dialect = HeartbeatDialect::kAuto) {
+  return ParseHeartbeat(role, payload, limits, kWallNow, dialect);
+}
+
+absl::StatusOr<Heartbeat> ParseAs(HeartbeatDialect dialect, absl::string_view payload,
+                                  NodeRole role = NodeRole::kWorker) {
+  return ParseHeartbeat(role, payload, HeartbeatLimits(), kWallNow, dialect);
+}
+
+// A Heartbeat written by hand in protobuf's text format.
+Heartbeat Proto(const std::string& text) {
+  Heartbeat h;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &h)) << text;
+  return h;
+}
+
+// `h` without what the parser adds about the payload (format, warnings): for round trips of
+// heartbeats built by hand.
+Heartbeat Values(Heartbeat h) {
+  h.clear_format();
+  h.clear_legacy_format();
+  h.clear_warnings();
+  return h;
+}
+
+// The reasons of `h`'s warnings, in order.
+std::vector<std::string> Reasons(const Heartbeat& h) {
+  std::vector<std::string> reasons;
+  for (const HeartbeatWarning& w : h.warnings()) reasons.push_back(w.reason());
+  return reasons;
 }
 
 Heartbeat MasterExpected() {
@@ -74,6 +114,7 @@ Heartbeat MasterExpected() {
   h.set_host("10.0.0.11");
   h.set_port(5678);
   h.set_host_weight(100);
+  h.set_format(Heartbeat::JSON_3_2_2_OR_3_3);
   return h;
 }
 
@@ -89,6 +130,7 @@ TEST(HeartbeatCodecTest, ParsesTheWorkerSample) {
   Heartbeat expected = MasterExpected();
   expected.set_thread_pool_usage(0.0);
   expected.set_worker_group("etl");
+  expected.set_format(Heartbeat::JSON_3_3);  // threadPoolUsage spelled as a double
   EXPECT_THAT(h, EqualsProto(expected));
 }
 
@@ -106,7 +148,12 @@ TEST(HeartbeatCodecTest, ParsesTheLegacySample) {
   expected.set_port(1234);
   expected.set_host_weight(100);
   expected.set_exec_threads(100);
+  expected.set_available_memory_gb(12.5);
+  expected.set_reserved_memory(0.3);
+  expected.set_disk_available_gb(120.5);  // unknown to WorkerHeartBeat, but a 2.0-3.2.0 field
+  expected.set_waiting_tasks(0);
   expected.set_legacy_format(true);
+  expected.set_format(Heartbeat::JSON_3_1);
   EXPECT_THAT(h, EqualsProto(expected));
 }
 
@@ -122,6 +169,7 @@ TEST(HeartbeatCodecTest, LegacyIntegerStatuses) {
     ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(payload));
     EXPECT_EQ(h.server_status(), status) << payload;
     EXPECT_TRUE(h.legacy_format()) << payload;
+    EXPECT_EQ(h.format(), Heartbeat::JSON_3_1) << payload;
   }
 }
 
@@ -154,6 +202,7 @@ TEST(HeartbeatCodecTest, EmptyObjectGetsDefaults) {
   ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse("{}"));
   Heartbeat expected;
   expected.set_host_weight(100);
+  expected.set_format(Heartbeat::JSON_UNKNOWN);
   EXPECT_THAT(h, EqualsProto(expected));
 }
 
@@ -230,13 +279,18 @@ TEST(HeartbeatCodecTest, ProtobufLeniencies) {
   ASSERT_OK(Parse(absl::StrCat(R"({"x":)", std::string(31, '['), std::string(31, ']'), "}")));
 }
 
-TEST(HeartbeatCodecTest, NegativeLoadAverageMeansUnknown) {
+// DS's strategies compute with -1 (LowerWeightRoundRobin @ 3.1.9-release): kept, with a warning.
+TEST(HeartbeatCodecTest, NegativeLoadAverageIsKeptWithAWarning) {
   ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(R"({"loadAverage":-1,"serverStatus":0})"));
-  EXPECT_FALSE(h.has_load_average());
+  ASSERT_TRUE(h.has_load_average());
+  EXPECT_EQ(h.load_average(), -1);
+  EXPECT_THAT(Reasons(h),
+              ElementsAre("loadAverage -1: unknown (DS writes -1 when it cannot measure)"));
   EXPECT_TRUE(h.legacy_format());
   ASSERT_OK_AND_ASSIGN(h, Parse(R"({"loadAverage":0})"));
   ASSERT_TRUE(h.has_load_average());
   EXPECT_EQ(h.load_average(), 0);
+  EXPECT_THAT(h.warnings(), IsEmpty());
 }
 
 TEST(HeartbeatCodecTest, TwoMebibytePayloadUnderARaisedLimitIsAccepted) {
@@ -285,7 +339,9 @@ TEST(HeartbeatCodecTest, EncodeRoundTrips) {
   }
   for (const auto& [role, heartbeat] : cases) {
     const std::string json = EncodeHeartbeat(role, heartbeat);
-    EXPECT_THAT(Parse(json, role), ::roster::testing::IsOkAndHolds(EqualsProto(heartbeat))) << json;
+    ASSERT_OK_AND_ASSIGN(Heartbeat parsed, Parse(json, role));
+    EXPECT_THAT(Values(parsed), EqualsProto(Values(heartbeat))) << json;
+    EXPECT_THAT(parsed.warnings(), IsEmpty()) << json;
   }
 }
 
@@ -312,12 +368,13 @@ TEST(HeartbeatCodecTest, EncodeRoundTripsEveryStatusForEveryRole) {
         SCOPED_TRACE(
             absl::StrCat(statuses->value(i)->name(), " as ", NodeRoleName(role), ": ", json));
         if (status == Heartbeat::SERVER_STATUS_UNSPECIFIED) {
-          EXPECT_THAT(json, ::testing::Not(HasSubstr("serverStatus")));
+          EXPECT_THAT(json, HasSubstr(R"("serverStatus":null)"));  // Jackson's Java null
         } else {
           EXPECT_THAT(json, HasSubstr(absl::StrCat(R"("serverStatus":")",
                                                    statuses->value(i)->name(), R"(")")));
         }
-        EXPECT_THAT(Parse(json, role), ::roster::testing::IsOkAndHolds(EqualsProto(heartbeat)));
+        ASSERT_OK_AND_ASSIGN(Heartbeat parsed, Parse(json, role));
+        EXPECT_THAT(Values(parsed), EqualsProto(Values(heartbeat)));
       }
     }
   }
@@ -369,7 +426,27 @@ std::vector<BadPayload> BadPayloads() {
       {"TruncatedInString", R"({"host":"10.0)", kInvalid, "heartbeat is not JSON"},
       {"OpenBraceOnly", "{", kInvalid, "at the end"},
       {"JsonArray", "[1,2]", kInvalid,
-       "heartbeat is not a JSON object: Root element must be a message"},
+       "heartbeat is not a JSON object: Root element must be a message; it starts with '[1,2]'; "
+       "as DolphinScheduler 2.0/3.0 text it has 2 comma-separated fields, not 14 or 13"},
+      // Text heartbeats (HeartBeat.decodeHeartBeat @ 2.0.9-release / 3.0.6-release).
+      {"TextTooFewFields", "0.1,0.2,0.3", kInvalid,
+       "heartbeat is not a JSON object: Parsing terminated before end of input at ',0.2,0.3'; as "
+       "DolphinScheduler 2.0/3.0 text it has 3 comma-separated fields, not 14 or 13"},
+      {"Text15Fields", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0", kInvalid,
+       "it has 15 comma-separated fields"},
+      {"Text30NotANumber", "0.5,0.5,x,1,16,0.3,1729238400123,1729238650456,0,812,100,100,0",
+       kInvalid,
+       "heartbeat is DolphinScheduler 3.0 text but field 3 (loadAverage) 'x' is not a number"},
+      {"Text20EmptyField", "0.5,0.5,1,1,1,16,0.3,1729238400123,,0,812,100,100,0", kInvalid,
+       "heartbeat is DolphinScheduler 2.0 text but field 9 (reportTime) '' is not a number"},
+      {"Text30FractionalStatus", "0.5,0.5,1,1,16,0.3,1729238400123,1729238650456,1.0,812,100,100,0",
+       kInvalid, "field 9 (serverStatus) '1.0' is not a number"},
+      {"Text30Status3", "0.5,0.5,1,1,16,0.3,1729238400123,1729238650456,3,812,100,100,0", kInvalid,
+       "unknown serverStatus '3' (integer statuses are 0, 1, 2)"},
+      {"Text30NegativeStartup", "0.5,0.5,1,1,16,0.3,-5,1729238650456,0,812,100,100,0", kInvalid,
+       "startupTime -5 is negative"},
+      {"Text30ReportTimeIn2100", "0.5,0.5,1,1,16,0.3,1729238400123,4102444800000,0,812,100,100,0",
+       kInvalid, "reportTime 4102444800000 (2100-01-01T00:00:00Z) is 75y ahead"},
       {"JsonString", R"("NORMAL")", kInvalid, "heartbeat is not a JSON object"},
       {"JsonNull", "null", kInvalid, "heartbeat is not a JSON object"},
       {"JsonNumber", "42", kInvalid, "it starts with '42'"},
@@ -406,23 +483,11 @@ std::vector<BadPayload> BadPayloads() {
       {"ServerStatus3", R"({"serverStatus":3})", kInvalid, "unknown serverStatus '3'"},
       {"ServerStatusMinus1", R"({"serverStatus":-1})", kInvalid, "unknown serverStatus '-1'"},
       {"ServerStatusFraction", R"({"serverStatus":1.5})", kInvalid,
-       "unknown serverStatus '1.5' (legacy statuses are the integers 0, 1, 2)"},
+       "unknown serverStatus '1.5' (integer statuses are 0, 1, 2)"},
       {"ServerStatusWaiting", R"({"serverStatus":"WAITING"})", kInvalid,
        "unknown serverStatus 'WAITING'"},
       {"ServerStatusPadded", R"({"serverStatus":" NORMAL"})", kInvalid,
        "unknown serverStatus ' NORMAL'"},
-      {"CpuUsageNaN", R"({"cpuUsage":"NaN"})", kInvalid, "cpuUsage NaN is not in [0, 1]"},
-      {"MemoryUsageInfinity", R"({"memoryUsage":"Infinity"})", kInvalid,
-       "memoryUsage Infinity is not in [0, 1]"},
-      {"DiskUsageMinusInfinity", R"({"diskUsage":"-Infinity"})", kInvalid,
-       "diskUsage -Infinity is not in [0, 1]"},
-      {"CpuUsage1_5", R"({"cpuUsage":1.5})", kInvalid, "cpuUsage 1.5 is not in [0, 1]"},
-      {"MemoryUsageMinus0_1", R"({"memoryUsage":-0.1})", kInvalid,
-       "memoryUsage -0.1 is not in [0, 1]"},
-      {"ThreadPoolUsageJustOver1", R"({"threadPoolUsage":1.0000001})", kInvalid,
-       "threadPoolUsage 1.0000001 is not in [0, 1]"},
-      {"JvmCpuUsageNaN", R"({"jvmCpuUsage":"NaN"})", kInvalid, "jvmCpuUsage NaN"},
-      {"JvmMemoryUsage2", R"({"jvmMemoryUsage":2})", kInvalid, "jvmMemoryUsage 2 is not"},
       {"HugeDouble", R"({"cpuUsage":1e999})", kInvalid,
        "heartbeat is not JSON: Number exceeds the range of double at '1e999}'"},
       {"HugePort", R"({"port":99999999999})", kInvalid,
@@ -447,7 +512,6 @@ std::vector<BadPayload> BadPayloads() {
       {"NegativePort", R"({"port":-1})", kInvalid, "port -1 is not in [1, 65535]"},
       {"Port0", R"({"port":0})", kInvalid, "port 0 is not in [1, 65535]"},
       {"Port65536", R"({"port":65536})", kInvalid, "port 65536 is not in [1, 65535]"},
-      {"NegativeProcessId", R"({"processId":-7})", kInvalid, "processId -7 is negative"},
       {"ReportTimeIn2100", R"({"reportTime":4102444800000})", kInvalid,
        "reportTime 4102444800000 (2100-01-01T00:00:00Z) is 75y ahead of this daemon's clock, "
        "more than the 1h allowed (--max_clock_skew_ms)"},
@@ -456,14 +520,6 @@ std::vector<BadPayload> BadPayloads() {
       {"StartupTimeNegative", R"({"startupTime":-1})", kInvalid, "startupTime -1 is negative"},
       {"StartupTimeInt64Max", R"({"startupTime":9223372036854775807})", kInvalid,
        "startupTime 9223372036854775807"},
-      {"HostWeightMinus1", R"({"workerHostWeight":-1})", kInvalid,
-       "workerHostWeight -1 is not in [0, 10000]"},
-      {"HostWeight20000", R"({"workerHostWeight":20000})", kInvalid,
-       "workerHostWeight 20000 is not in [0, 10000]"},
-      {"ExecThreadsNegative", R"({"workerExecThreadCount":-1})", kInvalid,
-       "workerExecThreadCount -1 is negative"},
-      {"LoadAverageNaN", R"({"loadAverage":"NaN"})", kInvalid,
-       "loadAverage NaN is not a finite number"},
       {"WorkerGroupSlash", R"({"workerGroup":"a/b"})", kInvalid, "workerGroup 'a/b' contains '/'"},
       {"WorkerGroupDotDot", R"({"workerGroup":".."})", kInvalid,
        "workerGroup '..' is not a valid group name"},
@@ -519,89 +575,561 @@ INSTANTIATE_TEST_SUITE_P(Table, HeartbeatCodecBadPayloadTest, ::testing::ValuesI
 
 TEST(HeartbeatCodecTest, TheBadPayloadTableIsLargeAndNamesAreUnique) {
   std::vector<BadPayload> cases = BadPayloads();
-  EXPECT_GE(cases.size(), 30u);
+  EXPECT_GE(cases.size(), 60u);
   std::set<std::string> names;
   for (const BadPayload& c : cases) EXPECT_TRUE(names.insert(c.name).second) << c.name;
 }
 
-struct AddressCase {
+// ---------------------------------------------------------------------------------------------
+// Out-of-range load figures: accepted, kept as written (NaN and infinities as 0), with a
+// warning naming the field and the value.
+
+struct WarnedPayload {
   std::string name;
-  std::string text;
-  std::string error;  // empty: valid, returned unchanged
+  std::string payload;
+  std::string field;   // the warning's field
+  std::string value;   // the warning's value text
+  std::string reason;  // the warning's reason, exactly
+  HeartbeatDialect dialect = HeartbeatDialect::kAuto;
 };
 
-void PrintTo(const AddressCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const WarnedPayload& c, std::ostream* os) { *os << c.name; }
 
-class HeartbeatCodecAddressTest : public ::testing::TestWithParam<AddressCase> {};
+class HeartbeatCodecWarningTest : public ::testing::TestWithParam<WarnedPayload> {};
 
-TEST_P(HeartbeatCodecAddressTest, Parses) {
-  const AddressCase& c = GetParam();
-  absl::StatusOr<std::string> result = ParseNodeAddress(c.text);
-  if (c.error.empty()) {
-    EXPECT_THAT(result, ::roster::testing::IsOkAndHolds(c.text));
-  } else {
-    EXPECT_THAT(result, StatusIs(absl::StatusCode::kInvalidArgument,
-                                 AllOf(HasSubstr("is not host:port"), HasSubstr(c.error))));
-  }
+TEST_P(HeartbeatCodecWarningTest, IsAcceptedWithAWarning) {
+  const WarnedPayload& c = GetParam();
+  ASSERT_OK_AND_ASSIGN(Heartbeat h, ParseAs(c.dialect, c.payload));
+  ASSERT_EQ(h.warnings_size(), 1) << h.ShortDebugString();
+  EXPECT_EQ(h.warnings(0).field(), c.field);
+  EXPECT_EQ(h.warnings(0).value(), c.value);
+  EXPECT_EQ(h.warnings(0).reason(), c.reason);
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, HeartbeatCodecAddressTest,
-    ::testing::ValuesIn(std::vector<AddressCase>{
-        {"Ipv4", "10.0.0.1:5678", ""},
-        {"Ipv6Loopback", "[::1]:5678", ""},
-        {"Ipv6", "[2001:db8::17]:1", ""},
-        {"DnsName", "worker-1.example.com:65535", ""},
-        {"Underscore", "my_host:80", ""},
-        {"NoPort", "host", "no ':port'"},
-        {"NoHost", ":5678", "the host is empty"},
-        {"EmptyPort", "host:", "the port is empty"},
-        {"NegativePort", "host:-1", "port '-1' is not a number in [1, 65535]"},
-        {"Port0", "host:0", "port 0 is not in [1, 65535]"},
-        {"Port65536", "host:65536", "port 65536 is not in [1, 65535]"},
-        {"PlusSign", "host:+80", "port '+80' is not a number"},
-        {"TrailingSpace", "host:80 ", "port '80 ' is not a number"},
-        {"LeadingZero", "host:080", "port '080' has a leading zero"},
-        {"SpaceInHost", "a b:80", "the host contains ' '"},
-        {"TwoColons", "host:5678:1", "more than one ':'"},
-        {"BareIpv6", "::1:5678", "more than one ':'"},
-        {"LongName", std::string(300, 'a') + ":80", "the host is 300 bytes, over the 253-byte"},
-        {"LongLabel", std::string(64, 'a') + ".example:80", "label of 64 bytes"},
-        {"EmptyLabel", "a..b:80", "empty label"},
-        {"TrailingDot", "host.:80", "empty label"},
-        {"Empty", "", "it is empty"},
-        {"Ipv6NoPort", "[::1]", "no ':port'"},
-        {"Ipv6Garbage", "[zz::1]:80", "'zz::1' is not an IPv6 address"},
-        {"Ipv6Unclosed", "[::1:80", "'[' without ']'"},
-        {"Ipv6Empty", "[]:80", "the host is empty"},
-        {"Slash", "a/b:80", "the host contains '/'"},
-        {"Binary", std::string("h\0st:80", 7), R"(the host contains '\x00')"},
+    Table, HeartbeatCodecWarningTest,
+    ::testing::ValuesIn(std::vector<WarnedPayload>{
+        {"CpuUsageNaN", R"({"cpuUsage":"NaN"})", "cpuUsage", "NaN",
+         "cpuUsage NaN is not a number: read as 0"},
+        {"MemoryUsageInfinity", R"({"memoryUsage":"Infinity"})", "memoryUsage", "Infinity",
+         "memoryUsage Infinity is not a number: read as 0"},
+        {"DiskUsageMinusInfinity", R"({"diskUsage":"-Infinity"})", "diskUsage", "-Infinity",
+         "diskUsage -Infinity is not a number: read as 0"},
+        {"CpuUsageMinus1", R"({"cpuUsage":-1.0})", "cpuUsage", "-1",
+         "cpuUsage -1: unknown (DS writes -1 when it cannot measure)"},
+        {"CpuUsage1_5", R"({"cpuUsage":1.5})", "cpuUsage", "1.5", "cpuUsage 1.5 is above 1"},
+        {"CpuUsage1_73As321", R"({"cpuUsage":1.73})", "cpuUsage", "1.73",
+         "cpuUsage 1.73 is above 1 (DS 3.2.1 adds system and process CPU)",
+         HeartbeatDialect::kJson321},
+        // The payload shows 3.2.1 (jvmMemoryUsage, no jvmCpuUsage): the same reason unasked.
+        {"CpuUsage1_73In321Payload", R"({"cpuUsage":1.73,"jvmMemoryUsage":0.2})", "cpuUsage",
+         "1.73", "cpuUsage 1.73 is above 1 (DS 3.2.1 adds system and process CPU)"},
+        {"CpuUsageLoadAverageAs320", R"({"cpuUsage":3.5})", "cpuUsage", "3.5",
+         "cpuUsage 3.5 is above 1 (DS 3.2.0 on Kubernetes writes the load average)",
+         HeartbeatDialect::kJson320},
+        {"CpuUsageAbove1As33", R"({"cpuUsage":1.2})", "cpuUsage", "1.2", "cpuUsage 1.2 is above 1",
+         HeartbeatDialect::kJson33},
+        {"MemoryUsageMinus0_1", R"({"memoryUsage":-0.1})", "memoryUsage", "-0.1",
+         "memoryUsage -0.1 is negative"},
+        {"JvmCpuUsageNaN", R"({"jvmCpuUsage":"NaN"})", "jvmCpuUsage", "NaN",
+         "jvmCpuUsage NaN is not a number: read as 0"},
+        {"JvmMemoryUsage2", R"({"jvmMemoryUsage":2})", "jvmMemoryUsage", "2",
+         "jvmMemoryUsage 2 is above 1 (DS divides one jvm.memory.used meter by one "
+         "jvm.memory.max meter)"},
+        {"JvmMemoryUsageNegative", R"({"jvmMemoryUsage":-3.01989888E8})", "jvmMemoryUsage",
+         "-301989888",
+         "jvmMemoryUsage -301989888 is negative (DS divides by jvm.memory.max, which is -1 for a "
+         "pool without a limit)"},
+        {"ThreadPoolUsageJustOver1", R"({"threadPoolUsage":1.0000001})", "threadPoolUsage",
+         "1.0000001",
+         "threadPoolUsage 1.0000001 is above 1 (DS 3.3 counts queued task executors against the "
+         "exec threads)"},
+        {"ThreadPoolCountAs33", R"({"threadPoolUsage":2})", "threadPoolUsage", "2",
+         "threadPoolUsage 2 is above 1 (DS 3.3 counts queued task executors against the exec "
+         "threads)",
+         HeartbeatDialect::kJson33},
+        {"ThreadPoolFractionAs321", R"({"threadPoolUsage":0.5})", "threadPoolUsage", "0.5",
+         "threadPoolUsage 0.5 is not a task count, which DS 3.2.1/3.2.2 write: read as a "
+         "fraction",
+         HeartbeatDialect::kJson321},
+        {"NegativeTaskCount", R"({"threadPoolUsage":-3})", "threadPoolUsage", "-3",
+         "threadPoolUsage -3 is negative"},
+        {"LoadAverageNaN", R"({"loadAverage":"NaN"})", "loadAverage", "NaN",
+         "loadAverage NaN is not a number: read as 0"},
+        {"AvailableMemoryInfinity", R"({"availablePhysicalMemorySize":"Infinity"})",
+         "availablePhysicalMemorySize", "Infinity",
+         "availablePhysicalMemorySize Infinity is not a number: read as 0"},
+        {"NegativeProcessId", R"({"processId":-7})", "processId", "-7", "processId -7 is negative"},
+        {"HostWeightMinus1", R"({"workerHostWeight":-1})", "workerHostWeight", "-1",
+         "workerHostWeight -1 is not in [0, 10000]: read as 0"},
+        {"HostWeight20000", R"({"workerHostWeight":20000})", "workerHostWeight", "20000",
+         "workerHostWeight 20000 is not in [0, 10000]: read as 10000"},
+        {"ExecThreadsNegative", R"({"workerExecThreadCount":-1})", "workerExecThreadCount", "-1",
+         "workerExecThreadCount -1 is negative"},
+        {"WaitingTasksNegative", R"({"workerWaitingTaskCount":-2})", "workerWaitingTaskCount", "-2",
+         "workerWaitingTaskCount -2 is negative"},
+        {"TextCpuUsageNaN", "NaN,0.5,1.0,12.0,16.0,0.3,1729238400123,1729238650456,0,812,100,100,0",
+         "cpuUsage", "NaN", "cpuUsage NaN is not a number: read as 0"},
     }),
-    [](const ::testing::TestParamInfo<AddressCase>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<WarnedPayload>& info) { return info.param.name; });
 
-TEST(HeartbeatCodecTest, ValidateGroupName) {
-  for (const std::string& good :
-       {std::string("etl"), std::string("default"), std::string("a b"), std::string("a..b"),
-        std::string(128, 'g'), std::string("x.y-z_1")}) {
-    EXPECT_OK(ValidateGroupName(good)) << good;
-  }
-  const std::pair<std::string, std::string> bad[] = {
-      {"", "group name '' is empty"},
-      {".", "group name '.' is not a valid group name"},
-      {"..", "group name '..' is not a valid group name"},
-      {"a/b", "group name 'a/b' contains '/'"},
-      {"/", "contains '/'"},
-      {" etl", "has whitespace at either end"},
-      {"etl ", "has whitespace at either end"},
-      {"e\ttl", "not printable ASCII at offset 1"},
-      {"\xc3\xa9tl", "not printable ASCII at offset 0"},
-      {std::string(129, 'g'), "is 129 bytes, over the 128-byte limit"},
+TEST(HeartbeatCodecTest, OutOfRangeValuesAreKeptAsWritten) {
+  ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(R"({"cpuUsage":1.73,"memoryUsage":-0.25,)"
+                                          R"("jvmMemoryUsage":-3.01989888E8,"diskUsage":"NaN",)"
+                                          R"("workerHostWeight":-5,"processId":-7})"));
+  EXPECT_EQ(h.cpu_usage(), 1.73);
+  EXPECT_EQ(h.memory_usage(), -0.25);
+  EXPECT_EQ(h.jvm_memory_usage(), -301989888.0);
+  EXPECT_EQ(h.disk_usage(), 0);
+  EXPECT_EQ(h.host_weight(), 0);
+  EXPECT_EQ(h.process_id(), -7);
+  EXPECT_EQ(h.warnings_size(), 6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// threadPoolUsage: 3.2.1/3.2.2's int task count or dev's double fraction.
+
+struct ThreadPoolCase {
+  std::string payload;
+  HeartbeatDialect dialect;
+  int32_t running_tasks;
+  double thread_pool_usage;
+};
+
+TEST(HeartbeatCodecTest, ThreadPoolUsageIsACountOrAFraction) {
+  const ThreadPoolCase cases[] = {
+      // Jackson spells a Java int without a '.' (WorkerHeartBeat.java @ 3.2.1-release: int).
+      {R"({"threadPoolUsage":2})", HeartbeatDialect::kAuto, 2, 0},
+      {R"({"threadPoolUsage":0})", HeartbeatDialect::kAuto, 0, 0},
+      {R"({"threadPoolUsage":1})", HeartbeatDialect::kAuto, 1, 0},
+      {R"({"threadPoolUsage":"11"})", HeartbeatDialect::kAuto, 11, 0},
+      {R"({ "threadPoolUsage" : 7 , "x":[1,{"threadPoolUsage":0.5}]})", HeartbeatDialect::kAuto, 7,
+       0},
+      // ... and a Java double always with one (WorkerHeartBeat.java @ dev: double).
+      {R"({"threadPoolUsage":1.0})", HeartbeatDialect::kAuto, 0, 1.0},
+      {R"({"threadPoolUsage":0.0})", HeartbeatDialect::kAuto, 0, 0.0},
+      {R"({"threadPoolUsage":0.25})", HeartbeatDialect::kAuto, 0, 0.25},
+      {R"({"threadPoolUsage":2.5E-1})", HeartbeatDialect::kAuto, 0, 0.25},
+      // Spelling unknown (an escaped key): a whole number above 1 is a count.
+      {R"({"thread\u0050oolUsage":3})", HeartbeatDialect::kAuto, 3, 0},
+      {R"({"thread\u0050oolUsage":1})", HeartbeatDialect::kAuto, 0, 1.0},
+      // The dialect decides, whatever the spelling.
+      {R"({"threadPoolUsage":1.0})", HeartbeatDialect::kJson321, 1, 0},
+      {R"({"threadPoolUsage":0})", HeartbeatDialect::kJson322, 0, 0},
+      {R"({"threadPoolUsage":1})", HeartbeatDialect::kJson33, 0, 1.0},
   };
-  for (const auto& [name, reason] : bad) {
-    EXPECT_THAT(ValidateGroupName(name),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(reason)))
+  for (const ThreadPoolCase& c : cases) {
+    SCOPED_TRACE(absl::StrCat(c.payload, " as ", HeartbeatDialectName(c.dialect)));
+    ASSERT_OK_AND_ASSIGN(Heartbeat h, ParseAs(c.dialect, c.payload));
+    EXPECT_EQ(h.running_tasks(), c.running_tasks);
+    EXPECT_EQ(h.thread_pool_usage(), c.thread_pool_usage);
+    EXPECT_THAT(h.warnings(), IsEmpty());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format detection: what distinguishes each version's payload (heartbeat.proto, Format).
+
+TEST(HeartbeatCodecTest, FormatComesFromThePayload) {
+  const std::pair<const char*, Heartbeat::Format> cases[] = {
+      {"0,0,0,0,0,0,0,1729238400123,1729238650456,0,1,0,0,0", Heartbeat::TEXT_2_0},
+      {" 0,0,0,0,0,0,1729238400123,1729238650456,0,1,0,0,0\n", Heartbeat::TEXT_3_0},
+      {R"({"serverStatus":2})", Heartbeat::JSON_3_1},
+      {R"({"loadAverage":1.0,"maxCpuloadAvg":16.0})", Heartbeat::JSON_3_1},
+      {R"({"availablePhysicalMemorySize":3.0,"processId":5})", Heartbeat::JSON_3_1},
+      {R"({"serverStatus":"ABNORMAL"})", Heartbeat::JSON_3_2_0},
+      {R"({"availablePhysicalMemorySize":3.0,"host":"h","port":1})", Heartbeat::JSON_3_2_0},
+      {R"({"workerExecThreadCount":100,"serverStatus":"NORMAL"})", Heartbeat::JSON_3_2_0},
+      {R"({"jvmMemoryUsage":0.5,"serverStatus":"NORMAL"})", Heartbeat::JSON_3_2_1},
+      {R"({"diskUsage":0.0})", Heartbeat::JSON_3_2_1},
+      {R"({"threadPoolUsage":3})", Heartbeat::JSON_3_2_1},
+      {R"({"jvmCpuUsage":0.1,"threadPoolUsage":3})", Heartbeat::JSON_3_2_2},
+      {R"({"jvmCpuUsage":0.1})", Heartbeat::JSON_3_2_2_OR_3_3},
+      {R"({"jvmCpuUsage":0.1,"threadPoolUsage":0.0})", Heartbeat::JSON_3_3},
+      {R"({"serverStatus":"NORMAL","host":"h","port":1})", Heartbeat::JSON_UNKNOWN},
+      {"{}", Heartbeat::JSON_UNKNOWN},
+  };
+  for (const auto& [payload, format] : cases) {
+    ASSERT_OK_AND_ASSIGN(Heartbeat h, Parse(payload));
+    EXPECT_EQ(Heartbeat::Format_Name(h.format()), Heartbeat::Format_Name(format)) << payload;
+    const bool legacy = format == Heartbeat::TEXT_2_0 || format == Heartbeat::TEXT_3_0 ||
+                        format == Heartbeat::JSON_3_1;
+    EXPECT_EQ(h.legacy_format(), legacy) << payload;
+  }
+}
+
+// The dialect changes what values mean, never whether a payload parses: a mixed cluster
+// mid-upgrade has every format at once.
+TEST(HeartbeatCodecTest, EveryDialectReadsEveryFormat) {
+  const char* const payloads[] = {
+      "0.5,0.5,1,1,16,0.3,1729238400123,1729238650456,2,812,100,100,0",
+      R"({"serverStatus":1,"loadAverage":2.0})",
+      R"({"serverStatus":"ABNORMAL","host":"h","port":1})",
+      R"({"jvmCpuUsage":0.1,"threadPoolUsage":0.5,"serverStatus":"BUSY"})",
+  };
+  for (HeartbeatDialect dialect :
+       {HeartbeatDialect::kAuto, HeartbeatDialect::kText20, HeartbeatDialect::kText30,
+        HeartbeatDialect::kJson31, HeartbeatDialect::kJson320, HeartbeatDialect::kJson321,
+        HeartbeatDialect::kJson322, HeartbeatDialect::kJson33}) {
+    for (const char* payload : payloads) {
+      EXPECT_OK(ParseAs(dialect, payload)) << HeartbeatDialectName(dialect) << ": " << payload;
+    }
+  }
+}
+
+TEST(HeartbeatCodecTest, DialectNames) {
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kAuto), "auto");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kText20), "2.0-text");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kText30), "3.0-text");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kJson31), "3.1-json");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kJson320), "3.2.0-json");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kJson321), "3.2.1-json");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kJson322), "3.2.2-json");
+  EXPECT_EQ(HeartbeatDialectName(HeartbeatDialect::kJson33), "3.3-json");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden payloads: every file under tests/data/dolphinscheduler/<version>/, built from that
+// version's encoder (each folder's SOURCES.md). Expected values worked out by hand.
+
+struct Golden {
+  HeartbeatDialect dialect;
+  NodeRole role;
+  std::string expected;               // the Heartbeat, protobuf text format
+  std::vector<std::string> warnings;  // their reasons, in order
+  bool encodes_back = true;           // false: a value was not finite (read as 0)
+};
+
+constexpr char kTimes[] = "startup_time_ms: 1729238400123 report_time_ms: 1729238650456 ";
+
+std::map<std::string, Golden> GoldenExpectations() {
+  const std::string t = kTimes;
+  const std::string unknown_cpu = "cpuUsage -1: unknown (DS writes -1 when it cannot measure)";
+  return {
+      {"2.0/master.txt",
+       {HeartbeatDialect::kText20,
+        NodeRole::kMaster,
+        t + "server_status: NORMAL process_id: 23817 cpu_usage: 0.23 memory_usage: 0.62 "
+            "disk_available_gb: 120.55 load_average: 3.2 available_memory_gb: 12.5 "
+            "max_cpu_load_avg: 16 reserved_memory: 0.3 host_weight: 0 exec_threads: 0 "
+            "waiting_tasks: 0 legacy_format: true format: TEXT_2_0",
+        {}}},
+      {"2.0/worker.txt",
+       {HeartbeatDialect::kText20,
+        NodeRole::kWorker,
+        t + "server_status: NORMAL process_id: 812 cpu_usage: -1 memory_usage: 0.71 "
+            "disk_available_gb: 88.41 load_average: 5.76 available_memory_gb: 3.1 "
+            "max_cpu_load_avg: 16 reserved_memory: 0.3 host_weight: 100 exec_threads: 100 "
+            "waiting_tasks: 3 legacy_format: true format: TEXT_2_0",
+        {unknown_cpu}}},
+      {"3.0/master.txt",
+       {HeartbeatDialect::kText30,
+        NodeRole::kMaster,
+        t + "server_status: NORMAL process_id: 23817 cpu_usage: 0.31 memory_usage: 0.58 "
+            "load_average: 2.45 available_memory_gb: 20.1 max_cpu_load_avg: 16 "
+            "reserved_memory: 0.3 host_weight: 0 exec_threads: 0 waiting_tasks: 0 "
+            "legacy_format: true format: TEXT_3_0",
+        {}}},
+      {"3.0/worker.txt",
+       {HeartbeatDialect::kText30,
+        NodeRole::kWorker,
+        t + "server_status: ABNORMAL process_id: 812 cpu_usage: 0.97 memory_usage: 0.99 "
+            "load_average: 18.4 available_memory_gb: 0.25 max_cpu_load_avg: 16 "
+            "reserved_memory: 0.3 host_weight: 100 exec_threads: 100 waiting_tasks: 0 "
+            "legacy_format: true format: TEXT_3_0",
+        {}}},
+      {"3.1/master.json",
+       {HeartbeatDialect::kJson31,
+        NodeRole::kMaster,
+        t + "process_id: 23817 cpu_usage: 0.21 memory_usage: 0.63 load_average: 3.2 "
+            "available_memory_gb: 11.8 max_cpu_load_avg: 16 reserved_memory: 0.3 "
+            "disk_available_gb: 120.5 host_weight: 100 legacy_format: true format: JSON_3_1",
+        {}}},
+      {"3.1/worker.json",
+       {HeartbeatDialect::kJson31,
+        NodeRole::kWorker,
+        t + "server_status: NORMAL process_id: 812 cpu_usage: -1 memory_usage: 0.7 "
+            "load_average: -1 available_memory_gb: 9.6 max_cpu_load_avg: 16 "
+            "reserved_memory: 0.3 disk_available_gb: 88.41 host_weight: 100 waiting_tasks: 2 "
+            "exec_threads: 100 legacy_format: true format: JSON_3_1",
+        {unknown_cpu, "loadAverage -1: unknown (DS writes -1 when it cannot measure)"}}},
+      {"3.1/worker-busy.json",
+       {HeartbeatDialect::kJson31,
+        NodeRole::kWorker,
+        t + "server_status: BUSY process_id: 813 cpu_usage: 0.64 memory_usage: 0.55 "
+            "load_average: 7.5 available_memory_gb: 14.4 max_cpu_load_avg: 16 "
+            "reserved_memory: 0.3 disk_available_gb: 88.41 host_weight: 100 waiting_tasks: 120 "
+            "exec_threads: 100 legacy_format: true format: JSON_3_1",
+        {}}},
+      {"3.2.0/master.json",
+       {HeartbeatDialect::kJson320,
+        NodeRole::kMaster,
+        t + "server_status: NORMAL process_id: 23817 cpu_usage: 0.18 memory_usage: 0.625 "
+            "available_memory_gb: 6 reserved_memory: 0.3 disk_available_gb: 120.5 "
+            "host: '10.0.0.11' port: 5678 host_weight: 100 format: JSON_3_2_0",
+        {}}},
+      {"3.2.0/worker.json",
+       {HeartbeatDialect::kJson320,
+        NodeRole::kWorker,
+        t + "server_status: ABNORMAL process_id: 812 cpu_usage: 2.75 memory_usage: 0.75 "
+            "load_average: 0 available_memory_gb: 4 reserved_memory: 0.3 "
+            "disk_available_gb: 88.41 host: '10.0.0.21' port: 1234 host_weight: 100 "
+            "waiting_tasks: 0 exec_threads: 100 format: JSON_3_2_0",
+        {"cpuUsage 2.75 is above 1 (DS 3.2.0 on Kubernetes writes the load average)"}}},
+      {"3.2.0/alert-server.json",
+       {HeartbeatDialect::kJson320,
+        NodeRole::kAlertServer,
+        t + "process_id: 30001 cpu_usage: 0.18 memory_usage: 0.625 available_memory_gb: 6 "
+            "host: '10.0.0.31' port: 50052 host_weight: 100 format: JSON_3_2_0",
+        {}}},
+      {"3.2.1/master.json",
+       {HeartbeatDialect::kJson321,
+        NodeRole::kMaster,
+        t + "server_status: BUSY process_id: 23817 cpu_usage: 1.73 jvm_memory_usage: 0.28125 "
+            "memory_usage: 0.6248 disk_usage: 0 host: '10.0.0.11' port: 5678 host_weight: 100 "
+            "format: JSON_3_2_1",
+        {"cpuUsage 1.73 is above 1 (DS 3.2.1 adds system and process CPU)"}}},
+      {"3.2.1/worker.json",
+       {HeartbeatDialect::kJson321,
+        NodeRole::kWorker,
+        t + "server_status: BUSY process_id: 812 cpu_usage: 0.4 jvm_memory_usage: 0.5 "
+            "memory_usage: 0.71 disk_usage: 0 host: '10.0.0.21' port: 1234 host_weight: 100 "
+            "running_tasks: 2 format: JSON_3_2_1",
+        {}}},
+      {"3.2.1/alert-server.json",
+       {HeartbeatDialect::kJson321,
+        NodeRole::kAlertServer,
+        t + "server_status: NORMAL process_id: 30001 cpu_usage: 0.35 memory_usage: 0.6248 "
+            "jvm_memory_usage: 0.125 host: '10.0.0.31' port: 50052 host_weight: 100 "
+            "format: JSON_3_2_1",
+        {}}},
+      {"3.2.2/master.json",
+       {HeartbeatDialect::kJson322,
+        NodeRole::kMaster,
+        t + "server_status: NORMAL process_id: 23817 jvm_cpu_usage: 0.031 cpu_usage: 0.2319 "
+            "jvm_memory_usage: 0.2885 memory_usage: 0.6248 disk_usage: 0 host: '10.0.0.11' "
+            "port: 5678 host_weight: 100 format: JSON_3_2_2_OR_3_3",
+        {}}},
+      {"3.2.2/worker.json",
+       {HeartbeatDialect::kJson322,
+        NodeRole::kWorker,
+        t + "server_status: BUSY process_id: 812 jvm_cpu_usage: 0.012 cpu_usage: 0 "
+            "jvm_memory_usage: -301989888 memory_usage: 0.71 disk_usage: 0 host: '10.0.0.21' "
+            "port: 1234 host_weight: 100 running_tasks: 11 format: JSON_3_2_2",
+        {"cpuUsage NaN is not a number: read as 0",
+         "jvmMemoryUsage -301989888 is negative (DS divides by jvm.memory.max, which is -1 for a "
+         "pool without a limit)"},
+        /*encodes_back=*/false}},
+      {"3.2.2/alert-server.json",
+       {HeartbeatDialect::kJson322,
+        NodeRole::kAlertServer,
+        t + "server_status: NORMAL process_id: 30001 jvm_cpu_usage: 0.004 cpu_usage: 0.35 "
+            "jvm_memory_usage: 0.125 memory_usage: 0.6248 disk_usage: 0 host: '10.0.0.31' "
+            "port: 50052 host_weight: 100 format: JSON_3_2_2_OR_3_3",
+        {}}},
+      {"3.3/master.json",
+       {HeartbeatDialect::kJson33,
+        NodeRole::kMaster,
+        t + "server_status: NORMAL process_id: 23817 jvm_cpu_usage: 0.031 cpu_usage: 0.2319 "
+            "jvm_memory_usage: 0.2885 memory_usage: 0.6248 disk_usage: 0 host: '10.0.0.11' "
+            "port: 5678 host_weight: 100 format: JSON_3_2_2_OR_3_3",
+        {}}},
+      {"3.3/worker.json",
+       {HeartbeatDialect::kJson33,
+        NodeRole::kWorker,
+        t + "server_status: BUSY process_id: 812 jvm_cpu_usage: 0.012 cpu_usage: 0.4 "
+            "jvm_memory_usage: 0.5 memory_usage: 0.71 disk_usage: 0 host: '10.0.0.21' "
+            "port: 1234 host_weight: 100 thread_pool_usage: 1.25 format: JSON_3_3",
+        {"threadPoolUsage 1.25 is above 1 (DS 3.3 counts queued task executors against the "
+         "exec threads)"}}},
+      {"3.3/alert-server.json",
+       {HeartbeatDialect::kJson33,
+        NodeRole::kAlertServer,
+        t + "server_status: NORMAL process_id: 30001 jvm_cpu_usage: 0.004 cpu_usage: 0.35 "
+            "jvm_memory_usage: 0.125 memory_usage: 0.6248 disk_usage: 0 host: '10.0.0.31' "
+            "port: 50052 host_weight: 100 format: JSON_3_2_2_OR_3_3",
+        {}}},
+  };
+}
+
+// Every payload file under the golden folders, by "<version>/<file>".
+std::map<std::string, std::string> GoldenFiles() {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> files;
+  for (const char* version : {"2.0", "3.0", "3.1", "3.2.0", "3.2.1", "3.2.2", "3.3"}) {
+    const fs::path dir = fs::path(ROSTER_DS_TESTDATA_DIR) / version;
+    EXPECT_TRUE(fs::is_regular_file(dir / "SOURCES.md")) << dir;
+    for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+      if (entry.path().filename() == "SOURCES.md") continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      files[absl::StrCat(version, "/", entry.path().filename().string())] = text.str();
+    }
+  }
+  return files;
+}
+
+TEST(HeartbeatCodecGoldenTest, EveryFileHasAnExpectationAndEveryExpectationAFile) {
+  const std::map<std::string, std::string> files = GoldenFiles();
+  const std::map<std::string, Golden> expectations = GoldenExpectations();
+  std::vector<std::string> file_names, expected_names;
+  for (const auto& [name, payload] : files) file_names.push_back(name);
+  for (const auto& [name, golden] : expectations) expected_names.push_back(name);
+  EXPECT_THAT(file_names, ElementsAreArray(expected_names));
+}
+
+// No node of any version is FAULT for what it writes; values and warnings are as worked out
+// by hand, whether the version is given or detected.
+TEST(HeartbeatCodecGoldenTest, EveryVersionsPayloadsParse) {
+  const std::map<std::string, Golden> expectations = GoldenExpectations();
+  for (const auto& [name, payload] : GoldenFiles()) {
+    SCOPED_TRACE(name);
+    auto it = expectations.find(name);
+    if (it == expectations.end()) continue;  // reported by the test above
+    const Golden& golden = it->second;
+    for (HeartbeatDialect dialect : {HeartbeatDialect::kAuto, golden.dialect}) {
+      SCOPED_TRACE(HeartbeatDialectName(dialect));
+      ASSERT_OK_AND_ASSIGN(Heartbeat h, ParseAs(dialect, payload, golden.role));
+      EXPECT_THAT(Values(h), EqualsProto(Values(Proto(golden.expected))));
+      EXPECT_EQ(Heartbeat::Format_Name(h.format()),
+                Heartbeat::Format_Name(Proto(golden.expected).format()));
+      EXPECT_EQ(h.legacy_format(), Proto(golden.expected).legacy_format());
+      EXPECT_THAT(Reasons(h), ElementsAreArray(golden.warnings));
+    }
+  }
+}
+
+// EncodeHeartbeat writes each version's payload byte for byte.
+TEST(HeartbeatCodecGoldenTest, EncodeWritesEachVersionsPayloadExactly) {
+  const std::map<std::string, Golden> expectations = GoldenExpectations();
+  for (const auto& [name, payload] : GoldenFiles()) {
+    auto it = expectations.find(name);
+    if (it == expectations.end() || !it->second.encodes_back) continue;
+    const Golden& golden = it->second;
+    EXPECT_EQ(EncodeHeartbeat(golden.role, Proto(golden.expected), golden.dialect), payload)
         << name;
   }
+}
+
+// Every prefix of every version's payload (a znode read mid-write by a broken client, a
+// truncated copy) is a heartbeat, no heartbeat yet, or a reason: never a crash.
+TEST(HeartbeatCodecGoldenTest, TruncatedPayloadsAreAStatus) {
+  for (const auto& [name, payload] : GoldenFiles()) {
+    for (size_t n = 0; n <= payload.size(); ++n) {
+      const absl::StatusOr<Heartbeat> h = Parse(payload.substr(0, n));
+      EXPECT_THAT(h.status().code(),
+                  ::testing::AnyOf(absl::StatusCode::kOk, absl::StatusCode::kInvalidArgument,
+                                   absl::StatusCode::kNotFound))
+          << name << " cut at " << n << ": " << h.status();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding for every dialect.
+
+// The heartbeat a version's node of `role` carries (only the fields that version writes).
+Heartbeat VersionHeartbeat(HeartbeatDialect dialect, NodeRole role) {
+  const bool worker = role == NodeRole::kWorker;
+  const std::string t = kTimes;
+  switch (dialect) {
+    case HeartbeatDialect::kText20:
+    case HeartbeatDialect::kText30: {
+      Heartbeat h = Proto(t +
+                          "server_status: BUSY process_id: 9 cpu_usage: 0.5 memory_usage: 1e-4 "
+                          "load_average: 12345678.5 available_memory_gb: 3 "
+                          "max_cpu_load_avg: 16 reserved_memory: 0.3 host_weight: 7 "
+                          "exec_threads: 8 waiting_tasks: 9");
+      if (dialect == HeartbeatDialect::kText20) h.set_disk_available_gb(0.001);
+      return h;
+    }
+    case HeartbeatDialect::kJson31:
+      return Proto(t +
+                   "process_id: 9 cpu_usage: 0.5 memory_usage: 0.25 load_average: 3 "
+                   "available_memory_gb: 3 max_cpu_load_avg: 16 reserved_memory: 0.3 "
+                   "disk_available_gb: 100" +
+                   (worker ? " server_status: ABNORMAL waiting_tasks: 1 exec_threads: 2 "
+                             "host_weight: 50 worker_group: 'etl'"
+                           : " host_weight: 100"));
+    case HeartbeatDialect::kJson320:
+      if (role == NodeRole::kAlertServer) {
+        return Proto(t +
+                     "process_id: 9 cpu_usage: 0.5 memory_usage: 0.25 "
+                     "available_memory_gb: 3 host: 'h' port: 1 host_weight: 100");
+      }
+      return Proto(t +
+                   "server_status: ABNORMAL process_id: 9 cpu_usage: 0.5 memory_usage: 0.25 "
+                   "available_memory_gb: 3 host: 'h' port: 1 host_weight: 100" +
+                   (worker ? " load_average: 0 reserved_memory: 0.3 disk_available_gb: 100 "
+                             "waiting_tasks: 1 exec_threads: 2 worker_group: 'etl'"
+                           : " reserved_memory: 0.3 disk_available_gb: 100"));
+    case HeartbeatDialect::kJson321:
+      return Proto(t +
+                   "server_status: BUSY process_id: 9 cpu_usage: 0.5 memory_usage: 0.25 "
+                   "jvm_memory_usage: 0.125 host: 'h' port: 1" +
+                   (role == NodeRole::kAlertServer ? "" : " disk_usage: 0.5") +
+                   (worker ? " running_tasks: 12 host_weight: 3" : " host_weight: 100"));
+    default:
+      return Proto(t +
+                   "server_status: NORMAL process_id: 9 cpu_usage: 0.5 memory_usage: 0.25 "
+                   "jvm_cpu_usage: 0.125 jvm_memory_usage: 0.0625 disk_usage: 0.5 "
+                   "host: 'h' port: 1 host_weight: 100" +
+                   (!worker                                 ? ""
+                    : dialect == HeartbeatDialect::kJson322 ? " running_tasks: 0"
+                                                            : " thread_pool_usage: 0.75"));
+  }
+}
+
+TEST(HeartbeatCodecTest, EveryDialectRoundTrips) {
+  for (HeartbeatDialect dialect :
+       {HeartbeatDialect::kText20, HeartbeatDialect::kText30, HeartbeatDialect::kJson31,
+        HeartbeatDialect::kJson320, HeartbeatDialect::kJson321, HeartbeatDialect::kJson322,
+        HeartbeatDialect::kJson33}) {
+    for (NodeRole role : {NodeRole::kMaster, NodeRole::kWorker, NodeRole::kAlertServer}) {
+      const Heartbeat heartbeat = VersionHeartbeat(dialect, role);
+      const std::string payload = EncodeHeartbeat(role, heartbeat, dialect);
+      SCOPED_TRACE(
+          absl::StrCat(HeartbeatDialectName(dialect), " ", NodeRoleName(role), ": ", payload));
+      for (HeartbeatDialect parse_as : {HeartbeatDialect::kAuto, dialect}) {
+        ASSERT_OK_AND_ASSIGN(Heartbeat parsed, ParseAs(parse_as, payload, role));
+        EXPECT_THAT(Values(parsed), EqualsProto(Values(heartbeat)));
+        EXPECT_THAT(parsed.warnings(), IsEmpty());
+      }
+    }
+  }
+}
+
+TEST(HeartbeatCodecTest, EncodeSpellsEachVersionsFields) {
+  const Heartbeat text = VersionHeartbeat(HeartbeatDialect::kText20, NodeRole::kWorker);
+  // Java's Double.toString: 1.0E-4 and 1.23456785E7 in computerized notation, 0.001 plain.
+  EXPECT_EQ(EncodeHeartbeat(NodeRole::kWorker, text, HeartbeatDialect::kText20),
+            "0.5,1.0E-4,0.001,1.23456785E7,3.0,16.0,0.3,1729238400123,1729238650456,2,9,7,8,9");
+  EXPECT_EQ(EncodeHeartbeat(NodeRole::kWorker, text, HeartbeatDialect::kText30),
+            "0.5,1.0E-4,1.23456785E7,3.0,16.0,0.3,1729238400123,1729238650456,2,9,7,8,9");
+  // A 3.1 master writes no status; a worker an integer one.
+  const Heartbeat v31 = VersionHeartbeat(HeartbeatDialect::kJson31, NodeRole::kWorker);
+  EXPECT_THAT(EncodeHeartbeat(NodeRole::kMaster, v31, HeartbeatDialect::kJson31),
+              ::testing::Not(HasSubstr("serverStatus")));
+  EXPECT_THAT(EncodeHeartbeat(NodeRole::kWorker, v31, HeartbeatDialect::kJson31),
+              HasSubstr(R"("diskAvailable":100.0,"serverStatus":1,"processId":9,)"));
+  // 3.2.1/3.2.2 write the task count as an int, dev the fraction as a double.
+  Heartbeat worker = VersionHeartbeat(HeartbeatDialect::kJson33, NodeRole::kWorker);
+  worker.set_running_tasks(4);
+  EXPECT_THAT(EncodeHeartbeat(NodeRole::kWorker, worker, HeartbeatDialect::kJson321),
+              HasSubstr(R"("workerHostWeight":100,"threadPoolUsage":4})"));
+  EXPECT_THAT(EncodeHeartbeat(NodeRole::kWorker, worker, HeartbeatDialect::kJson322),
+              HasSubstr(R"("workerHostWeight":100,"threadPoolUsage":4})"));
+  EXPECT_THAT(EncodeHeartbeat(NodeRole::kWorker, worker, HeartbeatDialect::kJson33),
+              HasSubstr(R"("workerHostWeight":100,"threadPoolUsage":0.75})"));
+  EXPECT_EQ(EncodeHeartbeat(NodeRole::kWorker, worker, HeartbeatDialect::kAuto),
+            EncodeHeartbeat(NodeRole::kWorker, worker, HeartbeatDialect::kJson33));
+  // Jackson writes a null String and NaN (quoted).
+  Heartbeat odd;
+  odd.set_cpu_usage(std::nan(""));
+  EXPECT_THAT(EncodeHeartbeat(NodeRole::kMaster, odd),
+              AllOf(HasSubstr(R"("cpuUsage":"NaN")"), HasSubstr(R"("host":null)"),
+                    ::testing::Not(HasSubstr(R"("port")"))));
 }
 
 }  // namespace
