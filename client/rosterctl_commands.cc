@@ -194,6 +194,17 @@ std::string MetaLine(const v1::ViewMeta& meta) {
                     meta.has_stale_for() ? HumanDuration(ToDuration(meta.stale_for())) : "",
                     ": answers may be out of date");
   }
+  if (meta.has_dolphinscheduler()) {
+    const v1::DolphinSchedulerProfile& ds = meta.dolphinscheduler();
+    absl::StrAppend(&line, "\nDolphinScheduler ", ds.version(), " (", ds.releases(), "; ",
+                    ds.detected() ? "detected: " : "", ds.reason(), ")",
+                    ds.mixed() ? " -- MIXED RELEASES: see each node's releases" : "");
+  }
+  for (const v1::GroupSource& source : meta.group_sources()) {
+    absl::StrAppend(&line, "\nworker groups from ", source.source(),
+                    source.stale() ? " -- STALE: last known groups in use" : "",
+                    source.problem().empty() ? "" : ": ", source.problem());
+  }
   return line;
 }
 

@@ -791,16 +791,27 @@ double WorkerSelector::LowerWeight(const roster::v1::Heartbeat& heartbeat,
     }
     return heartbeat.cpu_usage() * 10 + heartbeat.memory_usage() * 20 + load_average * 70;
   }
+  // 3.2.1 - 3.2.2 write a task count where 3.3 writes a fraction; the codec keeps the count in
+  // running_tasks (and thread_pool_usage 0), and DS computes with whichever it wrote.
+  const double thread_pool = heartbeat.thread_pool_usage() + heartbeat.running_tasks();
   return 100 - (heartbeat.cpu_usage() * 20 + heartbeat.memory_usage() * 20 +
-                heartbeat.disk_usage() * 50 + heartbeat.thread_pool_usage() * 10);
+                heartbeat.disk_usage() * 50 + thread_pool * 10);
 }
 
 double WorkerSelector::SpareCapacity(const roster::v1::Heartbeat& heartbeat) {
   // A usage above 1 (a threadPoolUsage task count, cpu above 1) or NaN counts as full, a
   // negative one (Java's -1, unknown) as idle.
   auto usage = [](double value) { return std::isnan(value) ? 1.0 : std::clamp(value, 0.0, 1.0); };
+  // A 3.2.1 - 3.2.2 task count is a fraction of the exec threads when the worker says how many
+  // it has, and counts as full otherwise.
+  double thread_pool = heartbeat.thread_pool_usage();
+  if (heartbeat.running_tasks() > 0) {
+    thread_pool = heartbeat.exec_threads() > 0
+                      ? static_cast<double>(heartbeat.running_tasks()) / heartbeat.exec_threads()
+                      : 1.0;
+  }
   return 100 - (20 * usage(heartbeat.cpu_usage()) + 20 * usage(heartbeat.memory_usage()) +
-                50 * usage(heartbeat.disk_usage()) + 10 * usage(heartbeat.thread_pool_usage()));
+                50 * usage(heartbeat.disk_usage()) + 10 * usage(thread_pool));
 }
 
 WorkerSelector::GroupState* WorkerSelector::StateFor(absl::string_view group) {

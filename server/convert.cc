@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cluster/ds_profile.h"
 #include "cluster/node_address.h"
 
 namespace roster::server {
@@ -110,8 +111,9 @@ void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(rest));
 }
 
-void FillViewMeta(uint64_t version, absl::string_view instance_id,
-                  const cluster::Freshness& freshness, v1::ViewMeta* meta) {
+void FillViewMeta(const cluster::ClusterView& view, uint64_t version,
+                  absl::string_view instance_id, const cluster::Freshness& freshness,
+                  v1::ViewMeta* meta) {
   meta->set_version(version);
   meta->set_instance_id(std::string(instance_id));
   meta->set_session_state(ToProto(freshness.session_state));
@@ -120,6 +122,25 @@ void FillViewMeta(uint64_t version, absl::string_view instance_id,
   ToProto(freshness.stale_for, meta->mutable_stale_for());
   if (freshness.since_last_sync != absl::InfiniteDuration()) {
     ToProto(freshness.since_last_sync, meta->mutable_since_last_sync());
+  }
+  const cluster::DsDetection& ds = view.dolphinscheduler;
+  if (ds.version != cluster::DsVersion::kAuto) {
+    v1::DolphinSchedulerProfile* profile = meta->mutable_dolphinscheduler();
+    const cluster::DsProfile& row = cluster::ProfileOf(ds.version);
+    profile->set_version(std::string(row.name));
+    profile->set_releases(std::string(row.releases));
+    profile->set_detected(ds.detected);
+    profile->set_reason(ds.reason);
+    profile->set_mixed(ds.mixed);
+  }
+  for (const cluster::GroupSourceView& source : view.group_sources) {
+    v1::GroupSource* out = meta->add_group_sources();
+    out->set_source(source.source);
+    out->set_stale(source.status.stale);
+    out->set_problem(source.status.problem);
+    if (source.status.last_success != absl::InfinitePast()) {
+      ToProto(source.status.last_success, out->mutable_last_success());
+    }
   }
 }
 
@@ -142,7 +163,13 @@ void FillNode(const cluster::NodeInfo& node, absl::Time now, const NodeDetail& d
   incarnation->set_startup_time_ms(node.incarnation.startup_time_ms);
   incarnation->set_process_id(node.incarnation.process_id);
   for (const std::string& path : node.paths) out->add_paths(path);
-  if (node.has_heartbeat) *out->mutable_heartbeat() = node.heartbeat;
+  if (node.has_heartbeat) {
+    *out->mutable_heartbeat() = node.heartbeat;
+    if (!detail.basic) {
+      out->set_dolphinscheduler_releases(
+          cluster::DsVersionSetName(cluster::ReleasesWriting(node.role, node.heartbeat)));
+    }
+  }
   ToProto(std::max(now - node.last_data_change, absl::ZeroDuration()),
           out->mutable_heartbeat_age());
   out->set_drain_reason(node.drain_reason);

@@ -8,11 +8,13 @@ namespace roster::server {
 
 void FillMeta(const ServiceContext& context, const cluster::ViewSnapshot& snapshot,
               v1::ViewMeta* meta) {
-  FillViewMeta(snapshot.view->version, context.instance_id, snapshot.freshness, meta);
+  FillViewMeta(*snapshot.view, snapshot.view->version, context.instance_id, snapshot.freshness,
+               meta);
 }
 
 void FillMeta(const ServiceContext& context, uint64_t version, v1::ViewMeta* meta) {
-  FillViewMeta(version, context.instance_id, context.cluster->freshness(), meta);
+  const cluster::ViewSnapshot snapshot = context.cluster->Snapshot();
+  FillViewMeta(*snapshot.view, version, context.instance_id, snapshot.freshness, meta);
 }
 
 void FinishRpc(const ServiceContext& context, grpc::ServerUnaryReactor* reactor,

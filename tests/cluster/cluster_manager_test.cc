@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "cluster/heartbeat_codec.h"
 #include "cluster/worker_cluster.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -70,6 +71,9 @@ class ClusterManagerTest : public ::testing::Test {
     options.clock = &clock_;
     options.heartbeat_limits.max_clock_skew = absl::Hours(24 * 365 * 100);
     options.staleness_bound = absl::Seconds(20);
+    // These tests check roster's own slot rule; the DolphinScheduler rules are tested in
+    // master_cluster_test and slot_policy_model_test, their selection by release below.
+    options.slot_policy = SlotPolicy::kStable;
     return options;
   }
 
@@ -711,6 +715,79 @@ TEST_F(ClusterManagerTest, ZnodeThatIsNotANodeIsShownAsRejected) {
                     manager->view()->rejected.size() == 1);
   EXPECT_EQ(manager->view()->rejected[0].path, "/nodes/master/not-an-address");
   EXPECT_THAT(manager->view()->rejected[0].reason, HasSubstr("host:port"));
+}
+
+// With --dolphinscheduler_version=auto the manager answers as the release the registry shows:
+// DolphinScheduler 3.2.1's payloads (an integer threadPoolUsage) give 3.2.1's slot rule (BUSY
+// masters hold none; startupTime descending), its default strategy and no coordinator.
+TEST_F(ClusterManagerTest, AnswersAsTheDetectedReleaseAndSaysWhy) {
+  auto payload = [](NodeRole role, roster::v1::Heartbeat::ServerStatus status, int64_t startup,
+                    HeartbeatDialect dialect) {
+    roster::v1::Heartbeat heartbeat;
+    heartbeat.set_server_status(status);
+    heartbeat.set_startup_time_ms(startup);
+    heartbeat.set_report_time_ms(startup + 1000);
+    heartbeat.set_process_id(4242);
+    heartbeat.set_host("10.0.0.9");
+    heartbeat.set_port(5678);
+    heartbeat.set_cpu_usage(0.2);
+    heartbeat.set_memory_usage(0.3);
+    heartbeat.set_host_weight(100);
+    heartbeat.set_running_tasks(2);
+    return EncodeHeartbeat(role, heartbeat, dialect);
+  };
+  using roster::v1::Heartbeat;
+  const HeartbeatDialect v321 = HeartbeatDialect::kJson321;
+  Register("/nodes/master", "10.0.0.1:5678",
+           payload(NodeRole::kMaster, Heartbeat::BUSY, 5000, v321));
+  Register("/nodes/master", "10.0.0.2:5678",
+           payload(NodeRole::kMaster, Heartbeat::NORMAL, 2000, v321));
+  Register("/nodes/master", "10.0.0.3:5678",
+           payload(NodeRole::kMaster, Heartbeat::NORMAL, 3000, v321));
+  Register("/nodes/worker", "10.0.0.21:1234",
+           payload(NodeRole::kWorker, Heartbeat::NORMAL, 1000, v321));
+  ClusterOptions options = Options();
+  options.slot_policy.reset();  // the release's
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 1 &&
+                    manager->view()->masters.size() == 3);
+  const DsDetection& ds = manager->view()->dolphinscheduler;
+  EXPECT_EQ(ds.version, DsVersion::k3_2_1) << ds.reason;
+  EXPECT_TRUE(ds.detected);
+  EXPECT_FALSE(ds.mixed);
+  EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.3:5678", "10.0.0.2:5678"))
+      << "3.2.1: not BUSY, startupTime descending";
+  ASSERT_OK_AND_ASSIGN(Selection selection,
+                       manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
+  EXPECT_THAT(selection.rule, HasSubstr("LowerWeightRoundRobin")) << "3.2.1's default strategy";
+  EXPECT_THAT(manager->GetLeader(manager->Snapshot()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("has no coordinator")));
+
+  // A worker still on 2.0 (a rolling upgrade): the nodes disagree, the masters decide.
+  Register("/nodes/worker", "10.0.0.22:1234",
+           payload(NodeRole::kWorker, Heartbeat::NORMAL, 1000, HeartbeatDialect::kText20));
+  ASSERT_EVENTUALLY(manager->view()->dolphinscheduler.mixed);
+  EXPECT_EQ(manager->view()->dolphinscheduler.version, DsVersion::k3_2_1);
+  EXPECT_THAT(
+      manager->view()->dolphinscheduler.per_node,
+      ::testing::Contains(std::make_pair(std::string("10.0.0.22:1234"), std::string("2.0"))));
+}
+
+// A configured release wins over the registry's evidence.
+TEST_F(ClusterManagerTest, AConfiguredReleaseIsNotDetected) {
+  RegisterMaster("10.0.0.1:5678", "BUSY");
+  RegisterMaster("10.0.0.2:5678");
+  ClusterOptions options = Options();
+  options.slot_policy.reset();
+  options.dolphinscheduler_version = DsVersion::k3_3;
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->masters.size() == 2);
+  EXPECT_EQ(manager->view()->dolphinscheduler.version, DsVersion::k3_3);
+  EXPECT_FALSE(manager->view()->dolphinscheduler.detected);
+  EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.2:5678"))
+      << "3.3: NORMAL masters only";
+  EXPECT_THAT(manager->GetLeader(manager->Snapshot()), StatusIs(absl::StatusCode::kNotFound))
+      << "3.3 has a coordinator; none is registered";
 }
 
 TEST_F(ClusterManagerTest, LeaderAndFencingToken) {

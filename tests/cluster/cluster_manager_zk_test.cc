@@ -173,6 +173,7 @@ class ClusterManagerZkTest : public ::testing::Test {
     if (session == nullptr) return nullptr;
     ClusterOptions options;
     options.run_timers = false;  // no silent-node timeouts: these nodes heartbeat on demand
+    options.slot_policy = SlotPolicy::kStable;  // roster's own rule
     options.name = name;
     managers_.push_back(std::make_unique<ClusterManager>(session, options));
     EXPECT_OK(managers_.back()->Start());

@@ -551,6 +551,11 @@ TEST(WorkerSelectorTest, LowerWeightFormulas) {
   heartbeat.set_thread_pool_usage(2);  // 3.2.1+: a task count
   // HostWeight @ 3.2.2-release: 100 - (20 cpu + 20 memory + 50 disk + 10 threadPoolUsage).
   EXPECT_DOUBLE_EQ(WorkerSelector::LowerWeight(heartbeat, false), 100 - (10 + 10 + 25 + 20));
+  // As the codec reads a 3.2.1 / 3.2.2 payload: the count in running_tasks, the same weight.
+  heartbeat.set_thread_pool_usage(0);
+  heartbeat.set_running_tasks(2);
+  EXPECT_DOUBLE_EQ(WorkerSelector::LowerWeight(heartbeat, false), 100 - (10 + 10 + 25 + 20));
+  heartbeat.set_running_tasks(0);
   // HostWeight @ 3.1.9-release: 10 cpu + 20 memory + 70 loadAverage.
   heartbeat.set_load_average(2);
   heartbeat.set_legacy_format(true);

@@ -250,6 +250,7 @@ void ServerTest::SetUp() {
   options_.listen = "127.0.0.1:0";
   options_.metrics_listen = "127.0.0.1:0";
   options_.health_check_interval_ms = 20;
+  options_.slot_policy = "stable";  // roster's own rule; DolphinScheduler's in the e2e tests
   options_.resync_interval_ms = 60000;
 
   registry::RegistryOptions writer_options;
