@@ -94,7 +94,9 @@ void SerialExecutor::Shutdown() {
 bool SerialExecutor::IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
 
 void SerialExecutor::AssertCurrent() const {
-  CHECK(IsCurrent()) << "not on executor '" << name_ << "'";
+  if (IsCurrent()) return;
+  absl::MutexLock lock(&mu_);
+  CHECK(!started_ || joined_) << "not on executor '" << name_ << "', which is running";
 }
 
 void SerialExecutor::AssertNotRunning() const {

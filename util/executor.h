@@ -17,8 +17,9 @@
 //   void Apply(const Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
 //
 //   // Every entry point on the executor (a posted task, a timer, a callback the executor
-//   // runs) asserts it first. AssertCurrent() CHECKs the calling thread at run time and
-//   // tells the analysis that the capability is held from there on.
+//   // runs) asserts it first. AssertCurrent() CHECKs at run time that the caller is on the
+//   // executor (or that the executor is not running) and tells the analysis that the
+//   // capability is held from there on.
 //   executor_.Post([this, event] {
 //     executor_.AssertCurrent();
 //     Apply(event);
@@ -87,8 +88,10 @@ class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observ
   // True when called from a task running on this executor.
   bool IsCurrent() const;
 
-  // CHECKs that the caller runs on this executor; for the thread-safety analysis, the caller
-  // holds the executor capability from here on (see the file comment).
+  // CHECKs that the caller has the executor-confined state to itself: it runs on this
+  // executor, or no task can run (before Start(), or after Shutdown() has joined the
+  // thread). For the thread-safety analysis, the caller holds the executor capability from
+  // here on (see the file comment). Cheap on the executor's thread.
   void AssertCurrent() const ROSTER_ASSERT_CAPABILITY(this);
 
   // CHECKs that no task can run concurrently with the caller: the executor has not been

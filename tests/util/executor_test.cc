@@ -192,7 +192,15 @@ TEST(ExecutorCapabilityDeathTest, AssertCurrentOffTheExecutorDies) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   SerialExecutor executor("capability");
   executor.Start();
-  EXPECT_DEATH(executor.AssertCurrent(), "not on executor 'capability'");
+  EXPECT_DEATH(executor.AssertCurrent(), "not on executor 'capability', which is running");
+}
+
+TEST(ExecutorCapabilityTest, AssertCurrentHoldsWhileNoTaskCanRun) {
+  SerialExecutor executor("capability");
+  executor.AssertCurrent();  // not started: the caller has the state to itself
+  executor.Start();
+  executor.Shutdown();
+  executor.AssertCurrent();  // joined
 }
 
 TEST(ExecutorCapabilityDeathTest, AssertNotRunningHoldsBeforeStartAndAfterShutdownOnly) {
