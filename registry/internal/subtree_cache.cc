@@ -82,6 +82,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     // Queued reads of superseded rounds are redundant: this round re-reads everything.
     queue.erase(std::remove_if(queue.begin(), queue.end(),
                                [&](const Read& r) {
+                                 executor->AssertCurrent();  // a lambda: analysed on its own
                                  if (r.round == 0 || r.round == round) return false;
                                  ReleaseWatchPending(r);
                                  return true;
