@@ -16,29 +16,32 @@ using E = SessionEventType;
 // they reach the machine).
 //
 // clang-format off
-//   from \ input      | CONNECTED       DISCONNECTED   EXPIRED          AUTH_FAILED  RESTORE_DONE   LOSS_TIMEOUT  SHUTDOWN
-//   ------------------+------------------------------------------------------------------------------------------------------
-//   CONNECTING        | RESTORING r     =              CONNECTING n     AUTH         -              -             CLOSED
-//   RESTORING         | =               RESTORING_OFF  CONNECTING n     AUTH         CONNECTED +C   -             CLOSED
-//   RESTORING_OFFLINE | RESTORING       =              CONNECTING n     AUTH         RESTORED_OFF   -             CLOSED
-//   RESTORED_OFFLINE  | CONNECTED +C    =              CONNECTING n     AUTH         -              -             CLOSED
-//   CONNECTED         | CONNECTED +R    SUSPENDED +S a CONNECTING +E n  AUTH         -              -             CLOSED
-//   SUSPENDED         | CONNECTED +R    =              CONNECTING +E n  AUTH         -              LOST +L       CLOSED
-//   LOST              | CONNECTED +R    =              CONNECTING +E n  AUTH         -              -             CLOSED
-//   AUTH_FAILED       | -               -              -                -            =              -             CLOSED
-//   CLOSED            | -               -              -                -            -              -             -
-//   (=: legal, nothing changes. +C/+S/+R/+L/+E: announce kConnected, kSuspended, kReconnected,
-//    kLost, kExpired. r: start the restore; n: renew the session; a: arm the loss timer.
-//    AUTH: AUTH_FAILED, announcing kAuthFailed after closing the handle; CLOSED announces
-//    kClosed after closing the handle. Leaving SUSPENDED by any input but the loss timeout
-//    cancels the loss timer; no other phase has one armed.)
+//   from \ input | CONNECTED DISCONNECTED EXPIRED  AUTH_FAILED RESTORE_DONE LOSS_TIMEOUT SHUTDOWN
+//   -------------+--------------------------------------------------------------------------
+//   CONNECTING   | RST r     =            CNG n    AF          -            -            CLS
+//   RESTORING    | =         RST_OFF      CNG n    AF          CON +C       -            CLS
+//   RST_OFFLINE  | RST       =            CNG n    AF          RSD_OFF      -            CLS
+//   RSD_OFFLINE  | CON +C    =            CNG n    AF          -            -            CLS
+//   CONNECTED    | CON +R    SUS +S a     CNG +E n AF          -            -            CLS
+//   SUSPENDED    | CON +R    =            CNG +E n AF          -            LOST +L      CLS
+//   LOST         | CON +R    =            CNG +E n AF          -            -            CLS
+//   AUTH_FAILED  | -         -            -        -           =            -            CLS
+//   CLOSED       | -         -            -        -           -            -            -
+//   (CNG CONNECTING, RST RESTORING, RST_OFF(LINE) RESTORING_OFFLINE, RSD_OFF(LINE)
+//    RESTORED_OFFLINE, CON CONNECTED, SUS SUSPENDED. "=": legal, nothing changes; "-":
+//    refused. +C/+S/+R/+L/+E: announce kConnected, kSuspended, kReconnected, kLost, kExpired.
+//    r: start the restore; n: renew the session; a: arm the loss timer. AF: AUTH_FAILED,
+//    closing the handle, then announcing kAuthFailed; CLS: CLOSED, closing the handle, then
+//    announcing kClosed. Leaving SUSPENDED by any input but the loss timeout cancels the loss
+//    timer; no other phase has one armed.)
 // clang-format on
 //
 // Why the "=" rows: the C client reports CONNECTING again on every failed attempt
 // (DISCONNECTED while disconnected), and CONNECTED while the restore is under way; a restore
 // request that fails for good after an auth failure still settles it (RESTORE_DONE in
-// AUTH_FAILED). CONNECTED while connected (the C client does not report it twice without a
-// CONNECTING between) is taken as a reconnection: subscriptions re-read, which is always safe.
+// AUTH_FAILED). CONNECTED while connected (not expected from the C client, which reports
+// CONNECTING in between) is taken as a reconnection, as the registry always did: subscriptions
+// re-read, which is always safe.
 struct Row {
   SessionPhase from;
   SessionInput input;
