@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config clang-format libssl-dev
+  build-essential cmake ninja-build ccache pkg-config clang clang-format libssl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libzookeeper-mt-dev libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev
   libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps

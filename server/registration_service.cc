@@ -119,6 +119,7 @@ grpc::ServerUnaryReactor* RegistrationService::RegisterNode(grpc::CallbackServer
   PostOrFail(reactor, kRegister,
              [this, reactor, response, role = *role, address = *std::move(address),
               payload = *std::move(payload), lease]() mutable {
+               executor_.AssertCurrent();
                DoRegister(reactor, response, role, std::move(address), std::move(payload), lease);
              });
   return reactor;
@@ -167,6 +168,7 @@ void RegistrationService::DoRegister(grpc::ServerUnaryReactor* reactor,
                PostOrFail(reactor, kRegister,
                           [this, reactor, response, address = std::move(address), id,
                            status = std::move(status)]() mutable {
+                            executor_.AssertCurrent();
                             Written(reactor, kRegister, address, id, std::move(status),
                                     response->mutable_meta());
                           });
@@ -185,6 +187,7 @@ grpc::ServerUnaryReactor* RegistrationService::Heartbeat(grpc::CallbackServerCon
   PostOrFail(reactor, kHeartbeat,
              [this, reactor, response, address = *std::move(address),
               heartbeat = request->heartbeat()]() mutable {
+               executor_.AssertCurrent();
                DoHeartbeat(reactor, response, std::move(address), std::move(heartbeat));
              });
   return reactor;
@@ -223,6 +226,7 @@ void RegistrationService::DoHeartbeat(grpc::ServerUnaryReactor* reactor,
                PostOrFail(reactor, kHeartbeat,
                           [this, reactor, response, address = std::move(address), id,
                            status = std::move(status)]() mutable {
+                            executor_.AssertCurrent();
                             Written(reactor, kHeartbeat, address, id, std::move(status),
                                     response->mutable_meta());
                           });
@@ -291,6 +295,7 @@ grpc::ServerUnaryReactor* RegistrationService::DeregisterNode(
   }
   PostOrFail(reactor, kDeregister,
              [this, reactor, response, address = *std::move(address)]() mutable {
+               executor_.AssertCurrent();
                DoDeregister(reactor, response, std::move(address));
              });
   return reactor;
@@ -324,6 +329,7 @@ void RegistrationService::DoDeregister(grpc::ServerUnaryReactor* reactor,
         PostOrFail(reactor, kDeregister,
                    [this, reactor, response, address = std::move(address), id,
                     status = std::move(status)]() mutable {
+                     executor_.AssertCurrent();
                      auto it = entries_.find(address);
                      if (it == entries_.end() || it->second.id != id) {
                        // Cannot happen (only this call ends a kDeleting entry); be safe.
@@ -355,8 +361,10 @@ void RegistrationService::DoDeregister(grpc::ServerUnaryReactor* reactor,
 
 void RegistrationService::ArmLease(const std::string& address, Entry& entry) {
   const uint64_t id = entry.id;
-  entry.timer = executor_.PostAfter(entry.deadline - context_->clock->Now(),
-                                    [this, address, id] { OnLeaseTimer(address, id); });
+  entry.timer = executor_.PostAfter(entry.deadline - context_->clock->Now(), [this, address, id] {
+    executor_.AssertCurrent();
+    OnLeaseTimer(address, id);
+  });
 }
 
 void RegistrationService::OnLeaseTimer(const std::string& address, uint64_t id) {
@@ -383,6 +391,7 @@ void RegistrationService::DeleteExpired(std::string address, std::string path, u
                                         int attempts_left) {
   DeleteOwned(path, kAttempts, [this, address, path, id, attempts_left](absl::Status status) {
     executor_.Post([this, address, path, id, attempts_left, status] {
+      executor_.AssertCurrent();
       auto it = deleting_.find(address);
       if (it == deleting_.end() || it->second != id) return;  // registered again meanwhile
       if (status.ok() || attempts_left <= 1) {
@@ -396,6 +405,7 @@ void RegistrationService::DeleteExpired(std::string address, std::string path, u
       LOG_EVERY_N(WARNING, 10) << "cannot delete '" << path << "' (lease expired) yet: " << status
                                << "; retrying";
       executor_.PostAfter(options_.delete_retry_interval, [this, address, path, id, attempts_left] {
+        executor_.AssertCurrent();
         auto again = deleting_.find(address);
         if (again == deleting_.end() || again->second != id) return;
         DeleteExpired(address, path, id, attempts_left - 1);

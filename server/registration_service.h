@@ -7,11 +7,11 @@
 //
 // Every registry call is asynchronous and the reactor is finished from its callback: no gRPC
 // thread waits. Bookkeeping (address -> registration, lease timers) is confined to the
-// service's own SerialExecutor. A znode is "ours" when its ephemeral owner is the registry's
-// current session: the registry re-creates its ephemerals after a session expiry (registry.h),
-// so a registration survives an expiry unchanged; one whose znode was lost to another session
-// meanwhile is dropped (the next heartbeat gets NOT_FOUND). Writes and deletes check the owner
-// first, so rosterd never overwrites or deletes another process's znode.
+// service's own SerialExecutor (ABSL_GUARDED_BY(executor_)). A znode is "ours" when its ephemeral
+// owner is the registry's current session: the registry re-creates its ephemerals after a session
+// expiry (registry.h), so a registration survives an expiry unchanged; one whose znode was lost to
+// another session meanwhile is dropped (the next heartbeat gets NOT_FOUND). Writes and deletes
+// check the owner first, so rosterd never overwrites or deletes another process's znode.
 //
 // Thread-safety: thread-safe. Handlers run on gRPC threads and post to the executor.
 #pragma once
@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -89,19 +90,23 @@ class RegistrationService final : public v1::Registration::CallbackService {
   // Executor side of the three RPCs.
   void DoRegister(grpc::ServerUnaryReactor* reactor, v1::RegisterNodeResponse* response,
                   cluster::NodeRole role, std::string address, std::string payload,
-                  absl::Duration lease);
+                  absl::Duration lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void DoHeartbeat(grpc::ServerUnaryReactor* reactor, v1::HeartbeatResponse* response,
-                   std::string address, v1::Heartbeat heartbeat);
+                   std::string address, v1::Heartbeat heartbeat)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void DoDeregister(grpc::ServerUnaryReactor* reactor, v1::DeregisterNodeResponse* response,
-                    std::string address);
+                    std::string address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   // After a write of `address`'s entry `id` completed.
   void Written(grpc::ServerUnaryReactor* reactor, absl::string_view method,
-               const std::string& address, uint64_t id, absl::Status status, v1::ViewMeta* meta);
+               const std::string& address, uint64_t id, absl::Status status, v1::ViewMeta* meta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
 
-  void ArmLease(const std::string& address, Entry& entry);
-  void OnLeaseTimer(const std::string& address, uint64_t id);
+  void ArmLease(const std::string& address, Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void OnLeaseTimer(const std::string& address, uint64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   // Deletes `path` if it is ours, retrying failures; gives up if `address` is registered again.
-  void DeleteExpired(std::string address, std::string path, uint64_t id, int attempts_left);
+  void DeleteExpired(std::string address, std::string path, uint64_t id, int attempts_left)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
 
   // Registry side (callbacks on the registry executor; `done` runs there too).
   // Writes `payload` to `path`: sets it if it is our ephemeral, creates it if missing;
@@ -122,9 +127,10 @@ class RegistrationService final : public v1::Registration::CallbackService {
   const RegistrationOptions options_;
 
   // Confined to executor_.
-  std::map<std::string, Entry> entries_;      // by address
-  std::map<std::string, uint64_t> deleting_;  // lease-expired znodes still to delete, by address
-  uint64_t next_id_ = 1;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(executor_);  // by address
+  // Lease-expired znodes still to delete, by address.
+  std::map<std::string, uint64_t> deleting_ ABSL_GUARDED_BY(executor_);
+  uint64_t next_id_ ABSL_GUARDED_BY(executor_) = 1;
 
   SerialExecutor executor_;
 };

@@ -1,5 +1,6 @@
 #include "util/clock.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "glog/logging.h"
@@ -14,6 +15,10 @@ class RealClock final : public Clock {
            absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
   }
   absl::Time WallNow() const override { return absl::Now(); }
+  absl::Duration WaitTimeout(absl::Time deadline) const override { return deadline - Now(); }
+  // Real time moves by itself: nobody needs to be told.
+  void AddObserver(Observer*) override {}
+  void RemoveObserver(Observer*) override {}
 };
 
 }  // namespace
@@ -37,11 +42,29 @@ absl::Time FakeClock::WallNow() const {
   return wall_now_;
 }
 
+absl::Duration FakeClock::WaitTimeout(absl::Time) const { return absl::InfiniteDuration(); }
+
+void FakeClock::AddObserver(Observer* observer) {
+  absl::MutexLock lock(&observers_mu_);
+  observers_.push_back(observer);
+}
+
+void FakeClock::RemoveObserver(Observer* observer) {
+  absl::MutexLock lock(&observers_mu_);
+  observers_.erase(std::remove(observers_.begin(), observers_.end(), observer), observers_.end());
+}
+
 void FakeClock::Advance(absl::Duration d) {
   CHECK_GE(d, absl::ZeroDuration()) << "time only moves forward";
-  absl::MutexLock lock(&mu_);
-  now_ += d;
-  wall_now_ += d;
+  // Observers are told under observers_mu_ (RemoveObserver() waits for them) but not under
+  // mu_: they read Now() under locks of their own.
+  absl::MutexLock observers_lock(&observers_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+    wall_now_ += d;
+  }
+  for (Observer* observer : observers_) observer->OnClockAdvanced();
 }
 
 }  // namespace roster

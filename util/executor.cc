@@ -11,9 +11,18 @@
 
 namespace roster {
 
-SerialExecutor::SerialExecutor(std::string name) : name_(std::move(name)) {}
+SerialExecutor::SerialExecutor(std::string name) : SerialExecutor(std::move(name), Clock::Real()) {}
 
-SerialExecutor::~SerialExecutor() { Shutdown(); }
+SerialExecutor::SerialExecutor(std::string name, Clock* clock)
+    : name_(std::move(name)), clock_(clock) {
+  CHECK(clock_ != nullptr) << "SerialExecutor '" << name_ << "' needs a clock";
+  clock_->AddObserver(this);
+}
+
+SerialExecutor::~SerialExecutor() {
+  Shutdown();
+  clock_->RemoveObserver(this);
+}
 
 void SerialExecutor::Start() {
   absl::MutexLock lock(&mu_);
@@ -37,7 +46,7 @@ bool SerialExecutor::Post(Task task) {
 }
 
 SerialExecutor::TimerId SerialExecutor::PostAfter(absl::Duration delay, Task task) {
-  const absl::Time deadline = Clock::Real()->Now() + std::max(delay, absl::ZeroDuration());
+  const absl::Time deadline = clock_->Now() + std::max(delay, absl::ZeroDuration());
   absl::MutexLock lock(&mu_);
   if (stopping_) return 0;
   const TimerId id = next_timer_id_++;
@@ -72,15 +81,34 @@ void SerialExecutor::Shutdown() {
     wake_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
+  thread_id_.store(std::thread::id());  // a later thread may be given the same id
   // Tasks posted before Start() on an executor that never started are dropped here.
   std::deque<Task> unrun;
   {
     absl::MutexLock lock(&mu_);
+    joined_ = true;
     unrun.swap(queue_);
   }
 }
 
 bool SerialExecutor::IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
+
+void SerialExecutor::AssertCurrent() const {
+  if (IsCurrent()) return;
+  absl::MutexLock lock(&mu_);
+  CHECK(!started_ || joined_) << "not on executor '" << name_ << "', which is running";
+}
+
+void SerialExecutor::AssertNotRunning() const {
+  absl::MutexLock lock(&mu_);
+  CHECK(!started_ || joined_) << "executor '" << name_ << "' is running";
+}
+
+void SerialExecutor::OnClockAdvanced() {
+  // Under mu_: the loop either reads the clock after the advance or is already waiting.
+  absl::MutexLock lock(&mu_);
+  wake_.Signal();
+}
 
 bool SerialExecutor::Drain() {
   CHECK(!IsCurrent()) << "Drain() on executor '" << name_ << "' from its own thread";
@@ -97,7 +125,7 @@ void SerialExecutor::Loop() {
     {
       absl::MutexLock lock(&mu_);
       while (true) {
-        const absl::Time now = Clock::Real()->Now();
+        const absl::Time now = clock_->Now();
         // Due timers run before newer queued work, in deadline order.
         while (!timers_.empty() && timers_.begin()->first.first <= now) {
           auto node = timers_.extract(timers_.begin());
@@ -113,7 +141,8 @@ void SerialExecutor::Loop() {
         if (timers_.empty()) {
           wake_.Wait(&mu_);
         } else {
-          wake_.WaitWithTimeout(&mu_, timers_.begin()->first.first - now);
+          // A FakeClock has no timeout here: Advance() wakes the loop (OnClockAdvanced).
+          wake_.WaitWithTimeout(&mu_, clock_->WaitTimeout(timers_.begin()->first.first));
         }
       }
     }

@@ -1,10 +1,37 @@
 // SerialExecutor: one named thread that runs tasks one at a time, in the order they were
 // posted, plus delayed tasks. Components that own mutable state (a registry subscription, the
-// cluster model) confine that state to one executor instead of guarding it with locks: the
-// actor style of STYLE.md.
+// cluster model) confine that state to one executor instead of guarding it with locks (actor
+// style).
 //
-// Delayed tasks use the real monotonic clock: they are for timers and back-off, not for the
-// logic under test. Logic that depends on time takes a Clock and is driven by the test.
+// Delayed tasks run on the executor's Clock (Clock::Real() unless one is given). With a
+// FakeClock they run when the test advances the clock past their deadline: after
+// FakeClock::Advance() returns, Drain() waits for every task that became due.
+//
+// Executor confinement is a capability that clang's -Wthread-safety checks
+// (-DROSTER_THREAD_SAFETY_ANALYSIS=ON). The idiom, for a class that owns `executor_`:
+//
+//   SerialExecutor executor_;
+//   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(executor_);
+//
+//   // Helpers that only run on the executor say so; callers must hold the capability.
+//   void Apply(const Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+//
+//   // Every entry point on the executor (a posted task, a timer, a callback the executor
+//   // runs) asserts it first. AssertCurrent() CHECKs at run time that the caller is on the
+//   // executor (or that the executor is not running) and tells the analysis that the
+//   // capability is held from there on.
+//   executor_.Post([this, event] {
+//     executor_.AssertCurrent();
+//     Apply(event);
+//   });
+//
+//   // Set-up before Start() or tear-down after Shutdown(), when no task can run:
+//   executor_.AssertNotRunning();
+//
+// Lambdas are analysed as functions of their own, so the assertion goes inside each posted
+// lambda, not around the Post() call. With a pointer (`SerialExecutor* executor_`) write
+// ABSL_GUARDED_BY(executor_) and `executor_->AssertCurrent()` alike. Constructors and
+// destructors are not analysed.
 //
 // Thread-safety: thread-safe. Tasks run on the executor's thread only.
 #pragma once
@@ -20,16 +47,20 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "util/clock.h"
+#include "util/thread_annotations.h"
 
 namespace roster {
 
-class SerialExecutor {
+class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observer {
  public:
   using Task = absl::AnyInvocable<void() &&>;
   using TimerId = uint64_t;
 
-  // `name` names the thread (truncated to 15 characters by the kernel).
+  // `name` names the thread (truncated to 15 characters by the kernel). Delayed tasks use
+  // `clock`, which must outlive the executor; the first form uses Clock::Real().
   explicit SerialExecutor(std::string name);
+  SerialExecutor(std::string name, Clock* clock);
   ~SerialExecutor();  // Calls Shutdown().
 
   SerialExecutor(const SerialExecutor&) = delete;
@@ -41,7 +72,10 @@ class SerialExecutor {
   // Queues `task`. Returns false, and destroys the task unrun, once Shutdown() has begun.
   bool Post(Task task);
 
-  // Runs `task` once `delay` has passed. Returns 0 (and drops the task) after Shutdown().
+  // Runs `task` once `delay` has passed on the executor's clock (at once for a delay <= 0, but
+  // after the tasks already queued). Timers due at the same moment run in posting order; a due
+  // timer runs before queued tasks posted after it became due. Returns 0 (and drops the task)
+  // after Shutdown().
   TimerId PostAfter(absl::Duration delay, Task task);
 
   // Cancels a delayed task. Returns true if it had not started and now never will.
@@ -54,16 +88,31 @@ class SerialExecutor {
   // True when called from a task running on this executor.
   bool IsCurrent() const;
 
+  // CHECKs that the caller has the executor-confined state to itself: it runs on this
+  // executor, or no task can run (before Start(), or after Shutdown() has joined the
+  // thread). For the thread-safety analysis, the caller holds the executor capability from
+  // here on (see the file comment). Cheap on the executor's thread.
+  void AssertCurrent() const ROSTER_ASSERT_CAPABILITY(this);
+
+  // CHECKs that no task can run concurrently with the caller: the executor has not been
+  // started, or has been shut down (joined). For set-up and tear-down of executor-confined
+  // state outside constructors and destructors. The caller must keep Start() from being
+  // called concurrently.
+  void AssertNotRunning() const ROSTER_ASSERT_CAPABILITY(this);
+
   // Blocks until every task posted before the call has run. Must not be called on the
   // executor itself. Returns false if the executor shut down first.
   bool Drain();
 
   const std::string& name() const { return name_; }
+  Clock* clock() const { return clock_; }
 
  private:
   void Loop();
+  void OnClockAdvanced() override;
 
   const std::string name_;
+  Clock* const clock_;
   mutable absl::Mutex mu_;
   absl::CondVar wake_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
@@ -73,7 +122,8 @@ class SerialExecutor {
   TimerId next_timer_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Mutex shutdown_mu_;  // Serialises concurrent Shutdown() calls.
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;  // the thread has ended (or never started)
+  absl::Mutex shutdown_mu_;                   // Serialises concurrent Shutdown() calls.
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
 };

@@ -87,7 +87,7 @@ struct SubscriptionSet::Core {
   std::map<uint64_t, std::shared_ptr<EventGuard>> guards ABSL_GUARDED_BY(mu);
 
   // Confined to the executor (and to the set's destructor, which runs after it stopped).
-  std::map<uint64_t, std::unique_ptr<SubtreeCache>> caches;
+  std::map<uint64_t, std::unique_ptr<SubtreeCache>> caches ABSL_GUARDED_BY(cache_executor);
 };
 
 class SubscriptionSet::Handle final : public Subscription {
@@ -106,7 +106,10 @@ class SubscriptionSet::Handle final : public Subscription {
     // The cache is confined to the executor; if that has stopped, the set's destructor
     // destroys it.
     core->Post([weak = core_, id = id_] {
-      if (std::shared_ptr<Core> core = weak.lock()) core->caches.erase(id);
+      std::shared_ptr<Core> core = weak.lock();
+      if (core == nullptr) return;
+      core->cache_executor->AssertCurrent();
+      core->caches.erase(id);
     });
   }
 
@@ -116,6 +119,7 @@ class SubscriptionSet::Handle final : public Subscription {
     core->Post([weak = core_, id = id_] {
       std::shared_ptr<Core> core = weak.lock();
       if (core == nullptr) return;
+      core->cache_executor->AssertCurrent();
       auto it = core->caches.find(id);
       if (it != core->caches.end()) it->second->Resync();
     });
@@ -137,6 +141,7 @@ SubscriptionSet::~SubscriptionSet() {
     core_->executor = nullptr;
   }
   // The executor has stopped (see the header), so nothing else touches the caches.
+  core_->cache_executor->AssertCurrent();
   core_->caches.clear();
 }
 
@@ -166,6 +171,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> SubscriptionSet::Subscribe(std::st
   const bool posted = core_->Post([weak = std::weak_ptr<Core>(core_), id, root, options, guard] {
     std::shared_ptr<Core> core = weak.lock();
     if (core == nullptr || guard->cancelled()) return;
+    core->cache_executor->AssertCurrent();
     auto cache = std::make_unique<SubtreeCache>(
         core->cache_executor, core->backend, root, options, core->max_in_flight,
         [guard](const RegistryEvent& event) { guard->Call(event); });
@@ -183,6 +189,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> SubscriptionSet::Subscribe(std::st
 }
 
 void SubscriptionSet::OnWatchEvent(const WatchEvent& event) {
+  core_->cache_executor->AssertCurrent();
   // Handles remove caches in tasks of their own, but iterate over ids to stay safe anyway.
   std::vector<uint64_t> ids;
   ids.reserve(core_->caches.size());
@@ -194,6 +201,7 @@ void SubscriptionSet::OnWatchEvent(const WatchEvent& event) {
 }
 
 void SubscriptionSet::OnSessionEvent(const SessionEvent& event) {
+  core_->cache_executor->AssertCurrent();
   std::vector<uint64_t> ids;
   ids.reserve(core_->caches.size());
   for (const auto& [id, cache] : core_->caches) ids.push_back(id);
@@ -212,7 +220,10 @@ void SubscriptionSet::CancelAll() {
   }
   for (auto& [id, guard] : guards) guard->Cancel();
   core_->Post([weak = std::weak_ptr<Core>(core_)] {
-    if (std::shared_ptr<Core> core = weak.lock()) core->caches.clear();
+    std::shared_ptr<Core> core = weak.lock();
+    if (core == nullptr) return;
+    core->cache_executor->AssertCurrent();
+    core->caches.clear();
   });
 }
 

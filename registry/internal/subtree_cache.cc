@@ -72,7 +72,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
 
   // --- Rounds -------------------------------------------------------------------------------
 
-  void StartRound() {
+  void StartRound() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled) return;
     CancelRetry();
     ++round;
@@ -82,6 +82,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     // Queued reads of superseded rounds are redundant: this round re-reads everything.
     queue.erase(std::remove_if(queue.begin(), queue.end(),
                                [&](const Read& r) {
+                                 executor->AssertCurrent();  // a lambda: analysed on its own
                                  if (r.round == 0 || r.round == round) return false;
                                  ReleaseWatchPending(r);
                                  return true;
@@ -92,7 +93,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     MaybeFinishRound();
   }
 
-  void ReadRoot(uint64_t read_round, bool watch_triggered) {
+  void ReadRoot(uint64_t read_round, bool watch_triggered) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (options.include_root) {
       Enqueue(Read(ReadKind::kGetData, root, read_round, watch_triggered));
     }
@@ -101,7 +102,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     }
   }
 
-  void MaybeFinishRound() {
+  void MaybeFinishRound() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled || round_done || round_outstanding > 0) return;
     round_done = true;
     if (round_failed) {
@@ -127,7 +128,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     Emit(std::move(synced));
   }
 
-  void ScheduleRetry() {
+  void ScheduleRetry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled || retry_timer != 0) return;
     const absl::Duration delay = retry_delay;
     retry_delay = std::min(retry_delay * 2, kMaxRetryDelay);
@@ -136,13 +137,14 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     retry_timer = executor->PostAfter(delay, [weak = weak_from_this()] {
       std::shared_ptr<State> self = weak.lock();
       if (self == nullptr) return;
+      self->executor->AssertCurrent();
       self->retry_timer = 0;
       // Disconnected: the round after the reconnect takes over.
       if (!self->cancelled && self->connected) self->StartRound();
     });
   }
 
-  void CancelRetry() {
+  void CancelRetry() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (retry_timer != 0) {
       executor->Cancel(retry_timer);
       retry_timer = 0;
@@ -151,7 +153,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
 
   // --- Reads --------------------------------------------------------------------------------
 
-  void Enqueue(Read read) {
+  void Enqueue(Read read) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled) return;
     if (read.round != 0 && read.round == round && !round_done) ++round_outstanding;
     if (read.watch_triggered) ++watch_pending[read.path];
@@ -159,7 +161,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     Pump();
   }
 
-  void Pump() {
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (issuing) return;  // the loop below is already running further up the stack
     issuing = true;
     while (!cancelled && in_flight < max_in_flight && !queue.empty()) {
@@ -171,7 +173,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     issuing = false;
   }
 
-  void Issue(Read read) {
+  void Issue(Read read) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     const std::string path = read.path;
     switch (read.kind) {
       case ReadKind::kGetData:
@@ -190,13 +192,15 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
   // Wraps a backend completion: ignored once the cache is gone, and deferred to a fresh
   // executor task if the backend completes inline (from inside Issue()).
   template <typename T>
-  Callback<T> Completion(Read read) {
+  Callback<T> Completion(Read read) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     return [weak = weak_from_this(), read = std::move(read)](absl::StatusOr<T> result) mutable {
       std::shared_ptr<State> self = weak.lock();
       if (self == nullptr) return;
+      self->executor->AssertCurrent();
       if (self->issuing) {
         self->executor->Post([weak, read = std::move(read), result = std::move(result)]() mutable {
           if (std::shared_ptr<State> self = weak.lock()) {
+            self->executor->AssertCurrent();
             self->Complete(std::move(read), std::move(result));
           }
         });
@@ -207,7 +211,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
   }
 
   template <typename T>
-  void Complete(Read read, absl::StatusOr<T> result) {
+  void Complete(Read read, absl::StatusOr<T> result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     --in_flight;
     if (cancelled) return;
     Handle(read, std::move(result));
@@ -219,7 +223,8 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     Pump();
   }
 
-  void Handle(const Read& read, absl::StatusOr<Node> result) {
+  void Handle(const Read& read, absl::StatusOr<Node> result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     auto it = entries.find(read.path);
     if (it == entries.end()) return;  // removed meanwhile: no longer expected
     if (result.ok()) {
@@ -236,7 +241,8 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     }
   }
 
-  void Handle(const Read& read, absl::StatusOr<std::optional<Stat>> result) {
+  void Handle(const Read& read, absl::StatusOr<std::optional<Stat>> result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (!result.ok()) {
       ReadFailed(read, result.status());
       return;
@@ -257,7 +263,8 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     ApplyNode(read, node, read.read_error);
   }
 
-  void Handle(const Read& read, absl::StatusOr<Children> result) {
+  void Handle(const Read& read, absl::StatusOr<Children> result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     auto it = entries.find(read.path);
     if (it == entries.end()) return;
     if (!result.ok()) {
@@ -317,13 +324,15 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
   }
 
   // A follow-up read on behalf of `cause`: same round, real-time if `cause`'s changes are.
-  Read Derived(const Read& cause, ReadKind kind, std::string path) {
+  Read Derived(const Read& cause, ReadKind kind, std::string path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     Read read(kind, std::move(path), cause.round);
     read.realtime = cause.realtime || cause.round == 0 || Pending(cause.path);
     return read;
   }
 
-  void ReadFailed(const Read& read, const absl::Status& status) {
+  void ReadFailed(const Read& read, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     LOG(WARNING) << "subscription '" << root << "': reading '" << read.path
                  << "' failed: " << status;
     if (read.round != 0) {
@@ -334,7 +343,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     }
   }
 
-  void ReleaseWatchPending(const Read& read) {
+  void ReleaseWatchPending(const Read& read) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (!read.watch_triggered) return;
     auto it = watch_pending.find(read.path);
     if (it != watch_pending.end() && --it->second == 0) watch_pending.erase(it);
@@ -342,7 +351,8 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
 
   // --- Applying results ---------------------------------------------------------------------
 
-  void ApplyNode(const Read& read, const Node& node, const absl::Status& read_error) {
+  void ApplyNode(const Read& read, const Node& node, const absl::Status& read_error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     auto it = entries.find(read.path);
     if (it == entries.end()) return;
     const bool correction = IsCorrection(read);
@@ -389,7 +399,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
   }
 
   // `read` found its path gone.
-  void NodeGone(const Read& read) {
+  void NodeGone(const Read& read) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     const bool correction = IsCorrection(read);
     if (read.path == root) {
       RemoveSubtree(root, correction, /*keep_node=*/true);
@@ -401,7 +411,8 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
 
   // Forgets `path` and everything below it, reporting kRemoved deepest first. With
   // `keep_node` the entry of `path` itself stays (reset), as the root's always does.
-  void RemoveSubtree(const std::string& path, bool correction, bool keep_node) {
+  void RemoveSubtree(const std::string& path, bool correction, bool keep_node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     auto self_it = entries.find(path);
     if (self_it == entries.end()) return;
     std::vector<const Entry*> removed;
@@ -440,7 +451,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
 
   // --- Events -------------------------------------------------------------------------------
 
-  bool InSubtree(const std::string& path) const {
+  bool InSubtree(const std::string& path) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (path == root) return true;
     if (!absl::StartsWith(path, prefix)) return false;
     return Depth(path) - Depth(root) <= options.max_depth;
@@ -451,7 +462,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     return static_cast<int>(std::count(path.begin(), path.end(), '/'));
   }
 
-  void OnWatchEvent(const WatchEvent& event) {
+  void OnWatchEvent(const WatchEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled || !InSubtree(event.path)) return;
     const bool is_root = event.path == root;
     auto it = entries.find(event.path);
@@ -486,7 +497,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     }
   }
 
-  void OnSessionEvent(const SessionEvent& event) {
+  void OnSessionEvent(const SessionEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled) return;
     switch (event.type) {
       case SessionEventType::kConnected:
@@ -505,7 +516,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     }
   }
 
-  void Cancel() {
+  void Cancel() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     cancelled = true;
     CancelRetry();
     queue.clear();
@@ -513,18 +524,23 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
 
   // --- Helpers ------------------------------------------------------------------------------
 
-  bool Pending(const std::string& path) const { return watch_pending.count(path) > 0; }
+  bool Pending(const std::string& path) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
+    return watch_pending.count(path) > 0;
+  }
 
   // Changes found by a full re-read are corrections, except during the first load and for
   // paths whose watch fired (their re-read is under way: the change is real-time).
-  bool IsCorrection(const Read& read) const {
+  bool IsCorrection(const Read& read) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     return read.round != 0 && synced_once && !read.realtime && !Pending(read.path);
   }
 
   // The root is reported only with include_root.
-  bool Reported(const Entry& entry) const { return entry.depth > 0 || options.include_root; }
+  bool Reported(const Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
+    return entry.depth > 0 || options.include_root;
+  }
 
-  RegistryEvent MakeEvent(EventType type, const Entry& entry, bool from_resync) const {
+  RegistryEvent MakeEvent(EventType type, const Entry& entry, bool from_resync) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     RegistryEvent event;
     event.type = type;
     event.path = entry.node.path;
@@ -535,7 +551,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     return event;
   }
 
-  void Emit(RegistryEvent event) {
+  void Emit(RegistryEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     if (cancelled) return;
     event.session = backend->CurrentSession();
     listener(event);
@@ -547,26 +563,26 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
   const std::string prefix;  // paths strictly below the root start with it
   const SubscribeOptions options;
   const int max_in_flight;
-  EventListener listener;
+  EventListener listener ABSL_GUARDED_BY(executor);
 
-  bool cancelled = false;
+  bool cancelled ABSL_GUARDED_BY(executor) = false;
   // As far as session events tell; optimistic until the first one.
-  bool connected = true;
-  std::map<std::string, Entry> entries;
+  bool connected ABSL_GUARDED_BY(executor) = true;
+  std::map<std::string, Entry> entries ABSL_GUARDED_BY(executor);
   // Outstanding watch-triggered reads, by path.
-  std::map<std::string, int> watch_pending;
+  std::map<std::string, int> watch_pending ABSL_GUARDED_BY(executor);
 
-  std::deque<Read> queue;
-  int in_flight = 0;
-  bool issuing = false;
+  std::deque<Read> queue ABSL_GUARDED_BY(executor);
+  int in_flight ABSL_GUARDED_BY(executor) = 0;
+  bool issuing ABSL_GUARDED_BY(executor) = false;
 
-  uint64_t round = 0;  // the latest round; only it can deliver kSynced
-  int64_t round_outstanding = 0;
-  bool round_failed = false;
-  bool round_done = true;
-  bool synced_once = false;
-  absl::Duration retry_delay = kMinRetryDelay;
-  SerialExecutor::TimerId retry_timer = 0;
+  uint64_t round ABSL_GUARDED_BY(executor) = 0;  // the latest round; only it can deliver kSynced
+  int64_t round_outstanding ABSL_GUARDED_BY(executor) = 0;
+  bool round_failed ABSL_GUARDED_BY(executor) = false;
+  bool round_done ABSL_GUARDED_BY(executor) = true;
+  bool synced_once ABSL_GUARDED_BY(executor) = false;
+  absl::Duration retry_delay ABSL_GUARDED_BY(executor) = kMinRetryDelay;
+  SerialExecutor::TimerId retry_timer ABSL_GUARDED_BY(executor) = 0;
 };
 
 SubtreeCache::SubtreeCache(SerialExecutor* executor, WatchBackend* backend, std::string root,
@@ -579,24 +595,31 @@ SubtreeCache::~SubtreeCache() { Cancel(); }
 
 void SubtreeCache::Start() {
   std::shared_ptr<State> state = state_;  // the listener may destroy `this`
+  state->executor->AssertCurrent();
   state->StartRound();
 }
 
 void SubtreeCache::Resync() {
   std::shared_ptr<State> state = state_;
+  state->executor->AssertCurrent();
   state->StartRound();
 }
 
 void SubtreeCache::OnWatchEvent(const WatchEvent& event) {
   std::shared_ptr<State> state = state_;
+  state->executor->AssertCurrent();
   state->OnWatchEvent(event);
 }
 
 void SubtreeCache::OnSessionEvent(const SessionEvent& event) {
   std::shared_ptr<State> state = state_;
+  state->executor->AssertCurrent();
   state->OnSessionEvent(event);
 }
 
-void SubtreeCache::Cancel() { state_->Cancel(); }
+void SubtreeCache::Cancel() {
+  state_->executor->AssertCurrent();
+  state_->Cancel();
+}
 
 }  // namespace roster::registry::internal

@@ -19,14 +19,16 @@
 //  - Ephemeral nodes cannot have children, so they are never listed (saving a child watch per
 //    node, which matters: ZooKeeper re-registers all watches in one packet on reconnect).
 //  - A round that fails while the session is connected is retried with bounded exponential
-//    back-off (100 ms .. 5 s) on the executor; a transient failure of a watch-triggered read
+//    back-off (100 ms .. 5 s) on the executor's clock (the registry's injected Clock, so a
+//    test drives it with a FakeClock); a transient failure of a watch-triggered read
 //    schedules such a round too, because that read's watch was not re-armed.
 //  - Backend callbacks that arrive after Cancel() or destruction do nothing; the listener may
 //    destroy the cache from inside a call (no further call follows).
 //
 // Thread-safety: confined to the registry executor. Every method, and every callback from
-// the backend, runs there (the constructor and destructor may also run elsewhere while the
-// executor is not running this cache's tasks, e.g. after it has been shut down).
+// the backend, runs there (checked: SerialExecutor::AssertCurrent). The constructor and the
+// destructor may also run elsewhere while the executor is not running (e.g. after it has been
+// shut down).
 #pragma once
 
 #include <cstdint>

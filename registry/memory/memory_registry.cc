@@ -21,7 +21,7 @@ class MemoryRegistry::Client final : public internal::WatchBackend,
   Client(MemoryStore::Impl* store, std::string chroot, RegistryOptions options)
       : store_(store),
         options_(Normalized(std::move(options))),
-        executor_(options_.name),
+        executor_(options_.name, options_.clock),
         mailbox_(std::make_shared<memory_internal::Mailbox>(&executor_)),
         subscriptions_(&executor_, this, options_.max_in_flight) {
     memory_internal::ClientConfig config;
@@ -137,11 +137,13 @@ class MemoryRegistry::Client final : public internal::WatchBackend,
 
   // ClientSink: on the executor.
   void OnWatchEvent(const internal::WatchEvent& event) override {
+    executor_.AssertCurrent();
     if (detached_.load()) return;
     subscriptions_.OnWatchEvent(event);
   }
 
   void OnSessionEvent(const SessionEvent& event) override {
+    executor_.AssertCurrent();
     if (detached_.load()) return;
     // Stamped on subscription events from here on (see registry.h: never an older session
     // after a newer one).
@@ -150,15 +152,12 @@ class MemoryRegistry::Client final : public internal::WatchBackend,
     subscriptions_.OnSessionEvent(event);
   }
 
-  void ArmLossTimer() override {
+  void ArmLossTimer(absl::Time deadline) override {
+    executor_.AssertCurrent();
     if (detached_.load()) return;
-    // Polls in real time; the store compares the injected clock with the session timeout, so
-    // tests drive the loss with a FakeClock.
-    const absl::Duration poll = std::max(
-        absl::Milliseconds(1), std::min(absl::Milliseconds(50), options_.session_timeout / 10));
-    executor_.PostAfter(poll, [this] {
-      if (store_->CheckLoss(id_)) ArmLossTimer();
-    });
+    // On the injected clock, as the store measures the suspension: a test drives the loss by
+    // advancing its FakeClock past the session timeout.
+    executor_.PostAfter(deadline - options_.clock->Now(), [this] { store_->CheckLoss(id_); });
   }
 
  private:

@@ -256,7 +256,8 @@ void MemoryStore::Impl::DisconnectLocked(ClientRec& client) {
   SetState(client, SessionState::kSuspended, SessionEventType::kSuspended,
            "disconnected from the memory store");
   memory_internal::ClientSink* sink = client.sink;
-  Post(client, [sink] { sink->ArmLossTimer(); });
+  const absl::Time deadline = client.suspended_since + client.config.session_timeout;
+  Post(client, [sink, deadline] { sink->ArmLossTimer(deadline); });
 }
 
 void MemoryStore::Impl::ReconnectLocked(ClientRec& client) {
@@ -350,13 +351,12 @@ void MemoryStore::Impl::ExpireClient(ClientId id) {
   });
 }
 
-bool MemoryStore::Impl::CheckLoss(ClientId id) {
+void MemoryStore::Impl::CheckLoss(ClientId id) {
   std::vector<std::shared_ptr<Mailbox>> kicks;
-  bool again = false;
   {
     absl::MutexLock lock(&mu_);
     ClientRec* client = FindClient(id);
-    if (client == nullptr || client->state != SessionState::kSuspended) return false;
+    if (client == nullptr || client->state != SessionState::kSuspended) return;
     const absl::Duration suspended = client->config.clock->Now() - client->suspended_since;
     if (suspended >= client->config.session_timeout) {
       SetState(*client, SessionState::kLost, SessionEventType::kLost,
@@ -365,13 +365,10 @@ bool MemoryStore::Impl::CheckLoss(ClientId id) {
                             absl::FormatDuration(client->config.session_timeout)));
       // The server expires the session after the timeout: others see its ephemerals go.
       EndSession(*client);
-    } else {
-      again = true;
     }
     kicks = TakeKicks();
   }
   KickAll(kicks);
-  return again;
 }
 
 void MemoryStore::Impl::FailNextOperation(ClientId id, absl::Status status) {

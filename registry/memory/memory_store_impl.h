@@ -69,8 +69,9 @@ class ClientSink {
   // `event.path` is relative to the client's chroot.
   virtual void OnWatchEvent(const internal::WatchEvent& event) = 0;
   virtual void OnSessionEvent(const SessionEvent& event) = 0;
-  // The session is suspended: start polling CheckLoss().
-  virtual void ArmLossTimer() = 0;
+  // The session is suspended: call CheckLoss() once the client's clock reaches `deadline`
+  // (suspended since + session timeout).
+  virtual void ArmLossTimer(absl::Time deadline) = 0;
 };
 
 struct ClientConfig {
@@ -104,9 +105,9 @@ class MemoryStore::Impl {
   void Disconnect(ClientId id);
   void Reconnect(ClientId id);
   void ExpireClient(ClientId id);
-  // Suspended longer than the session timeout -> kLost (the session expires server-side).
-  // Returns true while the client is still suspended and should poll again.
-  bool CheckLoss(ClientId id);
+  // Suspended for the session timeout or longer -> kLost (the session expires server-side).
+  // Does nothing otherwise (a timer of an earlier suspension).
+  void CheckLoss(ClientId id);
   void FailNextOperation(ClientId id, absl::Status status);
   void DropNextWatchEvents(ClientId id, int count);
 

@@ -27,6 +27,7 @@ ZkRequestQueue::~ZkRequestQueue() {
 }
 
 void ZkRequestQueue::Submit(Request request) {
+  executor_->AssertCurrent();
   if (closed_code_ != absl::StatusCode::kOk) {
     // Never re-enter the submitter: report the failure from a task of its own.
     absl::Status failure = RequestError(closed_code_, request, closed_reason_);
@@ -36,13 +37,14 @@ void ZkRequestQueue::Submit(Request request) {
     return;
   }
   const uint64_t id = next_id_++;
-  entries_.emplace(id, Entry{std::move(request), Clock::Real()->Now() + timeout_, 0});
+  entries_.emplace(id, Entry{std::move(request), executor_->clock()->Now() + timeout_, 0});
   waiting_.push_back(id);
   ArmTimer();
   Pump();
 }
 
 void ZkRequestQueue::SetHandle(ZkHandle* handle, absl::string_view reason) {
+  executor_->AssertCurrent();
   handle_ = handle;
   in_flight_ = 0;
   // Requests sent on the previous handle will never be answered on this one.
@@ -60,6 +62,7 @@ void ZkRequestQueue::SetHandle(ZkHandle* handle, absl::string_view reason) {
 }
 
 void ZkRequestQueue::OnReply(uint64_t generation, uint64_t request_id, ZkReply reply) {
+  executor_->AssertCurrent();
   if (handle_ == nullptr || generation != handle_->generation()) return;  // an older handle
   --in_flight_;
   auto it = entries_.find(request_id);
@@ -71,6 +74,7 @@ void ZkRequestQueue::OnReply(uint64_t generation, uint64_t request_id, ZkReply r
 }
 
 void ZkRequestQueue::Close(absl::StatusCode code, absl::string_view reason) {
+  executor_->AssertCurrent();
   closed_code_ = code;
   closed_reason_ = std::string(reason);
   handle_ = nullptr;
@@ -120,13 +124,16 @@ void ZkRequestQueue::Finish(std::map<uint64_t, Entry>::iterator it, absl::Status
 void ZkRequestQueue::ArmTimer() {
   // Later submissions have later deadlines, so one timer for the oldest entry suffices.
   if (timer_ != 0 || entries_.empty()) return;
-  const absl::Duration delay = entries_.begin()->second.deadline - Clock::Real()->Now();
-  timer_ = executor_->PostAfter(delay, [this] { OnTimer(); });
+  const absl::Duration delay = entries_.begin()->second.deadline - executor_->clock()->Now();
+  timer_ = executor_->PostAfter(delay, [this] {
+    executor_->AssertCurrent();
+    OnTimer();
+  });
 }
 
 void ZkRequestQueue::OnTimer() {
   timer_ = 0;
-  const absl::Time now = Clock::Real()->Now();
+  const absl::Time now = executor_->clock()->Now();
   while (!entries_.empty() && entries_.begin()->second.deadline <= now) {
     auto it = entries_.begin();
     absl::Status failure =

@@ -41,7 +41,8 @@ class ZkRequestQueue {
     absl::AnyInvocable<void(absl::Status failure, ZkReply reply) &&> finish;
   };
 
-  // `executor` runs the deadline timer and must outlive the queue.
+  // `executor` runs the deadline timer (on its clock) and must outlive the queue. Every method
+  // runs on it (checked: AssertCurrent).
   ZkRequestQueue(SerialExecutor* executor, int max_in_flight, absl::Duration timeout);
   ~ZkRequestQueue();
 
@@ -63,8 +64,14 @@ class ZkRequestQueue {
   // rejected credentials.
   void Close(absl::StatusCode code, absl::string_view reason);
 
-  int in_flight() const { return in_flight_; }
-  size_t size() const { return entries_.size(); }
+  int in_flight() const {
+    executor_->AssertCurrent();
+    return in_flight_;
+  }
+  size_t size() const {
+    executor_->AssertCurrent();
+    return entries_.size();
+  }
 
  private:
   struct Entry {
@@ -73,29 +80,29 @@ class ZkRequestQueue {
     uint64_t generation = 0;  // of the handle it was sent on; 0 while waiting
   };
 
-  void Pump();
-  void Finish(std::map<uint64_t, Entry>::iterator it, absl::Status failure, ZkReply reply);
-  void ArmTimer();
-  void OnTimer();
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void Finish(std::map<uint64_t, Entry>::iterator it, absl::Status failure, ZkReply reply)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void ArmTimer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void OnTimer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
 
   SerialExecutor* const executor_;
   const int max_in_flight_;
   const absl::Duration timeout_;
 
-  ZkHandle* handle_ = nullptr;
-  uint64_t next_id_ = 1;
+  ZkHandle* handle_ ABSL_GUARDED_BY(executor_) = nullptr;
+  uint64_t next_id_ ABSL_GUARDED_BY(executor_) = 1;
   // Live requests by id. Ids grow with submission time and every request has the same
   // timeout, so this is also deadline order.
-  std::map<uint64_t, Entry> entries_;
+  std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(executor_);
   // Ids not sent yet, oldest first (finished ones are skipped).
-  std::deque<uint64_t> waiting_;
+  std::deque<uint64_t> waiting_ ABSL_GUARDED_BY(executor_);
   // Requests sent on `handle_` whose reply has not arrived (finished or not).
-  int in_flight_ = 0;
-  bool pumping_ = false;
-  absl::StatusCode closed_code_ = absl::StatusCode::kOk;  // kOk: open
-  std::string closed_reason_;
-  SerialExecutor::TimerId timer_ = 0;
-  absl::Time timer_deadline_ = absl::InfiniteFuture();
+  int in_flight_ ABSL_GUARDED_BY(executor_) = 0;
+  bool pumping_ ABSL_GUARDED_BY(executor_) = false;
+  absl::StatusCode closed_code_ ABSL_GUARDED_BY(executor_) = absl::StatusCode::kOk;  // kOk: open
+  std::string closed_reason_ ABSL_GUARDED_BY(executor_);
+  SerialExecutor::TimerId timer_ ABSL_GUARDED_BY(executor_) = 0;
 };
 
 }  // namespace roster::registry

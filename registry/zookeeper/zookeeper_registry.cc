@@ -18,6 +18,7 @@
 #include "glog/logging.h"
 #include "registry/internal/subscription_set.h"
 #include "registry/internal/watch_backend.h"
+#include "registry/zookeeper/session_state_machine.h"
 #include "registry/zookeeper/zk_handle.h"
 #include "registry/zookeeper/zk_request_queue.h"
 #include "registry/zookeeper/zk_status.h"
@@ -38,8 +39,10 @@ constexpr int kCreateAttempts = 3;
 
 std::string SessionIdString(int64_t id) { return absl::StrCat("0x", absl::Hex(id)); }
 
-// The Registry on the ZooKeeper C client. Everything mutable below "Executor-confined" lives
-// on `executor_`; the C client's threads only post to it (see ZkHandle).
+// The Registry on the ZooKeeper C client. Every field ABSL_GUARDED_BY(executor_) lives on
+// `executor_` (checked by clang's -Wthread-safety and, at run time, by AssertCurrent()); the C
+// client's threads only post to it (see ZkHandle). The session's life is a
+// SessionStateMachine that Step() drives.
 class ZooKeeperRegistry final : public Registry,
                                 private internal::WatchBackend,
                                 private ZkEventSink {
@@ -49,11 +52,13 @@ class ZooKeeperRegistry final : public Registry,
         chroot_(uri.chroot),
         options_(std::move(options)),
         default_acl_(options_.digest.empty() ? Acl::Open() : Acl::CreatorAll()),
-        executor_(options_.name),
+        executor_(options_.name, options_.clock),
         subscriptions_(&executor_, this, options_.max_in_flight),
-        requests_(&executor_, options_.max_in_flight, options_.operation_timeout) {
-    info_.state = SessionState::kConnecting;
-    info_.state_since = options_.clock->Now();
+        requests_(&executor_, options_.max_in_flight, options_.operation_timeout),
+        session_(options_.clock->Now()) {
+    session_.set_loss_timeout(options_.session_timeout);
+    info_.state = session_.published();
+    info_.state_since = session_.published_since();
   }
 
   ~ZooKeeperRegistry() override { Shutdown(); }
@@ -63,6 +68,7 @@ class ZooKeeperRegistry final : public Registry,
     if (shut_down_.load()) return ShutDownError();
     if (started_.load()) return absl::OkStatus();
     // The executor is not running yet, so its state may be set up from here.
+    executor_.AssertNotRunning();
     generation_ = 1;
     if (absl::Status status = OpenHandle(); !status.ok()) {
       generation_ = 0;
@@ -86,6 +92,7 @@ class ZooKeeperRegistry final : public Registry,
     if (!started_.load()) executor_.Start();
     absl::Notification done;
     executor_.Post([this, &done] {
+      executor_.AssertCurrent();
       ShutdownOnExecutor();
       done.Notify();
     });
@@ -113,6 +120,7 @@ class ZooKeeperRegistry final : public Registry,
 
   void GetAsync(std::string path, Callback<Node> done) override {
     OnExecutor(std::move(done), [this, path = std::move(path)](Callback<Node> done) mutable {
+      executor_.AssertCurrent();
       if (absl::Status status = ValidatePath(path); !status.ok()) {
         std::move(done)(std::move(status));
         return;
@@ -123,6 +131,7 @@ class ZooKeeperRegistry final : public Registry,
 
   void GetChildrenAsync(std::string path, Callback<Children> done) override {
     OnExecutor(std::move(done), [this, path = std::move(path)](Callback<Children> done) mutable {
+      executor_.AssertCurrent();
       if (absl::Status status = ValidatePath(path); !status.ok()) {
         std::move(done)(std::move(status));
         return;
@@ -134,6 +143,7 @@ class ZooKeeperRegistry final : public Registry,
   void ExistsAsync(std::string path, Callback<std::optional<Stat>> done) override {
     OnExecutor(std::move(done),
                [this, path = std::move(path)](Callback<std::optional<Stat>> done) mutable {
+                 executor_.AssertCurrent();
                  if (absl::Status status = ValidatePath(path); !status.ok()) {
                    std::move(done)(std::move(status));
                    return;
@@ -146,6 +156,7 @@ class ZooKeeperRegistry final : public Registry,
                    Callback<std::string> done) override {
     OnExecutor(std::move(done), [this, path = std::move(path), data = std::move(data),
                                  options = std::move(options)](Callback<std::string> done) mutable {
+      executor_.AssertCurrent();
       if (absl::Status status = ValidatePath(path); !status.ok()) {
         std::move(done)(std::move(status));
         return;
@@ -160,6 +171,7 @@ class ZooKeeperRegistry final : public Registry,
                 Callback<Stat> done) override {
     OnExecutor(std::move(done), [this, path = std::move(path), data = std::move(data),
                                  expected_version](Callback<Stat> done) mutable {
+      executor_.AssertCurrent();
       if (absl::Status status = ValidatePath(path); !status.ok()) {
         std::move(done)(std::move(status));
         return;
@@ -171,6 +183,7 @@ class ZooKeeperRegistry final : public Registry,
   void DeleteAsync(std::string path, int32_t expected_version, DoneCallback done) override {
     OnExecutor(std::move(done),
                [this, path = std::move(path), expected_version](DoneCallback done) mutable {
+                 executor_.AssertCurrent();
                  if (absl::Status status = ValidatePath(path); !status.ok()) {
                    std::move(done)(std::move(status));
                    return;
@@ -211,7 +224,8 @@ class ZooKeeperRegistry final : public Registry,
     // Kept here too, so that `done` survives a Post() refused by a concurrent Shutdown().
     auto slot = std::make_shared<Done>(std::move(done));
     const bool posted = executor_.Post([this, slot, body = std::move(body)]() mutable {
-      if (closed_) {
+      executor_.AssertCurrent();
+      if (closed()) {
         std::move (*slot)(ShutDownError());
         return;
       }
@@ -223,21 +237,27 @@ class ZooKeeperRegistry final : public Registry,
   // ---- internal::WatchBackend (called by the subscriptions, on the executor) ----
 
   void GetData(const std::string& path, bool watch, Callback<Node> done) override {
-    if (closed_) return PostFailure(std::move(done));
+    executor_.AssertCurrent();
+    if (closed()) return PostFailure(std::move(done));
     SubmitGetData(path, watch, std::move(done));
   }
 
   void GetChildren(const std::string& path, bool watch, Callback<Children> done) override {
-    if (closed_) return PostFailure(std::move(done));
+    executor_.AssertCurrent();
+    if (closed()) return PostFailure(std::move(done));
     SubmitGetChildren(path, watch, std::move(done));
   }
 
   void Exists(const std::string& path, bool watch, Callback<std::optional<Stat>> done) override {
-    if (closed_) return PostFailure(std::move(done));
+    executor_.AssertCurrent();
+    if (closed()) return PostFailure(std::move(done));
     SubmitExists(path, watch, std::move(done));
   }
 
-  uint64_t CurrentSession() const override { return generation_; }
+  uint64_t CurrentSession() const override {
+    executor_.AssertCurrent();
+    return generation_;
+  }
 
   template <typename Done>
   void PostFailure(Done done) {
@@ -248,7 +268,8 @@ class ZooKeeperRegistry final : public Registry,
   // ---- ZkEventSink (on the executor) ----
 
   void OnZkWatch(uint64_t generation, int type, int state, std::string path) override {
-    if (closed_ || handle_ == nullptr || generation != generation_) return;  // older handle
+    executor_.AssertCurrent();
+    if (closed() || handle_ == nullptr || generation != generation_) return;  // older handle
     if (type == ZOO_SESSION_EVENT) {
       OnSessionState(state);
       return;
@@ -273,12 +294,14 @@ class ZooKeeperRegistry final : public Registry,
   }
 
   void OnZkReply(uint64_t generation, uint64_t request_id, ZkReply reply) override {
+    executor_.AssertCurrent();
     requests_.OnReply(generation, request_id, std::move(reply));
   }
 
   // ---- Requests (on the executor) ----
 
-  void SubmitGetData(std::string path, bool watch, Callback<Node> done) {
+  void SubmitGetData(std::string path, bool watch, Callback<Node> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkRequestQueue::Request request{"get", path, nullptr, nullptr};
     request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
       return handle.GetData(path, watch, id);
@@ -291,7 +314,8 @@ class ZooKeeperRegistry final : public Registry,
     requests_.Submit(std::move(request));
   }
 
-  void SubmitGetChildren(std::string path, bool watch, Callback<Children> done) {
+  void SubmitGetChildren(std::string path, bool watch, Callback<Children> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkRequestQueue::Request request{"get children", path, nullptr, nullptr};
     request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
       return handle.GetChildren(path, watch, id);
@@ -308,7 +332,8 @@ class ZooKeeperRegistry final : public Registry,
     requests_.Submit(std::move(request));
   }
 
-  void SubmitExists(std::string path, bool watch, Callback<std::optional<Stat>> done) {
+  void SubmitExists(std::string path, bool watch, Callback<std::optional<Stat>> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkRequestQueue::Request request{"exists", path, nullptr, nullptr};
     request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
       return handle.Exists(path, watch, id);
@@ -326,8 +351,8 @@ class ZooKeeperRegistry final : public Registry,
   // bottom-up so that existing ancestors are never written. `track`: remember an ephemeral
   // for re-creation in later sessions.
   void SubmitCreate(std::string path, std::string data, CreateMode mode, std::vector<Acl> acl,
-                    bool create_parents, bool track, int attempts_left,
-                    Callback<std::string> done) {
+                    bool create_parents, bool track, int attempts_left, Callback<std::string> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkRequestQueue::Request request{"create", path, nullptr, nullptr};
     request.issue = [path, data, acl, mode](ZkHandle& handle, uint64_t id) {
       return handle.Create(path, data, acl, mode, id);
@@ -335,6 +360,7 @@ class ZooKeeperRegistry final : public Registry,
     request.finish = [this, path, data = std::move(data), mode, acl = std::move(acl),
                       create_parents, track, attempts_left,
                       done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+      executor_.AssertCurrent();
       if (!failure.ok()) return std::move(done)(std::move(failure));
       const std::string parent = ParentPath(path);
       if (reply.rc == ZNONODE && create_parents && attempts_left > 1 && parent != "/") {
@@ -343,6 +369,7 @@ class ZooKeeperRegistry final : public Registry,
             parent, std::move(parent_acl),
             [this, path = std::move(path), data = std::move(data), mode, acl = std::move(acl),
              track, attempts_left, done = std::move(done)](absl::Status status) mutable {
+              executor_.AssertCurrent();
               if (!status.ok()) return std::move(done)(std::move(status));
               SubmitCreate(std::move(path), std::move(data), mode, std::move(acl),
                            /*create_parents=*/true, track, attempts_left - 1, std::move(done));
@@ -366,7 +393,8 @@ class ZooKeeperRegistry final : public Registry,
   }
 
   // Makes sure persistent node `path` exists (creating its ancestors as needed).
-  void EnsureNode(std::string path, std::vector<Acl> acl, DoneCallback done) {
+  void EnsureNode(std::string path, std::vector<Acl> acl, DoneCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     SubmitCreate(std::move(path), "", CreateMode::kPersistent, std::move(acl),
                  /*create_parents=*/true, /*track=*/false, kCreateAttempts,
                  [done = std::move(done)](absl::StatusOr<std::string> created) mutable {
@@ -377,14 +405,15 @@ class ZooKeeperRegistry final : public Registry,
                  });
   }
 
-  void SubmitSet(std::string path, std::string data, int32_t expected_version,
-                 Callback<Stat> done) {
+  void SubmitSet(std::string path, std::string data, int32_t expected_version, Callback<Stat> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkRequestQueue::Request request{"set", path, nullptr, nullptr};
     request.issue = [path, data, expected_version](ZkHandle& handle, uint64_t id) {
       return handle.Set(path, data, expected_version, id);
     };
     request.finish = [this, path, data = std::move(data), done = std::move(done)](
                          absl::Status failure, ZkReply reply) mutable {
+      executor_.AssertCurrent();
       if (!failure.ok()) return std::move(done)(std::move(failure));
       if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "set", path));
       if (auto it = ephemerals_.find(path); it != ephemerals_.end()) {
@@ -395,13 +424,15 @@ class ZooKeeperRegistry final : public Registry,
     requests_.Submit(std::move(request));
   }
 
-  void SubmitDelete(std::string path, int32_t expected_version, DoneCallback done) {
+  void SubmitDelete(std::string path, int32_t expected_version, DoneCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkRequestQueue::Request request{"delete", path, nullptr, nullptr};
     request.issue = [path, expected_version](ZkHandle& handle, uint64_t id) {
       return handle.Delete(path, expected_version, id);
     };
     request.finish = [this, path, done = std::move(done)](absl::Status failure,
                                                           ZkReply reply) mutable {
+      executor_.AssertCurrent();
       if (!failure.ok()) return std::move(done)(std::move(failure));
       // Deleted, or already gone: either way no longer ours to re-create.
       if (reply.rc == ZOK || reply.rc == ZNONODE) ephemerals_.erase(path);
@@ -412,8 +443,12 @@ class ZooKeeperRegistry final : public Registry,
 
   // ---- Session (on the executor, or in Start() before the executor runs) ----
 
+  bool closed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    return session_.phase() == SessionPhase::kClosed;
+  }
+
   // A handle for session `generation_`, adopted by the request queue.
-  absl::Status OpenHandle() {
+  absl::Status OpenHandle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     ZkHandle::Options options;
     options.connect_string = connect_string_;
     options.session_timeout = options_.session_timeout;
@@ -424,120 +459,139 @@ class ZooKeeperRegistry final : public Registry,
     absl::StatusOr<std::unique_ptr<ZkHandle>> handle = ZkHandle::Open(std::move(options));
     if (!handle.ok()) return handle.status();
     handle_ = *std::move(handle);
-    handle_connected_ = false;
-    handle_ever_connected_ = false;
     requests_.SetHandle(handle_.get(), "session expired");
     return absl::OkStatus();
   }
 
-  void OnSessionState(int state) {
+  void OnSessionState(int state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     if (state == ZOO_CONNECTED_STATE || state == ZOO_READONLY_STATE) {
-      OnConnected();
+      session_id_ = handle_->session_id();
+      negotiated_timeout_ = handle_->negotiated_timeout();
+      session_.set_loss_timeout(LossTimeout());
+      {
+        absl::MutexLock lock(&info_mu_);
+        credentials_ = ZooKeeperSessionCredentials{session_id_, handle_->password()};
+      }
+      Step(SessionInput::kHandleConnected);
     } else if (state == ZOO_CONNECTING_STATE || state == ZOO_ASSOCIATING_STATE) {
-      OnDisconnected();
+      Step(SessionInput::kHandleDisconnected);
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
-      OnExpired();
+      LOG(WARNING) << "registry '" << options_.name << "': ZooKeeper session "
+                   << SessionIdString(session_id_) << " expired; starting a new session";
+      Step(SessionInput::kExpired);
     } else if (state == ZOO_AUTH_FAILED_STATE) {
-      OnAuthFailed();
+      LOG(ERROR) << "registry '" << options_.name
+                 << "': ZooKeeper rejected our credentials; the registry stops here (check the "
+                    "ZooKeeper digest credentials, --zk_digest_file)";
+      Step(SessionInput::kAuthFailed);
     } else {
       VLOG(1) << "registry '" << options_.name << "': ignoring session state " << state;
     }
   }
 
-  void OnConnected() {
-    handle_connected_ = true;
-    session_id_ = handle_->session_id();
-    negotiated_timeout_ = handle_->negotiated_timeout();
-    {
-      absl::MutexLock lock(&info_mu_);
-      credentials_ = ZooKeeperSessionCredentials{session_id_, handle_->password()};
-    }
-    CancelLossTimer();
-    if (!handle_ever_connected_) {
-      handle_ever_connected_ = true;
-      // A new session: our ephemerals first, then the subscriptions hear of it.
-      StartRestore();
+  // Feeds `input` to the session state machine and carries out the step's actions in the
+  // order of SessionAction. An action may feed another input (kStartRestore with nothing to
+  // re-create feeds kRestoreDone); no row pairs it with a later action.
+  void Step(SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    const SessionPhase from = session_.phase();
+    absl::StatusOr<SessionStep> step = session_.Apply(input, options_.clock->Now());
+    if (!step.ok()) {
+      LOG(WARNING) << "registry '" << options_.name << "': " << step.status().message();
       return;
     }
-    if (announced_generation_ == generation_) {
-      Deliver(SessionEventType::kReconnected, SessionState::kConnected, generation_,
-              "connection re-established");
-    } else if (restoring_.empty()) {
-      AnnounceConnected();
-    }
-    // else: the restore under way announces the session when it is done.
+    VLOG(1) << "registry '" << options_.name << "': session phase " << SessionPhaseName(from)
+            << " -> " << SessionPhaseName(step->to) << " on " << SessionInputName(input);
+    if (step->actions & kCancelLossTimer) CancelLossTimer();
+    if (step->actions & kCloseHandle) CloseHandle(input);
+    if (step->actions & kAnnounce) Announce(*step->announce);
+    if (step->actions & kRenewSession) RenewSession();
+    if (step->actions & kStartRestore) StartRestore();
+    if (step->actions & kArmLossTimer) ArmLossTimer();
   }
 
-  void OnDisconnected() {
-    if (!handle_connected_) return;
-    handle_connected_ = false;
-    if (announced_generation_ == generation_ && state_ == SessionState::kConnected) {
-      Deliver(SessionEventType::kSuspended, SessionState::kSuspended, generation_,
-              "connection to ZooKeeper lost");
-      ArmLossTimer();
+  // Shutdown or rejected credentials: every request fails, and the handle is closed (on
+  // shutdown, zookeeper_close() makes the server delete our ephemerals now rather than after
+  // the session timeout).
+  void CloseHandle(SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    if (input == SessionInput::kShutdown) {
+      if (reopen_timer_ != 0) executor_.Cancel(reopen_timer_);
+      reopen_timer_ = 0;
+      requests_.Close(absl::StatusCode::kCancelled,
+                      absl::StrCat("registry '", options_.name, "' shut down"));
+    } else {
+      requests_.Close(absl::StatusCode::kUnauthenticated,
+                      "ZooKeeper rejected our credentials (check the ZooKeeper digest "
+                      "credentials, --zk_digest_file)");
     }
+    handle_.reset();
   }
 
-  void OnExpired() {
-    LOG(WARNING) << "registry '" << options_.name << "': ZooKeeper session "
-                 << SessionIdString(session_id_) << " expired; starting a new session";
-    CancelLossTimer();
-    handle_connected_ = false;
+  // The expired session is gone: requests in flight on its handle fail with Unavailable,
+  // waiting ones go to the next handle, which is opened here. The dead handle is closed here,
+  // never on the C client's completion thread.
+  void RenewSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     if (session_id_ != 0) previous_session_ids_.insert(session_id_);
-    if (announced_generation_ == generation_) {
-      Deliver(SessionEventType::kExpired, SessionState::kExpired, generation_,
-              absl::StrCat("session ", SessionIdString(session_id_),
-                           " expired; its ephemeral nodes are gone"));
-    }
     restoring_.clear();
     session_id_ = 0;
     {
       absl::MutexLock lock(&info_mu_);
       credentials_.reset();
     }
-    // Close the dead handle here, never on the C client's completion thread. Requests in
-    // flight on it fail with Unavailable; waiting ones go to the next handle.
     requests_.SetHandle(nullptr, "session expired");
     handle_.reset();
     ++generation_;
     Reopen();
   }
 
-  void Reopen() {
-    if (closed_ || handle_ != nullptr) return;
+  void Reopen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    if (session_.terminal() || handle_ != nullptr) return;
     if (absl::Status status = OpenHandle(); !status.ok()) {
       LOG(ERROR) << "registry '" << options_.name << "': cannot start a new ZooKeeper session ("
                  << status << "); retrying in " << absl::FormatDuration(kReopenDelay);
       reopen_timer_ = executor_.PostAfter(kReopenDelay, [this] {
+        executor_.AssertCurrent();
         reopen_timer_ = 0;
         Reopen();
       });
     }
   }
 
-  void OnAuthFailed() {
-    LOG(ERROR) << "registry '" << options_.name
-               << "': ZooKeeper rejected our credentials; the registry stops here (check the "
-                  "ZooKeeper digest credentials, --zk_digest_file)";
-    CancelLossTimer();
-    handle_connected_ = false;
-    requests_.Close(absl::StatusCode::kUnauthenticated,
-                    "ZooKeeper rejected our credentials (check the ZooKeeper digest "
-                    "credentials, --zk_digest_file)");
-    Deliver(SessionEventType::kAuthFailed, SessionState::kAuthFailed, generation_,
-            "ZooKeeper rejected the credentials");
-    handle_.reset();
+  void Announce(SessionEventType type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    std::string detail;
+    switch (type) {
+      case SessionEventType::kConnected:
+        detail = absl::StrCat("session ", SessionIdString(session_id_), ", negotiated timeout ",
+                              absl::FormatDuration(negotiated_timeout_));
+        break;
+      case SessionEventType::kReconnected:
+        detail = "connection re-established";
+        break;
+      case SessionEventType::kSuspended:
+        detail = "connection to ZooKeeper lost";
+        break;
+      case SessionEventType::kLost:
+        detail = absl::StrCat(
+            "disconnected for ",
+            absl::FormatDuration(options_.clock->Now() - session_.suspended_since()),
+            ", longer than the session timeout ", absl::FormatDuration(session_.loss_timeout()),
+            "; the server has or will have expired the session");
+        break;
+      case SessionEventType::kExpired:
+        detail = absl::StrCat("session ", SessionIdString(session_id_),
+                              " expired; its ephemeral nodes are gone");
+        break;
+      case SessionEventType::kAuthFailed:
+        detail = "ZooKeeper rejected the credentials";
+        break;
+      case SessionEventType::kClosed:
+        detail = "registry shut down";
+        break;
+    }
+    Deliver(type, SessionStateAfter(type), generation_, std::move(detail));
   }
 
-  void AnnounceConnected() {
-    announced_generation_ = generation_;
-    Deliver(SessionEventType::kConnected, SessionState::kConnected, generation_,
-            absl::StrCat("session ", SessionIdString(session_id_), ", negotiated timeout ",
-                         absl::FormatDuration(negotiated_timeout_)));
-  }
-
-  void Deliver(SessionEventType type, SessionState state, uint64_t session, std::string detail) {
-    state_ = state;
+  void Deliver(SessionEventType type, SessionState state, uint64_t session, std::string detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     SessionEvent event{type, session, session_id_, state, std::move(detail)};
     {
       absl::MutexLock lock(&info_mu_);
@@ -545,7 +599,7 @@ class ZooKeeperRegistry final : public Registry,
       info_.state = state;
       info_.session = session;
       info_.session_id = session_id_;
-      info_.state_since = options_.clock->Now();
+      info_.state_since = session_.published_since();
     }
     LOG(INFO) << "registry '" << options_.name << "': session " << session << " ("
               << SessionIdString(event.session_id) << ") " << SessionEventTypeName(type)
@@ -556,47 +610,36 @@ class ZooKeeperRegistry final : public Registry,
 
   // The C client keeps reconnecting a suspended session for ever, even once the server has
   // expired it: past the negotiated timeout (on options_.clock) we report kLost.
-  absl::Duration LossTimeout() const {
+  absl::Duration LossTimeout() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     return negotiated_timeout_ > absl::ZeroDuration() ? negotiated_timeout_
                                                       : options_.session_timeout;
   }
 
-  void ArmLossTimer() {
+  // The executor runs on options_.clock, so the timer fires when that clock reaches the
+  // deadline (a FakeClock: when the test advances it).
+  void ArmLossTimer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     CancelLossTimer();
-    suspended_since_ = options_.clock->Now();
     const uint64_t epoch = loss_epoch_;
-    loss_timer_ = executor_.PostAfter(LossTimeout(), [this, epoch] { OnLossTimer(epoch); });
+    loss_timer_ =
+        executor_.PostAfter(session_.loss_deadline() - options_.clock->Now(), [this, epoch] {
+          executor_.AssertCurrent();
+          loss_timer_ = 0;
+          if (epoch == loss_epoch_) Step(SessionInput::kLossTimeout);
+        });
   }
 
-  void CancelLossTimer() {
-    ++loss_epoch_;
+  void CancelLossTimer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    ++loss_epoch_;  // a timer already due but not yet run does nothing
     if (loss_timer_ != 0) executor_.Cancel(loss_timer_);
     loss_timer_ = 0;
   }
 
-  void OnLossTimer(uint64_t epoch) {
-    loss_timer_ = 0;
-    if (closed_ || epoch != loss_epoch_ || state_ != SessionState::kSuspended) return;
-    const absl::Duration elapsed = options_.clock->Now() - suspended_since_;
-    if (elapsed < LossTimeout()) {
-      // An injected clock that has not moved far enough yet: look again soon.
-      const absl::Duration next =
-          std::clamp(LossTimeout() - elapsed, absl::Milliseconds(10), absl::Milliseconds(500));
-      loss_timer_ = executor_.PostAfter(next, [this, epoch] { OnLossTimer(epoch); });
-      return;
-    }
-    Deliver(SessionEventType::kLost, SessionState::kLost, generation_,
-            absl::StrCat("disconnected for ", absl::FormatDuration(elapsed),
-                         ", longer than the session timeout ", absl::FormatDuration(LossTimeout()),
-                         "; the server has or will have expired the session"));
-  }
-
-  // Re-creates every ephemeral we own in the new session, then announces the session.
-  void StartRestore() {
+  // Re-creates every ephemeral we own in the new session; kRestoreDone when all are settled.
+  void StartRestore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     restoring_.clear();
     for (const auto& [path, ephemeral] : ephemerals_) restoring_.insert(path);
     if (restoring_.empty()) {
-      AnnounceConnected();
+      Step(SessionInput::kRestoreDone);
       return;
     }
     LOG(INFO) << "registry '" << options_.name << "': re-creating " << restoring_.size()
@@ -606,7 +649,8 @@ class ZooKeeperRegistry final : public Registry,
     for (const std::string& path : paths) Restore(path, kRestoreBackoffMin);
   }
 
-  void Restore(const std::string& path, absl::Duration backoff) {
+  void Restore(const std::string& path, absl::Duration backoff)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     auto it = ephemerals_.find(path);
     if (it == ephemerals_.end()) return RestoreDone(path);  // deleted meanwhile
     const uint64_t generation = generation_;
@@ -614,6 +658,7 @@ class ZooKeeperRegistry final : public Registry,
         path, it->second.data, CreateMode::kEphemeral, it->second.acl, it->second.create_parents,
         /*track=*/false, kCreateAttempts,
         [this, path, generation, backoff](absl::StatusOr<std::string> created) {
+          executor_.AssertCurrent();
           if (!RestoreStillWanted(path, generation)) return;
           if (created.ok()) return RestoreDone(path);
           const absl::Status& status = created.status();
@@ -630,10 +675,12 @@ class ZooKeeperRegistry final : public Registry,
 
   // The node exists: ours (done), the expired session's (the server is still deleting it:
   // retry), or someone else's (give it up).
-  void CheckRestoredOwner(const std::string& path, absl::Duration backoff) {
+  void CheckRestoredOwner(const std::string& path, absl::Duration backoff)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     const uint64_t generation = generation_;
     SubmitExists(path, /*watch=*/false,
                  [this, path, generation, backoff](absl::StatusOr<std::optional<Stat>> stat) {
+                   executor_.AssertCurrent();
                    if (!RestoreStillWanted(path, generation)) return;
                    if (!stat.ok() || !stat->has_value()) return RetryRestore(path, backoff);
                    const int64_t owner = (*stat)->ephemeral_owner;
@@ -649,34 +696,29 @@ class ZooKeeperRegistry final : public Registry,
                  });
   }
 
-  void RetryRestore(const std::string& path, absl::Duration backoff) {
+  // Back-off on options_.clock (the executor's clock).
+  void RetryRestore(const std::string& path, absl::Duration backoff)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     const uint64_t generation = generation_;
     const absl::Duration next = std::min(backoff * 2, kRestoreBackoffMax);
     executor_.PostAfter(backoff, [this, path, generation, next] {
+      executor_.AssertCurrent();
       if (RestoreStillWanted(path, generation)) Restore(path, next);
     });
   }
 
-  bool RestoreStillWanted(const std::string& path, uint64_t generation) const {
-    return !closed_ && generation == generation_ && restoring_.count(path) > 0;
+  bool RestoreStillWanted(const std::string& path, uint64_t generation) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    return !closed() && generation == generation_ && restoring_.count(path) > 0;
   }
 
-  void RestoreDone(const std::string& path) {
-    restoring_.erase(path);
-    if (restoring_.empty() && handle_connected_ && announced_generation_ != generation_) {
-      AnnounceConnected();
-    }
+  void RestoreDone(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    if (restoring_.erase(path) == 0 || !restoring_.empty()) return;
+    Step(SessionInput::kRestoreDone);
   }
 
-  void ShutdownOnExecutor() {
-    closed_ = true;
-    CancelLossTimer();
-    if (reopen_timer_ != 0) executor_.Cancel(reopen_timer_);
-    requests_.Close(absl::StatusCode::kCancelled,
-                    absl::StrCat("registry '", options_.name, "' shut down"));
-    // zookeeper_close(): the server deletes our ephemerals now rather than after the timeout.
-    handle_.reset();
-    Deliver(SessionEventType::kClosed, SessionState::kClosed, generation_, "registry shut down");
+  void ShutdownOnExecutor() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    Step(SessionInput::kShutdown);
   }
 
   const std::string connect_string_;
@@ -684,6 +726,7 @@ class ZooKeeperRegistry final : public Registry,
   const RegistryOptions options_;
   const std::vector<Acl> default_acl_;
 
+  // Runs on options_.clock. Everything ABSL_GUARDED_BY(executor_) below is confined to it.
   SerialExecutor executor_;
   internal::SessionListenerSet session_listeners_;
   internal::SubscriptionSet subscriptions_;
@@ -696,24 +739,20 @@ class ZooKeeperRegistry final : public Registry,
   SessionInfo info_ ABSL_GUARDED_BY(info_mu_);
   std::optional<ZooKeeperSessionCredentials> credentials_ ABSL_GUARDED_BY(info_mu_);
 
-  // Executor-confined.
-  ZkRequestQueue requests_;
-  std::unique_ptr<ZkHandle> handle_;
-  uint64_t generation_ = 0;                         // the current handle's session number
-  bool handle_connected_ = false;                   // the current handle is connected now
-  bool handle_ever_connected_ = false;              // ... or has been
-  uint64_t announced_generation_ = 0;               // the last session announced with kConnected
-  SessionState state_ = SessionState::kConnecting;  // as last delivered
-  int64_t session_id_ = 0;
-  absl::Duration negotiated_timeout_;
-  std::set<int64_t> previous_session_ids_;
-  bool closed_ = false;
-  absl::Time suspended_since_;
-  SerialExecutor::TimerId loss_timer_ = 0;
-  uint64_t loss_epoch_ = 0;
-  SerialExecutor::TimerId reopen_timer_ = 0;
-  std::map<std::string, OwnedEphemeral> ephemerals_;
-  std::set<std::string> restoring_;  // ephemerals still to re-create in this session
+  ZkRequestQueue requests_ ABSL_GUARDED_BY(executor_);
+  std::unique_ptr<ZkHandle> handle_ ABSL_GUARDED_BY(executor_);
+  // The current handle's session number.
+  uint64_t generation_ ABSL_GUARDED_BY(executor_) = 0;
+  SessionStateMachine session_ ABSL_GUARDED_BY(executor_);
+  int64_t session_id_ ABSL_GUARDED_BY(executor_) = 0;
+  absl::Duration negotiated_timeout_ ABSL_GUARDED_BY(executor_);
+  std::set<int64_t> previous_session_ids_ ABSL_GUARDED_BY(executor_);
+  SerialExecutor::TimerId loss_timer_ ABSL_GUARDED_BY(executor_) = 0;
+  uint64_t loss_epoch_ ABSL_GUARDED_BY(executor_) = 0;
+  SerialExecutor::TimerId reopen_timer_ ABSL_GUARDED_BY(executor_) = 0;
+  std::map<std::string, OwnedEphemeral> ephemerals_ ABSL_GUARDED_BY(executor_);
+  // Ephemerals still to re-create in this session.
+  std::set<std::string> restoring_ ABSL_GUARDED_BY(executor_);
 };
 
 }  // namespace

@@ -3,7 +3,8 @@
 // events by hand. This reaches the ordering rules that a real store makes hard to provoke:
 // stale answers, superseded rounds, the in-flight bound, callbacks after destruction.
 //
-// The cache is confined to an executor; the test runs every step there with Run().
+// The cache is confined to an executor; the test runs every step there with Run(). The
+// executor runs on a FakeClock: retry back-off happens when the test advances it.
 
 #include "registry/internal/subtree_cache.h"
 
@@ -16,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/registry/event_recorder.h"
-#include "tests/testing/eventually.h"
+#include "util/clock.h"
 #include "util/executor.h"
 
 namespace roster::registry::internal {
@@ -139,7 +140,7 @@ class ScriptedBackend final : public WatchBackend {
 
 class SubtreeCacheTest : public ::testing::Test {
  protected:
-  SubtreeCacheTest() : executor_("cache-test") { executor_.Start(); }
+  SubtreeCacheTest() : executor_("cache-test", &clock_) { executor_.Start(); }
   ~SubtreeCacheTest() override {
     Run([&] { cache_.reset(); });
     executor_.Shutdown();
@@ -191,9 +192,13 @@ class SubtreeCacheTest : public ::testing::Test {
     Run([&] { cache_->Resync(); });
   }
 
+  // Advances the executor's clock; timers that became due run before the next Run().
+  void Advance(absl::Duration d) { clock_.Advance(d); }
+
   Tree tree_;
   ScriptedBackend backend_;
   EventRecorder recorder_;
+  FakeClock clock_;  // outlives the executor
   SerialExecutor executor_;
   std::unique_ptr<SubtreeCache> cache_;
 };
@@ -387,8 +392,17 @@ TEST_F(SubtreeCacheTest, AFailedRoundIsRetriedWhileConnectedOnly) {
   StartCache("/r");
   Run([&] { std::move(backend_.Pop().children)(absl::UnavailableError("connection loss")); });
   EXPECT_EQ(recorder_.Synced(), 0);
-  // The retry (after 100 ms of back-off) reads again.
-  ASSERT_EVENTUALLY(Pending() > 0);
+  // The retry reads again after 100 ms of back-off, not before.
+  Advance(absl::Milliseconds(99));
+  EXPECT_EQ(Pending(), 0u);
+  Advance(absl::Milliseconds(1));
+  ASSERT_EQ(Pending(), 1u);
+  // It fails too: the back-off doubles.
+  Run([&] { std::move(backend_.Pop().children)(absl::UnavailableError("connection loss")); });
+  Advance(absl::Milliseconds(199));
+  EXPECT_EQ(Pending(), 0u);
+  Advance(absl::Milliseconds(1));
+  ASSERT_EQ(Pending(), 1u);
   AnswerAll();
   EXPECT_EQ(recorder_.Synced(), 1);
 
@@ -396,19 +410,44 @@ TEST_F(SubtreeCacheTest, AFailedRoundIsRetriedWhileConnectedOnly) {
   Session(SessionEventType::kSuspended);
   Resync();
   Run([&] { std::move(backend_.Pop().children)(absl::UnavailableError("connection loss")); });
+  Advance(absl::Seconds(10));
+  EXPECT_EQ(Pending(), 0u) << "no retry while disconnected";
   Session(SessionEventType::kReconnected);
   AnswerAll();
   EXPECT_EQ(recorder_.Synced(), 2);
 }
 
+TEST_F(SubtreeCacheTest, TheRetryBackOffStartsOverAfterASuccessfulRound) {
+  tree_.Create("/r", "");
+  StartCache("/r");
+  Run([&] { std::move(backend_.Pop().children)(absl::UnavailableError("connection loss")); });
+  Advance(absl::Milliseconds(100));
+  AnswerAll();
+  ASSERT_EQ(recorder_.Synced(), 1);
+  Resync();
+  Run([&] { std::move(backend_.Pop().children)(absl::UnavailableError("connection loss")); });
+  Advance(absl::Milliseconds(99));
+  EXPECT_EQ(Pending(), 0u);
+  Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Pending(), 1u) << "100 ms again, not 200 ms";
+}
+
 TEST_F(SubtreeCacheTest, AnswersAfterDestructionAreIgnored) {
   tree_.Create("/r", "");
   tree_.Create("/r/a", "1");
+  tree_.Create("/r/b", "2");
   StartCache("/r");
-  AnswerOne();  // /r/a's data read is outstanding
+  AnswerOne();  // the listing of /r: the data reads of /r/a and /r/b follow
+  ASSERT_EQ(Pending(), 2u);
+  // The same setup emits: answering /r/a's read reports it.
+  AnswerOne();
+  ASSERT_THAT(recorder_.Changes(), ElementsAre("ADDED /r/a=1"));
+  ASSERT_EQ(Pending(), 1u) << "/r/b's data read is outstanding";
   Run([&] { cache_.reset(); });
+  // The answer that would have reported /r/b (and then kSynced) reaches a destroyed cache.
   AnswerAll();
-  EXPECT_EQ(recorder_.EventCount(), 0u);
+  EXPECT_EQ(recorder_.EventCount(), 1u);
+  EXPECT_EQ(recorder_.Synced(), 0);
 }
 
 TEST_F(SubtreeCacheTest, AListenerMayDestroyTheCache) {

@@ -16,8 +16,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/zookeeper/zk_status.h"
-#include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
+#include "util/clock.h"
 #include "util/executor.h"
 
 namespace roster::registry {
@@ -101,7 +101,8 @@ class ZkRequestQueueTest : public ::testing::Test {
     return request;
   }
 
-  SerialExecutor executor_{"queue-test"};
+  FakeClock clock_;  // the executor's: request deadlines move only when the test advances it
+  SerialExecutor executor_{"queue-test", &clock_};
   NullSink sink_;
   std::vector<std::unique_ptr<ZkHandle>> handles_;
   std::unique_ptr<ZkRequestQueue> queue_;
@@ -148,12 +149,12 @@ TEST_F(ZkRequestQueueTest, UnansweredRequestsFailAfterTheTimeoutAndLateRepliesAr
     queue_->Submit(Record("/sent"));
     queue_->Submit(Record("/waiting"));  // never sent: the bound is 1
   });
-  ASSERT_EVENTUALLY([&] {
-    size_t n = 0;
-    OnExecutor([&] { n = finished_.size(); });
-    return n == 2;
-  }());
+  // OnExecutor() runs after every timer that the advance made due.
+  clock_.Advance(absl::Milliseconds(199));
+  OnExecutor([&] { EXPECT_THAT(finished_, ::testing::IsEmpty()) << "1 ms before the deadline"; });
+  clock_.Advance(absl::Milliseconds(1));
   OnExecutor([&] {
+    ASSERT_EQ(finished_.size(), 2u);
     for (const Finished& f : finished_) {
       EXPECT_THAT(f.status, StatusIs(absl::StatusCode::kDeadlineExceeded,
                                      AllOf(HasSubstr(absl::StrCat("get '", f.path, "'")),

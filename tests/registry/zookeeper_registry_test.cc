@@ -26,6 +26,7 @@
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/zookeeper_server.h"
+#include "util/clock.h"
 
 namespace roster::testing {
 namespace {
@@ -87,10 +88,37 @@ class ZooKeeperRegistryTest : public ::testing::Test {
   }
 
  protected:
+  FakeClock clock_;  // for registries that take it; outlives them
   std::unique_ptr<ZooKeeperServer> server_;
   std::unique_ptr<ZooKeeperEnsemble> ensemble_;
   std::vector<std::unique_ptr<Registry>> registries_;
 };
+
+// The loss timer runs on the registry's injected clock: with a FakeClock, kLost comes when the
+// test advances the clock by the negotiated timeout, long before that much real time passes.
+TEST_F(ZooKeeperRegistryTest, TheLossTimerRunsOnTheInjectedClock) {
+  ZooKeeperServer& server = StartServer();
+  FakeClock& clock = clock_;
+  RegistryOptions options = Options("worker", absl::Seconds(30));
+  options.clock = &clock;
+  Registry* worker = Open(server.ConnectString(), options);
+  ASSERT_NE(worker, nullptr);
+  SessionRecorder sessions;
+  auto session_handle = worker->WatchSession(sessions.Listener());
+
+  ASSERT_OK(server.Stop());  // the connection drops at once
+  ASSERT_EVENTUALLY(sessions.Saw(SessionEventType::kSuspended));
+  const absl::Time suspended_at = absl::Now();
+  EXPECT_EQ(worker->session().state_since, clock.Now());
+  clock.Advance(absl::Seconds(30) - absl::Nanoseconds(1));
+  EXPECT_EQ(worker->session().state, SessionState::kSuspended);
+  clock.Advance(absl::Nanoseconds(1));
+  ASSERT_EVENTUALLY(sessions.Saw(SessionEventType::kLost));
+  EXPECT_LT(absl::Now() - suspended_at, absl::Seconds(30)) << "driven by the fake clock";
+  EXPECT_THAT(sessions.Types(),
+              ::testing::ElementsAre(SessionEventType::kSuspended, SessionEventType::kLost));
+  EXPECT_EQ(worker->session().state_since, clock.Now());
+}
 
 // The C client never gives up on a session by itself while the server does not answer: the
 // registry's own timer reports kLost after the negotiated timeout. When the server comes back

@@ -1,0 +1,217 @@
+// SerialExecutor: task order, delayed tasks on a FakeClock (they run when the clock is advanced
+// past their deadline, in deadline order, and not before), cancellation, shutdown, and the
+// run-time half of the executor capability (AssertCurrent / AssertNotRunning).
+#include "util/executor.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "util/clock.h"
+
+namespace roster {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+class ExecutorOnFakeClockTest : public ::testing::Test {
+ protected:
+  void SetUp() override { executor_.Start(); }
+
+  // Appends `name` to `ran_` when run (on the executor).
+  SerialExecutor::Task Record(std::string name) {
+    return [this, name] { ran_.push_back(name); };
+  }
+
+  // What has run so far. Drain() orders the executor's writes before this read.
+  std::vector<std::string> Ran() {
+    EXPECT_TRUE(executor_.Drain());
+    return ran_;
+  }
+
+  FakeClock clock_;               // outlives the executor
+  std::vector<std::string> ran_;  // written by tasks only; outlives them
+  SerialExecutor executor_{"test", &clock_};
+};
+
+TEST_F(ExecutorOnFakeClockTest, QueuedTasksRunInPostingOrderWithoutTheClockMoving) {
+  executor_.Post(Record("a"));
+  executor_.Post(Record("b"));
+  executor_.Post(Record("c"));
+  EXPECT_THAT(Ran(), ElementsAre("a", "b", "c"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, ADelayedTaskRunsExactlyWhenTheClockReachesItsDeadline) {
+  executor_.PostAfter(absl::Seconds(1), Record("timer"));
+  EXPECT_THAT(Ran(), IsEmpty());
+  clock_.Advance(absl::Milliseconds(999));
+  EXPECT_THAT(Ran(), IsEmpty()) << "1 ms before the deadline";
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("timer"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, AdvancingPastSeveralDeadlinesRunsThemInDeadlineOrder) {
+  executor_.PostAfter(absl::Seconds(3), Record("3s"));
+  executor_.PostAfter(absl::Seconds(1), Record("1s"));
+  executor_.PostAfter(absl::Seconds(2), Record("2s first"));
+  executor_.PostAfter(absl::Seconds(2), Record("2s second"));
+  executor_.PostAfter(absl::Seconds(5), Record("5s"));
+  clock_.Advance(absl::Seconds(4));
+  EXPECT_THAT(Ran(), ElementsAre("1s", "2s first", "2s second", "3s"));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("1s", "2s first", "2s second", "3s", "5s"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, DelaysCountFromWhenTheTaskWasPosted) {
+  clock_.Advance(absl::Seconds(10));
+  executor_.PostAfter(absl::Seconds(2), Record("posted at 10 s"));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(Ran(), IsEmpty());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("posted at 10 s"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, ADueTimerRunsBeforeTasksPostedAfterItBecameDue) {
+  executor_.PostAfter(absl::Seconds(1), Record("timer"));
+  clock_.Advance(absl::Seconds(1));
+  executor_.Post(Record("queued"));
+  EXPECT_THAT(Ran(), ElementsAre("timer", "queued"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, AZeroOrNegativeDelayRunsWithoutTheClockMoving) {
+  executor_.PostAfter(absl::ZeroDuration(), Record("zero"));
+  executor_.PostAfter(absl::Seconds(-1), Record("negative"));
+  EXPECT_THAT(Ran(), ElementsAre("zero", "negative"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, ATimerPostedByATaskUsesTheSameClock) {
+  executor_.Post([this] { executor_.PostAfter(absl::Seconds(1), Record("rearmed")); });
+  EXPECT_THAT(Ran(), IsEmpty());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("rearmed"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, ACancelledTimerNeverRunsAndIsDestroyed) {
+  auto capture = std::make_shared<int>(0);
+  executor_.PostAfter(absl::Seconds(1), Record("kept"));
+  const SerialExecutor::TimerId cancelled =
+      executor_.PostAfter(absl::Seconds(2), [this, capture] { ran_.push_back("cancelled"); });
+  ASSERT_NE(cancelled, 0u);
+  EXPECT_EQ(capture.use_count(), 2);
+  EXPECT_TRUE(executor_.Cancel(cancelled));
+  EXPECT_EQ(capture.use_count(), 1) << "the cancelled task is destroyed by Cancel()";
+  EXPECT_FALSE(executor_.Cancel(cancelled)) << "a second cancel finds nothing";
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_THAT(Ran(), ElementsAre("kept"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, CancellingATimerThatAlreadyRanReturnsFalse) {
+  const SerialExecutor::TimerId id = executor_.PostAfter(absl::Seconds(1), Record("ran"));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("ran"));
+  EXPECT_FALSE(executor_.Cancel(id));
+}
+
+TEST_F(ExecutorOnFakeClockTest, CancellingOneOfTwoTimersWithTheSameDeadlineKeepsTheOther) {
+  const SerialExecutor::TimerId first = executor_.PostAfter(absl::Seconds(1), Record("first"));
+  executor_.PostAfter(absl::Seconds(1), Record("second"));
+  EXPECT_TRUE(executor_.Cancel(first));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("second"));
+}
+
+TEST_F(ExecutorOnFakeClockTest, ShutdownDropsDelayedTasksAndRefusesNewOnes) {
+  auto capture = std::make_shared<int>(0);
+  executor_.PostAfter(absl::Seconds(1), [capture] {});
+  executor_.Post(Record("queued before shutdown"));
+  executor_.Shutdown();
+  EXPECT_EQ(capture.use_count(), 1) << "the delayed task was destroyed unrun";
+  EXPECT_THAT(ran_, ElementsAre("queued before shutdown"));
+  EXPECT_EQ(executor_.PostAfter(absl::Seconds(1), Record("late")), 0u);
+  EXPECT_FALSE(executor_.Post(Record("late")));
+  clock_.Advance(absl::Seconds(2));  // wakes nobody, runs nothing
+  EXPECT_THAT(ran_, ElementsAre("queued before shutdown"));
+}
+
+TEST(ExecutorClockTest, AnExecutorDestroyedBeforeItsClockIsNoLongerTold) {
+  FakeClock clock;
+  int runs = 0;
+  {
+    SerialExecutor executor("short-lived", &clock);
+    executor.Start();
+    executor.PostAfter(absl::Seconds(1), [&runs] { ++runs; });
+  }
+  clock.Advance(absl::Seconds(2));  // would call into a destroyed executor
+  EXPECT_EQ(runs, 0);
+}
+
+TEST(ExecutorClockTest, TwoExecutorsOnOneFakeClockBothWake) {
+  FakeClock clock;
+  SerialExecutor a("a", &clock);
+  SerialExecutor b("b", &clock);
+  a.Start();
+  b.Start();
+  absl::Notification a_ran;
+  absl::Notification b_ran;
+  a.PostAfter(absl::Seconds(1), [&a_ran] { a_ran.Notify(); });
+  b.PostAfter(absl::Seconds(1), [&b_ran] { b_ran.Notify(); });
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE(a_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(b_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST(ExecutorClockTest, OnTheRealClockADelayedTaskRunsByItself) {
+  SerialExecutor executor("real");
+  executor.Start();
+  EXPECT_EQ(executor.clock(), Clock::Real());
+  absl::Notification ran;
+  const absl::Time posted = Clock::Real()->Now();
+  executor.PostAfter(absl::Milliseconds(20), [&ran] { ran.Notify(); });
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_GE(Clock::Real()->Now() - posted, absl::Milliseconds(20));
+}
+
+TEST(ExecutorCapabilityTest, AssertCurrentHoldsOnlyOnTheExecutorThread) {
+  SerialExecutor executor("capability");
+  executor.Start();
+  bool checked = false;
+  executor.Post([&executor, &checked] {
+    executor.AssertCurrent();  // would CHECK-fail off the executor
+    checked = executor.IsCurrent();
+  });
+  ASSERT_TRUE(executor.Drain());
+  EXPECT_TRUE(checked);
+  EXPECT_FALSE(executor.IsCurrent());
+}
+
+TEST(ExecutorCapabilityDeathTest, AssertCurrentOffTheExecutorDies) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  SerialExecutor executor("capability");
+  executor.Start();
+  EXPECT_DEATH(executor.AssertCurrent(), "not on executor 'capability', which is running");
+}
+
+TEST(ExecutorCapabilityTest, AssertCurrentHoldsWhileNoTaskCanRun) {
+  SerialExecutor executor("capability");
+  executor.AssertCurrent();  // not started: the caller has the state to itself
+  executor.Start();
+  executor.Shutdown();
+  executor.AssertCurrent();  // joined
+}
+
+TEST(ExecutorCapabilityDeathTest, AssertNotRunningHoldsBeforeStartAndAfterShutdownOnly) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  SerialExecutor executor("lifecycle");
+  executor.AssertNotRunning();  // not started yet
+  executor.Start();
+  EXPECT_DEATH(executor.AssertNotRunning(), "executor 'lifecycle' is running");
+  executor.Shutdown();
+  executor.AssertNotRunning();
+}
+
+}  // namespace
+}  // namespace roster
