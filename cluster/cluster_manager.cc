@@ -86,6 +86,7 @@ absl::Status ClusterManager::Start() {
     file.clock = options_.clock;
     State::GroupSourceEntry entry;
     entry.source = std::make_unique<FileGroupSource>(std::move(file));
+    s.executor.AssertNotRunning();
     s.group_sources.insert(s.group_sources.begin(), std::move(entry));
   }
   s.executor.Start();
@@ -94,32 +95,12 @@ absl::Status ClusterManager::Start() {
   absl::Status status;
   absl::Notification subscribed;
   s.executor.Post([&] {
+    s.executor.AssertCurrent();
     status = Subscribe();
     subscribed.Notify();
   });
   subscribed.WaitForNotification();
   if (!status.ok()) return status;
-  for (size_t i = 0; i < s.group_sources.size(); ++i) {
-    State::GroupSourceEntry& entry = s.group_sources[i];
-    entry.name = entry.source->Describe();
-    GroupSourceListener listener;
-    const int index = static_cast<int>(i);
-    listener.on_snapshot = [this, index](std::shared_ptr<const GroupSnapshot> groups) {
-      InboxItem item;
-      item.group_source = index;
-      item.groups = std::move(groups);
-      Enqueue(std::move(item));
-    };
-    listener.on_status = [this, index](const GroupSourceStatus& group_status) {
-      InboxItem item;
-      item.group_source = index;
-      item.group_status = group_status;
-      Enqueue(std::move(item));
-    };
-    if (absl::Status started = entry.source->Start(std::move(listener)); !started.ok()) {
-      return started;
-    }
-  }
   LOG(INFO) << "cluster manager started: masters '" << options_.paths.masters << "', workers '"
             << options_.paths.workers << "', coordinator '" << options_.paths.coordinator << "'";
   return absl::OkStatus();
@@ -127,6 +108,7 @@ absl::Status ClusterManager::Start() {
 
 absl::Status ClusterManager::Subscribe() {
   State& s = *state_;
+  s.executor.AssertCurrent();
   s.session_watch = registry_->WatchSession([this](const registry::SessionEvent& event) {
     InboxItem item;
     item.session = event;
@@ -158,6 +140,27 @@ absl::Status ClusterManager::Subscribe() {
     if (!subscription.ok()) return subscription.status();
     s.subscriptions.push_back(*std::move(subscription));
   }
+  for (size_t i = 0; i < s.group_sources.size(); ++i) {
+    State::GroupSourceEntry& entry = s.group_sources[i];
+    entry.name = entry.source->Describe();
+    GroupSourceListener listener;
+    const int index = static_cast<int>(i);
+    listener.on_snapshot = [this, index](std::shared_ptr<const GroupSnapshot> groups) {
+      InboxItem item;
+      item.group_source = index;
+      item.groups = std::move(groups);
+      Enqueue(std::move(item));
+    };
+    listener.on_status = [this, index](const GroupSourceStatus& group_status) {
+      InboxItem item;
+      item.group_source = index;
+      item.group_status = group_status;
+      Enqueue(std::move(item));
+    };
+    if (absl::Status started = entry.source->Start(std::move(listener)); !started.ok()) {
+      return started;
+    }
+  }
   if (options_.run_timers) {
     // Both timers re-arm themselves; the executor drops them at shutdown.
     ScheduleTick();
@@ -173,20 +176,27 @@ void ClusterManager::Shutdown() {
   // Listeners first: once these handles are gone, nothing enqueues any more. The executor's
   // timers read `subscriptions`, so take them from there.
   std::vector<std::unique_ptr<registry::Subscription>> subscriptions;
+  std::unique_ptr<registry::ListenerHandle> session_watch;
+  auto take = [&] {
+    s.executor.AssertCurrent();
+    subscriptions.swap(s.subscriptions);
+    session_watch.swap(s.session_watch);
+  };
   absl::Notification taken;
   if (s.executor_started && s.executor.Post([&] {
-        subscriptions.swap(s.subscriptions);
+        take();
         taken.Notify();
       })) {
     taken.WaitForNotification();
   } else {
-    subscriptions.swap(s.subscriptions);
+    take();
   }
   subscriptions.clear();
-  s.session_watch.reset();
-  // Group sources next: once they are shut down, none of their listeners runs.
-  for (State::GroupSourceEntry& entry : s.group_sources) entry.source->Shutdown();
+  session_watch.reset();
   s.executor.Shutdown();
+  s.executor.AssertNotRunning();
+  // Group sources last: a listener still running enqueues into a manager that drops it.
+  for (State::GroupSourceEntry& entry : s.group_sources) entry.source->Shutdown();
   for (State::PendingDrain& pending : s.pending) {
     std::move(pending.done)(absl::CancelledError("the cluster manager is shutting down"));
   }
@@ -230,6 +240,8 @@ void ClusterManager::DrainInbox() {
 }
 
 void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Time now) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
   LOG(INFO) << "registry session " << event.session << ": "
             << registry::SessionEventTypeName(event.type) << " (now "
             << registry::SessionStateName(event.state) << ")";
@@ -237,17 +249,20 @@ void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Tim
   // and the view is stale until every one of them has finished.
   const bool reconnected =
       event.type == SessionEventType::kConnected || event.type == SessionEventType::kReconnected;
-  state_->freshness->SessionEventApplied(event.sequence, reconnected, now);
+  s.freshness->SessionEventApplied(event.sequence, reconnected, now);
 }
 
 void ClusterManager::AddGroupSource(std::unique_ptr<GroupSource> source) {
+  State& s = *state_;
+  s.executor.AssertNotRunning();
   State::GroupSourceEntry entry;
   entry.source = std::move(source);
-  state_->group_sources.push_back(std::move(entry));
+  s.group_sources.push_back(std::move(entry));
 }
 
 void ClusterManager::ApplyGroupSource(const InboxItem& item) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   State::GroupSourceEntry& entry = s.group_sources[item.group_source];
   // Reported once it delivered groups, or failed to read them (then there is nothing to wait
   // for); a status alone may precede the first snapshot.
@@ -269,6 +284,7 @@ void ClusterManager::ApplyGroupSource(const InboxItem& item) {
 
 void ClusterManager::UpdateMembership() {
   State& s = *state_;
+  s.executor.AssertCurrent();
   auto membership = std::make_shared<GroupMembership>();
   std::set<std::string> defined;
   for (const State::GroupSourceEntry& entry : s.group_sources) {
@@ -294,6 +310,7 @@ void ClusterManager::UpdateMembership() {
 void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl::Time now,
                                 absl::Time wall_now) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   events_applied_.Increment();
   if (event.from_resync) resync_corrections_.Increment();
   if (event.type == EventType::kSynced) {
@@ -329,8 +346,9 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
 
 void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl::Time now,
                                absl::Time wall_now) {
-  if (synced.snapshot == nullptr) return;
   State& s = *state_;
+  s.executor.AssertCurrent();
+  if (synced.snapshot == nullptr) return;
   const std::vector<RegistryEvent>& snapshot = *synced.snapshot;
   int64_t corrections = 0;
   if (source == Source::kCoordinator) {
@@ -363,6 +381,7 @@ void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl:
 int64_t ClusterManager::ReconcileTable(Source source, const std::vector<RegistryEvent>& snapshot,
                                        absl::Time now, absl::Time wall_now) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   const NodeRole role = source == Source::kMasters   ? NodeRole::kMaster
                         : source == Source::kWorkers ? NodeRole::kWorker
                                                      : NodeRole::kAlertServer;
@@ -401,6 +420,7 @@ int64_t ClusterManager::ReconcileTable(Source source, const std::vector<Registry
 
 void ClusterManager::Publish(bool tick) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   ViewChanges changes = CollectChanges(tick, now, wall_now);
@@ -424,6 +444,7 @@ void ClusterManager::Publish(bool tick) {
 
 ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time wall_now) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   ViewChanges changes;
   if (s.freshness->stale() || s.freshness->Unsettled(registry_->session())) {
     // rosterd cannot see heartbeats while its view is stale (and up to the publish that
@@ -498,6 +519,7 @@ bool AffectsDetection(const std::vector<NodeChange>& changes) {
 
 void ClusterManager::DetectRelease(absl::Time now, absl::Time wall_now, ViewChanges* changes) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   s.detection_dirty = s.detection_dirty || AffectsDetection(changes->masters) ||
                       AffectsDetection(changes->workers) ||
                       AffectsDetection(changes->alert_servers);
@@ -536,6 +558,7 @@ void ClusterManager::DetectRelease(absl::Time now, absl::Time wall_now, ViewChan
 
 void ClusterManager::PublishView(BuiltView built) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   for (ClusterChange& change : built.batch) s.log.Append(change);
   built.view->version = s.log.last_version();
   {
@@ -559,6 +582,7 @@ void ClusterManager::PublishView(BuiltView built) {
 
 void ClusterManager::CommitFreshness(bool view_synced) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   const bool was_synced = s.freshness->record().ever_synced;
   resyncs_.Increment(s.freshness->Commit(view_synced));
   {
@@ -572,6 +596,7 @@ void ClusterManager::CommitFreshness(bool view_synced) {
 
 void ClusterManager::UpdateTableMetrics() {
   State& s = *state_;
+  s.executor.AssertCurrent();
   TableMetrics metrics;
   for (const NodeTable* table : s.tables()) {
     metrics.stale_incarnation_events += table->stale_incarnation_events();
@@ -591,11 +616,12 @@ void ClusterManager::ScheduleTick() {
 
 void ClusterManager::ScheduleResync() {
   State& s = *state_;
+  s.executor.AssertCurrent();
   const double jitter = options_.resync_jitter > 0
                             ? absl::Uniform(s.rng, -options_.resync_jitter, options_.resync_jitter)
                             : 0.0;
   s.executor.PostAfter(options_.resync_interval * (1.0 + jitter), [this] {
-    for (const auto& subscription : state_->subscriptions) subscription->Resync();
+    ResyncAll(/*group_sources=*/false);
     ScheduleResync();
   });
 }
@@ -613,10 +639,16 @@ void ClusterManager::TickNow() {
 }
 
 void ClusterManager::ResyncNow() {
-  state_->executor.Post([this] {
-    for (const auto& subscription : state_->subscriptions) subscription->Resync();
-    for (State::GroupSourceEntry& entry : state_->group_sources) entry.source->RefreshNow();
-  });
+  state_->executor.Post([this] { ResyncAll(/*group_sources=*/true); });
+}
+
+void ClusterManager::ResyncAll(bool group_sources) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  for (const auto& subscription : s.subscriptions) subscription->Resync();
+  // Group sources poll on their own; they are read again on demand only.
+  if (!group_sources) return;
+  for (State::GroupSourceEntry& entry : s.group_sources) entry.source->RefreshNow();
 }
 
 ViewSnapshot ClusterManager::Snapshot() const {
@@ -704,6 +736,7 @@ std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(
   // batches line up with no gap and no overlap.
   state_->executor.Post(
       [this, id, watchers, listener, from_version, on_start = std::move(on_start)]() mutable {
+        state_->executor.AssertCurrent();
         {
           absl::MutexLock lock(&watchers->mu);
           if (watchers->listeners.count(id) == 0) return;  // the handle is gone already

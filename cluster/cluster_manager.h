@@ -230,6 +230,8 @@ class ClusterManager {
   void UpdateTableMetrics();
   void ScheduleTick();
   void ScheduleResync();
+  // Every subscription reads everything again (and every group source, if asked).
+  void ResyncAll(bool group_sources);
 
   // Drains (cluster_manager_drains.cc).
   // Writes or deletes the drain record of `address`; `done` once the view shows it.

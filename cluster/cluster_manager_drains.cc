@@ -61,6 +61,7 @@ void ClusterManager::WriteDrain(std::string address, bool drained, std::string r
     auto pending = std::make_shared<State::PendingDrain>(State::PendingDrain{
         address, drained, options_.clock->Now() + absl::Seconds(10), std::move(done)});
     if (!state_->executor.Post([this, pending] {
+          state_->executor.AssertCurrent();
           state_->pending.push_back(std::move(*pending));
           ResolvePendingDrains(options_.clock->Now());
         })) {
@@ -101,7 +102,9 @@ void ClusterManager::WriteDrain(std::string address, bool drained, std::string r
 
 void ClusterManager::ApplyDrain(const RegistryEvent& event, absl::Time now, absl::Time wall_now) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   auto apply_all = [&](const std::string& address, bool drained, const std::string& reason) {
+    s.executor.AssertCurrent();
     s.masters.table().SetDrained(address, drained, reason, now, wall_now);
     s.workers.table().SetDrained(address, drained, reason, now, wall_now);
     s.alerts.SetDrained(address, drained, reason, now, wall_now);
@@ -117,6 +120,7 @@ void ClusterManager::ApplyDrain(const RegistryEvent& event, absl::Time now, absl
     return;
   }
   auto problem = [&](std::string why) {
+    s.executor.AssertCurrent();
     LOG(WARNING) << "ignoring drain record '" << event.path << "': " << why;
     s.drain_problems[event.path] = std::move(why);
     s.rejected_dirty = true;
@@ -149,6 +153,7 @@ void ClusterManager::ApplyDrain(const RegistryEvent& event, absl::Time now, absl
 int64_t ClusterManager::ReconcileDrains(const std::vector<RegistryEvent>& snapshot, absl::Time now,
                                         absl::Time wall_now) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   int64_t corrections = 0;
   absl::flat_hash_set<std::string> present;
   for (const RegistryEvent& entry : snapshot) {
@@ -175,6 +180,7 @@ int64_t ClusterManager::ReconcileDrains(const std::vector<RegistryEvent>& snapsh
 
 void ClusterManager::ResolvePendingDrains(absl::Time now) {
   State& s = *state_;
+  s.executor.AssertCurrent();
   if (s.pending.empty()) return;
   const ClusterViewPtr current = view();
   std::vector<State::PendingDrain> waiting;

@@ -11,7 +11,8 @@
 // (startupTime, processId) is older than the node's current incarnation under the same znode
 // is a stale writer and is ignored (and counted); a newer one is a restart.
 //
-// Thread-safety: confined to the cluster executor.
+// Thread-safety: confined to the cluster executor. ClusterManager's State holds every table
+// ABSL_GUARDED_BY(executor), so clang's -Wthread-safety checks every access to one.
 #pragma once
 
 #include <cstdint>

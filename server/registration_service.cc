@@ -48,7 +48,8 @@ RegistrationService::RegistrationService(const ServiceContext* context,
     : context_(context),
       registry_(registry),
       options_(std::move(options)),
-      executor_("registration") {}
+      // Lease deadlines are measured on the context's clock: their timers run on it too.
+      executor_("registration", context->clock) {}
 
 RegistrationService::~RegistrationService() { Shutdown(); }
 

@@ -2,9 +2,12 @@
 // (cluster_manager.cc, cluster_manager_drains.cc). Internal to cluster/: nothing outside the
 // ClusterManager implementation includes it.
 //
-// Thread-safety: State is confined to the cluster executor, except `started`, `stopped` and
-// `executor_started` (Start() and Shutdown(), on the owner's thread), `executor` itself
-// (thread-safe) and `watchers` (set at construction; a thread-safe WatcherSet).
+// Thread-safety: State is confined to the cluster executor (ABSL_GUARDED_BY(executor): clang's
+// -Wthread-safety checks it; every function that runs there starts with
+// executor.AssertCurrent()), except the table options (written by Start() before the executor
+// runs, read by the tables), `started`, `stopped` and `executor_started` (Start() and Shutdown(),
+// on the owner's thread), `executor` itself (thread-safe) and `watchers` (set at construction;
+// a thread-safe WatcherSet).
 #pragma once
 
 #include <array>
@@ -23,8 +26,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/change_log.h"
-#include "cluster/ds_profile.h"
 #include "cluster/cluster_manager.h"
+#include "cluster/ds_profile.h"
 #include "cluster/freshness.h"
 #include "cluster/group_source.h"
 #include "cluster/master_cluster.h"
@@ -73,10 +76,10 @@ struct ClusterManager::State {
   }
 
   // Masters, workers, alert servers.
-  std::array<const NodeTable*, 3> tables() const {
+  std::array<const NodeTable*, 3> tables() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     return {&masters.table(), &workers.table(), &alerts};
   }
-  std::array<NodeTable*, 3> mutable_tables() {
+  std::array<NodeTable*, 3> mutable_tables() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
     return {&masters.table(), &workers.table(), &alerts};
   }
 
@@ -95,17 +98,17 @@ struct ClusterManager::State {
   NodeTableOptions master_options;
   NodeTableOptions worker_options;
   NodeTableOptions alert_options;
-  MasterCluster masters;
-  WorkerCluster workers;
-  NodeTable alerts;
-  std::map<std::string, Drain> drains;                // by drain znode path
-  std::map<std::string, std::string> drain_problems;  // path -> reason
-  ChangeLog log;
+  MasterCluster masters ABSL_GUARDED_BY(executor);
+  WorkerCluster workers ABSL_GUARDED_BY(executor);
+  NodeTable alerts ABSL_GUARDED_BY(executor);
+  std::map<std::string, Drain> drains ABSL_GUARDED_BY(executor);  // by drain znode path
+  std::map<std::string, std::string> drain_problems ABSL_GUARDED_BY(executor);  // path -> reason
+  ChangeLog log ABSL_GUARDED_BY(executor);
   // Rejected znodes (or drain problems, or the coordinator's problem) may have changed since
   // the last published view.
-  bool rejected_dirty = false;
+  bool rejected_dirty ABSL_GUARDED_BY(executor) = false;
   // Set by Subscribe(), on the executor.
-  std::optional<FreshnessTracker> freshness;
+  std::optional<FreshnessTracker> freshness ABSL_GUARDED_BY(executor);
 
   // Worker groups from outside the registry, in the order they were added (the group file
   // first). `source` is thread-safe; the rest is confined to the executor.
@@ -116,28 +119,28 @@ struct ClusterManager::State {
     GroupSourceStatus status;
     bool reported = false;  // a snapshot or a status arrived
   };
-  std::vector<GroupSourceEntry> group_sources;
+  std::vector<GroupSourceEntry> group_sources ABSL_GUARDED_BY(executor);
   // A source's status changed since the last published view.
-  bool group_sources_dirty = false;
+  bool group_sources_dirty ABSL_GUARDED_BY(executor) = false;
   // The release in use lets a database row named "default" replace the implicit group.
-  bool default_row_overrides = false;
+  bool default_row_overrides ABSL_GUARDED_BY(executor) = false;
   // The slot rule in force (the DolphinScheduler release's, or --slot_policy).
-  SlotPolicy slot_policy = SlotPolicy::kStable;
+  SlotPolicy slot_policy ABSL_GUARDED_BY(executor) = SlotPolicy::kStable;
   // The DolphinScheduler release answered as, and what it was decided from.
-  DsDetection detection;
-  RegistryEvidence evidence;
+  DsDetection detection ABSL_GUARDED_BY(executor);
+  RegistryEvidence evidence ABSL_GUARDED_BY(executor);
   // A node appeared, left, or changed heartbeat format since the last detection.
-  bool detection_dirty = true;
-  std::vector<PendingDrain> pending;
+  bool detection_dirty ABSL_GUARDED_BY(executor) = true;
+  std::vector<PendingDrain> pending ABSL_GUARDED_BY(executor);
   std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
-  absl::BitGen rng;
+  absl::BitGen rng ABSL_GUARDED_BY(executor);
   bool started = false;
   bool executor_started = false;
   bool stopped = false;
 
   // Destroyed before the executor: no listener runs once these are gone.
-  std::vector<std::unique_ptr<registry::Subscription>> subscriptions;
-  std::unique_ptr<registry::ListenerHandle> session_watch;
+  std::vector<std::unique_ptr<registry::Subscription>> subscriptions ABSL_GUARDED_BY(executor);
+  std::unique_ptr<registry::ListenerHandle> session_watch ABSL_GUARDED_BY(executor);
   SerialExecutor executor;
 };
 
