@@ -226,6 +226,8 @@ SimProcess* E2eTest::StartSim(int masters, int workers, const std::string& group
       absl::StrCat("--masters=", masters),
       absl::StrCat("--workers=", workers),
       "--groups=" + groups,
+      // Groups through the heartbeat's workerGroup (roster's dialect): no database needed.
+      "--dolphinscheduler_version=roster",
       // Several heartbeats per rosterd heartbeat interval (1 s): a slow write never looks
       // like a missed heartbeat.
       "--heartbeat_interval_ms=200",
