@@ -80,6 +80,26 @@ void Walk(absl::BitGen& bitgen, double* value, double lo, double hi, double step
   *value = std::clamp(*value + absl::Uniform(bitgen, -step, step), lo, hi);
 }
 
+// The node counts, ports, host and interval.
+absl::Status ValidateCounts(const SimulatorOptions& o) {
+  const int total = o.masters + o.workers + o.alert_servers;
+  if (o.masters < 0 || o.workers < 0 || o.alert_servers < 0 || total == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("no nodes to simulate (--masters=", o.masters,
+                                                   " --workers=", o.workers,
+                                                   " --alert_servers=", o.alert_servers, ")"));
+  }
+  if (o.base_port < 1 || o.base_port + total - 1 > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("ports ", o.base_port, "..",
+                                                   o.base_port + total - 1,
+                                                   " are not all in [1, 65535] (--base_port)"));
+  }
+  if (o.host.empty()) return absl::InvalidArgumentError("--host is empty");
+  if (o.heartbeat_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--heartbeat_interval_ms must be positive");
+  }
+  return absl::OkStatus();
+}
+
 // A truncated write, as a crashed or buggy node might leave behind.
 constexpr absl::string_view kMalformedPayload = "{\"processId\":4242,\"startupTime\":";
 
@@ -153,21 +173,7 @@ absl::Status Simulator::Start() {
     started_ = true;
   }
   const SimulatorOptions& o = options_;
-  const int total = o.masters + o.workers + o.alert_servers;
-  if (o.masters < 0 || o.workers < 0 || o.alert_servers < 0 || total == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("no nodes to simulate (--masters=", o.masters,
-                                                   " --workers=", o.workers,
-                                                   " --alert_servers=", o.alert_servers, ")"));
-  }
-  if (o.base_port < 1 || o.base_port + total - 1 > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("ports ", o.base_port, "..",
-                                                   o.base_port + total - 1,
-                                                   " are not all in [1, 65535] (--base_port)"));
-  }
-  if (o.host.empty()) return absl::InvalidArgumentError("--host is empty");
-  if (o.heartbeat_interval <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("--heartbeat_interval_ms must be positive");
-  }
+  RETURN_IF_ERROR(ValidateCounts(o));
   std::vector<std::string> groups = o.groups;
   if (groups.empty()) groups.push_back("default");
   for (const std::string& group : groups) {
@@ -175,25 +181,7 @@ absl::Status Simulator::Start() {
     if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("--groups: ", valid.message()));
   }
   RETURN_IF_ERROR(o.paths.Validate());
-  RETURN_IF_ERROR(ResolveVersion());
-  if (o.alert_servers > 0 && !roster_dialect_ && !profile_->alert_servers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--alert_servers=", o.alert_servers, ": DolphinScheduler ", profile_->name, " (",
-        profile_->releases,
-        ") registers no alert servers (they register from 3.2.0 on); use --alert_servers=0"));
-  }
-  if (!o.worker_group_db_uri.empty()) {
-    cluster::dsdb::WorkerGroupWriterOptions db;
-    db.uri = o.worker_group_db_uri;
-    db.password_file = o.worker_group_db_password_file;
-    absl::StatusOr<std::unique_ptr<cluster::dsdb::WorkerGroupWriter>> writer =
-        cluster::dsdb::NewWorkerGroupWriter(std::move(db));
-    if (!writer.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--worker_group_db_uri: ", writer.status().message()));
-    }
-    group_writer_ = *std::move(writer);
-  }
+  RETURN_IF_ERROR(SetUpRelease());
 
   ASSIGN_OR_RETURN(registry::RegistryUri parsed, registry::ParseRegistryUri(o.registry_uri));
   if (parsed.scheme == registry::RegistryUri::Scheme::kMemory && parsed.memory_name.empty()) {
@@ -258,22 +246,41 @@ absl::Status Simulator::Start() {
   return absl::OkStatus();
 }
 
-absl::Status Simulator::ResolveVersion() {
-  if (options_.dolphinscheduler_version == "roster") {
+absl::Status Simulator::SetUpRelease() {
+  const SimulatorOptions& o = options_;
+  if (o.dolphinscheduler_version == "roster") {
     roster_dialect_ = true;
     profile_ = &cluster::ProfileOf(cluster::DsVersion::k3_3);
-    return absl::OkStatus();
+  } else {
+    absl::StatusOr<cluster::DsVersion> version =
+        cluster::ParseDsVersion(o.dolphinscheduler_version);
+    if (version.ok() && *version == cluster::DsVersion::kAuto) {
+      version = absl::InvalidArgumentError("'auto' plays no release: name one");
+    }
+    if (!version.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--dolphinscheduler_version: ", version.status().message(), " (or 'roster')"));
+    }
+    profile_ = &cluster::ProfileOf(*version);
   }
-  absl::StatusOr<cluster::DsVersion> version =
-      cluster::ParseDsVersion(options_.dolphinscheduler_version);
-  if (version.ok() && *version == cluster::DsVersion::kAuto) {
-    version = absl::InvalidArgumentError("'auto' plays no release: name one");
+  if (o.alert_servers > 0 && !roster_dialect_ && !profile_->alert_servers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--alert_servers=", o.alert_servers, ": DolphinScheduler ", profile_->name, " (",
+        profile_->releases,
+        ") registers no alert servers (they register from 3.2.0 on); use --alert_servers=0"));
   }
-  if (!version.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--dolphinscheduler_version: ", version.status().message(), " (or 'roster')"));
+  if (!o.worker_group_db_uri.empty()) {
+    cluster::dsdb::WorkerGroupWriterOptions db;
+    db.uri = o.worker_group_db_uri;
+    db.password_file = o.worker_group_db_password_file;
+    absl::StatusOr<std::unique_ptr<cluster::dsdb::WorkerGroupWriter>> writer =
+        cluster::dsdb::NewWorkerGroupWriter(std::move(db));
+    if (!writer.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--worker_group_db_uri: ", writer.status().message()));
+    }
+    group_writer_ = *std::move(writer);
   }
-  profile_ = &cluster::ProfileOf(*version);
   return absl::OkStatus();
 }
 

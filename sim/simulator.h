@@ -132,8 +132,9 @@ class Simulator {
   absl::Status MoveLeader(Node* to) ABSL_LOCKS_EXCLUDED(mu_);
   std::string List() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The options' release: its profile, and whether it is roster's own dialect.
-  absl::Status ResolveVersion();
+  // The options' release (its profile, whether it is roster's own dialect), checked against
+  // the other options; opens the group writer.
+  absl::Status SetUpRelease() ABSL_EXCLUSIVE_LOCKS_REQUIRED(command_mu_);
   // The node's znode in the release's layout.
   std::string PathOf(const Node& node) const;
   // Creates t_ds_worker_group if needed and writes every group's row.
