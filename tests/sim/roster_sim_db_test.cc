@@ -1,6 +1,6 @@
-// roster-sim writing DolphinScheduler's worker groups into a real PostgreSQL: the rows of
-// t_ds_worker_group (name, addr_list) at Start() and on `group`, read back with psql (the
-// fixture's own client, not the code under test).
+// roster-sim writing DolphinScheduler's worker groups into a real PostgreSQL and MariaDB: the
+// rows of t_ds_worker_group (name, addr_list) at Start() and on `group`, read back with psql /
+// mariadb (the fixtures' own clients, not the code under test).
 #include <sys/stat.h>
 
 #include <memory>
@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sim/simulator.h"
+#include "tests/testing/mariadb_server.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -85,6 +86,32 @@ TEST_F(SimulatorDatabaseTest, AnUnreachableDatabaseFailsStart) {
   Simulator sim(options);
   EXPECT_THAT(sim.Start(), roster::testing::StatusIs(absl::StatusCode::kUnavailable,
                                                      HasSubstr("write the worker groups to")));
+}
+
+TEST(SimulatorMariaDbTest, CreatesTheTableAndUpsertsRows) {
+  roster::testing::MariaDbServerOptions options;
+  options.password = kPassword;
+  roster::testing::MariaDbServer server(options);
+  ASSERT_OK(server.Start());
+  roster::testing::TempDir dir("sim-mariadb-test");
+  const std::string password_file = dir.Child("password");
+  roster::testing::WriteFileOrDie(password_file, absl::StrCat(kPassword, "\n"));
+  ASSERT_EQ(chmod(password_file.c_str(), 0600), 0);
+
+  SimulatorOptions sim_options;
+  sim_options.registry_uri = "memory://simdb-mariadb/dolphinscheduler";
+  sim_options.dolphinscheduler_version = "3.1";
+  sim_options.masters = 1;
+  sim_options.workers = 3;
+  sim_options.groups = {"etl", "spark"};
+  sim_options.worker_group_db_uri = server.Uri();
+  sim_options.worker_group_db_password_file = password_file;
+  Simulator sim(sim_options);
+  ASSERT_OK(sim.Start());
+  EXPECT_EQ(*server.Execute(kRows), "etl\t127.0.0.1:5679,127.0.0.1:5681\nspark\t127.0.0.1:5680\n");
+  // A quote in the address list must reach the row as written, not end the SQL string.
+  EXPECT_EQ(sim.Execute("group spark 10.0.0.1:1,'x"), "ok group spark 10.0.0.1:1,'x");
+  EXPECT_EQ(*server.Execute(kRows), "etl\t127.0.0.1:5679,127.0.0.1:5681\nspark\t10.0.0.1:1,'x\n");
 }
 
 }  // namespace
