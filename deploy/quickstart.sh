@@ -3,27 +3,39 @@
 #
 # Installs what is missing, builds rosterd, rosterctl and roster-sim, starts a real ZooKeeper
 # from Debian's package on loopback, rosterd against it, and a simulated DolphinScheduler
-# cluster (3 masters, 8 workers in 3 groups, one worker busy); prints the cluster as rosterctl
-# shows it and the grpcurl commands to try, then keeps running until Ctrl-C, which stops
-# everything and removes the scratch directory.
+# cluster (3 masters, 8 workers in 3 groups, one worker busy) of the chosen release; prints the
+# cluster as rosterctl shows it and the grpcurl commands to try, then keeps running until
+# Ctrl-C, which stops everything and removes the scratch directory. For 3.1.1 and later, whose
+# worker groups live in DolphinScheduler's database, it also starts a PostgreSQL on loopback
+# holding t_ds_worker_group, written by the simulator and read by rosterd.
 #
 #   deploy/quickstart.sh            # run until Ctrl-C
 #   deploy/quickstart.sh --once     # print the cluster, then stop everything (CI, scripts)
+#   deploy/quickstart.sh --dolphinscheduler_version=3.2   # 2.0 3.0 3.1.0 3.1 3.2.0 3.2.1
+#                                   # 3.2.2 3.2 3.3 (default 3.3)
 #
 # Environment: BUILD_DIR (default build), ROSTER_PORT (default 9090, else a free port),
-# ZK_PORT (default 2181, else a free port).
+# ZK_PORT (default 2181, else a free port), PG_PORT (default 5432, else a free port).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
 once=false
+ds_version=3.3
 for arg in "$@"; do
   case "$arg" in
     --once) once=true ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    --dolphinscheduler_version=*) ds_version=${arg#*=} ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
+
+case "$ds_version" in
+  2.0 | 2.0.* | 3.0 | 3.0.* | 3.1.0) group_db=false ;;  # groups in the registry path
+  3.1 | 3.1.[1-9] | 3.2 | 3.2.[012] | 3.3) group_db=true ;;
+  *) echo "quickstart: unknown --dolphinscheduler_version '$ds_version' (try --help)" >&2; exit 2 ;;
+esac
 
 build_dir=${BUILD_DIR:-build}
 bash deploy/install-deps.sh
@@ -56,6 +68,10 @@ cleanup() {
     kill -TERM "${pids[i]}" 2>/dev/null || true
     wait "${pids[i]}" 2>/dev/null || true
   done
+  if [[ -f "$scratch/pg/data/postmaster.pid" ]]; then
+    echo "quickstart: stopping PostgreSQL"
+    as_postgres "$pg_bin/pg_ctl" stop -D "$scratch/pg/data" -m fast -w >/dev/null 2>&1
+  fi
   if $keep_logs; then
     echo "quickstart: logs kept in $scratch"
   else
@@ -65,6 +81,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+as_postgres() {  # PostgreSQL's programs refuse root: run them as the postgres user
+  if ((EUID == 0)); then
+    setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+  else
+    "$@"
+  fi
+}
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {  # the preferred port if free, else one from a range unlikely to be in use
   local port=$1
@@ -106,25 +129,53 @@ wait_for 60 "ZooKeeper on 127.0.0.1:$zk_port" zk_serving
 registry="zk://127.0.0.1:$zk_port/dolphinscheduler"
 echo "quickstart: ZooKeeper serving on 127.0.0.1:$zk_port"
 
+# DolphinScheduler's database (3.1.1 and later keep the worker groups there): a PostgreSQL on
+# loopback, its data in the scratch directory, run as the `postgres` user (it refuses root)
+# with pg_ctl; trusted logins, as it is loopback only and gone on exit.
+db_flags=()
+if $group_db; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  pg_port=$(free_port "${PG_PORT:-5432}")
+  mkdir -p "$scratch/pg"
+  if ((EUID == 0)); then
+    chmod 755 "$scratch"
+    chown postgres: "$scratch/pg"
+  fi
+  as_postgres "$pg_bin/initdb" -D "$scratch/pg/data" -U roster -E UTF8 -A trust --no-sync \
+    >"$scratch/initdb.log" 2>&1 || { keep_logs=true; echo "quickstart: initdb failed" >&2; exit 1; }
+  as_postgres "$pg_bin/pg_ctl" start -D "$scratch/pg/data" -l "$scratch/pg/postgres.log" -w \
+    -o "-p $pg_port -k $scratch/pg -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null ||
+    { keep_logs=true; echo "quickstart: PostgreSQL did not start" >&2; exit 1; }
+  as_postgres "$pg_bin/psql" -h "$scratch/pg" -p "$pg_port" -U roster -d postgres -qc \
+    'CREATE DATABASE dolphinscheduler' >/dev/null
+  db_uri="postgresql://roster@127.0.0.1:$pg_port/dolphinscheduler"
+  db_flags=(--worker_group_db_uri="$db_uri")
+  echo "quickstart: PostgreSQL serving on 127.0.0.1:$pg_port ($db_uri)"
+fi
+
+# The simulated cluster: masters on 5678-5680, workers on 5681-5688, groups round-robin
+# (written to t_ds_worker_group for 3.1.1 and later, before rosterd first reads it). Node 4
+# (the second worker, 127.0.0.1:5682) starts BUSY.
+mkfifo "$scratch/sim.in"
+"$sim" --registry="$registry" --dolphinscheduler_version="$ds_version" "${db_flags[@]}" \
+  --masters=3 --workers=8 --groups=etl,spark,default --busy=4 --heartbeat_interval_ms=1000 \
+  <"$scratch/sim.in" >"$scratch/sim.out" 2>"$scratch/sim.log" &
+pids+=($!)
+exec 4>"$scratch/sim.in"  # keeps the simulator's stdin open; commands could be written here
+wait_for 60 "the simulator" grep -q '^ready' "$scratch/sim.out"
+echo "quickstart: simulating DolphinScheduler $ds_version"
+
 # rosterd. The simulator heartbeats every second, so rosterd expects that interval.
 roster_port=$(free_port "${ROSTER_PORT:-9090}")
 metrics_port=$(free_port $((roster_port + 1)))
 "$rosterd" --registry="$registry" --listen="127.0.0.1:$roster_port" \
   --metrics_listen="127.0.0.1:$metrics_port" --heartbeat_interval_ms=1000 \
-  --zk_session_timeout_ms=10000 >"$scratch/rosterd.log" 2>&1 &
+  --zk_session_timeout_ms=10000 --dolphinscheduler_version="$ds_version" "${db_flags[@]}" \
+  >"$scratch/rosterd.log" 2>&1 &
 pids+=($!)
 export ROSTER_TARGET="127.0.0.1:$roster_port"
 wait_for 30 "rosterd on $ROSTER_TARGET" grep -q 'health: SERVING' "$scratch/rosterd.log"
 echo "quickstart: rosterd serving on $ROSTER_TARGET (metrics on 127.0.0.1:$metrics_port)"
-
-# The simulated cluster: masters on 5678-5680, workers on 5681-5688, groups round-robin.
-# Node 4 (the second worker, 127.0.0.1:5682) starts BUSY.
-mkfifo "$scratch/sim.in"
-"$sim" --registry="$registry" --masters=3 --workers=8 --groups=etl,spark,default --busy=4 \
-  --heartbeat_interval_ms=1000 <"$scratch/sim.in" >"$scratch/sim.out" 2>"$scratch/sim.log" &
-pids+=($!)
-exec 4>"$scratch/sim.in"  # keeps the simulator's stdin open; commands could be written here
-wait_for 60 "the simulator" grep -q '^ready' "$scratch/sim.out"
 members_running() {
   [[ $("$rosterctl" members --json | grep -o '"state": *"[A-Z]*"' | grep -c -v REGISTERING) -ge 11 ]]
 }
@@ -134,9 +185,16 @@ section() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 show() { section "rosterctl $*"; "$rosterctl" "$@"; }
 show members
 show groups
+if $group_db; then
+  section "psql: SELECT name, addr_list FROM t_ds_worker_group"
+  as_postgres "$pg_bin/psql" -h "$scratch/pg" -p "$pg_port" -U roster -d dolphinscheduler \
+    -c 'SELECT name, addr_list FROM t_ds_worker_group ORDER BY name'
+fi
 show select --group=etl --explain
 show slot 127.0.0.1:5679
-show leader
+if [[ $ds_version == 3.3 ]]; then
+  show leader  # only 3.3 has a coordinator
+fi
 
 cat <<TXT
 

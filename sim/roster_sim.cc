@@ -23,9 +23,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "sim/simulator.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "sim/simulator.h"
 
 DEFINE_string(registry, "memory://roster-sim/dolphinscheduler",
               "Registry URI: zk://host:port[,host:port...]/chroot or memory://name/chroot");
@@ -33,12 +33,19 @@ DEFINE_int32(masters, 3, "Number of masters");
 DEFINE_int32(workers, 8, "Number of workers");
 DEFINE_int32(alert_servers, 0, "Number of alert servers");
 DEFINE_string(groups, "etl,spark,default",
-              "Worker groups, assigned round-robin (heartbeat workerGroup, or the legacy path)");
+              "Worker groups, assigned round-robin: the registry path (2.0 - 3.1.0), the "
+              "--worker_group_db_uri table (3.1.1+), or the heartbeat's workerGroup (roster)");
 DEFINE_string(busy, "",
               "Nodes that start BUSY: addresses or indices (masters first), comma-separated");
-DEFINE_string(layout, "current",
-              "current: DolphinScheduler 3.2+ layout and JSON; legacy: workers at "
-              "/nodes/worker/{group}/{addr} with the <= 3.1 JSON (integer serverStatus)");
+DEFINE_string(dolphinscheduler_version, "3.3",
+              "The DolphinScheduler release whose registry layout and heartbeats to write: "
+              "2.0, 3.0, 3.1.0, 3.1, 3.2.0, 3.2.1, 3.2.2, 3.2, 3.3; or roster (3.3's JSON with "
+              "roster's workerGroup field)");
+DEFINE_string(worker_group_db_uri, "",
+              "DolphinScheduler's database to write the worker groups to (t_ds_worker_group): "
+              "postgresql://user@host:port/db or mysql://user@host:port/db");
+DEFINE_string(worker_group_db_password_file, "",
+              "File holding the --worker_group_db_uri password (first line)");
 DEFINE_bool(coordinator, true, "The first master creates the coordinator znode (the leader)");
 DEFINE_string(host, "127.0.0.1", "Host part of every node's address");
 DEFINE_int32(base_port, 5678, "Port of the first master; every node gets the next port");
@@ -65,11 +72,6 @@ bool NotNegative(const char* flag, int32_t value) {
   std::cerr << "--" << flag << " must not be negative, not " << value << std::endl;
   return false;
 }
-bool ValidLayout(const char*, const std::string& value) {
-  if (value == "current" || value == "legacy") return true;
-  std::cerr << "--layout must be current or legacy, not '" << value << "'" << std::endl;
-  return false;
-}
 bool ValidPort(const char* flag, int32_t value) {
   if (value >= 1 && value <= 65535) return true;
   std::cerr << "--" << flag << " must be in [1, 65535], not " << value << std::endl;
@@ -79,7 +81,6 @@ bool ValidPort(const char* flag, int32_t value) {
 DEFINE_validator(masters, &NotNegative);
 DEFINE_validator(workers, &NotNegative);
 DEFINE_validator(alert_servers, &NotNegative);
-DEFINE_validator(layout, &ValidLayout);
 DEFINE_validator(base_port, &ValidPort);
 DEFINE_validator(heartbeat_interval_ms, &Positive);
 DEFINE_validator(session_timeout_ms, &Positive);
@@ -102,8 +103,9 @@ roster::sim::SimulatorOptions OptionsFromFlags() {
   options.alert_servers = FLAGS_alert_servers;
   options.groups = SplitList(FLAGS_groups);
   options.busy = SplitList(FLAGS_busy);
-  options.layout = FLAGS_layout == "legacy" ? roster::sim::SimulatorOptions::Layout::kLegacy
-                                            : roster::sim::SimulatorOptions::Layout::kCurrent;
+  options.dolphinscheduler_version = FLAGS_dolphinscheduler_version;
+  options.worker_group_db_uri = FLAGS_worker_group_db_uri;
+  options.worker_group_db_password_file = FLAGS_worker_group_db_password_file;
   options.coordinator = FLAGS_coordinator;
   options.host = FLAGS_host;
   options.base_port = FLAGS_base_port;
@@ -167,7 +169,7 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "roster-sim [flags]: registers simulated DolphinScheduler masters and workers in a "
       "registry and heartbeats for them (a test/demo tool). Commands on stdin: busy, normal, "
-      "stop, resume, kill, start, bad, leader ADDR; list; quit.");
+      "stop, resume, kill, start, bad, leader ADDR; group NAME ADDR[,ADDR]; list; quit.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);

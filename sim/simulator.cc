@@ -1,6 +1,7 @@
 #include "sim/simulator.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "cluster/ds_version.h"
 #include "cluster/heartbeat_codec.h"
 #include "cluster/node_address.h"
 #include "glog/logging.h"
@@ -76,6 +78,26 @@ std::string JoinHostPort(absl::string_view host, int port) {
 // One step of a bounded random walk.
 void Walk(absl::BitGen& bitgen, double* value, double lo, double hi, double step) {
   *value = std::clamp(*value + absl::Uniform(bitgen, -step, step), lo, hi);
+}
+
+// The node counts, ports, host and interval.
+absl::Status ValidateCounts(const SimulatorOptions& o) {
+  const int total = o.masters + o.workers + o.alert_servers;
+  if (o.masters < 0 || o.workers < 0 || o.alert_servers < 0 || total == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("no nodes to simulate (--masters=", o.masters,
+                                                   " --workers=", o.workers,
+                                                   " --alert_servers=", o.alert_servers, ")"));
+  }
+  if (o.base_port < 1 || o.base_port + total - 1 > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("ports ", o.base_port, "..",
+                                                   o.base_port + total - 1,
+                                                   " are not all in [1, 65535] (--base_port)"));
+  }
+  if (o.host.empty()) return absl::InvalidArgumentError("--host is empty");
+  if (o.heartbeat_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--heartbeat_interval_ms must be positive");
+  }
+  return absl::OkStatus();
 }
 
 // A truncated write, as a crashed or buggy node might leave behind.
@@ -151,21 +173,7 @@ absl::Status Simulator::Start() {
     started_ = true;
   }
   const SimulatorOptions& o = options_;
-  const int total = o.masters + o.workers + o.alert_servers;
-  if (o.masters < 0 || o.workers < 0 || o.alert_servers < 0 || total == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("no nodes to simulate (--masters=", o.masters,
-                                                   " --workers=", o.workers,
-                                                   " --alert_servers=", o.alert_servers, ")"));
-  }
-  if (o.base_port < 1 || o.base_port + total - 1 > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("ports ", o.base_port, "..",
-                                                   o.base_port + total - 1,
-                                                   " are not all in [1, 65535] (--base_port)"));
-  }
-  if (o.host.empty()) return absl::InvalidArgumentError("--host is empty");
-  if (o.heartbeat_interval <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("--heartbeat_interval_ms must be positive");
-  }
+  RETURN_IF_ERROR(ValidateCounts(o));
   std::vector<std::string> groups = o.groups;
   if (groups.empty()) groups.push_back("default");
   for (const std::string& group : groups) {
@@ -173,6 +181,7 @@ absl::Status Simulator::Start() {
     if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("--groups: ", valid.message()));
   }
   RETURN_IF_ERROR(o.paths.Validate());
+  RETURN_IF_ERROR(SetUpRelease());
 
   ASSIGN_OR_RETURN(registry::RegistryUri parsed, registry::ParseRegistryUri(o.registry_uri));
   if (parsed.scheme == registry::RegistryUri::Scheme::kMemory && parsed.memory_name.empty()) {
@@ -195,10 +204,7 @@ absl::Status Simulator::Start() {
         node->port = port++;
         node->address = JoinHostPort(o.host, node->port);
         if (role == NodeRole::kWorker) node->group = groups[i % groups.size()];
-        const std::string& dir = o.paths.RootOf(role);
-        node->path = role == NodeRole::kWorker && o.layout == SimulatorOptions::Layout::kLegacy
-                         ? registry::JoinPath(registry::JoinPath(dir, node->group), node->address)
-                         : registry::JoinPath(dir, node->address);
+        node->path = PathOf(*node);
         // Spread the load figures so the nodes differ.
         node->cpu = absl::Uniform(bitgen_, 0.05, 0.5);
         node->memory = absl::Uniform(bitgen_, 0.3, 0.6);
@@ -230,11 +236,108 @@ absl::Status Simulator::Start() {
     for (const auto& node : nodes_) nodes.push_back(node.get());
   }
   for (Node* node : nodes) RETURN_IF_ERROR(Register(node));
-  if (o.coordinator && o.masters > 0) RETURN_IF_ERROR(MoveLeader(nodes[0]));
+  const bool coordinator =
+      roster_dialect_ || profile_->coordinator == cluster::CoordinatorMode::kZnode;
+  if (o.coordinator && coordinator && o.masters > 0) RETURN_IF_ERROR(MoveLeader(nodes[0]));
+  if (group_writer_ != nullptr) RETURN_IF_ERROR(WriteGroupRows());
 
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   LOG(INFO) << "simulating " << nodes.size() << " nodes on " << uri_;
   return absl::OkStatus();
+}
+
+absl::Status Simulator::SetUpRelease() {
+  const SimulatorOptions& o = options_;
+  if (o.dolphinscheduler_version == "roster") {
+    roster_dialect_ = true;
+    profile_ = &cluster::ProfileOf(cluster::DsVersion::k3_3);
+  } else {
+    absl::StatusOr<cluster::DsVersion> version =
+        cluster::ParseDsVersion(o.dolphinscheduler_version);
+    if (version.ok() && *version == cluster::DsVersion::kAuto) {
+      version = absl::InvalidArgumentError("'auto' plays no release: name one");
+    }
+    if (!version.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--dolphinscheduler_version: ", version.status().message(), " (or 'roster')"));
+    }
+    profile_ = &cluster::ProfileOf(*version);
+  }
+  if (o.alert_servers > 0 && !roster_dialect_ && !profile_->alert_servers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--alert_servers=", o.alert_servers, ": DolphinScheduler ", profile_->name, " (",
+        profile_->releases,
+        ") registers no alert servers (they register from 3.2.0 on); use --alert_servers=0"));
+  }
+  if (!o.worker_group_db_uri.empty()) {
+    cluster::dsdb::WorkerGroupWriterOptions db;
+    db.uri = o.worker_group_db_uri;
+    db.password_file = o.worker_group_db_password_file;
+    absl::StatusOr<std::unique_ptr<cluster::dsdb::WorkerGroupWriter>> writer =
+        cluster::dsdb::NewWorkerGroupWriter(std::move(db));
+    if (!writer.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--worker_group_db_uri: ", writer.status().message()));
+    }
+    group_writer_ = *std::move(writer);
+  }
+  return absl::OkStatus();
+}
+
+std::string Simulator::PathOf(const Node& node) const {
+  const std::string& dir = options_.paths.RootOf(node.role);
+  if (node.role != NodeRole::kWorker || roster_dialect_ ||
+      profile_->groups != cluster::GroupOrigin::kRegistryPath) {
+    return registry::JoinPath(dir, node.address);
+  }
+  // 2.0 and 3.0 workers lower-case their group (WorkerRegistryClient.getWorkerZkPaths @
+  // 2.0.9-release, 3.0.6-release); 3.1.0's only trims it (WorkerConfig.validate @
+  // 3.1.0-release).
+  const std::string group = profile_->version == cluster::DsVersion::k3_1_0
+                                ? node.group
+                                : absl::AsciiStrToLower(node.group);
+  return registry::JoinPath(registry::JoinPath(dir, group), node.address);
+}
+
+absl::Status Simulator::WriteGroupRows() {
+  std::vector<std::string> names;
+  std::map<std::string, std::vector<std::string>> members;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& node : nodes_) {
+      if (node->role != NodeRole::kWorker) continue;
+      if (members.count(node->group) == 0) names.push_back(node->group);
+      members[node->group].push_back(node->address);
+    }
+  }
+  absl::Status status = group_writer_->CreateTable();
+  for (const std::string& name : names) {
+    if (!status.ok()) break;
+    status = group_writer_->Upsert(name, absl::StrJoin(members[name], ","));
+  }
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("write the worker groups to ", options_.worker_group_db_uri,
+                                     ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+std::string Simulator::GroupCommand(const std::vector<std::string>& words) {
+  if (words.size() != 3) return "error usage: group NAME ADDR[,ADDR]";
+  absl::MutexLock command_lock(&command_mu_);
+  if (group_writer_ == nullptr) {
+    return "error group: no worker group database (--worker_group_db_uri)";
+  }
+  if (absl::Status valid = cluster::ValidateGroupName(words[1]); !valid.ok()) {
+    return absl::StrCat("error group: ", valid.message());
+  }
+  absl::Status status = group_writer_->Upsert(words[1], words[2]);
+  if (!status.ok()) {
+    return absl::StrCat("error group ", words[1], ": ", absl::StatusCodeToString(status.code()),
+                        ": ", status.message());
+  }
+  return absl::StrCat("ok group ", words[1], " ", words[2]);
 }
 
 absl::Status Simulator::Register(Node* node) {
@@ -295,24 +398,6 @@ std::string Simulator::Payload(Node* node) {
   const double memory = node->busy ? std::max(node->memory, 0.86) : node->memory;
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
 
-  if (options_.layout == SimulatorOptions::Layout::kLegacy) {
-    // DolphinScheduler <= 3.1 (HeartBeat.encodeHeartBeat as JSON): integer serverStatus.
-    std::string out = absl::StrFormat(
-        "{\"startupTime\":%d,\"reportTime\":%d,\"cpuUsage\":%.4f,\"memoryUsage\":%.4f,"
-        "\"loadAverage\":%.2f,\"availablePhysicalMemorySize\":%.2f,\"maxCpuloadAvg\":16.0,"
-        "\"reservedMemory\":0.3,\"diskAvailable\":%.2f,\"processId\":%d,\"serverStatus\":%d",
-        node->startup_time_ms, now_ms, cpu, memory, node->load_average, 32.0 * (1 - memory),
-        500.0 * (1 - node->disk), node->process_id, node->busy ? 2 : 0);  // BUSY_NODE_STATUE
-    if (node->role == NodeRole::kWorker) {
-      absl::StrAppendFormat(&out,
-                            ",\"workerHostWeight\":100,\"workerExecThreadCount\":100,"
-                            "\"workerWaitingTaskCount\":%d",
-                            static_cast<int>(node->thread_pool * 10));
-    }
-    out += "}";
-    return out;
-  }
-
   v1::Heartbeat heartbeat;
   heartbeat.set_server_status(node->busy ? v1::Heartbeat::BUSY : v1::Heartbeat::NORMAL);
   heartbeat.set_process_id(node->process_id);
@@ -325,12 +410,29 @@ std::string Simulator::Payload(Node* node) {
   heartbeat.set_jvm_memory_usage(node->jvm_memory);
   heartbeat.set_host(node->host);
   heartbeat.set_port(node->port);
+  // The resource figures of 2.0 - 3.2.0 (the encoder drops those a release does not write).
+  heartbeat.set_load_average(node->load_average);
+  heartbeat.set_available_memory_gb(32.0 * (1 - memory));
+  heartbeat.set_reserved_memory(0.3);
+  heartbeat.set_max_cpu_load_avg(16.0);
+  heartbeat.set_disk_available_gb(500.0 * (1 - node->disk));
   if (node->role == NodeRole::kWorker) {
+    const int tasks = static_cast<int>(node->thread_pool * 10);
     heartbeat.set_host_weight(100);
-    heartbeat.set_thread_pool_usage(node->thread_pool);
-    heartbeat.set_worker_group(node->group);
+    heartbeat.set_exec_threads(100);
+    heartbeat.set_waiting_tasks(tasks);
+    if (roster_dialect_) heartbeat.set_worker_group(node->group);
+    // 3.2.1 and 3.2.2 write the running + waiting task count where 3.3 writes a fraction
+    // (WorkerHeartBeatTask.java @ 3.2.1-release, 3.2.2-release).
+    if (profile_->dialect == cluster::HeartbeatDialect::kJson321 ||
+        profile_->dialect == cluster::HeartbeatDialect::kJson322) {
+      heartbeat.set_running_tasks(tasks);
+    } else {
+      heartbeat.set_thread_pool_usage(node->thread_pool);
+    }
   }
-  return cluster::EncodeHeartbeat(node->role, heartbeat);
+  if (roster_dialect_) return cluster::EncodeHeartbeat(node->role, heartbeat);
+  return cluster::EncodeHeartbeat(node->role, heartbeat, profile_->dialect);
 }
 
 void Simulator::HeartbeatLoop() {
@@ -475,12 +577,13 @@ std::string Simulator::Execute(absl::string_view line) {
     if (words.size() != 1) return "error usage: list";
     return List();
   }
+  if (command == "group") return GroupCommand(words);
   static const std::set<std::string> kNodeCommands = {"busy", "normal", "stop", "resume",
                                                       "kill", "start",  "bad",  "leader"};
   if (kNodeCommands.count(command) == 0) {
     return absl::StrCat("error unknown command '", command,
-                        "' (busy, normal, stop, resume, kill, start, bad, leader ADDR; list; "
-                        "quit)");
+                        "' (busy, normal, stop, resume, kill, start, bad, leader ADDR; group NAME "
+                        "ADDR[,ADDR]; list; quit)");
   }
   if (words.size() != 2) return absl::StrCat("error usage: ", command, " ADDR");
 

@@ -2,9 +2,19 @@
 // against a registry: N masters, M workers (and optional alert servers) register ephemeral
 // znodes in DolphinScheduler's layout and heartbeat format, each in its own registry session
 // (so ending one session removes that node alone), and heartbeat with jittered, plausible load
-// figures. Operators and tests steer it with one-line commands (Execute()); `roster-sim`
-// (roster_sim.cc) reads them from stdin. Used by the quickstart, demos, end-to-end and load
-// tests.
+// figures.
+//
+// What it writes is the chosen DS release's (`dolphinscheduler_version`):
+//   - each heartbeat in that release's encoding (heartbeat_codec.h), with the fields that
+//     release fills (3.2.1/3.2.2 workers: a running-task count; 3.1 masters: no status);
+//   - 2.0 - 3.1.0: workers at {workers}/{group}/{host:port}, the group lower-cased
+//     (RegistryClient / ServerNodeManager @ 3.1.0-release); 3.1.1 and later:
+//     {workers}/{host:port}, the groups in DS's database table t_ds_worker_group, written when
+//     `worker_group_db_uri` is set;
+//   - alert servers only for 3.2.0 and later; the coordinator znode only for 3.3.
+// "roster" writes roster's own JSON (3.3's) with a workerGroup field, its groups' only home.
+// Operators and tests steer it with one-line commands (Execute()); `roster-sim` (roster_sim.cc)
+// reads them from stdin. Used by the quickstart, demos, end-to-end and load tests.
 //
 // Commands (ADDR is a node's "host:port" or its index in `list`), each answered with one line
 // starting "ok" or "error":
@@ -16,6 +26,7 @@
 //   start ADDR    register a killed node again as a new incarnation (new startupTime, pid)
 //   bad ADDR      write a malformed payload and stop heartbeating (resume ADDR heals it)
 //   leader ADDR   move the coordinator znode to master ADDR
+//   group NAME ADDR[,ADDR]  insert or replace the t_ds_worker_group row NAME
 //   list          every node: index=address,role[,group],status,state[,leader]
 //   quit          (handled by the caller)
 //
@@ -34,6 +45,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/ds_profile.h"
+#include "cluster/dsdb/worker_group_writer.h"
 #include "cluster/layout.h"
 #include "cluster/node_info.h"
 #include "registry/registry.h"
@@ -47,17 +60,20 @@ struct SimulatorOptions {
   int masters = 3;
   int workers = 8;
   int alert_servers = 0;
-  // Workers get these groups round-robin, through the heartbeat's workerGroup (current
-  // layout) or the path segment (legacy layout).
+  // Workers get these groups round-robin: the path segment (2.0 - 3.1.0), the database rows
+  // (3.1.1 and later, with worker_group_db_uri), or the heartbeat's workerGroup ("roster").
   std::vector<std::string> groups = {"etl", "spark", "default"};
   // Nodes that start BUSY: addresses or indices (masters first, then workers, then alert
   // servers).
   std::vector<std::string> busy;
-  // kLegacy: workers at {workers}/{group}/{host}:{port} and every payload in the legacy
-  // (<= 3.1) JSON with an integer serverStatus.
-  enum class Layout { kCurrent, kLegacy };
-  Layout layout = Layout::kCurrent;
-  // The first master creates the coordinator znode holding its address.
+  // The DolphinScheduler release to play, as cluster::ParseDsVersion reads it ("2.0", "3.0",
+  // "3.1.0", "3.1", "3.2.0", "3.2.1", "3.2.2", "3.2", "3.3"), or "roster".
+  std::string dolphinscheduler_version = "3.3";
+  // Where to write the worker groups (t_ds_worker_group) for 3.1.1 and later:
+  // postgresql://user@host:port/db or mysql://user@host:port/db. Empty: nowhere.
+  std::string worker_group_db_uri;
+  std::string worker_group_db_password_file;
+  // The first master creates the coordinator znode holding its address (3.3 and "roster").
   bool coordinator = true;
   std::string host = "127.0.0.1";
   // Masters listen on base_port.., then workers, then alert servers: one port each.
@@ -116,7 +132,19 @@ class Simulator {
   absl::Status MoveLeader(Node* to) ABSL_LOCKS_EXCLUDED(mu_);
   std::string List() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The options' release (its profile, whether it is roster's own dialect), checked against
+  // the other options; opens the group writer.
+  absl::Status SetUpRelease() ABSL_EXCLUSIVE_LOCKS_REQUIRED(command_mu_);
+  // The node's znode in the release's layout.
+  std::string PathOf(const Node& node) const;
+  // Creates t_ds_worker_group if needed and writes every group's row.
+  absl::Status WriteGroupRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(command_mu_);
+  std::string GroupCommand(const std::vector<std::string>& words) ABSL_LOCKS_EXCLUDED(mu_);
+
   const SimulatorOptions options_;
+  const cluster::DsProfile* profile_ = nullptr;  // set by Start()
+  bool roster_dialect_ = false;
+  std::unique_ptr<cluster::dsdb::WorkerGroupWriter> group_writer_ ABSL_GUARDED_BY(command_mu_);
   std::string uri_;  // options_.registry_uri, with a name for an unnamed memory store
   std::string digest_;
 

@@ -1,6 +1,7 @@
-// The database clients behind DsDatabaseGroupSource: one GroupFetcher per database kind.
-// Internal to cluster/dsdb; the only files that include libpq or MariaDB Connector/C headers
-// are postgres_fetcher.cc and mysql_fetcher.cc.
+// The database clients behind DsDatabaseGroupSource: one GroupFetcher per database kind, which
+// is also its WorkerGroupWriter (worker_group_writer.h). Internal to cluster/dsdb; the only
+// files that include libpq or MariaDB Connector/C headers are postgres_fetcher.cc and
+// mysql_fetcher.cc.
 //
 // Thread-safety: a fetcher is used from one thread at a time (the source's executor).
 #pragma once
@@ -10,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "cluster/dsdb/database_uri.h"
+#include "cluster/dsdb/worker_group_writer.h"
 #include "cluster/polling_group_source.h"
 
 namespace roster::cluster::dsdb {
@@ -28,5 +30,8 @@ struct ConnectionSettings {
 
 std::unique_ptr<GroupFetcher> NewPostgresFetcher(ConnectionSettings settings);
 std::unique_ptr<GroupFetcher> NewMySqlFetcher(ConnectionSettings settings);
+// The same clients, writing (worker_group_writer.h).
+std::unique_ptr<WorkerGroupWriter> NewPostgresWriter(ConnectionSettings settings);
+std::unique_ptr<WorkerGroupWriter> NewMySqlWriter(ConnectionSettings settings);
 
 }  // namespace roster::cluster::dsdb

@@ -1,4 +1,5 @@
-// The MySQL / MariaDB client of DsDatabaseGroupSource (MariaDB Connector/C).
+// The MySQL / MariaDB client of DsDatabaseGroupSource and WorkerGroupWriter (MariaDB
+// Connector/C).
 #include <mysql.h>
 
 #include <algorithm>
@@ -27,11 +28,26 @@ void InitLibraryOnce() {
   std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
 }
 
+// t_ds_worker_group as DolphinScheduler creates it (dolphinscheduler_ddl.sql for MySQL @
+// 3.1.1-release, 3.2.2-release and dev: the same table), made idempotent.
+constexpr char kCreateTable[] =
+    "CREATE TABLE IF NOT EXISTS `t_ds_worker_group` ("
+    " `id` bigint(11) NOT NULL AUTO_INCREMENT COMMENT 'id',"
+    " `name` varchar(255) NOT NULL COMMENT 'worker group name',"
+    " `addr_list` text NULL DEFAULT NULL COMMENT 'worker addr list. split by [,]',"
+    " `create_time` datetime NULL DEFAULT NULL COMMENT 'create time',"
+    " `update_time` datetime NULL DEFAULT NULL COMMENT 'update time',"
+    " `description` text NULL DEFAULT NULL COMMENT 'description',"
+    " `other_params_json` text NULL DEFAULT NULL COMMENT 'other params json',"
+    " PRIMARY KEY (`id`),"
+    " UNIQUE KEY `name_unique` (`name`)"
+    ") ENGINE=InnoDB AUTO_INCREMENT=1 DEFAULT CHARSET=utf8 COLLATE = utf8_bin";
+
 unsigned int WholeSeconds(absl::Duration d) {
   return static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
 }
 
-class MySqlFetcher final : public GroupFetcher {
+class MySqlFetcher final : public GroupFetcher, public WorkerGroupWriter {
  public:
   explicit MySqlFetcher(ConnectionSettings settings)
       : settings_(std::move(settings)), description_(settings_.uri.ToString()) {}
@@ -52,7 +68,40 @@ class MySqlFetcher final : public GroupFetcher {
     return GroupsFromRows(*rows);
   }
 
+  absl::Status CreateTable() override { return Execute(kCreateTable); }
+
+  absl::Status Upsert(absl::string_view name, absl::string_view addr_list) override {
+    if (connection_ == nullptr) {
+      if (absl::Status status = Connect(); !status.ok()) return status;
+    }
+    return Execute(absl::StrCat(
+        "INSERT INTO t_ds_worker_group (name, addr_list, create_time, update_time) VALUES ('",
+        Escaped(name), "', '", Escaped(addr_list),
+        "', now(), now()) ON DUPLICATE KEY UPDATE addr_list = VALUES(addr_list),"
+        " update_time = VALUES(update_time)"));
+  }
+
  private:
+  // `text` escaped for a quoted SQL string on this connection (its character set).
+  std::string Escaped(absl::string_view text) {
+    std::string out(text.size() * 2 + 1, '\0');
+    out.resize(mysql_real_escape_string(connection_, out.data(), text.data(),
+                                        static_cast<unsigned long>(text.size())));
+    return out;
+  }
+
+  absl::Status Execute(const std::string& sql) {
+    if (connection_ == nullptr) {
+      if (absl::Status status = Connect(); !status.ok()) return status;
+    }
+    if (mysql_query(connection_, sql.c_str()) != 0) {
+      absl::Status status = Error(absl::StrCat("'", sql, "': ", mysql_error(connection_)));
+      Disconnect();
+      return status;
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Connect() {
     std::string password;
     if (!settings_.password_file.empty()) {
@@ -124,6 +173,10 @@ class MySqlFetcher final : public GroupFetcher {
 }  // namespace
 
 std::unique_ptr<GroupFetcher> NewMySqlFetcher(ConnectionSettings settings) {
+  return std::make_unique<MySqlFetcher>(std::move(settings));
+}
+
+std::unique_ptr<WorkerGroupWriter> NewMySqlWriter(ConnectionSettings settings) {
   return std::make_unique<MySqlFetcher>(std::move(settings));
 }
 

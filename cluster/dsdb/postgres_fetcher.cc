@@ -1,4 +1,4 @@
-// The PostgreSQL client of DsDatabaseGroupSource (libpq).
+// The PostgreSQL client of DsDatabaseGroupSource and WorkerGroupWriter (libpq).
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -24,11 +24,32 @@ struct ResultDeleter {
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
+// t_ds_worker_group as DolphinScheduler creates it
+// (dolphinscheduler_ddl.sql for PostgreSQL @ 3.1.1-release, 3.2.2-release and dev: the same
+// table), with its sequence as the column default, made idempotent.
+constexpr char kCreateTable[] =
+    "CREATE SEQUENCE IF NOT EXISTS t_ds_worker_group_id_sequence;"
+    "CREATE TABLE IF NOT EXISTS t_ds_worker_group ("
+    " id bigint NOT NULL DEFAULT NEXTVAL('t_ds_worker_group_id_sequence'),"
+    " name varchar(255) NOT NULL,"
+    " addr_list text DEFAULT NULL,"
+    " create_time timestamp DEFAULT NULL,"
+    " update_time timestamp DEFAULT NULL,"
+    " description text DEFAULT NULL,"
+    " other_params_json text DEFAULT NULL,"
+    " PRIMARY KEY (id),"
+    " CONSTRAINT name_unique UNIQUE (name))";
+
+constexpr char kUpsert[] =
+    "INSERT INTO t_ds_worker_group (name, addr_list, create_time, update_time)"
+    " VALUES ($1, $2, now(), now()) ON CONFLICT (name) DO UPDATE"
+    " SET addr_list = EXCLUDED.addr_list, update_time = EXCLUDED.update_time";
+
 std::string Trimmed(const char* message) {
   return std::string(absl::StripAsciiWhitespace(message == nullptr ? "" : message));
 }
 
-class PostgresFetcher final : public GroupFetcher {
+class PostgresFetcher final : public GroupFetcher, public WorkerGroupWriter {
  public:
   explicit PostgresFetcher(ConnectionSettings settings)
       : settings_(std::move(settings)), description_(settings_.uri.ToString()) {}
@@ -50,7 +71,39 @@ class PostgresFetcher final : public GroupFetcher {
     return GroupsFromRows(*rows);
   }
 
+  absl::Status CreateTable() override { return Execute(kCreateTable, {}); }
+
+  absl::Status Upsert(absl::string_view name, absl::string_view addr_list) override {
+    return Execute(kUpsert, {std::string(name), std::string(addr_list)});
+  }
+
  private:
+  // Runs one statement with `params` ($1, $2, ...), or several without. Blocks up to the
+  // server's statement_timeout (set at Connect()).
+  absl::Status Execute(const char* sql, const std::vector<std::string>& params) {
+    if (connection_ == nullptr || PQstatus(connection_) != CONNECTION_OK) {
+      Disconnect();
+      if (absl::Status status = Connect(); !status.ok()) return status;
+    }
+    std::vector<const char*> values;
+    for (const std::string& param : params) values.push_back(param.c_str());
+    ResultPtr result(params.empty()
+                         ? PQexec(connection_, sql)
+                         : PQexecParams(connection_, sql, static_cast<int>(values.size()),
+                                        /*paramTypes=*/nullptr, values.data(),
+                                        /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
+                                        /*resultFormat=*/0));
+    if (result == nullptr || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+      absl::Status status =
+          Error(absl::StrCat("'", sql, "': ",
+                             Trimmed(result == nullptr ? PQerrorMessage(connection_)
+                                                       : PQresultErrorMessage(result.get()))));
+      Disconnect();
+      return status;
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Connect() {
     std::string password;
     if (!settings_.password_file.empty()) {
@@ -164,6 +217,10 @@ class PostgresFetcher final : public GroupFetcher {
 }  // namespace
 
 std::unique_ptr<GroupFetcher> NewPostgresFetcher(ConnectionSettings settings) {
+  return std::make_unique<PostgresFetcher>(std::move(settings));
+}
+
+std::unique_ptr<WorkerGroupWriter> NewPostgresWriter(ConnectionSettings settings) {
   return std::make_unique<PostgresFetcher>(std::move(settings));
 }
 

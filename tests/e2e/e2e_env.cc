@@ -226,6 +226,8 @@ SimProcess* E2eTest::StartSim(int masters, int workers, const std::string& group
       absl::StrCat("--masters=", masters),
       absl::StrCat("--workers=", workers),
       "--groups=" + groups,
+      // Groups through the heartbeat's workerGroup (roster's dialect): no database needed.
+      "--dolphinscheduler_version=roster",
       // Several heartbeats per rosterd heartbeat interval (1 s): a slow write never looks
       // like a missed heartbeat.
       "--heartbeat_interval_ms=200",
@@ -244,7 +246,8 @@ RosterdProcess* E2eTest::StartRosterd(std::vector<std::string> extra_flags) {
       "--registry=" + RegistryUri(),
       "--zk_session_timeout_ms=6000",  // staleness bound 4 s
       "--heartbeat_interval_ms=1000",  // FAULT after 3 s without a heartbeat
-      "--probation_intervals=1",      "--health_check_interval_ms=50",
+      "--probation_intervals=1",
+      "--health_check_interval_ms=50",
       // roster's own slot rule unless a test names a release (tests/e2e/dolphinscheduler_test.cc).
       "--slot_policy=stable",
   };

@@ -1,6 +1,7 @@
 // The simulator on the in-memory registry: what it writes (DolphinScheduler's layout and
 // heartbeat JSON, as the cluster codec parses it), one session per node, and its commands.
 // An observer session on the same named store reads what a rosterd would see.
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <set>
@@ -8,11 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "sim/simulator.h"
 #include "cluster/heartbeat_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/registry_factory.h"
+#include "sim/simulator.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 
@@ -85,8 +86,9 @@ class SimulatorTest : public ::testing::Test {
   std::unique_ptr<registry::Registry> observer_;
 };
 
-TEST_F(SimulatorTest, RegistersNodesInDolphinSchedulersLayoutAndFormat) {
+TEST_F(SimulatorTest, RostersOwnDialectCarriesTheGroupInTheHeartbeat) {
   SimulatorOptions options = Options();
+  options.dolphinscheduler_version = "roster";
   options.busy = {"127.0.0.1:5681", "1"};  // a worker by address, a master by index
   Simulator sim(options);
   ASSERT_OK(sim.Start());
@@ -220,28 +222,126 @@ TEST_F(SimulatorTest, BadWritesAMalformedPayloadUntilResumed) {
   EXPECT_OK(Heartbeat(NodeRole::kWorker, path).status());
 }
 
-TEST_F(SimulatorTest, LegacyLayout) {
+// What each DolphinScheduler release writes, worked out by hand from its source:
+//   2.0, 3.0: HeartBeat.encodeHeartBeat text; workers at {workers}/{group lower-cased}/{addr}
+//     (WorkerRegistryClient.getWorkerZkPaths @ 2.0.9-release, 3.0.6-release);
+//   3.1.0: {Master,Worker}HeartBeat JSON; workers at {workers}/{group as configured}/{addr}
+//     (WorkerConfig.validate @ 3.1.0-release);
+//   3.1.1 - 3.1.9: the same JSON, workers at {workers}/{addr} (groups in the database);
+//   3.2.0, 3.2.1, 3.2.2, dev: their heartbeat classes; workers at {workers}/{addr}.
+// The format each payload parses as is Heartbeat.Format's description of that release.
+struct ReleaseCase {
+  const char* version;
+  const char* worker_dir;  // where worker 127.0.0.1:5680 (group "ETL") registers
+  roster::v1::Heartbeat::Format master_format;
+  roster::v1::Heartbeat::Format worker_format;
+  bool master_status;  // the master's heartbeat has a serverStatus
+  bool coordinator;
+};
+
+class SimulatorReleaseTest : public SimulatorTest,
+                             public ::testing::WithParamInterface<ReleaseCase> {};
+
+TEST_P(SimulatorReleaseTest, WritesTheReleasesLayoutAndHeartbeats) {
+  const ReleaseCase& c = GetParam();
   SimulatorOptions options = Options();
-  options.layout = SimulatorOptions::Layout::kLegacy;
+  options.dolphinscheduler_version = c.version;
+  options.groups = {"ETL", "spark"};
   options.busy = {"127.0.0.1:5681"};
   Simulator sim(options);
   ASSERT_OK(sim.Start());
-  EXPECT_THAT(Children("/nodes/worker"), ElementsAre("etl", "spark"));
-  EXPECT_THAT(Children("/nodes/worker/etl"), ElementsAre("127.0.0.1:5680", "127.0.0.1:5682"));
-  EXPECT_THAT(Children("/nodes/worker/spark"), ElementsAre("127.0.0.1:5681"));
 
-  auto raw = observer().Get("/nodes/worker/spark/127.0.0.1:5681");
-  ASSERT_OK(raw.status());
-  EXPECT_THAT(raw->data, HasSubstr("\"serverStatus\":2"));  // BUSY_NODE_STATUE
-  auto busy = Heartbeat(NodeRole::kWorker, "/nodes/worker/spark/127.0.0.1:5681");
-  ASSERT_OK(busy.status());
-  EXPECT_TRUE(busy->legacy_format());
-  EXPECT_EQ(busy->server_status(), roster::v1::Heartbeat::BUSY);
-  EXPECT_TRUE(busy->has_load_average());
+  const std::string worker_path = absl::StrCat(c.worker_dir, "/127.0.0.1:5680");
+  auto worker = Heartbeat(NodeRole::kWorker, worker_path);
+  ASSERT_OK(worker.status()) << worker_path;
+  EXPECT_EQ(worker->format(), c.worker_format);
+  EXPECT_EQ(worker->worker_group(), "");  // no release writes a group into a heartbeat
+  EXPECT_EQ(worker->server_status(), roster::v1::Heartbeat::NORMAL);
   auto master = Heartbeat(NodeRole::kMaster, "/nodes/master/127.0.0.1:5678");
   ASSERT_OK(master.status());
-  EXPECT_TRUE(master->legacy_format());
-  EXPECT_EQ(master->server_status(), roster::v1::Heartbeat::NORMAL);
+  EXPECT_EQ(master->format(), c.master_format);
+  EXPECT_EQ(master->server_status(), c.master_status
+                                         ? roster::v1::Heartbeat::NORMAL
+                                         : roster::v1::Heartbeat::SERVER_STATUS_UNSPECIFIED);
+  EXPECT_EQ(Exists("/nodes/master-coordinator"), c.coordinator);
+
+  // Worker 5681 (group "spark") is BUSY: every release writes that status for a worker.
+  const bool group_dirs = std::string(c.worker_dir) != "/nodes/worker";
+  auto busy = Heartbeat(NodeRole::kWorker, group_dirs ? "/nodes/worker/spark/127.0.0.1:5681"
+                                                      : "/nodes/worker/127.0.0.1:5681");
+  ASSERT_OK(busy.status());
+  EXPECT_EQ(busy->server_status(), roster::v1::Heartbeat::BUSY);
+  if (group_dirs) {
+    EXPECT_EQ(Children("/nodes/worker").size(), 2u);
+  } else {
+    EXPECT_THAT(Children("/nodes/worker"),
+                ElementsAre("127.0.0.1:5680", "127.0.0.1:5681", "127.0.0.1:5682"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryRelease, SimulatorReleaseTest,
+    ::testing::Values(ReleaseCase{"2.0", "/nodes/worker/etl", roster::v1::Heartbeat::TEXT_2_0,
+                                  roster::v1::Heartbeat::TEXT_2_0, true, false},
+                      ReleaseCase{"3.0", "/nodes/worker/etl", roster::v1::Heartbeat::TEXT_3_0,
+                                  roster::v1::Heartbeat::TEXT_3_0, true, false},
+                      ReleaseCase{"3.1.0", "/nodes/worker/ETL", roster::v1::Heartbeat::JSON_3_1,
+                                  roster::v1::Heartbeat::JSON_3_1, false, false},
+                      ReleaseCase{"3.1", "/nodes/worker", roster::v1::Heartbeat::JSON_3_1,
+                                  roster::v1::Heartbeat::JSON_3_1, false, false},
+                      ReleaseCase{"3.2.0", "/nodes/worker", roster::v1::Heartbeat::JSON_3_2_0,
+                                  roster::v1::Heartbeat::JSON_3_2_0, true, false},
+                      ReleaseCase{"3.2.1", "/nodes/worker", roster::v1::Heartbeat::JSON_3_2_1,
+                                  roster::v1::Heartbeat::JSON_3_2_1, true, false},
+                      ReleaseCase{"3.2.2", "/nodes/worker",
+                                  roster::v1::Heartbeat::JSON_3_2_2_OR_3_3,
+                                  roster::v1::Heartbeat::JSON_3_2_2, true, false},
+                      ReleaseCase{"3.2", "/nodes/worker", roster::v1::Heartbeat::JSON_3_2_2_OR_3_3,
+                                  roster::v1::Heartbeat::JSON_3_2_2, true, false},
+                      ReleaseCase{"3.3", "/nodes/worker", roster::v1::Heartbeat::JSON_3_2_2_OR_3_3,
+                                  roster::v1::Heartbeat::JSON_3_3, true, true}),
+    [](const ::testing::TestParamInfo<ReleaseCase>& info) {
+      std::string name = absl::StrCat("DS", info.param.version);
+      std::replace(name.begin(), name.end(), '.', '_');
+      return name;
+    });
+
+TEST_F(SimulatorTest, Release321WorkersWriteATaskCount) {
+  SimulatorOptions options = Options();
+  options.dolphinscheduler_version = "3.2.1";
+  Simulator sim(options);
+  ASSERT_OK(sim.Start());
+  auto raw = observer().Get("/nodes/worker/127.0.0.1:5680");
+  ASSERT_OK(raw.status());
+  // WorkerHeartBeat.threadPoolUsage is an int in 3.2.1 (the running + waiting executors).
+  EXPECT_THAT(raw->data, ::testing::ContainsRegex("\"threadPoolUsage\":[0-9]+[,}]"));
+  auto worker = Heartbeat(NodeRole::kWorker, "/nodes/worker/127.0.0.1:5680");
+  ASSERT_OK(worker.status());
+  EXPECT_EQ(worker->thread_pool_usage(), 0.0);
+}
+
+TEST_F(SimulatorTest, AlertServersOnlyFrom320) {
+  SimulatorOptions options = Options();
+  options.alert_servers = 1;
+  options.dolphinscheduler_version = "3.1";
+  EXPECT_THAT(Simulator(options).Start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                   ::testing::AllOf(HasSubstr("--alert_servers=1"),
+                                                                    HasSubstr("3.1.1 - 3.1.9"))));
+  options.dolphinscheduler_version = "3.2.0";
+  Simulator sim(options);
+  ASSERT_OK(sim.Start());
+  EXPECT_THAT(Children("/nodes/alert-server"), ElementsAre("127.0.0.1:5683"));
+  auto alert = Heartbeat(NodeRole::kAlertServer, "/nodes/alert-server/127.0.0.1:5683");
+  ASSERT_OK(alert.status());
+  EXPECT_EQ(alert->format(), roster::v1::Heartbeat::JSON_3_2_0);
+}
+
+TEST_F(SimulatorTest, GroupWithoutADatabaseIsAnError) {
+  Simulator sim(Options());
+  ASSERT_OK(sim.Start());
+  EXPECT_THAT(sim.Execute("group etl 127.0.0.1:5680"),
+              StartsWith("error group: no worker group database"));
+  EXPECT_EQ(sim.Execute("group etl"), "error usage: group NAME ADDR[,ADDR]");
 }
 
 TEST_F(SimulatorTest, SharedSession) {
@@ -308,6 +408,17 @@ TEST(SimulatorOptionsTest, RejectsBadOptions) {
   EXPECT_THAT(Simulator(options).Start(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--busy")));
   options.busy.clear();
+  options.dolphinscheduler_version = "4.0";
+  EXPECT_THAT(Simulator(options).Start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                   HasSubstr("--dolphinscheduler_version")));
+  options.dolphinscheduler_version = "auto";
+  EXPECT_THAT(Simulator(options).Start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                   HasSubstr("--dolphinscheduler_version")));
+  options.dolphinscheduler_version = "3.3";
+  options.worker_group_db_uri = "ftp://x/y";
+  EXPECT_THAT(Simulator(options).Start(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--worker_group_db_uri")));
+  options.worker_group_db_uri.clear();
   options.base_port = 65535;
   options.masters = 2;
   EXPECT_THAT(Simulator(options).Start(),

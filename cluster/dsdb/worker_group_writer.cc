@@ -1,0 +1,23 @@
+#include "cluster/dsdb/worker_group_writer.h"
+
+#include <utility>
+
+#include "cluster/dsdb/database_uri.h"
+#include "cluster/dsdb/fetchers.h"
+
+namespace roster::cluster::dsdb {
+
+absl::StatusOr<std::unique_ptr<WorkerGroupWriter>> NewWorkerGroupWriter(
+    WorkerGroupWriterOptions options) {
+  absl::StatusOr<DatabaseUri> uri = ParseDatabaseUri(options.uri);
+  if (!uri.ok()) return uri.status();
+  ConnectionSettings settings;
+  settings.uri = *std::move(uri);
+  settings.password_file = std::move(options.password_file);
+  settings.connect_timeout = options.connect_timeout;
+  settings.query_timeout = options.query_timeout;
+  if (settings.uri.kind == DatabaseUri::Kind::kMySql) return NewMySqlWriter(std::move(settings));
+  return NewPostgresWriter(std::move(settings));
+}
+
+}  // namespace roster::cluster::dsdb
