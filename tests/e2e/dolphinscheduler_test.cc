@@ -149,7 +149,10 @@ std::string Payload(const Release& release, const std::string& file, const std::
     payload = SetJsonField(payload, "host", absl::StrCat("\"", host_port[0], "\""));
     payload = SetJsonField(payload, "port", host_port[1]);
   }
-  if (!status.empty()) payload = SetJsonField(payload, "serverStatus", status);
+  // 3.1 masters write no status.
+  if (!status.empty() && absl::StrContains(payload, "\"serverStatus\":")) {
+    payload = SetJsonField(payload, "serverStatus", status);
+  }
   return payload;
 }
 
@@ -226,8 +229,16 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     return {"--worker_group_db_uri=" + uri, "--worker_group_db_password_file=" + password_file};
   }
 
-  // Writes the release's cluster into ZooKeeper.
+  // Writes the release's cluster into ZooKeeper, under the namespace DS creates at start-up.
   void WriteCluster(const Release& release) {
+    {
+      absl::StatusOr<std::unique_ptr<registry::Registry>> root =
+          registry::NewRegistry(absl::StrCat("zk://", zk_->ConnectString(), "/"), {});
+      ASSERT_OK(root.status());
+      ASSERT_OK((*root)->Start());
+      ASSERT_OK((*root)->WaitConnected(kReactTimeout));
+      ASSERT_OK((*root)->Create(kChroot, "").status());
+    }
     const int64_t now_ms = absl::ToUnixMillis(absl::Now());
     const std::string master = release.text ? "master.txt" : "master.json";
     const std::string worker = release.text ? "worker.txt" : "worker.json";
@@ -375,7 +386,7 @@ TEST_P(DolphinSchedulerE2eTest, AnswersAsTheReleaseComputes) {
   const Release& release = GetParam();
   const std::vector<std::string> db_flags = LoadGroups(release);
   ASSERT_FALSE(HasFailure());
-  WriteCluster(release);
+  ASSERT_NO_FATAL_FAILURE(WriteCluster(release));
   ASSERT_FALSE(HasFailure());
 
   // Silence never matters here: the nodes write once, as within one DS heartbeat interval.
