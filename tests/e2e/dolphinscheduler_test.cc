@@ -35,12 +35,14 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -86,27 +88,68 @@ struct Release {
   bool alert_servers = false;
   bool coordinator = false;
   std::string default_rule;  // SelectWorkerResponse.rule with no strategy starts with this
+  // A scenario of tests/data/dolphinscheduler/selection/{file} whose workers are registered in
+  // group "lw" and whose LOWER_WEIGHT picks rosterd must repeat; "" for none.
+  std::string selection_file;
+  std::string selection_scenario;
 };
+
+// A scenario of the DS-computed selection sequences (selection/README.md): each worker's
+// address and heartbeat values, and the picks as last octets.
+struct Scenario {
+  struct Worker {
+    std::string address;
+    std::map<std::string, std::string> values;  // cpu=0.1 memory=0.2 ...
+  };
+  std::vector<Worker> workers;
+  std::vector<std::string> picks;
+};
+
+Scenario ReadScenario(const std::string& file, const std::string& name) {
+  const std::string path = absl::StrCat(ROSTER_TEST_DATA_DIR, "/dolphinscheduler/selection/", file);
+  std::ifstream in(path);
+  Scenario scenario;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (words.empty()) continue;
+    if (words[0] == "scenario") inside = words.size() == 2 && words[1] == name;
+    if (!inside) continue;
+    if (words[0] == "worker" && words.size() > 1) {
+      Scenario::Worker worker;
+      worker.address = words[1];
+      for (size_t i = 2; i < words.size(); ++i) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(words[i], '=');
+        worker.values[kv.first] = kv.second;
+      }
+      scenario.workers.push_back(std::move(worker));
+    }
+    if (words[0] == "picks") scenario.picks.assign(words.begin() + 1, words.end());
+  }
+  EXPECT_FALSE(scenario.workers.empty() || scenario.picks.empty())
+      << "no scenario " << name << " in " << path;
+  return scenario;
+}
 
 std::vector<Release> Releases() {
   const std::string kLower = "LowerWeightRoundRobin";
   return {
       {"v2_0", "2.0", "2.0", "2.0", true, true, GroupDb::kNone, "", "", true, false, false, false,
-       kLower},
+       kLower, "", ""},
       {"v3_0", "3.0", "3.0", "3.0", true, true, GroupDb::kNone, "", "", true, false, false, false,
-       kLower},
+       kLower, "", ""},
       {"v3_1_0", "3.1.0", "3.1.0", "3.1", false, true, GroupDb::kNone, "", "", true, false, false,
-       false, kLower},
+       false, kLower, "", ""},
       {"v3_1_9", "3.1", "3.1", "3.1", false, false, GroupDb::kPostgres, "3.1.1", "", true, true,
-       false, false, kLower},
+       false, false, kLower, "lower_weight_3.1.9.txt", "lower_weight_3.1.9"},
       {"v3_2_0", "3.2.0", "3.2.0", "3.2.0", false, false, GroupDb::kPostgres, "3.2.2", "ABNORMAL",
-       true, true, true, false, kLower},
+       true, true, true, false, kLower, "", ""},
       {"v3_2_1", "3.2.1", "3.2.1", "3.2.1", false, false, GroupDb::kMariaDb, "3.2.2", "BUSY", true,
-       true, true, false, kLower},
+       true, true, false, kLower, "", ""},
       {"v3_2_2", "3.2.2", "3.2.2", "3.2.2", false, false, GroupDb::kPostgres, "3.2.2", "BUSY", true,
-       true, true, false, kLower},
+       true, true, false, kLower, "", ""},
       {"v3_3", "3.3", "3.3", "3.3", false, false, GroupDb::kPostgres, "dev", "BUSY", false, false,
-       true, true, "DynamicWeightedRoundRobin"},
+       true, true, "DynamicWeightedRoundRobin", "", ""},
   };
 }
 
@@ -196,9 +239,14 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
   // flags that read them.
   std::vector<std::string> LoadGroups(const Release& release) {
     if (release.db == GroupDb::kNone) return {};
-    const std::string rows =
+    std::string rows =
         absl::StrCat("INSERT INTO t_ds_worker_group (name, addr_list) VALUES ('etl', '", kW1,
                      "'), ('spark', '", kW2, "'), ('default', '", kW2, "')");
+    if (!release.selection_scenario.empty()) {
+      std::vector<std::string> addresses;
+      for (const Scenario::Worker& worker : scenario_.workers) addresses.push_back(worker.address);
+      absl::StrAppend(&rows, ", ('lw', '", absl::StrJoin(addresses, ","), "')");
+    }
     std::string uri;
     if (release.db == GroupDb::kPostgres) {
       if (postgres_ == nullptr) {
@@ -241,7 +289,7 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     }
     const int64_t now_ms = absl::ToUnixMillis(absl::Now());
     const std::string master = release.text ? "master.txt" : "master.json";
-    const std::string worker = release.text ? "worker.txt" : "worker.json";
+    const std::string worker_file = release.text ? "worker.txt" : "worker.json";
     // The NORMAL status of the release's JSON, for payloads whose golden status is not.
     const std::string normal = release.text ? "" : (release.data_dir == "3.1" ? "0" : "\"NORMAL\"");
     registry::Registry* m1 = Register(absl::StrCat("/nodes/master/", kM1),
@@ -255,8 +303,19 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     }
     const std::string w1_dir = release.group_paths ? "/nodes/worker/etl/" : "/nodes/worker/";
     const std::string w2_dir = release.group_paths ? "/nodes/worker/spark/" : "/nodes/worker/";
-    Register(w1_dir + kW1, Payload(release, worker, kW1, now_ms - 600000));
-    Register(w2_dir + kW2, Payload(release, worker, kW2, now_ms - 600000, normal));
+    Register(w1_dir + kW1, Payload(release, worker_file, kW1, now_ms - 600000));
+    Register(w2_dir + kW2, Payload(release, worker_file, kW2, now_ms - 600000, normal));
+    for (const Scenario::Worker& worker : scenario_.workers) {
+      // 3.1's payload (the only selection scenario registered here is 3.1.9's).
+      std::string payload = Payload(release, worker_file, worker.address,
+                                    now_ms - std::stoll(worker.values.at("uptime_ms")));
+      payload = SetJsonField(payload, "cpuUsage", worker.values.at("cpu"));
+      payload = SetJsonField(payload, "memoryUsage", worker.values.at("memory"));
+      payload = SetJsonField(payload, "loadAverage", worker.values.at("loadAverage"));
+      payload = SetJsonField(payload, "workerWaitingTaskCount",
+                             worker.values.at("workerWaitingTaskCount"));
+      Register(absl::StrCat("/nodes/worker/", worker.address), payload);
+    }
     if (release.alert_servers) {
       Register(absl::StrCat("/nodes/alert-server/", kAlert),
                Payload(release, "alert-server.json", kAlert, now_ms - 600000));
@@ -286,7 +345,8 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
               fresh = fresh && node.state() != v1::REGISTERING && node.has_heartbeat();
             }
           }
-          return fresh && view->masters_size() == masters && view->workers_size() == 2 &&
+          return fresh && view->masters_size() == masters &&
+                 view->workers_size() == 2 + static_cast<int>(scenario_.workers.size()) &&
                  view->alert_servers_size() == (release.alert_servers ? 1 : 0) &&
                  view->meta().dolphinscheduler().version() == release.profile;
         },
@@ -346,6 +406,27 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     EXPECT_THAT(response.rule(), ::testing::StartsWith(release.default_rule));
   }
 
+  // LOWER_WEIGHT picks in group "lw" equal the sequence DS's own classes computed. Runs before
+  // any other LOWER_WEIGHT selection of these workers on `daemon`.
+  void CheckLowerWeightSequence(RosterdProcess* daemon) {
+    if (scenario_.picks.empty()) return;
+    std::vector<std::string> picks;
+    for (size_t i = 0; i < scenario_.picks.size(); ++i) {
+      CallContext context(absl::Seconds(5));
+      v1::SelectWorkerRequest request;
+      request.set_group("lw");
+      request.set_strategy(v1::LOWER_WEIGHT);
+      v1::SelectWorkerResponse response;
+      const grpc::Status status = daemon->roster().SelectWorker(&context, request, &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      const std::string& address = response.worker().address();
+      // The last octet of "10.0.0.N:1234", as the scenario names picks.
+      const size_t dot = address.rfind('.');
+      picks.push_back(address.substr(dot + 1, address.find(':') - dot - 1));
+    }
+    EXPECT_EQ(picks, scenario_.picks);
+  }
+
   void CheckLeader(RosterdProcess* daemon, const Release& release) {
     v1::GetLeaderResponse leader;
     const grpc::Status status = Leader(&leader, daemon);
@@ -377,6 +458,7 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
   static std::unique_ptr<PostgresServer> postgres_;
   static std::unique_ptr<MariaDbServer> mariadb_;
   std::vector<std::unique_ptr<registry::Registry>> sessions_;
+  Scenario scenario_;
 };
 
 std::unique_ptr<PostgresServer> DolphinSchedulerE2eTest::postgres_;
@@ -384,6 +466,9 @@ std::unique_ptr<MariaDbServer> DolphinSchedulerE2eTest::mariadb_;
 
 TEST_P(DolphinSchedulerE2eTest, AnswersAsTheReleaseComputes) {
   const Release& release = GetParam();
+  if (!release.selection_scenario.empty()) {
+    scenario_ = ReadScenario(release.selection_file, release.selection_scenario);
+  }
   const std::vector<std::string> db_flags = LoadGroups(release);
   ASSERT_FALSE(HasFailure());
   ASSERT_NO_FATAL_FAILURE(WriteCluster(release));
@@ -410,6 +495,7 @@ TEST_P(DolphinSchedulerE2eTest, AnswersAsTheReleaseComputes) {
         << view.meta().dolphinscheduler().reason();
     EXPECT_FALSE(view.meta().dolphinscheduler().mixed()) << view.meta().dolphinscheduler().reason();
     CheckNoFault(daemon);
+    CheckLowerWeightSequence(daemon);
     CheckSlots(daemon, release);
     CheckGroups(daemon, release);
     CheckSelection(daemon, release);
