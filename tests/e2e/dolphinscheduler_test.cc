@@ -17,11 +17,20 @@
 //   ABNORMAL / BUSY masters out before the heap (registry/MasterSlotManager.java @ 3.2.0-release,
 //   3.2.1-release, SlotChangeListener.notify). With two masters in the heap the HashMap order
 //   does not matter: whichever is offered first, the newer one ends at index 0 (the second
-//   sifts up past the first exactly when it is newer). So M2 = 0, M1 = 1. (2.0.x is not modelled
-//   exactly by roster; it answers with 3.1's rule: docs/dolphinscheduler.md.)
+//   sifts up past the first exactly when it is newer). So M2 = 0, M1 = 1.
+//   2.0.9-release is different (roster models it with 3.1's rule: docs/dolphinscheduler.md) but
+//   gives the same here: its comparator (service/queue/MasterPriorityQueue.java) never returns a
+//   negative value, so the heap keeps insertion order, which is the HashMap<String, String>
+//   order of the znode names (service/registry/RegistryClient.java getServerMaps). Java's
+//   String.hashCode: "10.0.0.1:5678" = 0x9e0b4996, spread h ^ h >>> 16 = 0x9e0bd79d, bucket
+//   (of 16) 13; "10.0.0.2:5678" = 0x9fc02235 -> 0x9fc0bdf5, bucket 5. Bucket 5 comes first:
+//   M2 = 0, M1 = 1 (and the hosts differ, so 2.0's by-host index is unambiguous).
 // - 3.2.2: non-BUSY masters sorted by startupTime descending (MasterSlotManager.java,
 //   MasterPriorityQueue.getOrderedElements @ 3.2.2-release): M2 = 0, M1 = 1.
-// - 3.3: NORMAL masters by address (cluster/MasterSlotManager.java @ dev): M1 = 0, M2 = 1.
+// - 3.3: NORMAL masters (cluster/MasterClusters.java getNormalServers @ dev) by address, the
+//   upstream fix (#17233) of DS #17232 that roster's 3.3 follows: M1 = 0, M2 = 1. The dev
+//   snapshot of October 2024 (7e0095dca198) still lists them in ConcurrentHashMap order
+//   (bucket 5 before 13, as above) and would answer M2 = 0, M1 = 1.
 // In every release the excluded M3 has no slot (FAILED_PRECONDITION) and the total is 2.
 //
 // Workers: W1 = 10.0.0.21:1234 writes the golden payload as it is (BUSY or ABNORMAL in some
@@ -130,6 +139,9 @@ Scenario ReadScenario(const std::string& file, const std::string& name) {
       << "no scenario " << name << " in " << path;
   return scenario;
 }
+
+// gtest prints the parameter of a failing case with this.
+void PrintTo(const Release& release, std::ostream* out) { *out << "DS " << release.flag; }
 
 std::vector<Release> Releases() {
   const std::string kLower = "LowerWeightRoundRobin";
