@@ -39,6 +39,11 @@
 // and default = W2: 3.1.1 - 3.2.2 let the row replace "every worker"
 // (registry/ServerNodeManager.java updateWorkerGroupMappings), 3.3 ignores it
 // (cluster/WorkerClusters.java @ dev).
+//
+// Selection: a request naming no strategy gets the release's default (LowerWeightRoundRobin up
+// to 3.2.2, DynamicWeightedRoundRobin in 3.3). For 3.1.9, 3.2.2 and 3.3 a scenario of
+// tests/data/dolphinscheduler/selection/ (sequences DS's own selector classes computed) is
+// registered as three more workers in group "lw", and rosterd's picks must repeat DS's.
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
@@ -101,6 +106,7 @@ struct Release {
   // group "lw" and whose LOWER_WEIGHT picks rosterd must repeat; "" for none.
   std::string selection_file;
   std::string selection_scenario;
+  v1::SelectionStrategy selection_strategy = v1::SELECTION_STRATEGY_UNSPECIFIED;
 };
 
 // A scenario of the DS-computed selection sequences (selection/README.md): each worker's
@@ -146,22 +152,85 @@ void PrintTo(const Release& release, std::ostream* out) { *out << "DS " << relea
 std::vector<Release> Releases() {
   const std::string kLower = "LowerWeightRoundRobin";
   return {
-      {"v2_0", "2.0", "2.0", "2.0", true, true, GroupDb::kNone, "", "", true, false, false, false,
-       kLower, "", ""},
-      {"v3_0", "3.0", "3.0", "3.0", true, true, GroupDb::kNone, "", "", true, false, false, false,
-       kLower, "", ""},
-      {"v3_1_0", "3.1.0", "3.1.0", "3.1", false, true, GroupDb::kNone, "", "", true, false, false,
-       false, kLower, "", ""},
+      {"v2_0",
+       "2.0",
+       "2.0",
+       "2.0",
+       true,
+       true,
+       GroupDb::kNone,
+       "",
+       "",
+       true,
+       false,
+       false,
+       false,
+       kLower,
+       "",
+       "",
+       {}},
+      {"v3_0",
+       "3.0",
+       "3.0",
+       "3.0",
+       true,
+       true,
+       GroupDb::kNone,
+       "",
+       "",
+       true,
+       false,
+       false,
+       false,
+       kLower,
+       "",
+       "",
+       {}},
+      {"v3_1_0",
+       "3.1.0",
+       "3.1.0",
+       "3.1",
+       false,
+       true,
+       GroupDb::kNone,
+       "",
+       "",
+       true,
+       false,
+       false,
+       false,
+       kLower,
+       "",
+       "",
+       {}},
       {"v3_1_9", "3.1", "3.1", "3.1", false, false, GroupDb::kPostgres, "3.1.1", "", true, true,
-       false, false, kLower, "lower_weight_3.1.9.txt", "lower_weight_3.1.9"},
-      {"v3_2_0", "3.2.0", "3.2.0", "3.2.0", false, false, GroupDb::kPostgres, "3.2.2", "ABNORMAL",
-       true, true, true, false, kLower, "", ""},
+       false, false, kLower, "lower_weight_3.1.9.txt", "lower_weight_3.1.9", v1::LOWER_WEIGHT},
+      {"v3_2_0",
+       "3.2.0",
+       "3.2.0",
+       "3.2.0",
+       false,
+       false,
+       GroupDb::kPostgres,
+       "3.2.2",
+       "ABNORMAL",
+       true,
+       true,
+       true,
+       false,
+       kLower,
+       "",
+       "",
+       {}},
       {"v3_2_1", "3.2.1", "3.2.1", "3.2.1", false, false, GroupDb::kMariaDb, "3.2.2", "BUSY", true,
-       true, true, false, kLower, "", ""},
+       true, true, false, kLower, "host_selectors_3.2.2.txt", "lower_weight_3.2.2",
+       v1::LOWER_WEIGHT},
       {"v3_2_2", "3.2.2", "3.2.2", "3.2.2", false, false, GroupDb::kPostgres, "3.2.2", "BUSY", true,
-       true, true, false, kLower, "", ""},
+       true, true, false, kLower, "host_selectors_3.2.2.txt", "lower_weight_3.2.2",
+       v1::LOWER_WEIGHT},
       {"v3_3", "3.3", "3.3", "3.3", false, false, GroupDb::kPostgres, "dev", "BUSY", false, false,
-       true, true, "DynamicWeightedRoundRobin", "", ""},
+       true, true, "DynamicWeightedRoundRobin", "load_balancers_dev.txt",
+       "dynamic_weighted_round_robin_dev", v1::DYNAMIC_WEIGHTED_ROUND_ROBIN},
   };
 }
 
@@ -289,6 +358,37 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     return {"--worker_group_db_uri=" + uri, "--worker_group_db_password_file=" + password_file};
   }
 
+  // The release's worker payload carrying a selection scenario's values, NORMAL.
+  static std::string ScenarioPayload(const Release& release, const std::string& worker_file,
+                                     const Scenario::Worker& worker, int64_t now_ms,
+                                     const std::string& normal) {
+    const auto uptime = worker.values.find("uptime_ms");
+    std::string payload = Payload(
+        release, worker_file, worker.address,
+        now_ms - (uptime == worker.values.end() ? 3600000 : std::stoll(uptime->second)), normal);
+    const std::map<std::string, std::string> kFields = {
+        {"cpu", "cpuUsage"},
+        {"memory", "memoryUsage"},
+        {"loadAverage", "loadAverage"},
+        {"disk", "diskUsage"},
+        {"workerWaitingTaskCount", "workerWaitingTaskCount"},
+        {"threadPoolUsage", "threadPoolUsage"},
+        {"workerHostWeight", "workerHostWeight"},
+    };
+    for (const auto& [key, value] : worker.values) {
+      if (key == "uptime_ms" || key == "weight") continue;  // startupTime; DS's output
+      const auto field = kFields.find(key);
+      EXPECT_NE(field, kFields.end()) << "unknown scenario value " << key;
+      if (field == kFields.end()) continue;
+      // 3.2.1 and 3.2.2 write threadPoolUsage as a task count (WorkerHeartBeatTask.java).
+      const bool count =
+          key == "threadPoolUsage" && (release.data_dir == "3.2.1" || release.data_dir == "3.2.2");
+      payload = SetJsonField(payload, field->second,
+                             count ? absl::StrCat(static_cast<int>(std::stod(value))) : value);
+    }
+    return payload;
+  }
+
   // Writes the release's cluster into ZooKeeper, under the namespace DS creates at start-up.
   void WriteCluster(const Release& release) {
     {
@@ -318,15 +418,8 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     Register(w1_dir + kW1, Payload(release, worker_file, kW1, now_ms - 600000));
     Register(w2_dir + kW2, Payload(release, worker_file, kW2, now_ms - 600000, normal));
     for (const Scenario::Worker& worker : scenario_.workers) {
-      // 3.1's payload (the only selection scenario registered here is 3.1.9's).
-      std::string payload = Payload(release, worker_file, worker.address,
-                                    now_ms - std::stoll(worker.values.at("uptime_ms")));
-      payload = SetJsonField(payload, "cpuUsage", worker.values.at("cpu"));
-      payload = SetJsonField(payload, "memoryUsage", worker.values.at("memory"));
-      payload = SetJsonField(payload, "loadAverage", worker.values.at("loadAverage"));
-      payload = SetJsonField(payload, "workerWaitingTaskCount",
-                             worker.values.at("workerWaitingTaskCount"));
-      Register(absl::StrCat("/nodes/worker/", worker.address), payload);
+      Register(absl::StrCat("/nodes/worker/", worker.address),
+               ScenarioPayload(release, worker_file, worker, now_ms, normal));
     }
     if (release.alert_servers) {
       Register(absl::StrCat("/nodes/alert-server/", kAlert),
@@ -402,7 +495,10 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
     if (release.default_row_replaces) {
       EXPECT_THAT(Group(daemon, "default"), ElementsAre(kW2));
     } else {
-      EXPECT_THAT(Group(daemon, "default"), ElementsAre(kW1, kW2));
+      // Every worker.
+      std::vector<std::string> all = {kW1, kW2};
+      for (const Scenario::Worker& worker : scenario_.workers) all.push_back(worker.address);
+      EXPECT_THAT(Group(daemon, "default"), ::testing::UnorderedElementsAreArray(all));
     }
   }
 
@@ -420,14 +516,14 @@ class DolphinSchedulerE2eTest : public E2eTest, public ::testing::WithParamInter
 
   // LOWER_WEIGHT picks in group "lw" equal the sequence DS's own classes computed. Runs before
   // any other LOWER_WEIGHT selection of these workers on `daemon`.
-  void CheckLowerWeightSequence(RosterdProcess* daemon) {
+  void CheckSelectionSequence(RosterdProcess* daemon, v1::SelectionStrategy strategy) {
     if (scenario_.picks.empty()) return;
     std::vector<std::string> picks;
     for (size_t i = 0; i < scenario_.picks.size(); ++i) {
       CallContext context(absl::Seconds(5));
       v1::SelectWorkerRequest request;
       request.set_group("lw");
-      request.set_strategy(v1::LOWER_WEIGHT);
+      request.set_strategy(strategy);
       v1::SelectWorkerResponse response;
       const grpc::Status status = daemon->roster().SelectWorker(&context, request, &response);
       ASSERT_TRUE(status.ok()) << status.error_message();
@@ -507,7 +603,7 @@ TEST_P(DolphinSchedulerE2eTest, AnswersAsTheReleaseComputes) {
         << view.meta().dolphinscheduler().reason();
     EXPECT_FALSE(view.meta().dolphinscheduler().mixed()) << view.meta().dolphinscheduler().reason();
     CheckNoFault(daemon);
-    CheckLowerWeightSequence(daemon);
+    CheckSelectionSequence(daemon, release.selection_strategy);
     CheckSlots(daemon, release);
     CheckGroups(daemon, release);
     CheckSelection(daemon, release);
