@@ -41,9 +41,12 @@
 // (cluster/WorkerClusters.java @ dev).
 //
 // Selection: a request naming no strategy gets the release's default (LowerWeightRoundRobin up
-// to 3.2.2, DynamicWeightedRoundRobin in 3.3). For 3.1.9, 3.2.2 and 3.3 a scenario of
+// to 3.2.2, DynamicWeightedRoundRobin in 3.3). For 3.1.9, 3.2.1, 3.2.2 and 3.3 a scenario of
 // tests/data/dolphinscheduler/selection/ (sequences DS's own selector classes computed) is
-// registered as three more workers in group "lw", and rosterd's picks must repeat DS's.
+// registered as three more workers in group "lw", and rosterd's picks must repeat DS's. 3.2.1
+// reuses 3.2.2's sequence: dispatch/host/{LowerWeightHostManager,assign/HostWeight,
+// assign/LowerWeightRoundRobin,assign/AbstractSelector}.java are identical on 3.2.1-release
+// and 3.2.2-release.
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
@@ -151,77 +154,20 @@ void PrintTo(const Release& release, std::ostream* out) { *out << "DS " << relea
 
 std::vector<Release> Releases() {
   const std::string kLower = "LowerWeightRoundRobin";
+  // Columns in Release's order: names; text, group_paths, db, schema; excluded_status,
+  // heap_order, default_row_replaces, alert_servers, coordinator; default_rule and the
+  // selection scenario.
   return {
-      {"v2_0",
-       "2.0",
-       "2.0",
-       "2.0",
-       true,
-       true,
-       GroupDb::kNone,
-       "",
-       "",
-       true,
-       false,
-       false,
-       false,
-       kLower,
-       "",
-       "",
-       {}},
-      {"v3_0",
-       "3.0",
-       "3.0",
-       "3.0",
-       true,
-       true,
-       GroupDb::kNone,
-       "",
-       "",
-       true,
-       false,
-       false,
-       false,
-       kLower,
-       "",
-       "",
-       {}},
-      {"v3_1_0",
-       "3.1.0",
-       "3.1.0",
-       "3.1",
-       false,
-       true,
-       GroupDb::kNone,
-       "",
-       "",
-       true,
-       false,
-       false,
-       false,
-       kLower,
-       "",
-       "",
-       {}},
+      {"v2_0", "2.0", "2.0", "2.0", true, true, GroupDb::kNone, "", "", true, false, false, false,
+       kLower, "", "", v1::SELECTION_STRATEGY_UNSPECIFIED},
+      {"v3_0", "3.0", "3.0", "3.0", true, true, GroupDb::kNone, "", "", true, false, false, false,
+       kLower, "", "", v1::SELECTION_STRATEGY_UNSPECIFIED},
+      {"v3_1_0", "3.1.0", "3.1.0", "3.1", false, true, GroupDb::kNone, "", "", true, false, false,
+       false, kLower, "", "", v1::SELECTION_STRATEGY_UNSPECIFIED},
       {"v3_1_9", "3.1", "3.1", "3.1", false, false, GroupDb::kPostgres, "3.1.1", "", true, true,
        false, false, kLower, "lower_weight_3.1.9.txt", "lower_weight_3.1.9", v1::LOWER_WEIGHT},
-      {"v3_2_0",
-       "3.2.0",
-       "3.2.0",
-       "3.2.0",
-       false,
-       false,
-       GroupDb::kPostgres,
-       "3.2.2",
-       "ABNORMAL",
-       true,
-       true,
-       true,
-       false,
-       kLower,
-       "",
-       "",
-       {}},
+      {"v3_2_0", "3.2.0", "3.2.0", "3.2.0", false, false, GroupDb::kPostgres, "3.2.2", "ABNORMAL",
+       true, true, true, false, kLower, "", "", v1::SELECTION_STRATEGY_UNSPECIFIED},
       {"v3_2_1", "3.2.1", "3.2.1", "3.2.1", false, false, GroupDb::kMariaDb, "3.2.2", "BUSY", true,
        true, true, false, kLower, "host_selectors_3.2.2.txt", "lower_weight_3.2.2",
        v1::LOWER_WEIGHT},
