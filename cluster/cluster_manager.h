@@ -6,7 +6,7 @@
 // take a shared_ptr and never lock live state). MasterCluster and WorkerCluster own their
 // parts; WorkerSelector serves selections from the published view.
 //
-// Consistency (DESIGN.md, "Consistency and staleness"):
+// Consistency (docs/consistency.md):
 //  - watch events update the view at once;
 //  - a jittered periodic full resync re-reads everything and counts what it corrects
 //    (resync_corrections_total); one follows every reconnect and every new session;

@@ -23,7 +23,7 @@ enum class NodeRole { kMaster, kWorker, kAlertServer };
 
 absl::string_view NodeRoleName(NodeRole role);  // "MASTER", "WORKER", "ALERT_SERVER"
 
-// The node state machine's states (DESIGN.md, "Node identity, states and timing").
+// The node state machine's states (docs/states.md).
 enum class NodeState {
   kRegistering,  // znode seen, no valid heartbeat yet
   kRunning,      // heartbeating, not overloaded

@@ -6,7 +6,7 @@
 // the latest payload of each dirty node once, so a burst of heartbeats from one node costs one
 // parse (protobuf's JSON parser is the expensive part, ~10 us a payload).
 //
-// Identity and incarnation (DESIGN.md): a node is keyed by its address. A znode event that is
+// Identity and incarnation (docs/states.md): a node is keyed by its address. A znode event that is
 // older than what the table holds for that path (a smaller czxid) is ignored; a payload whose
 // (startupTime, processId) is older than the node's current incarnation under the same znode
 // is a stale writer and is ignored (and counted); a newer one is a restart.

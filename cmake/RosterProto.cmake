@@ -3,7 +3,7 @@
 # Generates C++ (and, with GRPC, gRPC service stubs) for .proto files below proto/ and builds
 # them into a static library. Files are named relative to proto/, so imports read
 # `import "roster/v1/cluster.proto";` and headers `#include "roster/v1/cluster.pb.h"`.
-# protobuf_generate() is avoided on purpose: its output paths are awkward (TOOLCHAIN.md).
+# protobuf_generate() is avoided on purpose: its output paths are awkward (docs/building.md).
 function(roster_proto_library target)
   cmake_parse_arguments(ARG "GRPC" "" "PROTOS;DEPS" ${ARGN})
   set(proto_root "${CMAKE_CURRENT_SOURCE_DIR}")

@@ -176,7 +176,7 @@ absl::Status Daemon::StartServer() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // Keeps our compiled grpc/health/v1/health.proto linked in, so reflection can describe the
-  // built-in health service (TOOLCHAIN.md, "gRPC reflection and health").
+  // built-in health service (docs/building.md, "gRPC reflection and health").
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;

@@ -6,7 +6,7 @@
 // Start-up does not wait for the registry: the gRPC server answers at once, flagged stale,
 // and health stays NOT_SERVING until the first full read.
 //
-// Shutdown order (STYLE.md): health NOT_SERVING; watch streams ended (UNAVAILABLE); the gRPC
+// Shutdown order (docs/architecture.md, "Shutting down"): health NOT_SERVING; watch streams ended (UNAVAILABLE); the gRPC
 // server stops accepting and drains in-flight calls, cancelling what is left after
 // shutdown_grace_ms; the metrics server; the registration lease timers; ClusterManager;
 // finally the registry, whose session closes (deleting the ephemerals rosterd created).

@@ -1,4 +1,4 @@
-// rosterd: the roster cluster-membership daemon. See DESIGN.md and `rosterd --help`.
+// rosterd: the roster cluster-membership daemon. See docs/architecture.md and `rosterd --help`.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 

@@ -601,6 +601,12 @@ std::string Simulator::Execute(absl::string_view line) {
     session = node->session;
     registered = node->registered;
   }
+  return RunNodeCommand(command, node, std::move(session), registered);
+}
+
+std::string Simulator::RunNodeCommand(const std::string& command, Node* node,
+                                      std::shared_ptr<registry::Registry> session,
+                                      bool registered) {
   const std::string& address = node->address;
   auto not_registered = [&]() {
     return absl::StrCat("error '", address, "' is not registered (start ", address, ")");
@@ -652,22 +658,7 @@ std::string Simulator::Execute(absl::string_view line) {
   }
   if (command == "kill") {
     if (!registered) return not_registered();
-    bool was_leader;
-    {
-      absl::MutexLock lock(&mu_);
-      node->registered = false;
-      node->heartbeating = false;
-      node->session = nullptr;
-      was_leader = leader_ == node;
-      if (was_leader) leader_ = nullptr;
-    }
-    if (!options_.shared_session) {
-      session->Shutdown();  // the session ends: its ephemerals (and the coordinator) vanish
-      return answer(absl::OkStatus());
-    }
-    absl::Status deleted = session->Delete(node->path);
-    if (deleted.ok() && was_leader) deleted = session->Delete(options_.paths.coordinator);
-    return answer(deleted);
+    return answer(Kill(node, std::move(session)));
   }
   if (command == "start") {
     if (registered) {
@@ -681,6 +672,25 @@ std::string Simulator::Execute(absl::string_view line) {
   }
   // leader
   return answer(MoveLeader(node));
+}
+
+absl::Status Simulator::Kill(Node* node, std::shared_ptr<registry::Registry> session) {
+  bool was_leader;
+  {
+    absl::MutexLock lock(&mu_);
+    node->registered = false;
+    node->heartbeating = false;
+    node->session = nullptr;
+    was_leader = leader_ == node;
+    if (was_leader) leader_ = nullptr;
+  }
+  if (!options_.shared_session) {
+    session->Shutdown();  // the session ends: its ephemerals (and the coordinator) vanish
+    return absl::OkStatus();
+  }
+  absl::Status deleted = session->Delete(node->path);
+  if (deleted.ok() && was_leader) deleted = session->Delete(options_.paths.coordinator);
+  return deleted;
 }
 
 void Simulator::Shutdown() {

@@ -131,6 +131,13 @@ class Simulator {
   Node* Find(absl::string_view address_or_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status MoveLeader(Node* to) ABSL_LOCKS_EXCLUDED(mu_);
   std::string List() ABSL_LOCKS_EXCLUDED(mu_);
+  // A command on one node (busy, normal, stop, resume, kill, start, bad, leader).
+  std::string RunNodeCommand(const std::string& command, Node* node,
+                             std::shared_ptr<registry::Registry> session, bool registered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(command_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the node's session (or, in a shared session, deletes its znodes).
+  absl::Status Kill(Node* node, std::shared_ptr<registry::Registry> session)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The options' release (its profile, whether it is roster's own dialect), checked against
   // the other options; opens the group writer.

@@ -109,7 +109,7 @@ using google::protobuf::MessageFactory;
 // One request/response exchange on the reflection service's bidi stream. The messages are
 // built from the descriptors grpc++_reflection registers in the generated pool: its headers
 // are not installed, and compiling reflection.proto again would abort at start-up
-// (TOOLCHAIN.md).
+// (docs/building.md).
 absl::StatusOr<std::unique_ptr<Message>> Reflect(const std::shared_ptr<grpc::Channel>& channel,
                                                  const std::string& field,
                                                  const std::string& value) {
