@@ -16,29 +16,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "registry/registry.h"
-#include "util/clock.h"
+#include "registry/registry_options.h"
 
 namespace roster::registry {
-
-struct RegistryOptions {
-  // ZooKeeper negotiates the final value within the server's [2, 20] tick bounds.
-  absl::Duration session_timeout = absl::Seconds(30);
-  // An operation not answered within this fails with DeadlineExceeded.
-  absl::Duration operation_timeout = absl::Seconds(10);
-  // ZooKeeper digest credentials, "user:password". Never logged.
-  std::string digest;
-  // A file whose first line is "user:password"; read by NewRegistry(). Used when `digest` is
-  // empty.
-  std::string digest_file;
-  // Reads a subscription keeps in flight at once (pipelining bound).
-  int max_in_flight = 1000;
-  // Names the registry's executor thread, for logs and `top -H`.
-  std::string name = "registry";
-  // Monotonic time for the session-loss timer and SessionInfo::state_since. Not owned.
-  Clock* clock = Clock::Real();
-};
 
 // A parsed registry URI. Safe to log: it holds no credentials.
 struct RegistryUri {

@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "cluster/cluster_manager.h"
-#include "registry/registry_factory.h"
+#include "registry/registry_options.h"
 
 namespace roster::server {
 

@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "registry/registry.h"
-#include "registry/registry_factory.h"
+#include "registry/registry_options.h"
 
 namespace roster::registry {
 
