@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/memory/memory_store_impl.h"
+#include "registry/registry_factory.h"
 #include "tests/registry/event_recorder.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
