@@ -38,9 +38,8 @@ void ClusterManager::ApplyGroupSource(const InboxItem& item) {
     entry.reported = true;
   }
   if (item.group_status.has_value()) {
-    if (!item.group_status->SameStateAs(entry.status) || !entry.status.stale) {
-      s.group_sources_dirty = true;
-    }
+    // The view builder publishes only a status that differs from the view's.
+    s.group_sources_dirty = true;
     entry.status = *item.group_status;
   }
   if (item.groups != nullptr) {
