@@ -1,6 +1,4 @@
 // EncodeHeartbeat: the payload each DolphinScheduler version writes (see heartbeat_codec.h).
-#include "cluster/heartbeat_codec.h"
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/types/span.h"
+#include "cluster/heartbeat_codec.h"
 
 namespace roster::cluster {
 namespace {

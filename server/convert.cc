@@ -111,9 +111,8 @@ void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(rest));
 }
 
-void FillViewMeta(const cluster::ClusterView& view, uint64_t version,
-                  absl::string_view instance_id, const cluster::Freshness& freshness,
-                  v1::ViewMeta* meta) {
+void FillViewMeta(const cluster::ClusterView& view, uint64_t version, absl::string_view instance_id,
+                  const cluster::Freshness& freshness, v1::ViewMeta* meta) {
   meta->set_version(version);
   meta->set_instance_id(std::string(instance_id));
   meta->set_session_state(ToProto(freshness.session_state));

@@ -51,9 +51,8 @@ void ToProto(absl::Time time, google::protobuf::Timestamp* out);
 // The answer's provenance: `version` of the view used, this daemon run, and freshness.
 // `view` gives the DolphinScheduler profile and the group sources' freshness; `version` may
 // be a later change's (a watch message).
-void FillViewMeta(const cluster::ClusterView& view, uint64_t version,
-                  absl::string_view instance_id, const cluster::Freshness& freshness,
-                  v1::ViewMeta* meta);
+void FillViewMeta(const cluster::ClusterView& view, uint64_t version, absl::string_view instance_id,
+                  const cluster::Freshness& freshness, v1::ViewMeta* meta);
 
 struct NodeDetail {
   // Fill Node.history (GetNode only).

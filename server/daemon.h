@@ -6,9 +6,9 @@
 // Start-up does not wait for the registry: the gRPC server answers at once, flagged stale,
 // and health stays NOT_SERVING until the first full read.
 //
-// Shutdown order (docs/architecture.md, "Shutting down"): health NOT_SERVING; watch streams ended (UNAVAILABLE); the gRPC
-// server stops accepting and drains in-flight calls, cancelling what is left after
-// shutdown_grace_ms; the metrics server; the registration lease timers; ClusterManager;
+// Shutdown order (docs/architecture.md, "Shutting down"): health NOT_SERVING; watch streams ended
+// (UNAVAILABLE); the gRPC server stops accepting and drains in-flight calls, cancelling what is
+// left after shutdown_grace_ms; the metrics server; the registration lease timers; ClusterManager;
 // finally the registry, whose session closes (deleting the ephemerals rosterd created).
 //
 // Threads: gRPC's own; "health" and "registration" SerialExecutors; the metrics server's;

@@ -16,8 +16,9 @@
 //                            destroy the sets after the executor has been shut down.
 //
 // Thread-safety: Subscribe, Add and CancelAll are thread-safe. OnWatchEvent, OnSessionEvent and
-// Deliver must be called on the registry executor (the first two check it: AssertCurrent). The destructors must run after the executor
-// has been shut down (or on it): the caches they destroy are confined to it.
+// Deliver must be called on the registry executor (the first two check it: AssertCurrent). The
+// destructors must run after the executor has been shut down (or on it): the caches they destroy
+// are confined to it.
 #pragma once
 
 #include <cstdint>

@@ -258,7 +258,8 @@ std::string EventWorkerPath(int i) { return absl::StrCat("/nodes/worker/", Event
 // Epoch ms an hour ago: payload times stay well within the clock-skew check.
 int64_t EventTimeBase() { return absl::ToUnixMillis(absl::Now() - absl::Hours(1)); }
 
-// The heartbeat worker `i` writes at `report_ms` (3.3's worker shape, tests/data/dolphinscheduler/3.3/).
+// The heartbeat worker `i` writes at `report_ms` (3.3's worker shape,
+// tests/data/dolphinscheduler/3.3/).
 std::string EventPayload(int i, int64_t startup_ms, int64_t report_ms) {
   return ::roster::testing::HeartbeatJson("NORMAL", startup_ms, 2000 + i, report_ms,
                                           0.01 * (i % 90), 0.011 * (i % 80));

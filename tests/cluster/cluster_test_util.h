@@ -11,7 +11,8 @@
 
 namespace roster::testing {
 
-// A current-format heartbeat (3.3's BaseHeartBeat shape, tests/data/dolphinscheduler/3.3/). `status` is "NORMAL" or "BUSY".
+// A current-format heartbeat (3.3's BaseHeartBeat shape, tests/data/dolphinscheduler/3.3/).
+// `status` is "NORMAL" or "BUSY".
 inline std::string HeartbeatJson(absl::string_view status, int64_t startup_time_ms = 1729238400123,
                                  int32_t process_id = 23817, int64_t report_time_ms = 1729238650456,
                                  double cpu = 0.2319, double memory = 0.6248,

@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "sim/simulator.h"
 #include "cluster/heartbeat_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/registry_factory.h"
+#include "sim/simulator.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
