@@ -402,6 +402,8 @@ class EnsembleFaultTest : public E2eTest {
     EXPECT_THAT(probe_->wrong(), IsEmpty())
         << "an authority answer was neither the assignment held before the fault nor a refusal";
     EXPECT_THAT(Departures(*watch_), IsEmpty()) << "no node left: only ZooKeeper failed";
+    EXPECT_THAT(Faults(*watch_), IsEmpty())
+        << "silence rosterd could not observe is not the nodes' (docs/states.md)";
     EXPECT_FALSE(watch_->done()) << watch_->status().error_message();
 
     // Changes reach the view again: the watches were re-armed. (The simulator's own sessions
