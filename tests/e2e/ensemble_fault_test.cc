@@ -400,7 +400,8 @@ class EnsembleFaultTest : public E2eTest {
     EXPECT_FALSE(after.meta().stale());
     EXPECT_EQ(after.meta().session_state(), v1::CONNECTED);
     EXPECT_THAT(probe_->wrong(), IsEmpty())
-        << "an authority answer was neither the assignment held before the fault nor a refusal";
+        << "every slot and leader answer must be the assignment held before the fault, given "
+           "while stale within the bound, or a refusal";
     EXPECT_THAT(Departures(*watch_), IsEmpty()) << "no node left: only ZooKeeper failed";
     EXPECT_THAT(Faults(*watch_), IsEmpty())
         << "silence rosterd could not observe is not the nodes' (docs/states.md)";
