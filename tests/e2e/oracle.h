@@ -1,10 +1,12 @@
 // An oracle for the fault tests: what ZooKeeper holds, read directly through a session of the
 // test's own, diffed with what a rosterd reports (GetClusterView). It shares no code with
 // rosterd's cluster layer beyond the path constants of cluster/layout.h: it lists the role
-// directories itself, recognizes a node by its znode name ("host:port", directly below the
-// role's directory, or one level deeper in a worker group directory of the legacy layout,
-// DS <= 3.1; see docs/dolphinscheduler.md) and reads the coordinator znode as DS 3.3 writes it
-// ("host:port" or "host:port#millis").
+// directories itself (/nodes/master, /nodes/worker, /nodes/alert-server: RegistryNodeType.java
+// @ 3.2.2-release), recognizes a node by its znode name ("host:port", directly below the role's
+// directory, or one level deeper in a worker group directory of the legacy layout,
+// /nodes/worker/{group}/{host:port}: WorkerConfig.java @ 3.1.0-release) and reads the
+// coordinator znode as docs/dolphinscheduler.md describes it ("host:port" or
+// "host:port#millis").
 //
 //   ZooKeeperOracle oracle(observer.get());  // observer: E2eTest::Observer()
 //   OracleResult result = oracle.WaitConsistent(daemon, absl::Seconds(30));
