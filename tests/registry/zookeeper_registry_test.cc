@@ -423,5 +423,34 @@ TEST_F(ZooKeeperRegistryTest, EnsembleSurvivesTheLossOfItsLeader) {
   EXPECT_THAT(recorder.Violations(), IsEmpty());
 }
 
+// A real AUTH_FAILED: a server with digest authentication disabled
+// (zookeeper.DigestAuthenticationProvider.enabled=false) answers our addauth with AUTHFAILED.
+// The session is terminal: kAuthFailed once, WaitConnected() and every operation fail with
+// Unauthenticated naming the flag to fix, and nothing reconnects behind the caller's back.
+TEST_F(ZooKeeperRegistryTest, ASchemeTheServerRejectsEndsTheSessionAsAuthFailed) {
+  ZooKeeperServerOptions server_options;
+  server_options.system_properties = {{"zookeeper.DigestAuthenticationProvider.enabled", "false"}};
+  server_ = std::make_unique<ZooKeeperServer>(server_options);
+  ASSERT_OK(server_->Start());
+  // Without credentials the same server serves: the failure is the digest, not the server.
+  Registry* anonymous = Open(server_->ConnectString(), Options("anonymous"));
+  ASSERT_NE(anonymous, nullptr);
+  ASSERT_OK(anonymous->Create("/probe", ""));
+
+  RegistryOptions options = Options("digest");
+  options.digest = "dolphin:s3cret";
+  Registry* registry = Open(server_->ConnectString(), options, /*wait=*/false);
+  ASSERT_NE(registry, nullptr);
+  SessionRecorder sessions;
+  auto session_handle = registry->WatchSession(sessions.Listener());
+  EXPECT_THAT(registry->WaitConnected(kDefaultEventuallyTimeout),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(registry->session().state, SessionState::kAuthFailed);
+  EXPECT_THAT(registry->Get("/probe"),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("--zk_digest_file")));
+  // The session listener may have been added after the event: the state says it all then.
+  for (SessionEventType type : sessions.Types()) EXPECT_EQ(type, SessionEventType::kAuthFailed);
+}
+
 }  // namespace
 }  // namespace roster::testing
