@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "cluster/file_group_source.h"
 #include "cluster/internal/cluster_manager_state.h"
@@ -258,6 +259,7 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
   events_applied_.Increment();
   if (event.from_resync) resync_corrections_.Increment();
   if (event.type == EventType::kSynced) {
+    NoteRootAccess(event, now);
     Reconcile(source, event, now, wall_now);
     s.freshness->SourceSynced(static_cast<int>(source),
                               !s.freshness->Unsettled(registry_->session()), now);
@@ -286,6 +288,36 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
   const size_t rejected_after = s.masters.table().rejected().size() +
                                 s.workers.table().rejected().size() + s.alerts.rejected().size();
   if (rejected_after != rejected_before) s.rejected_dirty = true;
+}
+
+void ClusterManager::NoteRootAccess(const RegistryEvent& synced, absl::Time now) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  const std::string before = s.freshness->access_problem();
+  if (synced.read_error.ok()) {
+    s.denied_roots.erase(synced.path);
+  } else {
+    s.denied_roots.insert(synced.path);
+  }
+  std::string problem;
+  if (!s.denied_roots.empty()) {
+    std::vector<std::string> paths;
+    for (const std::string& path : s.denied_roots) paths.push_back(absl::StrCat("'", path, "'"));
+    // The view lists nothing (or what it knew before) below these roots: not the cluster.
+    problem = absl::StrCat(
+        "rosterd may not list ", absl::StrJoin(paths, ", "),
+        " (ZooKeeper NOAUTH: the ACL does not grant read to rosterd's credentials; "
+        "DolphinScheduler with registry.zookeeper.digest set writes creator-only ACLs): set "
+        "--zk_digest_file to that digest");
+  }
+  if (problem == before) return;
+  if (problem.empty()) {
+    LOG(INFO) << "every registry root can be listed again; the view can be trusted";
+  } else {
+    LOG(ERROR) << "the cluster view cannot be trusted: " << problem
+               << "; refusing selection, slot and leader answers until this is fixed";
+  }
+  s.freshness->SetAccessProblem(std::move(problem), now);
 }
 
 void ClusterManager::Reconcile(Source source, const RegistryEvent& synced, absl::Time now,
@@ -552,9 +584,18 @@ ViewSnapshot ClusterManager::Snapshot() const {
 
 namespace {
 
+// Unavailable: the view may be empty or partial because rosterd cannot read the registry.
+absl::Status AccessRefusal(const Freshness& f, absl::string_view what) {
+  return absl::UnavailableError(
+      absl::StrCat("refusing to ", what, ": ", f.access_problem, " (for ",
+                   absl::FormatDuration(absl::Trunc(f.access_problem_for, absl::Seconds(1))),
+                   "); the view may be empty or partial"));
+}
+
 // Unavailable, saying why, when `f` does not allow slot and leader answers.
 absl::Status CheckAuthority(const Freshness& f, absl::Duration bound, absl::string_view what) {
   if (f.authoritative) return absl::OkStatus();
+  if (!f.access_problem.empty()) return AccessRefusal(f, absl::StrCat("answer ", what));
   if (!f.ever_synced) {
     return absl::UnavailableError(
         absl::StrCat("refusing to answer ", what, ": the registry has not been read fully yet"));
@@ -570,6 +611,9 @@ absl::Status CheckAuthority(const Freshness& f, absl::Duration bound, absl::stri
 
 absl::StatusOr<Selection> ClusterManager::SelectWorker(const ViewSnapshot& at,
                                                        const SelectRequest& request) {
+  if (!at.freshness.access_problem.empty()) {
+    return AccessRefusal(at.freshness, "select a worker");
+  }
   if (!at.freshness.ever_synced) {
     return absl::UnavailableError(
         "cannot select a worker: the registry has not been read fully yet");
@@ -664,6 +708,10 @@ void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
   w->Sample("roster_view_stale", f.stale ? 1 : 0);
   w->Family("roster_view_stale_seconds", "gauge", "How long the view has been stale.");
   w->Sample("roster_view_stale_seconds", absl::ToDoubleSeconds(f.stale_for));
+  w->Family("roster_registry_access_denied", "gauge",
+            "1 while rosterd cannot read the registry with its credentials (AUTH_FAILED, or "
+            "NOAUTH on a layout root): answers are refused.");
+  w->Sample("roster_registry_access_denied", f.access_problem.empty() ? 0 : 1);
   w->Family("roster_nodes", "gauge", "Nodes in the view by role and state.");
   for (const auto& [role, nodes] :
        {std::make_pair(NodeRole::kMaster, &current->masters),

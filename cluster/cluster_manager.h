@@ -13,7 +13,10 @@
 //  - the view is Ready only after its first full read; it is stale while the session is not
 //    connected or a re-read after a reconnect has not finished. Lookups answer while stale
 //    (flagged); slot and leader answers are refused once it has been stale for longer than
-//    `staleness_bound`, because acting on them can double-process work.
+//    `staleness_bound`, because acting on them can double-process work;
+//  - a layout root rosterd may not list (ZooKeeper NOAUTH), or a session ZooKeeper refused
+//    (AUTH_FAILED), leaves a view that may look empty while the cluster is not: selection,
+//    slot and leader answers are refused then, naming the cause (Freshness::access_problem).
 //
 // Thread-safety: thread-safe. Event handling runs on the cluster executor; the query methods
 // read the published view and a few atomics.
@@ -148,7 +151,8 @@ class ClusterManager {
   bool ready() const { return freshness().ever_synced; }
 
   // Each answer below comes from `at` alone (take it with Snapshot()).
-  // Selection (see WorkerSelector); Unavailable before the first sync.
+  // Selection (see WorkerSelector); Unavailable before the first sync, and while the view has
+  // an access problem (Freshness::access_problem), saying so.
   absl::StatusOr<Selection> SelectWorker(const ViewSnapshot& at, const SelectRequest& request);
   // Authority answers; Unavailable when `at` is not authoritative (see Freshness), saying why.
   absl::StatusOr<SlotAnswer> GetMasterSlot(const ViewSnapshot& at, absl::string_view address,
@@ -212,6 +216,9 @@ class ClusterManager {
   void DetectRelease(absl::Time now, absl::Time wall_now, ViewChanges* changes);
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
                   absl::Time wall_now);
+  // After a full read: records whether its root could be listed, and turns the roots that
+  // cannot into the view's access problem (logged when it starts, changes or ends).
+  void NoteRootAccess(const registry::RegistryEvent& synced, absl::Time now);
   // After a full read: makes the live state match `synced.snapshot`, counting corrections.
   void Reconcile(Source source, const registry::RegistryEvent& synced, absl::Time now,
                  absl::Time wall_now);

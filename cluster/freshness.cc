@@ -1,6 +1,7 @@
 #include "cluster/freshness.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace roster::cluster {
 
@@ -20,8 +21,14 @@ Freshness EvaluateFreshness(const FreshnessRecord& record, const registry::Sessi
   if (record.last_sync != absl::InfinitePast()) {
     f.since_last_sync = std::max(now - record.last_sync, absl::ZeroDuration());
   }
-  f.authoritative = f.ever_synced && f.stale_for <= staleness_bound &&
-                    session.state != SessionState::kAuthFailed &&
+  if (session.state == SessionState::kAuthFailed) {
+    f.access_problem = std::string(kAuthFailedProblem);
+    f.access_problem_for = std::max(now - session.state_since, absl::ZeroDuration());
+  } else if (!record.access_problem.empty()) {
+    f.access_problem = record.access_problem;
+    f.access_problem_for = std::max(now - record.access_problem_since, absl::ZeroDuration());
+  }
+  f.authoritative = f.ever_synced && f.stale_for <= staleness_bound && f.access_problem.empty() &&
                     session.state != SessionState::kClosed;
   return f;
 }
@@ -45,6 +52,15 @@ void FreshnessTracker::SessionEventApplied(uint64_t sequence, bool reconnected, 
   } else if (stale_since_ == absl::InfiniteFuture()) {
     stale_since_ = now;
   }
+}
+
+void FreshnessTracker::SetAccessProblem(std::string problem, absl::Time now) {
+  if (problem.empty()) {
+    access_problem_since_ = absl::InfiniteFuture();
+  } else if (access_problem_.empty()) {
+    access_problem_since_ = now;
+  }
+  access_problem_ = std::move(problem);
 }
 
 void FreshnessTracker::SourceSynced(int source, bool session_settled, absl::Time now) {
@@ -82,6 +98,8 @@ int64_t FreshnessTracker::Commit(bool view_synced) {
   }
   committed_.stale_since = stale_since_;
   committed_.session_events_applied = applied_sequence_;
+  committed_.access_problem = access_problem_;
+  committed_.access_problem_since = access_problem_since_;
   committed_.ever_synced = committed_.ever_synced || (view_synced && first_sync_done_);
   return rounds;
 }

@@ -18,12 +18,19 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "registry/registry.h"
 
 namespace roster::cluster {
+
+// Freshness::access_problem while the registry session is AUTH_FAILED.
+inline constexpr char kAuthFailedProblem[] =
+    "ZooKeeper rejected rosterd's credentials (session AUTH_FAILED): check the digest in "
+    "--zk_digest_file and that the ZooKeeper servers accept digest authentication; this "
+    "session cannot recover";
 
 // The freshness facts the cluster executor has committed, published with a view.
 struct FreshnessRecord {
@@ -34,6 +41,10 @@ struct FreshnessRecord {
   absl::Time last_sync = absl::InfinitePast();
   // The highest registry::SessionEvent::sequence applied to the view.
   uint64_t session_events_applied = 0;
+  // Why rosterd cannot read part of the registry layout with its credentials (a layout root it
+  // may not list), naming the paths and the flag to fix; empty when it can. Since when.
+  std::string access_problem;
+  absl::Time access_problem_since = absl::InfiniteFuture();
 };
 
 // How far a view can be trusted, at the time of evaluation.
@@ -43,8 +54,14 @@ struct Freshness {
   bool stale = true;         // not connected, a session event not applied, or a re-read pending
   absl::Duration stale_for;  // how long it has been stale; zero when fresh
   absl::Duration since_last_sync = absl::InfiniteDuration();  // since the last full read
-  // Slot and leader answers are allowed: ever synced, stale for at most the bound, and the
-  // session neither closed nor refused.
+  // Why the view cannot be trusted whatever its freshness: ZooKeeper rejected rosterd's
+  // credentials (session AUTH_FAILED), or a layout root cannot be listed with them. Names the
+  // cause and the flag to fix; empty when neither. The view may look empty or partial then:
+  // selection, slot and leader answers are refused, and health is NOT_SERVING.
+  std::string access_problem;
+  absl::Duration access_problem_for;  // how long it has lasted; zero without one
+  // Slot and leader answers are allowed: ever synced, stale for at most the bound, no access
+  // problem, and the session neither closed nor refused.
   bool authoritative = false;
 };
 
@@ -64,6 +81,11 @@ class FreshnessTracker {
   // read completed earlier in the batch no longer counts); a (re)connect also means the watches
   // may have been lost, so every subscription must read everything again.
   void SessionEventApplied(uint64_t sequence, bool reconnected, absl::Time now);
+  // What the latest full reads could not list (see FreshnessRecord::access_problem); "" when
+  // everything could be. Takes effect at the next Commit(); the time counts from the first of
+  // an unbroken run of problems.
+  void SetAccessProblem(std::string problem, absl::Time now);
+  const std::string& access_problem() const { return access_problem_; }
   // Subscription `source` finished a full read. `session_settled`: the session is connected and
   // every one of its events has been applied (see Unsettled()).
   void SourceSynced(int source, bool session_settled, absl::Time now);
@@ -89,6 +111,8 @@ class FreshnessTracker {
   std::vector<bool> round_;   // a full read since the last counted round, per source
   bool first_sync_done_ = false;
   bool pending_fresh_ = false;
+  std::string access_problem_;
+  absl::Time access_problem_since_ = absl::InfiniteFuture();
   int64_t pending_rounds_ = 0;
   absl::Time pending_round_time_;
 };

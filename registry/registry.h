@@ -186,6 +186,9 @@ struct RegistryEvent {
   // about a node the session may not read. Its appearance and removal still arrive at once, through
   // its (readable) parent's listing; a change of its data shows only at the next full re-read
   // (kUpdated, from_resync = true). Nodes below an unreadable node are not listed.
+  // kSynced: OK, or why the subscription root could not be listed (PermissionDenied: its ACL
+  // does not let this session read it). The snapshot then holds what was known below the root
+  // before (nothing, the first time): the subscription cannot see that part of the tree.
   absl::Status read_error;
   // kAdded/kUpdated/kRemoved: true when a full re-read found this change rather than a watch
   // reporting it, i.e. the subscription had missed it (a correction).

@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -153,12 +155,24 @@ absl::Status Daemon::StartLocked() {
   health_ = std::make_unique<HealthReporter>(cluster_.get(), server_->GetHealthCheckService(),
                                              absl::Milliseconds(options_.health_check_interval_ms));
   health_->Start();
+  AuthFailureExitOptions exit_options;
+  exit_options.exit_after = absl::Milliseconds(options_.exit_on_auth_failure_after_ms);
+  exit_options.interval = absl::Milliseconds(options_.health_check_interval_ms);
+  exit_options.clock = context_.clock;
+  auth_failure_exit_ =
+      std::make_unique<AuthFailureExit>(cluster_.get(), exit_options, [this](absl::Status status) {
+        if (exit_handler_) exit_handler_(std::move(status));
+      });
+  auth_failure_exit_->Start();
 
   if (!options_.metrics_listen.empty()) {
     MetricsHttpOptions http_options;
     http_options.listen = options_.metrics_listen;
     metrics_http_ = std::make_unique<MetricsHttpServer>(
-        http_options, [this] { return MetricsText(); }, [this] { return serving(); });
+        http_options, [this] { return MetricsText(); },
+        [this] {
+          return HealthzAnswer{serving(), health_ != nullptr ? health_->reason() : ""};
+        });
     RETURN_IF_ERROR(metrics_http_->Start());
   }
   RETURN_IF_ERROR(WritePortFile());
@@ -230,6 +244,7 @@ void Daemon::Shutdown() {
   if (!started_) return;
   LOG(INFO) << "rosterd shutting down (grace " << options_.shutdown_grace_ms << " ms)";
   // 1. Tell load balancers and clients first.
+  if (auth_failure_exit_ != nullptr) auth_failure_exit_->Shutdown();
   if (health_ != nullptr) health_->Shutdown();
   // 2. End the long-lived streams, then stop accepting and drain the calls in flight;
   //    whatever is left at the deadline is cancelled.
@@ -275,11 +290,27 @@ void BlockTerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
+namespace {
+struct ExitRequest {
+  absl::Mutex mu;
+  absl::Status status ABSL_GUARDED_BY(mu);
+};
+}  // namespace
+
 absl::Status RunDaemon(const DaemonOptions& options) {
   // Normally done by main() already; harmless again. Only threads started after this inherit
   // the mask, which is why main() does it before anything else.
   BlockTerminationSignals();
   Daemon daemon(options);
+  // The exit request wakes the sigwait() below like a SIGTERM does; the status says which.
+  auto exit_request = std::make_shared<ExitRequest>();
+  daemon.SetExitHandler([exit_request](absl::Status status) {
+    {
+      absl::MutexLock lock(&exit_request->mu);
+      exit_request->status = std::move(status);
+    }
+    kill(getpid(), SIGTERM);
+  });
   RETURN_IF_ERROR(daemon.Start());
   std::cout << "rosterd listening on " << daemon.address() << std::endl;
   sigset_t signals;
@@ -289,9 +320,14 @@ absl::Status RunDaemon(const DaemonOptions& options) {
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) != 0) {
   }
-  LOG(INFO) << "received " << strsignal(signal_number);
+  absl::Status exit_status;
+  {
+    absl::MutexLock lock(&exit_request->mu);
+    exit_status = exit_request->status;
+  }
+  if (exit_status.ok()) LOG(INFO) << "received " << strsignal(signal_number);
   daemon.Shutdown();
-  return absl::OkStatus();
+  return exit_status;
 }
 
 }  // namespace roster::server

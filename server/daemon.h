@@ -11,8 +11,8 @@
 // left after shutdown_grace_ms; the metrics server; the registration lease timers; ClusterManager;
 // finally the registry, whose session closes (deleting the ephemerals rosterd created).
 //
-// Threads: gRPC's own; "health" and "registration" SerialExecutors; the metrics server's;
-// the cluster and registry executors.
+// Threads: gRPC's own; "health", "auth-exit" and "registration" SerialExecutors; the metrics
+// server's; the cluster and registry executors.
 //
 // Thread-safety: Start() and Shutdown() may be called from any thread (Shutdown is idempotent
 // and waits for everything to stop); the accessors are thread-safe once Start() returned OK.
@@ -25,11 +25,13 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "cluster/cluster_manager.h"
 #include "registry/registry.h"
 #include "server/admin_service.h"
+#include "server/auth_failure_exit.h"
 #include "server/daemon_options.h"
 #include "server/health_reporter.h"
 #include "server/metrics_http.h"
@@ -60,6 +62,15 @@ class Daemon {
     registry_started_hook_ = std::move(hook);
   }
 
+  // Called (once, on a background thread) when rosterd should exit with a non-zero status: it
+  // has been unable to read the registry with its credentials for longer than
+  // exit_on_auth_failure_after_ms (AuthFailureExit). RunDaemon() then shuts down and returns
+  // `status`. The handler must not block or call Shutdown(). Set before Start(); without one,
+  // the request is only logged.
+  void SetExitHandler(absl::AnyInvocable<void(absl::Status)> handler) {
+    exit_handler_ = std::move(handler);
+  }
+
   // After Start(): the bound gRPC port, its address ("127.0.0.1:PORT"), and the bound
   // metrics port (0 when disabled).
   int port() const { return port_; }
@@ -84,6 +95,7 @@ class Daemon {
 
   const DaemonOptions options_;
   std::function<void(registry::Registry*)> registry_started_hook_;
+  absl::AnyInvocable<void(absl::Status)> exit_handler_;
   ServerMetrics metrics_;
   ServiceContext context_;
   int port_ = 0;
@@ -99,6 +111,7 @@ class Daemon {
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HealthReporter> health_;
+  std::unique_ptr<AuthFailureExit> auth_failure_exit_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
 };
 
@@ -106,7 +119,9 @@ class Daemon {
 // main() calls it first, before any thread exists.
 void BlockTerminationSignals();
 
-// Runs rosterd until SIGTERM or SIGINT, then shuts down. Returns an error if start-up fails.
+// Runs rosterd until SIGTERM or SIGINT, then shuts down. Returns an error if start-up fails, or
+// if rosterd stopped because it could not read the registry with its credentials for longer
+// than options.exit_on_auth_failure_after_ms (main() exits non-zero then).
 // Expects BlockTerminationSignals() to have run before any thread was started.
 absl::Status RunDaemon(const DaemonOptions& options);
 

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "cluster/cluster_manager.h"
 #include "registry/registry_options.h"
+#include "server/auth_failure_exit.h"
 
 namespace roster::server {
 
@@ -33,6 +34,10 @@ struct DaemonOptions {
   int64_t zk_session_timeout_ms = internal::Ms(internal::RegistryDefaults().session_timeout);
   int64_t zk_operation_timeout_ms = internal::Ms(internal::RegistryDefaults().operation_timeout);
   std::string zk_digest_file;  // first line "user:password"; never logged
+  // rosterd exits (non-zero, for its supervisor to restart it) once it has been unable to read
+  // the registry with its credentials for this long: ZooKeeper refused them (AUTH_FAILED), or
+  // a layout root may not be listed (NOAUTH). 0: never exit (answers stay refused).
+  int64_t exit_on_auth_failure_after_ms = internal::Ms(AuthFailureExitOptions().exit_after);
 
   // gRPC: "host:port" (port 0: pick a free one), "[::1]:port" or "unix:/path".
   std::string listen = "127.0.0.1:9090";

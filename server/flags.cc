@@ -21,6 +21,12 @@ DEFINE_int64(zk_operation_timeout_ms, kDefaults.zk_operation_timeout_ms,
 DEFINE_string(zk_digest_file, kDefaults.zk_digest_file.c_str(),
               "A file whose first line is the ZooKeeper digest credentials 'user:password' "
               "(DolphinScheduler's registry.zookeeper.digest). Never logged.");
+DEFINE_int64(exit_on_auth_failure_after_ms, kDefaults.exit_on_auth_failure_after_ms,
+             "rosterd exits with a non-zero status, for its supervisor to restart it, once it "
+             "has been unable to read the registry with its credentials for this many "
+             "milliseconds (ZooKeeper AUTH_FAILED, or NOAUTH on a layout root: see "
+             "--zk_digest_file). Until then health is NOT_SERVING and selection, slot and "
+             "leader answers are refused. 0: never exit.");
 
 // Serving.
 DEFINE_string(listen, kDefaults.listen.c_str(),
@@ -125,6 +131,7 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.zk_session_timeout_ms = FLAGS_zk_session_timeout_ms;
   options.zk_operation_timeout_ms = FLAGS_zk_operation_timeout_ms;
   options.zk_digest_file = FLAGS_zk_digest_file;
+  options.exit_on_auth_failure_after_ms = FLAGS_exit_on_auth_failure_after_ms;
   options.listen = FLAGS_listen;
   options.port_file = FLAGS_port_file;
   options.metrics_listen = FLAGS_metrics_listen;

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "absl/strings/str_cat.h"
 #include "registry/registry.h"
 
 namespace roster::server {
@@ -14,7 +15,23 @@ HealthReporter::~HealthReporter() { Shutdown(); }
 
 bool HealthReporter::ShouldServe(const cluster::Freshness& freshness) {
   return freshness.ever_synced && freshness.session_state == registry::SessionState::kConnected &&
-         !freshness.stale;
+         !freshness.stale && freshness.access_problem.empty();
+}
+
+std::string HealthReporter::NotServingReason(const cluster::Freshness& freshness) {
+  if (ShouldServe(freshness)) return "";
+  if (!freshness.access_problem.empty()) return freshness.access_problem;
+  if (freshness.session_state != registry::SessionState::kConnected) {
+    return absl::StrCat("registry session ", registry::SessionStateName(freshness.session_state),
+                        freshness.ever_synced ? "" : ", first full read pending");
+  }
+  if (!freshness.ever_synced) return "first full read of the registry pending";
+  return "view stale: a re-read of the registry is pending";
+}
+
+std::string HealthReporter::reason() const {
+  absl::MutexLock lock(&reason_mu_);
+  return reason_;
 }
 
 void HealthReporter::Start() {
@@ -40,16 +57,27 @@ void HealthReporter::Schedule() {
 void HealthReporter::Evaluate() {
   const cluster::Freshness freshness = cluster_->freshness();
   const bool serving = ShouldServe(freshness);
-  if (reported_ && serving == serving_.load()) return;
-  reported_ = true;
-  serving_.store(serving);
-  if (health_ != nullptr) {
-    for (const char* service : kServices) health_->SetServingStatus(service, serving);
+  std::string reason = NotServingReason(freshness);
+  const bool changed = !reported_ || serving != serving_.load();
+  {
+    absl::MutexLock lock(&reason_mu_);
+    if (!changed && reason == reason_) return;
+    reason_ = reason;
   }
-  LOG(INFO) << "health: " << (serving ? "SERVING" : "NOT_SERVING") << " (session "
-            << registry::SessionStateName(freshness.session_state)
-            << (freshness.ever_synced ? "" : ", first full read pending")
-            << (freshness.stale ? ", view stale" : "") << ")";
+  if (changed) {
+    reported_ = true;
+    serving_.store(serving);
+    if (health_ != nullptr) {
+      for (const char* service : kServices) health_->SetServingStatus(service, serving);
+    }
+  }
+  if (serving) {
+    LOG(INFO) << "health: SERVING";
+  } else if (!freshness.access_problem.empty()) {
+    LOG(ERROR) << "health: NOT_SERVING: " << reason;
+  } else {
+    LOG(INFO) << "health: NOT_SERVING: " << reason;
+  }
 }
 
 void HealthReporter::Shutdown() {

@@ -1,8 +1,10 @@
 // HealthReporter: keeps gRPC's standard health service (grpc.health.v1.Health) in step with the
 // cluster view. SERVING, for the server as a whole ("") and for "roster.v1.Roster", only while
-// ClusterManager::freshness() says the registry was read fully, the session is CONNECTED and
-// the view is not stale; NOT_SERVING otherwise. Re-evaluated every `interval` on its own
-// SerialExecutor and written only on a change (each transition is logged).
+// ClusterManager::freshness() says the registry was read fully, the session is CONNECTED, the
+// view is not stale and rosterd can read the registry with its credentials (no access
+// problem); NOT_SERVING otherwise, with the reason (reason(), GET /healthz). Re-evaluated every
+// `interval` on its own SerialExecutor and written only on a change (each transition, and each
+// new reason, is logged once).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -10,7 +12,10 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <atomic>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/cluster_manager.h"
 #include "util/executor.h"
@@ -40,8 +45,14 @@ class HealthReporter {
   // The last status reported.
   bool serving() const { return serving_.load(); }
 
+  // Why the daemon is NOT_SERVING now ("" while SERVING or before the first evaluation).
+  std::string reason() const;
+
   // What freshness the daemon reports as SERVING.
   static bool ShouldServe(const cluster::Freshness& freshness);
+  // Why `freshness` is not served: the access problem first (it names the flag to fix), then
+  // the session, the first full read, staleness. "" when ShouldServe().
+  static std::string NotServingReason(const cluster::Freshness& freshness);
 
  private:
   void Evaluate();
@@ -52,6 +63,8 @@ class HealthReporter {
   const absl::Duration interval_;
   std::atomic<bool> serving_{false};
   bool reported_ = false;  // confined to executor_: a status was written at least once
+  mutable absl::Mutex reason_mu_;
+  std::string reason_ ABSL_GUARDED_BY(reason_mu_);
   SerialExecutor executor_;
   std::atomic<bool> shut_down_{false};
 };

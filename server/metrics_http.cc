@@ -56,8 +56,8 @@ std::string Response(int code, absl::string_view reason, absl::string_view conte
 
 MetricsHttpServer::MetricsHttpServer(MetricsHttpOptions options,
                                      std::function<std::string()> metrics,
-                                     std::function<bool()> serving)
-    : options_(std::move(options)), metrics_(std::move(metrics)), serving_(std::move(serving)) {}
+                                     std::function<HealthzAnswer()> health)
+    : options_(std::move(options)), metrics_(std::move(metrics)), health_(std::move(health)) {}
 
 MetricsHttpServer::~MetricsHttpServer() { Shutdown(); }
 
@@ -181,10 +181,12 @@ void MetricsHttpServer::Serve(int fd) {
     WriteAll(fd, Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", metrics_()),
              deadline);
   } else if (path == "/healthz") {
-    const bool serving = serving_();
+    const HealthzAnswer health = health_();
     WriteAll(fd,
-             serving ? Response(200, "OK", "text/plain", "SERVING\n")
-                     : Response(503, "Service Unavailable", "text/plain", "NOT_SERVING\n"),
+             health.serving ? Response(200, "OK", "text/plain", "SERVING\n")
+                            : Response(503, "Service Unavailable", "text/plain",
+                                       absl::StrCat("NOT_SERVING\n", health.reason,
+                                                    health.reason.empty() ? "" : "\n")),
              deadline);
   } else {
     WriteAll(fd, Response(404, "Not Found", "text/plain", "try /metrics or /healthz\n"), deadline);

@@ -1,7 +1,8 @@
 // MetricsHttpServer: a deliberately tiny HTTP/1.0 server for Prometheus and probes.
 //
 //   GET /metrics   200, Prometheus text format (whatever `metrics` returns)
-//   GET /healthz   200 "SERVING" or 503 "NOT_SERVING" (from `serving`)
+//   GET /healthz   200 "SERVING", or 503 "NOT_SERVING" and, on the next line, why (from
+//                  `health`)
 //
 // One thread accepts and answers one connection at a time; requests are bounded in size and
 // every read and write in time, so a stuck client delays a scrape by at most `io_timeout`.
@@ -33,10 +34,16 @@ struct MetricsHttpOptions {
   absl::Duration poll_interval = absl::Milliseconds(100);
 };
 
+// What GET /healthz reports.
+struct HealthzAnswer {
+  bool serving = false;
+  std::string reason;  // why not serving; may be empty
+};
+
 class MetricsHttpServer {
  public:
   MetricsHttpServer(MetricsHttpOptions options, std::function<std::string()> metrics,
-                    std::function<bool()> serving);
+                    std::function<HealthzAnswer()> health);
   ~MetricsHttpServer();  // Calls Shutdown().
 
   MetricsHttpServer(const MetricsHttpServer&) = delete;
@@ -57,7 +64,7 @@ class MetricsHttpServer {
 
   const MetricsHttpOptions options_;
   const std::function<std::string()> metrics_;
-  const std::function<bool()> serving_;
+  const std::function<HealthzAnswer()> health_;
 
   absl::Mutex mu_;  // Serialises Start() and Shutdown().
   int listen_fd_ ABSL_GUARDED_BY(mu_) = -1;

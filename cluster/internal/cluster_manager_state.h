@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,8 @@ struct ClusterManager::State {
   bool rejected_dirty ABSL_GUARDED_BY(executor) = false;
   // Set by Subscribe(), on the executor.
   std::optional<FreshnessTracker> freshness ABSL_GUARDED_BY(executor);
+  // Subscription roots the last full read could not list, with why (PermissionDenied).
+  std::set<std::string> denied_roots ABSL_GUARDED_BY(executor);
 
   // Worker groups from outside the registry, in the order they were added (the group file
   // first). `source` is thread-safe; the rest is confined to the executor.

@@ -79,6 +79,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     round_outstanding = 0;
     round_failed = false;
     round_done = false;
+    round_root_error = absl::OkStatus();
     // Queued reads of superseded rounds are redundant: this round re-reads everything.
     queue.erase(std::remove_if(queue.begin(), queue.end(),
                                [&](const Read& r) {
@@ -122,6 +123,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     RegistryEvent synced;
     synced.type = EventType::kSynced;
     synced.path = root;
+    synced.read_error = round_root_error;
     synced.snapshot = std::move(snapshot);
     VLOG(1) << "subscription '" << root << "': round " << round << " synced, "
             << synced.snapshot->size() << " nodes";
@@ -269,10 +271,15 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     if (it == entries.end()) return;
     if (!result.ok()) {
       if (absl::IsNotFound(result.status())) {
+        if (read.path == root) RootListable(read);
         NodeGone(read);
       } else if (absl::IsPermissionDenied(result.status())) {
-        LOG(WARNING) << "subscription '" << root << "': cannot list '" << read.path
-                     << "': " << result.status();
+        if (read.path == root) {
+          RootDenied(read, result.status());
+        } else {
+          LOG(WARNING) << "subscription '" << root << "': cannot list '" << read.path
+                       << "': " << result.status();
+        }
       } else {
         ReadFailed(read, result.status());
       }
@@ -280,6 +287,7 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
     }
     Entry& entry = it->second;
     const bool is_root = read.path == root;
+    if (is_root) RootListable(read);
     if (!is_root && !entry.present) return;  // listed again once its data is read
     const Stat& stat = result->stat;
     if (!is_root && stat.czxid != entry.node.stat.czxid) {
@@ -321,6 +329,24 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
         Enqueue(std::move(data));  // a round re-reads every node
       }
     }
+  }
+
+  // The root cannot be listed: what is below it stays as last known, and this round's kSynced
+  // says so. Logged when the denial starts, not on every round.
+  void RootDenied(const Read& read, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
+    if (read.round != 0 && read.round == round && !round_done) round_root_error = status;
+    if (root_list_error.ok()) {
+      LOG(WARNING) << "subscription '" << root << "': cannot list the root: " << status
+                   << "; what is below it is unknown until it can be read";
+    }
+    root_list_error = status;
+  }
+
+  void RootListable(const Read& read) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor) {
+    if (root_list_error.ok()) return;
+    LOG(INFO) << "subscription '" << root << "': the root can be read again (" << read.path << ")";
+    root_list_error = absl::OkStatus();
   }
 
   // A follow-up read on behalf of `cause`: same round, real-time if `cause`'s changes are.
@@ -581,6 +607,10 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
   bool round_failed ABSL_GUARDED_BY(executor) = false;
   bool round_done ABSL_GUARDED_BY(executor) = true;
   bool synced_once ABSL_GUARDED_BY(executor) = false;
+  // Why this round could not list the root (PermissionDenied), delivered with its kSynced.
+  absl::Status round_root_error ABSL_GUARDED_BY(executor);
+  // Why the last listing of the root failed, if it did (for logging changes only).
+  absl::Status root_list_error ABSL_GUARDED_BY(executor);
   absl::Duration retry_delay ABSL_GUARDED_BY(executor) = kMinRetryDelay;
   SerialExecutor::TimerId retry_timer ABSL_GUARDED_BY(executor) = 0;
 };

@@ -16,6 +16,9 @@
 //    watches may have been lost.
 //  - A node that exists but cannot be read (PermissionDenied) is delivered with read_error and
 //    a stat from Exists(); it is never silently skipped.
+//  - A root that exists but cannot be listed (PermissionDenied) completes the round, and its
+//    kSynced carries the error as read_error: the snapshot then holds what was known below the
+//    root before (nothing, the first time) and must not be taken for the truth.
 //  - Ephemeral nodes cannot have children, so they are never listed (saving a child watch per
 //    node, which matters: ZooKeeper re-registers all watches in one packet on reconnect).
 //  - A round that fails while the session is connected is retried with bounded exponential

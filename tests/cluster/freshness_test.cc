@@ -129,5 +129,51 @@ TEST(FreshnessTest, ARefusedOrClosedSessionIsNeverAuthoritative) {
   }
 }
 
+TEST(FreshnessTest, ARefusedSessionIsAnAccessProblemFromWhenItWasRefused) {
+  FreshnessTracker tracker(kSources, kStart, 1);
+  SyncAll(&tracker, true, kStart);
+  tracker.Commit(true);
+  SessionInfo refused = Connected(2, kStart + absl::Seconds(1));
+  refused.state = SessionState::kAuthFailed;
+  const Freshness f =
+      EvaluateFreshness(tracker.record(), refused, kStart + absl::Seconds(4), kBound);
+  EXPECT_EQ(f.access_problem, kAuthFailedProblem);
+  EXPECT_EQ(f.access_problem_for, absl::Seconds(3));
+}
+
+TEST(FreshnessTest, AnUnreadableLayoutIsNeverAuthoritativeHoweverFreshTheView) {
+  FreshnessTracker tracker(kSources, kStart, 1);
+  SyncAll(&tracker, true, kStart);
+  tracker.SetAccessProblem("rosterd may not list '/nodes/master'", kStart);
+  tracker.Commit(true);
+  const absl::Time later = kStart + absl::Seconds(5);
+  Freshness f = EvaluateFreshness(tracker.record(), Connected(1), later, kBound);
+  EXPECT_FALSE(f.stale) << "every root was read; one of them lists nothing";
+  EXPECT_FALSE(f.authoritative);
+  EXPECT_EQ(f.access_problem, "rosterd may not list '/nodes/master'");
+  EXPECT_EQ(f.access_problem_for, absl::Seconds(5));
+
+  // The same problem found again keeps its start; another wording of it too.
+  tracker.SetAccessProblem("rosterd may not list '/nodes/master', '/nodes/worker'", later);
+  tracker.Commit(true);
+  f = EvaluateFreshness(tracker.record(), Connected(1), later, kBound);
+  EXPECT_EQ(f.access_problem_for, absl::Seconds(5));
+
+  // Not visible before the commit that publishes the view it belongs to; gone once fixed.
+  tracker.SetAccessProblem("", later);
+  EXPECT_FALSE(EvaluateFreshness(tracker.record(), Connected(1), later, kBound).authoritative);
+  tracker.Commit(true);
+  f = EvaluateFreshness(tracker.record(), Connected(1), later, kBound);
+  EXPECT_TRUE(f.authoritative);
+  EXPECT_EQ(f.access_problem, "");
+  EXPECT_EQ(f.access_problem_for, absl::ZeroDuration());
+
+  // A new problem counts from when it was found.
+  tracker.SetAccessProblem("rosterd may not list '/nodes/worker'", later + absl::Seconds(1));
+  tracker.Commit(true);
+  f = EvaluateFreshness(tracker.record(), Connected(1), later + absl::Seconds(3), kBound);
+  EXPECT_EQ(f.access_problem_for, absl::Seconds(2));
+}
+
 }  // namespace
 }  // namespace roster::cluster

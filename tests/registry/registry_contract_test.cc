@@ -658,6 +658,90 @@ TEST_P(RegistryContractTest, DigestCredentialsGuardCreatorOnlyNodes) {
   EXPECT_THAT(trusted.Violations(), IsEmpty());
 }
 
+// The last kSynced a recorder received (type kSynced with a null snapshot when none came).
+RegistryEvent LastSynced(const EventRecorder& recorder) {
+  RegistryEvent last;
+  last.type = EventType::kSynced;
+  for (const RegistryEvent& event : recorder.Events()) {
+    if (event.type == EventType::kSynced) last = event;
+  }
+  return last;
+}
+
+// DolphinScheduler with a digest (ZookeeperRegistry.java @ 3.2.2-release: CREATOR_ALL_ACL for
+// every path, parents included) leaves the layout roots themselves unreadable to a session with
+// other credentials. Such a root lists nothing, which must never pass for "no nodes": the
+// kSynced says the root could not be listed, round after round, until it can.
+TEST_P(RegistryContractTest, ARootThatCannotBeListedIsReportedWithTheSync) {
+  Registry* writer = Connect("writer", WithDigest("dolphin:right"));
+  Registry* reader = Connect("reader", WithDigest("dolphin:wrong"));
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  CreateOptions tree;  // the registry's default ACL with a digest: creator only
+  tree.mode = CreateMode::kEphemeral;
+  tree.create_parents = true;
+  ASSERT_OK(writer->Create("/ds/nodes/master/10.0.0.1:5678", "{}", tree));
+
+  EventRecorder denied;
+  ASSERT_OK_AND_ASSIGN(auto denied_sub,
+                       reader->Subscribe("/ds/nodes/master", {}, denied.Listener()));
+  ASSERT_EVENTUALLY(denied.Synced() >= 1);
+  RegistryEvent synced = LastSynced(denied);
+  EXPECT_THAT(synced.read_error,
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("/ds/nodes/master")));
+  ASSERT_NE(synced.snapshot, nullptr);
+  EXPECT_THAT(*synced.snapshot, IsEmpty());
+  denied_sub->Resync();
+  ASSERT_EVENTUALLY(denied.Synced() >= 2);
+  EXPECT_EQ(LastSynced(denied).read_error.code(), absl::StatusCode::kPermissionDenied)
+      << "every round that cannot list the root says so";
+
+  EventRecorder trusted;
+  ASSERT_OK_AND_ASSIGN(auto trusted_sub,
+                       writer->Subscribe("/ds/nodes/master", {}, trusted.Listener()));
+  ASSERT_EVENTUALLY(trusted.Synced() >= 1);
+  EXPECT_OK(LastSynced(trusted).read_error);
+  EXPECT_EQ(trusted.View(),
+            (std::map<std::string, std::string>{{"/ds/nodes/master/10.0.0.1:5678", "{}"}}));
+
+  // The root re-created open: the next round lists it, and the error is gone.
+  ASSERT_OK(writer->Delete("/ds/nodes/master/10.0.0.1:5678"));
+  ASSERT_OK(writer->Delete("/ds/nodes/master"));
+  ASSERT_OK(writer->Create("/ds/nodes/master", "", WithAcl(Acl::Open())));
+  ASSERT_OK(writer->Create("/ds/nodes/master/10.0.0.2:5678", "{}", WithAcl(Acl::Open())));
+  denied_sub->Resync();
+  ASSERT_EVENTUALLY(denied.Synced() >= 3 && LastSynced(denied).read_error.ok())
+      << LastSynced(denied).read_error;
+  EXPECT_EQ(denied.SnapshotView(),
+            (std::map<std::string, std::string>{{"/ds/nodes/master/10.0.0.2:5678", "{}"}}));
+  EXPECT_THAT(denied.Violations(), IsEmpty());
+}
+
+// rosterd started before DolphinScheduler: the root does not exist at the first read, and
+// appears later, unreadable. No watch tells a session about a node it may not read, so the
+// next full read is what finds it (rosterd's periodic resync).
+TEST_P(RegistryContractTest, ARootCreatedUnreadableLaterIsReportedByTheNextFullRead) {
+  Registry* writer = Connect("writer", WithDigest("dolphin:right"));
+  Registry* reader = Connect("reader", WithDigest("dolphin:wrong"));
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  EventRecorder denied;
+  ASSERT_OK_AND_ASSIGN(auto denied_sub,
+                       reader->Subscribe("/late/nodes/master", {}, denied.Listener()));
+  ASSERT_EVENTUALLY(denied.Synced() >= 1);
+  EXPECT_OK(LastSynced(denied).read_error) << "a missing root is no error";
+
+  CreateOptions tree;
+  tree.mode = CreateMode::kEphemeral;
+  tree.create_parents = true;
+  ASSERT_OK(writer->Create("/late/nodes/master/10.0.0.1:5678", "{}", tree));
+  denied_sub->Resync();
+  ASSERT_EVENTUALLY(denied.Synced() >= 2);
+  EXPECT_THAT(LastSynced(denied).read_error,
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("/late/nodes/master")));
+  EXPECT_THAT(denied.Violations(), IsEmpty());
+}
+
 // --- Handles and shutdown ---------------------------------------------------------------------
 
 TEST_P(RegistryContractTest, DestroyingASubscriptionStopsItsEvents) {

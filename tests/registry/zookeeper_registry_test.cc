@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -421,6 +423,51 @@ TEST_F(ZooKeeperRegistryTest, EnsembleSurvivesTheLossOfItsLeader) {
   EXPECT_EQ(watcher->session().session_id, watcher_before.session_id);
   EXPECT_EQ(worker->session().session_id, worker_before.session_id);
   EXPECT_THAT(recorder.Violations(), IsEmpty());
+}
+
+// A real AUTH_FAILED: a server with digest authentication disabled
+// (zookeeper.DigestAuthenticationProvider.enabled=false) answers our addauth with AUTHFAILED
+// and closes the connection. The C client reports the handshake first, so the session is
+// announced CONNECTED and then, once the server has answered the addauth, AUTH_FAILED: terminal,
+// every operation fails with Unauthenticated naming the flag to fix, and nothing reconnects.
+TEST_F(ZooKeeperRegistryTest, ASchemeTheServerRejectsEndsTheSessionAsAuthFailed) {
+  ZooKeeperServerOptions server_options;
+  server_options.system_properties = {{"zookeeper.DigestAuthenticationProvider.enabled", "false"}};
+  server_ = std::make_unique<ZooKeeperServer>(server_options);
+  ASSERT_OK(server_->Start());
+  // Without credentials the same server serves: the failure is the digest, not the server.
+  Registry* anonymous = Open(server_->ConnectString(), Options("anonymous"));
+  ASSERT_NE(anonymous, nullptr);
+  ASSERT_OK(anonymous->Create("/probe", ""));
+
+  RegistryOptions options = Options("digest");
+  options.digest = "dolphin:s3cret";
+  absl::StatusOr<std::unique_ptr<Registry>> created =
+      registry::NewRegistry(absl::StrCat("zk://", server_->ConnectString()), options);
+  ASSERT_OK(created.status());
+  Registry* registry = created->get();
+  registries_.push_back(*std::move(created));
+  absl::Mutex mu;
+  std::vector<std::pair<SessionEventType, absl::Time>> events;
+  auto session_handle = registry->WatchSession([&](const registry::SessionEvent& event) {
+    absl::MutexLock lock(&mu);
+    events.emplace_back(event.type, absl::Now());
+  });
+  ASSERT_OK(registry->Start());
+  ASSERT_EVENTUALLY(registry->session().state == SessionState::kAuthFailed);
+  EXPECT_THAT(registry->WaitConnected(absl::Seconds(1)),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(registry->Get("/probe"),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("--zk_digest_file")));
+  absl::MutexLock lock(&mu);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().first, SessionEventType::kAuthFailed);
+  if (events.size() == 2 && events.front().first == SessionEventType::kConnected) {
+    std::cout << "[measured] connected_to_auth_failed_ms: "
+              << absl::ToDoubleMilliseconds(events.back().second - events.front().second)
+              << std::endl;
+  }
+  EXPECT_LE(events.size(), 2u) << "CONNECTED at most, then AUTH_FAILED; nothing after";
 }
 
 }  // namespace

@@ -176,6 +176,9 @@ absl::Status ZooKeeperServer::StartOnce() {
   Subprocess::Options options;
   options.argv = {"java", "-Xmx256m", "-XX:+UseSerialGC"};
   if (options_.fast_jvm_startup) options.argv.push_back("-XX:TieredStopAtLevel=1");
+  for (const auto& [name, value] : options_.system_properties) {
+    options.argv.push_back(absl::StrCat("-D", name, "=", value));
+  }
   for (const char* arg :
        {"-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-cp", kClassPath}) {
     options.argv.push_back(arg);

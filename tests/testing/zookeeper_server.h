@@ -24,6 +24,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -43,6 +44,10 @@ struct ZooKeeperServerOptions {
   // -XX:TieredStopAtLevel=1: the JVM starts faster but never compiles hot code fully. Tests
   // want the fast start; benchmarks want the server's steady-state throughput.
   bool fast_jvm_startup = true;
+  // Java system properties for the server ("name" -> "value", passed as -Dname=value), e.g.
+  // {"zookeeper.DigestAuthenticationProvider.enabled", "false"} for a server that rejects
+  // digest authentication.
+  std::vector<std::pair<std::string, std::string>> system_properties;
 };
 
 class ZooKeeperServer {
