@@ -368,22 +368,62 @@ void ClusterManager::Publish(bool tick) {
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   ViewChanges changes = CollectChanges(tick, now, wall_now);
-  const ClusterViewPtr previous = view();
-  bool synced = previous->synced;
-  if (changes.AnyChange(*previous)) {
-    const SlotPolicy policy = s.slot_policy;
-    BuiltView built = BuildNextView(*previous, std::move(changes),
-                                    [policy](const std::vector<NodeInfoPtr>& masters) {
-                                      return MasterCluster::ComputeSlots(masters, policy);
-                                    });
-    synced = built.view->synced;
-    if (!built.batch.empty()) PublishView(std::move(built));
-    s.workers.GroupsPublished();
-    s.rejected_dirty = false;
+  // Too many nodes lost at once: the view keeps their last good state (self_preservation.h).
+  if (s.preservation.Filter(*view(), now, wall_now, LiveLookup(), &changes)) {
+    changes.self_preservation = s.preservation.status();
   }
-  CommitFreshness(synced);
+  CommitFreshness(BuildAndPublish(std::move(changes)));
   ResolvePendingDrains(now);
   UpdateTableMetrics();
+}
+
+bool ClusterManager::BuildAndPublish(ViewChanges changes) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  const ClusterViewPtr previous = view();
+  if (!changes.AnyChange(*previous)) return previous->synced;
+  const SlotPolicy policy = s.slot_policy;
+  BuiltView built = BuildNextView(*previous, std::move(changes),
+                                  [policy](const std::vector<NodeInfoPtr>& masters) {
+                                    return MasterCluster::ComputeSlots(masters, policy);
+                                  });
+  const bool synced = built.view->synced;
+  if (!built.batch.empty()) PublishView(std::move(built));
+  s.workers.GroupsPublished();
+  s.rejected_dirty = false;
+  return synced;
+}
+
+LiveNodeLookup ClusterManager::LiveLookup() {
+  return [this](NodeRole role, absl::string_view address) {
+    State& s = *state_;
+    s.executor.AssertCurrent();
+    const NodeTable& table = role == NodeRole::kMaster   ? s.masters.table()
+                             : role == NodeRole::kWorker ? s.workers.table()
+                                                         : s.alerts;
+    return table.Find(address);
+  };
+}
+
+int ClusterManager::AcceptHeldLosses(std::string why) {
+  State& s = *state_;
+  if (!s.executor_started) return 0;
+  int accepted = 0;
+  absl::Notification done;
+  if (!s.executor.Post([&] {
+        s.executor.AssertCurrent();
+        ViewChanges changes;
+        accepted = s.preservation.AcceptAll(why, LiveLookup(), &changes);
+        if (accepted > 0) {
+          changes.self_preservation = s.preservation.status();
+          CommitFreshness(BuildAndPublish(std::move(changes)));
+        }
+        done.Notify();
+      })) {
+    return 0;
+  }
+  done.WaitForNotification();
+  return accepted;
 }
 
 ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time wall_now) {
@@ -545,8 +585,10 @@ ViewSnapshot ClusterManager::Snapshot() const {
     snapshot.view = view_;
     record = freshness_;
   }
-  snapshot.freshness = EvaluateFreshness(record, registry_->session(), options_.clock->Now(),
-                                         options_.staleness_bound);
+  const absl::Time now = options_.clock->Now();
+  snapshot.freshness =
+      EvaluateFreshness(record, registry_->session(), now, options_.staleness_bound);
+  ApplySelfPreservation(snapshot.view->self_preservation, now, &snapshot.freshness);
   return snapshot;
 }
 
@@ -558,6 +600,10 @@ absl::Status CheckAuthority(const Freshness& f, absl::Duration bound, absl::stri
   if (!f.ever_synced) {
     return absl::UnavailableError(
         absl::StrCat("refusing to answer ", what, ": the registry has not been read fully yet"));
+  }
+  if (!f.self_preservation.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "refusing to answer ", what, " rather than empty the assignment: ", f.self_preservation));
   }
   return absl::UnavailableError(absl::StrCat(
       "refusing to answer ", what, ": the view has been stale for ",

@@ -32,6 +32,7 @@
 #include "cluster/group_source.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_table.h"
+#include "cluster/self_preservation.h"
 #include "cluster/worker_cluster.h"
 #include "registry/registry.h"
 #include "util/executor.h"
@@ -59,6 +60,7 @@ struct ClusterManager::State {
         workers(options.paths.workers, &worker_options),
         alerts(&alert_options),
         log(options.change_log_capacity),
+        preservation(options.self_preservation),
         executor(options.name) {}
 
   static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
@@ -109,6 +111,7 @@ struct ClusterManager::State {
   bool rejected_dirty ABSL_GUARDED_BY(executor) = false;
   // Set by Subscribe(), on the executor.
   std::optional<FreshnessTracker> freshness ABSL_GUARDED_BY(executor);
+  SelfPreservation preservation ABSL_GUARDED_BY(executor);
 
   // Worker groups from outside the registry, in the order they were added (the group file
   // first). `source` is thread-safe; the rest is confined to the executor.
