@@ -368,10 +368,7 @@ void ClusterManager::Publish(bool tick) {
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   ViewChanges changes = CollectChanges(tick, now, wall_now);
-  // Too many nodes lost at once: the view keeps their last good state (self_preservation.h).
-  if (s.preservation.Filter(*view(), now, wall_now, LiveLookup(), &changes)) {
-    changes.self_preservation = s.preservation.status();
-  }
+  Preserve(now, wall_now, &changes);
   CommitFreshness(BuildAndPublish(std::move(changes)));
   ResolvePendingDrains(now);
   UpdateTableMetrics();
@@ -405,6 +402,22 @@ LiveNodeLookup ClusterManager::LiveLookup() {
   };
 }
 
+void ClusterManager::Preserve(absl::Time now, absl::Time wall_now, ViewChanges* changes) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  // Too many nodes lost at once: the view keeps their last good state (self_preservation.h).
+  bool changed = s.preservation.Filter(*view(), now, wall_now, LiveLookup(), changes);
+  if (s.accept_held.has_value()) {
+    s.accepted_held = s.preservation.AcceptAll(*s.accept_held, LiveLookup(), changes);
+    s.accept_held.reset();
+    changed = changed || s.accepted_held > 0;
+  }
+  if (!changed) return;
+  changes->self_preservation = s.preservation.status();
+  // Workers the detector added must not rebuild the groups without the defined ones.
+  if (!changes->workers.empty()) changes->defined_groups = s.workers.DefinedGroups();
+}
+
 int ClusterManager::AcceptHeldLosses(std::string why) {
   State& s = *state_;
   if (!s.executor_started) return 0;
@@ -412,12 +425,10 @@ int ClusterManager::AcceptHeldLosses(std::string why) {
   absl::Notification done;
   if (!s.executor.Post([&] {
         s.executor.AssertCurrent();
-        ViewChanges changes;
-        accepted = s.preservation.AcceptAll(why, LiveLookup(), &changes);
-        if (accepted > 0) {
-          changes.self_preservation = s.preservation.status();
-          CommitFreshness(BuildAndPublish(std::move(changes)));
-        }
+        s.accept_held = std::move(why);
+        s.accepted_held = 0;
+        Publish(/*tick=*/false);
+        accepted = s.accepted_held;
         done.Notify();
       })) {
     return 0;
@@ -744,6 +755,10 @@ void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
   w->Family("roster_rejected_heartbeats_total", "counter",
             "Heartbeat payloads rejected (the node went FAULT with the reason).");
   w->Sample("roster_rejected_heartbeats_total", static_cast<double>(tables.rejected_payloads));
+  w->Family("roster_self_preservation_held_nodes", "gauge",
+            "Nodes self-preservation shows in their last good state (the view is stale).");
+  w->Sample("roster_self_preservation_held_nodes",
+            static_cast<double>(current->self_preservation.held));
   w->Family("roster_master_slots", "gauge", "Masters holding a slot.");
   w->Sample("roster_master_slots", static_cast<double>(current->slots.masters.size()));
   w->Family("roster_rejected_znodes", "gauge", "Znodes that cannot be used as nodes.");

@@ -238,6 +238,9 @@ class ClusterManager {
   bool BuildAndPublish(ViewChanges changes);
   // The live tables' info of a node, for self-preservation (on the executor).
   LiveNodeLookup LiveLookup();
+  // Lets self-preservation rewrite this batch's node changes (and accept held losses an
+  // operator asked to accept).
+  void Preserve(absl::Time now, absl::Time wall_now, ViewChanges* changes);
   // Makes the freshness of this batch visible with the view it belongs to.
   void CommitFreshness(bool view_synced);
   // Copies the executor-confined table counters for WriteMetrics().

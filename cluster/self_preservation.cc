@@ -123,6 +123,7 @@ std::vector<std::string> SelfPreservation::Triggered(
     const ClusterView& previous, const std::map<std::string, size_t>& fresh_masters,
     const std::map<std::string, size_t>& fresh_workers,
     std::map<std::string, std::string>* reasons) const {
+  if (losses_.empty()) return {};  // the usual case: nothing to count
   std::vector<Population> populations = {
       {"masters", NodeRole::kMaster, &previous.masters, nullptr},
       {"workers", NodeRole::kWorker, &previous.workers, nullptr},

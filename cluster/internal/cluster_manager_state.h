@@ -112,6 +112,9 @@ struct ClusterManager::State {
   // Set by Subscribe(), on the executor.
   std::optional<FreshnessTracker> freshness ABSL_GUARDED_BY(executor);
   SelfPreservation preservation ABSL_GUARDED_BY(executor);
+  // An operator's AcceptHeldLosses() for the next publish (why), and how many it accepted.
+  std::optional<std::string> accept_held ABSL_GUARDED_BY(executor);
+  int accepted_held ABSL_GUARDED_BY(executor) = 0;
 
   // Worker groups from outside the registry, in the order they were added (the group file
   // first). `source` is thread-safe; the rest is confined to the executor.

@@ -66,8 +66,9 @@ class ClusterManagerClockTest : public ::testing::Test {
     return session;
   }
 
-  static ClusterOptions Options() {
+  ClusterOptions Options() {
     ClusterOptions options;
+    options.clock = &clock_;
     options.run_timers = false;
     options.slot_policy = SlotPolicy::kStable;
     // The defaults under test: a 1 h clock-skew allowance, 10 s heartbeats, FAULT after 3
@@ -76,10 +77,11 @@ class ClusterManagerClockTest : public ::testing::Test {
     return options;
   }
 
-  // The payload a DolphinScheduler node writes now, its clock `offset` from the server's.
+  // The payload a DolphinScheduler node writes now, its clock `offset` from the server's. Every
+  // node started an hour before the test, by a correct clock.
   std::string Payload(absl::string_view group, absl::Duration offset = absl::ZeroDuration()) {
     const int64_t now_ms = absl::ToUnixMillis(zk_clock_.WallNow() + offset);
-    return HeartbeatJson("NORMAL", now_ms - 3600 * 1000, 23817, now_ms, 0.2, 0.3, group);
+    return HeartbeatJson("NORMAL", startup_ms_, 23817, now_ms, 0.2, 0.3, group);
   }
 
   void Register(const char* address, bool master, absl::string_view group = "") {
@@ -94,7 +96,8 @@ class ClusterManagerClockTest : public ::testing::Test {
   }
 
   // Three masters, four workers in group "etl", four in no group but "default".
-  void StartCluster(ClusterOptions options = Options()) {
+  void StartCluster() { StartCluster(Options()); }
+  void StartCluster(ClusterOptions options) {
     for (const char* address : kMasters) Register(address, /*master=*/true);
     for (const char* address : kEtl) Register(address, /*master=*/false, "etl");
     for (const char* address : kOthers) Register(address, /*master=*/false);
@@ -150,6 +153,7 @@ class ClusterManagerClockTest : public ::testing::Test {
   FakeClock clock_;     // rosterd's
   FakeClock zk_clock_;  // the registry server's
   std::shared_ptr<MemoryStore> store_ = std::make_shared<MemoryStore>(&zk_clock_);
+  const int64_t startup_ms_ = absl::ToUnixMillis(zk_clock_.WallNow() - absl::Hours(1));
   std::unique_ptr<MemoryRegistry> registry_;
   std::map<std::string, std::unique_ptr<MemoryRegistry>> nodes_;
   std::map<std::string, std::string> paths_;
