@@ -49,7 +49,9 @@ void HealthReporter::Evaluate() {
   LOG(INFO) << "health: " << (serving ? "SERVING" : "NOT_SERVING") << " (session "
             << registry::SessionStateName(freshness.session_state)
             << (freshness.ever_synced ? "" : ", first full read pending")
-            << (freshness.stale ? ", view stale" : "") << ")";
+            << (freshness.stale ? ", view stale" : "")
+            << (freshness.self_preservation.empty() ? "" : "; ") << freshness.self_preservation
+            << ")";
 }
 
 void HealthReporter::Shutdown() {
