@@ -400,22 +400,73 @@ void ClusterManager::Publish(bool tick) {
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
   ViewChanges changes = CollectChanges(tick, now, wall_now);
-  const ClusterViewPtr previous = view();
-  bool synced = previous->synced;
-  if (changes.AnyChange(*previous)) {
-    const SlotPolicy policy = s.slot_policy;
-    BuiltView built = BuildNextView(*previous, std::move(changes),
-                                    [policy](const std::vector<NodeInfoPtr>& masters) {
-                                      return MasterCluster::ComputeSlots(masters, policy);
-                                    });
-    synced = built.view->synced;
-    if (!built.batch.empty()) PublishView(std::move(built));
-    s.workers.GroupsPublished();
-    s.rejected_dirty = false;
-  }
-  CommitFreshness(synced);
+  Preserve(now, wall_now, &changes);
+  CommitFreshness(BuildAndPublish(std::move(changes)));
   ResolvePendingDrains(now);
   UpdateTableMetrics();
+}
+
+bool ClusterManager::BuildAndPublish(ViewChanges changes) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  const ClusterViewPtr previous = view();
+  if (!changes.AnyChange(*previous)) return previous->synced;
+  const SlotPolicy policy = s.slot_policy;
+  BuiltView built = BuildNextView(*previous, std::move(changes),
+                                  [policy](const std::vector<NodeInfoPtr>& masters) {
+                                    return MasterCluster::ComputeSlots(masters, policy);
+                                  });
+  const bool synced = built.view->synced;
+  if (!built.batch.empty()) PublishView(std::move(built));
+  s.workers.GroupsPublished();
+  s.rejected_dirty = false;
+  return synced;
+}
+
+LiveNodeLookup ClusterManager::LiveLookup() {
+  return [this](NodeRole role, absl::string_view address) {
+    State& s = *state_;
+    s.executor.AssertCurrent();
+    const NodeTable& table = role == NodeRole::kMaster   ? s.masters.table()
+                             : role == NodeRole::kWorker ? s.workers.table()
+                                                         : s.alerts;
+    return table.Find(address);
+  };
+}
+
+void ClusterManager::Preserve(absl::Time now, absl::Time wall_now, ViewChanges* changes) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  // Too many nodes lost at once: the view keeps their last good state (self_preservation.h).
+  bool changed = s.preservation.Filter(*view(), now, wall_now, LiveLookup(), changes);
+  if (s.accept_held.has_value()) {
+    s.accepted_held = s.preservation.AcceptAll(*s.accept_held, LiveLookup(), changes);
+    s.accept_held.reset();
+    changed = changed || s.accepted_held > 0;
+  }
+  if (!changed) return;
+  changes->self_preservation = s.preservation.status();
+  // Workers the detector added must not rebuild the groups without the defined ones.
+  if (!changes->workers.empty()) changes->defined_groups = s.workers.DefinedGroups();
+}
+
+int ClusterManager::AcceptHeldLosses(std::string why) {
+  State& s = *state_;
+  if (!s.executor_started) return 0;
+  int accepted = 0;
+  absl::Notification done;
+  if (!s.executor.Post([&] {
+        s.executor.AssertCurrent();
+        s.accept_held = std::move(why);
+        s.accepted_held = 0;
+        Publish(/*tick=*/false);
+        accepted = s.accepted_held;
+        done.Notify();
+      })) {
+    return 0;
+  }
+  done.WaitForNotification();
+  return accepted;
 }
 
 ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time wall_now) {
@@ -577,8 +628,10 @@ ViewSnapshot ClusterManager::Snapshot() const {
     snapshot.view = view_;
     record = freshness_;
   }
-  snapshot.freshness = EvaluateFreshness(record, registry_->session(), options_.clock->Now(),
-                                         options_.staleness_bound);
+  const absl::Time now = options_.clock->Now();
+  snapshot.freshness =
+      EvaluateFreshness(record, registry_->session(), now, options_.staleness_bound);
+  ApplySelfPreservation(snapshot.view->self_preservation, now, &snapshot.freshness);
   return snapshot;
 }
 
@@ -599,6 +652,10 @@ absl::Status CheckAuthority(const Freshness& f, absl::Duration bound, absl::stri
   if (!f.ever_synced) {
     return absl::UnavailableError(
         absl::StrCat("refusing to answer ", what, ": the registry has not been read fully yet"));
+  }
+  if (!f.self_preservation.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "refusing to answer ", what, " rather than empty the assignment: ", f.self_preservation));
   }
   return absl::UnavailableError(absl::StrCat(
       "refusing to answer ", what, ": the view has been stale for ",
@@ -746,6 +803,10 @@ void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
   w->Family("roster_rejected_heartbeats_total", "counter",
             "Heartbeat payloads rejected (the node went FAULT with the reason).");
   w->Sample("roster_rejected_heartbeats_total", static_cast<double>(tables.rejected_payloads));
+  w->Family("roster_self_preservation_held_nodes", "gauge",
+            "Nodes self-preservation shows in their last good state (the view is stale).");
+  w->Sample("roster_self_preservation_held_nodes",
+            static_cast<double>(current->self_preservation.held));
   w->Family("roster_master_slots", "gauge", "Masters holding a slot.");
   w->Sample("roster_master_slots", static_cast<double>(current->slots.masters.size()));
   w->Family("roster_rejected_znodes", "gauge", "Znodes that cannot be used as nodes.");

@@ -47,6 +47,7 @@
 #include "cluster/layout.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_state_machine.h"
+#include "cluster/self_preservation.h"
 #include "cluster/view_builder.h"
 #include "cluster/worker_selector.h"
 #include "registry/registry.h"
@@ -84,6 +85,9 @@ struct ClusterOptions {
   // Slot and leader answers are refused once the view has been stale this long. The daemon
   // sets it to 2/3 of the registry session timeout.
   absl::Duration staleness_bound = absl::Seconds(20);
+  // Suspecting rosterd's own view when too many nodes go FAULT or OFFLINE at once
+  // (cluster/self_preservation.h, docs/consistency.md).
+  SelfPreservationOptions self_preservation;
   // Changes kept for watchers resuming from a version.
   size_t change_log_capacity = 16384;
   // False in tests that drive time by hand with TickNow() and ResyncNow().
@@ -154,7 +158,8 @@ class ClusterManager {
   // Selection (see WorkerSelector); Unavailable before the first sync, and while the view has
   // an access problem (Freshness::access_problem), saying so.
   absl::StatusOr<Selection> SelectWorker(const ViewSnapshot& at, const SelectRequest& request);
-  // Authority answers; Unavailable when `at` is not authoritative (see Freshness), saying why.
+  // Authority answers; Unavailable when `at` is not authoritative (see Freshness: stale
+  // beyond the bound, or held by self-preservation), saying why.
   absl::StatusOr<SlotAnswer> GetMasterSlot(const ViewSnapshot& at, absl::string_view address,
                                            const std::optional<IncarnationClaim>& claim) const;
   absl::StatusOr<LeaderAnswer> GetLeader(const ViewSnapshot& at) const;
@@ -172,6 +177,10 @@ class ClusterManager {
   std::unique_ptr<ChangeWatch> WatchChanges(
       uint64_t from_version, absl::AnyInvocable<void(WatchStart) &&> on_start,
       std::function<void(const std::shared_ptr<const ChangeBatch>&)> on_changes);
+
+  // Accepts at once the losses self-preservation holds (an operator who knows the outage is
+  // real), and waits for the view that shows them. Returns how many nodes were held.
+  int AcceptHeldLosses(std::string why);
 
   // Runs the periodic tick now and waits for it (tests with run_timers = false).
   void TickNow();
@@ -231,6 +240,14 @@ class ClusterManager {
   ViewChanges CollectChanges(bool tick, absl::Time now, absl::Time wall_now);
   // Logs `built`'s changes, stamps its version, publishes it and tells the watchers.
   void PublishView(BuiltView built);
+  // Builds and publishes the next view from `changes`, if they change anything; returns
+  // whether the published view is synced.
+  bool BuildAndPublish(ViewChanges changes);
+  // The live tables' info of a node, for self-preservation (on the executor).
+  LiveNodeLookup LiveLookup();
+  // Lets self-preservation rewrite this batch's node changes (and accept held losses an
+  // operator asked to accept).
+  void Preserve(absl::Time now, absl::Time wall_now, ViewChanges* changes);
   // Makes the freshness of this batch visible with the view it belongs to.
   void CommitFreshness(bool view_synced);
   // Copies the executor-confined table counters for WriteMetrics().

@@ -82,6 +82,23 @@ struct GroupSourceView {
   }
 };
 
+// Self-preservation (cluster/self_preservation.h): rosterd holds nodes it suspects its own view
+// lost, and why. While active, answers are stale and slot and leader answers refused.
+struct SelfPreservationStatus {
+  bool active = false;
+  int held = 0;        // nodes shown in their last good state
+  std::string reason;  // "holding 4 worker(s): 4 of 4 workers of group 'etl' went ..."
+  absl::Time since = absl::InfiniteFuture();       // monotonic, start of the episode
+  absl::Time since_wall = absl::InfiniteFuture();  // the same, for people
+
+  friend bool operator==(const SelfPreservationStatus& a, const SelfPreservationStatus& b) {
+    return a.active == b.active && a.held == b.held && a.reason == b.reason && a.since == b.since;
+  }
+  friend bool operator!=(const SelfPreservationStatus& a, const SelfPreservationStatus& b) {
+    return !(a == b);
+  }
+};
+
 class ClusterView {
  public:
   ClusterView() = default;
@@ -104,6 +121,7 @@ class ClusterView {
   // The DolphinScheduler release this view answers as, and why.
   DsDetection dolphinscheduler;
   std::vector<GroupSourceView> group_sources;
+  SelfPreservationStatus self_preservation;
 
   // The node with `address` in `role`, or null.
   NodeInfoPtr Find(NodeRole role, absl::string_view address) const;

@@ -63,6 +63,9 @@ struct Freshness {
   // Slot and leader answers are allowed: ever synced, stale for at most the bound, no access
   // problem, and the session neither closed nor refused.
   bool authoritative = false;
+  // Non-empty while self-preservation holds nodes (cluster/self_preservation.h): why the view
+  // is stale and not authoritative although the session is fine.
+  std::string self_preservation;
 };
 
 // `record` judged against the live `session` at `now`. The session can only make the view

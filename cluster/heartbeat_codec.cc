@@ -459,15 +459,21 @@ absl::Status MapServerStatus(const DolphinHeartbeatJson& json, Heartbeat* out) {
   return Invalid("unknown serverStatus");
 }
 
+// The reference is the registry server's clock when the payload was written, never this
+// daemon's: a jump of our own clock would otherwise make every node bad at once, while a writer
+// whose clock is off shows up alone against the server's.
 absl::Status CheckTime(absl::string_view name, int64_t ms, const HeartbeatLimits& limits,
-                       absl::Time wall_now) {
+                       absl::Time written_at) {
   if (ms < 0) return Invalid(absl::StrCat(name, " ", ms, " is negative"));
+  if (written_at == absl::InfinitePast()) return absl::OkStatus();
   const absl::Time at = absl::FromUnixMillis(ms);
-  const absl::Duration ahead = at - wall_now;
+  const absl::Duration ahead = at - written_at;
   if (ahead > limits.max_clock_skew) {
+    constexpr absl::string_view kFormat = "%Y-%m-%dT%H:%M:%SZ";
     return Invalid(absl::StrCat(
-        name, " ", ms, " (", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
-        ") is ", ReadableDuration(ahead), " ahead of this daemon's clock, more than the ",
+        name, " ", ms, " (", absl::FormatTime(kFormat, at, absl::UTCTimeZone()), ") is ",
+        ReadableDuration(ahead), " ahead of the registry's clock when it was written (znode mtime ",
+        absl::FormatTime(kFormat, written_at, absl::UTCTimeZone()), "), more than the ",
         ReadableDuration(limits.max_clock_skew), " allowed (--max_clock_skew_ms)"));
   }
   return absl::OkStatus();
@@ -490,13 +496,13 @@ absl::Status CheckReportedHost(absl::string_view host) {
 
 // What identifies the node and its clocks: wrong values here make it unusable.
 absl::Status ReadIdentity(const DolphinHeartbeatJson& json, const HeartbeatLimits& limits,
-                          absl::Time wall_now, Heartbeat* out) {
+                          absl::Time written_at, Heartbeat* out) {
   if (json.has_startuptime()) {
-    RETURN_IF_ERROR(CheckTime("startupTime", json.startuptime(), limits, wall_now));
+    RETURN_IF_ERROR(CheckTime("startupTime", json.startuptime(), limits, written_at));
     out->set_startup_time_ms(json.startuptime());
   }
   if (json.has_reporttime()) {
-    RETURN_IF_ERROR(CheckTime("reportTime", json.reporttime(), limits, wall_now));
+    RETURN_IF_ERROR(CheckTime("reportTime", json.reporttime(), limits, written_at));
     out->set_report_time_ms(json.reporttime());
   }
   if (json.has_host()) {
@@ -682,13 +688,13 @@ absl::Status ReadWorkerFields(NodeRole role, const DolphinHeartbeatJson& json, H
 absl::StatusOr<Heartbeat> Normalise(NodeRole role, const DolphinHeartbeatJson& json,
                                     Spelling thread_pool, Heartbeat::Format format,
                                     HeartbeatDialect dialect, const HeartbeatLimits& limits,
-                                    absl::Time wall_now) {
+                                    absl::Time written_at) {
   Heartbeat out;
   out.set_format(format);
   out.set_legacy_format(format == Heartbeat::TEXT_2_0 || format == Heartbeat::TEXT_3_0 ||
                         format == Heartbeat::JSON_3_1);
   RETURN_IF_ERROR(MapServerStatus(json, &out));
-  RETURN_IF_ERROR(ReadIdentity(json, limits, wall_now, &out));
+  RETURN_IF_ERROR(ReadIdentity(json, limits, written_at, &out));
   if (json.has_processid()) out.set_process_id(ReadCount("processId", json.processid(), &out));
   const HeartbeatDialect version = EffectiveDialect(dialect, format);
   ReadUsages(json, version, &out);
@@ -769,7 +775,7 @@ absl::string_view HeartbeatDialectName(HeartbeatDialect dialect) {
 }
 
 absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payload,
-                                         const HeartbeatLimits& limits, absl::Time wall_now,
+                                         const HeartbeatLimits& limits, absl::Time written_at,
                                          HeartbeatDialect dialect) {
   // Cheap checks first: a huge or hostile payload never reaches the JSON parser.
   if (payload.size() > limits.max_payload_bytes) {
@@ -789,7 +795,7 @@ absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payloa
     size_t fields = 0;
     ASSIGN_OR_RETURN(std::optional<Heartbeat::Format> format, ReadText(text, &json, &fields));
     if (format.has_value()) {
-      return Normalise(role, json, Spelling::kAbsent, *format, dialect, limits, wall_now);
+      return Normalise(role, json, Spelling::kAbsent, *format, dialect, limits, written_at);
     }
     json.Clear();
     not_text = absl::StrCat("; as DolphinScheduler 2.0/3.0 text it has ", fields,
@@ -805,7 +811,7 @@ absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payloa
     thread_pool = Spelling::kOther;  // a key the scanner did not follow (escaped characters)
   }
   return Normalise(role, json, thread_pool, DetectJsonFormat(json, thread_pool), dialect, limits,
-                   wall_now);
+                   written_at);
 }
 
 }  // namespace roster::cluster

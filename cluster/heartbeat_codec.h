@@ -27,7 +27,9 @@ namespace roster::cluster {
 struct HeartbeatLimits {
   // Larger payloads are rejected unread (DolphinScheduler's are ~300 bytes).
   size_t max_payload_bytes = 64 * 1024;
-  // startupTime/reportTime further ahead of this daemon's wall clock are rejected.
+  // startupTime/reportTime further ahead of the registry server's clock when the payload was
+  // written (the znode's mtime) are rejected: the writer's clock is wrong. Never compared with
+  // this daemon's own clock, whose jump would make every node bad at once.
   absl::Duration max_clock_skew = absl::Hours(1);
 };
 
@@ -58,8 +60,9 @@ absl::string_view HeartbeatDialectName(HeartbeatDialect dialect);
 // 14 for kText20, 13 (no diskAvailable) for kText30; empty for the JSON dialects.
 absl::Span<const absl::string_view> TextHeartbeatFields(HeartbeatDialect dialect);
 
-// Parses and checks one heartbeat payload written by a node of `role`. `wall_now` is this
-// daemon's calendar clock (for the clock-skew check). The result's `format` says which
+// Parses and checks one heartbeat payload written by a node of `role`. `written_at` is when the
+// payload was written by the registry server's clock (the znode's mtime), the reference of the
+// clock-skew check; InfinitePast() when unknown skips that check. The result's `format` says which
 // versions write such a payload; `warnings` lists each load figure kept although it is out of
 // its range ("cpuUsage 1.73 is above 1 (DS 3.2.1 adds system and process CPU)", "cpuUsage
 // -1: unknown (DS writes -1 when it cannot measure)", "jvmCpuUsage NaN is not a number:
@@ -73,12 +76,12 @@ absl::Span<const absl::string_view> TextHeartbeatFields(HeartbeatDialect dialect
 //   "heartbeat is DolphinScheduler 3.0 text but field 3 (loadAverage) 'x' is not a number"
 //   "heartbeat has a bad value: (cpuUsage): invalid value \"high\" for type TYPE_DOUBLE"
 //   "unknown serverStatus 'WAITING'", "port -1 is not in [1, 65535]", "host '' is empty",
-//   "reportTime 4102444800000 (...) is 75y ahead of this daemon's clock, ...
-//   (--max_clock_skew_ms)", "startupTime -1 is negative", "workerGroup 'a/b' contains '/'"
-//   (roster's extension).
+//   "reportTime 4102444800000 (...) is 75y ahead of the registry's clock when it was
+//   written (znode mtime ...), more than the 1h allowed (--max_clock_skew_ms)", "startupTime -1 is
+//   negative", "workerGroup 'a/b' contains '/'" (roster's extension).
 // An empty payload is NotFound ("no heartbeat yet"): the node stays REGISTERING.
 absl::StatusOr<roster::v1::Heartbeat> ParseHeartbeat(
-    NodeRole role, absl::string_view payload, const HeartbeatLimits& limits, absl::Time wall_now,
+    NodeRole role, absl::string_view payload, const HeartbeatLimits& limits, absl::Time written_at,
     HeartbeatDialect dialect = HeartbeatDialect::kAuto);
 
 // The payload a node of `role` running `dialect`'s DolphinScheduler version writes for

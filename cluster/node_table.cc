@@ -167,8 +167,12 @@ class NodeTable::Record {
            wall_now);
       return;
     }
+    // The node's clocks are checked against the registry server's when it wrote the znode,
+    // never against ours: a jump of rosterd's clock must not make every node FAULT at once.
+    const absl::Time written_at =
+        z.stat.mtime_ms > 0 ? absl::FromUnixMillis(z.stat.mtime_ms) : absl::InfinitePast();
     absl::StatusOr<roster::v1::Heartbeat> heartbeat =
-        ParseHeartbeat(options_->role, z.data, options_->limits, wall_now, options_->dialect);
+        ParseHeartbeat(options_->role, z.data, options_->limits, written_at, options_->dialect);
     if (!heartbeat.ok()) {
       if (absl::IsNotFound(heartbeat.status()) && !has_heartbeat_) {
         machine_.OnDataChanged(now);  // registered, nothing reported yet

@@ -68,7 +68,7 @@ bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
 bool ViewChanges::AnyChange(const ClusterView& previous) const {
   return !masters.empty() || !workers.empty() || !alert_servers.empty() || defined_groups_changed ||
          rejected.has_value() || group_sources.has_value() || dolphinscheduler.has_value() ||
-         recompute_slots || !SameLeader(previous.leader, leader) ||
+         recompute_slots || self_preservation.has_value() || !SameLeader(previous.leader, leader) ||
          (first_sync_done && !previous.synced);
 }
 
@@ -171,6 +171,9 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
     LOG(INFO) << "answering as DolphinScheduler " << DsVersionName(next->dolphinscheduler.version)
               << ": " << next->dolphinscheduler.reason;
   }
+  next->self_preservation = changes.self_preservation.has_value()
+                                ? *std::move(changes.self_preservation)
+                                : previous.self_preservation;
   if (!previous.synced && changes.first_sync_done) {
     next->synced = true;
     ClusterChange c;

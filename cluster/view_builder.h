@@ -44,6 +44,8 @@ struct ViewChanges {
   std::optional<DsDetection> dolphinscheduler;
   // Recompute the slots even if no master changed (the slot policy changed).
   bool recompute_slots = false;
+  // Self-preservation's status, when it changed; nullopt when not.
+  std::optional<SelfPreservationStatus> self_preservation;
 
   // Whether the view must be rebuilt at all: false for an idle tick or a batch of ignored
   // events. (A rebuilt view may still turn out equal; then its batch is empty.)

@@ -118,6 +118,7 @@ void FillViewMeta(const cluster::ClusterView& view, uint64_t version, absl::stri
   meta->set_session_state(ToProto(freshness.session_state));
   meta->set_syncing(!freshness.ever_synced);
   meta->set_stale(freshness.stale);
+  meta->set_self_preservation(freshness.self_preservation);
   ToProto(freshness.stale_for, meta->mutable_stale_for());
   if (freshness.since_last_sync != absl::InfiniteDuration()) {
     ToProto(freshness.since_last_sync, meta->mutable_since_last_sync());

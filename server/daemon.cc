@@ -74,6 +74,10 @@ cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
   if (!o.slot_policy.empty()) c.slot_policy = cluster::ParseSlotPolicy(o.slot_policy).value();
   c.resync_interval = absl::Milliseconds(o.resync_interval_ms);
   c.staleness_bound = absl::Milliseconds(o.effective_staleness_bound_ms());
+  c.self_preservation.fraction = o.self_preservation_fraction;
+  c.self_preservation.window = absl::Milliseconds(o.self_preservation_window_ms);
+  c.self_preservation.min_nodes = o.self_preservation_min_nodes;
+  c.self_preservation.max_hold = absl::Milliseconds(o.self_preservation_max_hold_ms);
   return c;
 }
 

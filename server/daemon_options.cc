@@ -40,6 +40,9 @@ absl::Status DaemonOptions::Validate() const {
       InRange("max_clock_skew_ms", max_clock_skew_ms, 0, 365 * 24 * kHour),
       InRange("resync_interval_ms", resync_interval_ms, 1000, 24 * kHour),
       InRange("staleness_bound_ms", staleness_bound_ms, 0, kHour),
+      InRange("self_preservation_window_ms", self_preservation_window_ms, 100, kHour),
+      InRange("self_preservation_min_nodes", self_preservation_min_nodes, 2, 1000000),
+      InRange("self_preservation_max_hold_ms", self_preservation_max_hold_ms, 0, 24 * kHour),
       InRange("max_request_bytes", max_request_bytes, 1024, 64 << 20),
       InRange("max_watch_streams", max_watch_streams, 1, 1000000),
       InRange("watch_buffer_messages", watch_buffer_messages, 1, 1000000),
@@ -56,7 +59,8 @@ absl::Status DaemonOptions::Validate() const {
   }
   for (const auto& [flag, value] :
        {std::make_pair("overload_cpu_usage", overload_cpu_usage),
-        std::make_pair("overload_memory_usage", overload_memory_usage)}) {
+        std::make_pair("overload_memory_usage", overload_memory_usage),
+        std::make_pair("self_preservation_fraction", self_preservation_fraction)}) {
     if (!std::isfinite(value) || value < 0 || value > 1) {
       return Bad(flag, absl::StrCat(value), "must be a fraction in [0, 1] (0 disables)");
     }

@@ -83,6 +83,15 @@ struct DaemonOptions {
   // Consistency.
   int64_t resync_interval_ms = internal::Ms(internal::ClusterDefaults().resync_interval);
   int64_t staleness_bound_ms = 0;  // 0: 2/3 of zk_session_timeout_ms
+  // Self-preservation (docs/consistency.md): a group, all workers or all masters losing more
+  // than this share (0 disables) within the window is held in its last good state, for at
+  // most the maximum hold; populations smaller than the minimum never trigger.
+  double self_preservation_fraction = internal::ClusterDefaults().self_preservation.fraction;
+  int64_t self_preservation_window_ms =
+      internal::Ms(internal::ClusterDefaults().self_preservation.window);
+  int32_t self_preservation_min_nodes = internal::ClusterDefaults().self_preservation.min_nodes;
+  int64_t self_preservation_max_hold_ms =
+      internal::Ms(internal::ClusterDefaults().self_preservation.max_hold);
 
   // Serving.
   std::string admin_token_file;                   // empty: RosterAdmin from loopback only

@@ -74,7 +74,8 @@ DEFINE_int64(tombstone_retention_ms, kDefaults.tombstone_retention_ms,
 DEFINE_int64(max_heartbeat_bytes, kDefaults.max_heartbeat_bytes,
              "Larger heartbeat payloads are rejected, in bytes.");
 DEFINE_int64(max_clock_skew_ms, kDefaults.max_clock_skew_ms,
-             "Heartbeat times further ahead of this daemon's clock are rejected, in ms.");
+             "Heartbeat times further ahead of the registry server's clock when the znode was "
+             "written (its mtime) are rejected, in ms; never compared with rosterd's own clock.");
 DEFINE_double(overload_cpu_usage, kDefaults.overload_cpu_usage,
               "A heartbeat over this CPU usage (a fraction, 0..1) counts as OVERLOAD; 0 "
               "disables.");
@@ -122,6 +123,18 @@ DEFINE_int64(resync_interval_ms, kDefaults.resync_interval_ms,
 DEFINE_int64(staleness_bound_ms, kDefaults.staleness_bound_ms,
              "Slot and leader answers are refused once the view has been stale this long, in "
              "milliseconds; 0 means 2/3 of --zk_session_timeout_ms.");
+DEFINE_double(self_preservation_fraction, kDefaults.self_preservation_fraction,
+              "Self-preservation: when more than this share of a worker group, of all workers "
+              "or of all masters goes FAULT or OFFLINE within --self_preservation_window_ms, "
+              "rosterd suspects its own view: it keeps their last good state, flags answers "
+              "stale and refuses slot and leader answers. 0 disables.");
+DEFINE_int64(self_preservation_window_ms, kDefaults.self_preservation_window_ms,
+             "Self-preservation: losses this close together, in milliseconds, count as one wave.");
+DEFINE_int32(self_preservation_min_nodes, kDefaults.self_preservation_min_nodes,
+             "Self-preservation: groups (and roles) with fewer nodes never trigger it.");
+DEFINE_int64(self_preservation_max_hold_ms, kDefaults.self_preservation_max_hold_ms,
+             "Self-preservation: a held node whose loss persists this long, in milliseconds, is "
+             "accepted as lost (rosterd never refuses forever on a real outage).");
 
 namespace roster::server {
 
@@ -167,6 +180,10 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.worker_group_db_query_timeout_ms = FLAGS_worker_group_db_query_timeout_ms;
   options.resync_interval_ms = FLAGS_resync_interval_ms;
   options.staleness_bound_ms = FLAGS_staleness_bound_ms;
+  options.self_preservation_fraction = FLAGS_self_preservation_fraction;
+  options.self_preservation_window_ms = FLAGS_self_preservation_window_ms;
+  options.self_preservation_min_nodes = FLAGS_self_preservation_min_nodes;
+  options.self_preservation_max_hold_ms = FLAGS_self_preservation_max_hold_ms;
   if (absl::Status status = options.Validate(); !status.ok()) return status;
   return options;
 }

@@ -26,6 +26,7 @@ std::string HealthReporter::NotServingReason(const cluster::Freshness& freshness
                         freshness.ever_synced ? "" : ", first full read pending");
   }
   if (!freshness.ever_synced) return "first full read of the registry pending";
+  if (!freshness.self_preservation.empty()) return freshness.self_preservation;
   return "view stale: a re-read of the registry is pending";
 }
 

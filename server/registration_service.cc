@@ -84,9 +84,11 @@ absl::StatusOr<std::string> RegistrationService::Payload(NodeRole role, const st
   if (heartbeat.report_time_ms() == 0) heartbeat.set_report_time_ms(absl::ToUnixMillis(wall_now));
   if (role == NodeRole::kWorker && heartbeat.host_weight() == 0) heartbeat.set_host_weight(100);
   std::string payload = cluster::EncodeHeartbeat(role, heartbeat);
-  // What the cluster layer will make of it: refuse now what would put the node in FAULT.
+  // What the cluster layer will make of it: refuse now what would put the node in FAULT. The
+  // clock-skew check waits for the znode: its reference is the registry server's clock when it
+  // was written, which a jump of this daemon's clock cannot move.
   absl::StatusOr<v1::Heartbeat> parsed =
-      cluster::ParseHeartbeat(role, payload, options_.heartbeat_limits, wall_now);
+      cluster::ParseHeartbeat(role, payload, options_.heartbeat_limits, absl::InfinitePast());
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("heartbeat: ", parsed.status().message()));
   }

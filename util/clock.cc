@@ -67,4 +67,9 @@ void FakeClock::Advance(absl::Duration d) {
   for (Observer* observer : observers_) observer->OnClockAdvanced();
 }
 
+void FakeClock::AdvanceWall(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  wall_now_ += d;
+}
+
 }  // namespace roster

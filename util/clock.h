@@ -2,7 +2,9 @@
 //
 // `Now()` is monotonic: it never goes backwards and is the only time used for liveness,
 // staleness and timers. `WallNow()` is the calendar clock, used only to display times and to
-// compare with timestamps written by other machines (which are never trusted for liveness).
+// stamp records for people; it may jump by hours either way (an operator, NTP stepping), so no
+// decision about a node rests on it: a heartbeat's own times are compared with the registry
+// server's clock (the znode's mtime), never with ours (docs/consistency.md).
 //
 // Timer loops (SerialExecutor) wait for a deadline on a clock with WaitTimeout() and register
 // as a Clock::Observer: a FakeClock does not move by itself, so a waiter sleeps until
@@ -67,6 +69,9 @@ class FakeClock final : public Clock {
   // the executors that use this clock; Advance() does not wait for them). `d` must not be
   // negative.
   void Advance(absl::Duration d);
+  // Moves the calendar clock alone, forwards or backwards (`d` may be negative), as an
+  // operator or NTP stepping the clock does; Now() does not move, so no observer is told.
+  void AdvanceWall(absl::Duration d);
 
  private:
   mutable absl::Mutex mu_;

@@ -33,6 +33,7 @@
 #include "cluster/group_source.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_table.h"
+#include "cluster/self_preservation.h"
 #include "cluster/worker_cluster.h"
 #include "registry/registry.h"
 #include "util/executor.h"
@@ -60,6 +61,7 @@ struct ClusterManager::State {
         workers(options.paths.workers, &worker_options),
         alerts(&alert_options),
         log(options.change_log_capacity),
+        preservation(options.self_preservation),
         executor(options.name) {}
 
   static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
@@ -112,6 +114,10 @@ struct ClusterManager::State {
   std::optional<FreshnessTracker> freshness ABSL_GUARDED_BY(executor);
   // Subscription roots the last full read could not list, with why (PermissionDenied).
   std::set<std::string> denied_roots ABSL_GUARDED_BY(executor);
+  SelfPreservation preservation ABSL_GUARDED_BY(executor);
+  // An operator's AcceptHeldLosses() for the next publish (why), and how many it accepted.
+  std::optional<std::string> accept_held ABSL_GUARDED_BY(executor);
+  int accepted_held ABSL_GUARDED_BY(executor) = 0;
 
   // Worker groups from outside the registry, in the order they were added (the group file
   // first). `source` is thread-safe; the rest is confined to the executor.

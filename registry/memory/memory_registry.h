@@ -20,12 +20,16 @@
 #include "absl/strings/string_view.h"
 #include "registry/registry.h"
 #include "registry/registry_options.h"
+#include "util/clock.h"
 
 namespace roster::registry {
 
 class MemoryStore {
  public:
   MemoryStore();
+  // `clock`'s calendar time stamps the nodes' ctime and mtime, as the ZooKeeper server's own
+  // clock does (tests move it apart from a client's). Not owned; must outlive the store.
+  explicit MemoryStore(Clock* clock);
   ~MemoryStore();
 
   // The process-wide store called `name` (created on first use; lives until exit).

@@ -86,11 +86,12 @@ std::string HexId(int64_t id) { return absl::StrFormat("0x%x", id); }
 
 // --- Impl: plumbing ---------------------------------------------------------------------------
 
-MemoryStore::Impl::Impl()
+MemoryStore::Impl::Impl(Clock* clock)
     : session_base_([] {
         absl::BitGen gen;
         return absl::Uniform<int64_t>(gen, 1, int64_t{1} << 20) << 32;
-      }()) {
+      }()),
+      clock_(clock) {
   absl::MutexLock lock(&mu_);
   NodeRec& root = nodes_["/"];
   root.acl = Acl::Open();
@@ -419,7 +420,9 @@ size_t MemoryStore::Impl::NodeCount() const {
 
 // --- MemoryStore ------------------------------------------------------------------------------
 
-MemoryStore::MemoryStore() : impl_(std::make_unique<Impl>()) {}
+MemoryStore::MemoryStore() : MemoryStore(Clock::Real()) {}
+
+MemoryStore::MemoryStore(Clock* clock) : impl_(std::make_unique<Impl>(clock)) {}
 
 MemoryStore::~MemoryStore() = default;
 

@@ -90,7 +90,7 @@ class MemoryStore::Impl {
  public:
   using ClientId = int64_t;
 
-  Impl();
+  explicit Impl(Clock* clock);
 
   // Registers a client (a MemoryRegistry), in kConnecting. `sink` and `mailbox` must stay
   // valid until Close(). Paths of its operations are relative to config.chroot.
@@ -213,6 +213,8 @@ class MemoryStore::Impl {
   std::map<int64_t, ClientId> sessions_ ABSL_GUARDED_BY(mu_);  // live sessions
   int64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
   const int64_t session_base_;
+  // The server's clock: ctime and mtime (epoch ms) are its calendar time.
+  Clock* const clock_;
   // One-shot watches: full path -> session ids. Exists() on a missing node leaves a data watch.
   std::map<std::string, std::set<int64_t>> data_watches_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::set<int64_t>> child_watches_ ABSL_GUARDED_BY(mu_);

@@ -53,8 +53,6 @@ std::string DescribeAcl(const std::vector<Acl>& acl) {
   });
 }
 
-int64_t WallMillis() { return absl::ToUnixMillis(absl::Now()); }
-
 }  // namespace
 
 template <typename T, typename Fn>
@@ -172,7 +170,7 @@ absl::StatusOr<std::string> MemoryStore::Impl::CreateLocked(
                      "' is ephemeral, and ephemeral nodes cannot have children"));
   }
   const int64_t zxid = ++zxid_;
-  const int64_t now = WallMillis();
+  const int64_t now = absl::ToUnixMillis(clock_->WallNow());
   NodeRec node;
   node.stat.czxid = node.stat.mzxid = node.stat.pzxid = zxid;
   node.stat.ctime_ms = node.stat.mtime_ms = now;
@@ -332,7 +330,7 @@ void MemoryStore::Impl::Set(ClientId id, const std::string& path, std::string da
                                                  ")"));
         }
         node.stat.mzxid = ++zxid_;
-        node.stat.mtime_ms = WallMillis();
+        node.stat.mtime_ms = absl::ToUnixMillis(clock_->WallNow());
         ++node.stat.version;
         node.stat.data_length = static_cast<int32_t>(data.size());
         node.data = std::move(data);

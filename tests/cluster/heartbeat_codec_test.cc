@@ -35,8 +35,9 @@ using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// The daemon's wall clock in these tests: 10 s after the samples' reportTime.
-const absl::Time kWallNow = absl::FromUnixMillis(1729238660456);
+// When the samples were written, by the registry server's clock (the znode's mtime): 10 s
+// after their reportTime.
+const absl::Time kWrittenAt = absl::FromUnixMillis(1729238660456);
 
 // A 3.2.2/dev master and a dev worker (BaseHeartBeat.java, WorkerHeartBeat.java @ dev), plus
 // roster's workerGroup extension.
@@ -69,12 +70,12 @@ MATCHER_P(EqualsProto, expected, "equals " + expected.ShortDebugString()) {
 absl::StatusOr<Heartbeat> Parse(absl::string_view payload, NodeRole role = NodeRole::kWorker,
                                 HeartbeatLimits limits = {},
                                 HeartbeatDialect dialect = HeartbeatDialect::kAuto) {
-  return ParseHeartbeat(role, payload, limits, kWallNow, dialect);
+  return ParseHeartbeat(role, payload, limits, kWrittenAt, dialect);
 }
 
 absl::StatusOr<Heartbeat> ParseAs(HeartbeatDialect dialect, absl::string_view payload,
                                   NodeRole role = NodeRole::kWorker) {
-  return ParseHeartbeat(role, payload, HeartbeatLimits(), kWallNow, dialect);
+  return ParseHeartbeat(role, payload, HeartbeatLimits(), kWrittenAt, dialect);
 }
 
 // A Heartbeat written by hand in protobuf's text format.
@@ -225,12 +226,25 @@ TEST(HeartbeatCodecTest, WorkerGroupIsIgnoredForOtherRoles) {
 TEST(HeartbeatCodecTest, ClockSkewBoundIsInclusive) {
   HeartbeatLimits limits;
   limits.max_clock_skew = absl::Minutes(5);
-  const int64_t edge = absl::ToUnixMillis(kWallNow + absl::Minutes(5));
+  const int64_t edge = absl::ToUnixMillis(kWrittenAt + absl::Minutes(5));
   EXPECT_OK(Parse(absl::StrCat(R"({"reportTime":)", edge, "}"), NodeRole::kWorker, limits));
   EXPECT_THAT(Parse(absl::StrCat(R"({"reportTime":)", edge + 1, "}"), NodeRole::kWorker, limits),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("is 5m0.001s ahead"), HasSubstr("more than the 5m allowed"),
                              HasSubstr("--max_clock_skew_ms"))));
+}
+
+// Without the znode's mtime there is no reference that a writer does not control: the times
+// are kept as written, whatever they say.
+TEST(HeartbeatCodecTest, ClockSkewIsNotCheckedWithoutAReference) {
+  ASSERT_OK_AND_ASSIGN(Heartbeat h,
+                       ParseHeartbeat(NodeRole::kWorker, R"({"reportTime":4102444800000})",
+                                      HeartbeatLimits(), absl::InfinitePast()));
+  EXPECT_EQ(h.report_time_ms(), 4102444800000);
+  EXPECT_THAT(
+      ParseHeartbeat(NodeRole::kWorker, R"({"startupTime":-1})", HeartbeatLimits(),
+                     absl::InfinitePast()),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("startupTime -1 is negative")));
 }
 
 TEST(HeartbeatCodecTest, SizeLimitIsInclusive) {
@@ -513,8 +527,9 @@ std::vector<BadPayload> BadPayloads() {
       {"Port0", R"({"port":0})", kInvalid, "port 0 is not in [1, 65535]"},
       {"Port65536", R"({"port":65536})", kInvalid, "port 65536 is not in [1, 65535]"},
       {"ReportTimeIn2100", R"({"reportTime":4102444800000})", kInvalid,
-       "reportTime 4102444800000 (2100-01-01T00:00:00Z) is 75y ahead of this daemon's clock, "
-       "more than the 1h allowed (--max_clock_skew_ms)"},
+       "reportTime 4102444800000 (2100-01-01T00:00:00Z) is 75y ahead of the registry's clock "
+       "when it was written (znode mtime 2024-10-18T08:04:20Z), more than the 1h allowed "
+       "(--max_clock_skew_ms)"},
       {"StartupTimeTwoDaysAhead", R"({"startupTime":1729411460456})", kInvalid,
        "startupTime 1729411460456 (2024-10-20T08:04:20Z) is 2d ahead"},
       {"StartupTimeNegative", R"({"startupTime":-1})", kInvalid, "startupTime -1 is negative"},

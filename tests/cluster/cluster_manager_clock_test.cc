@@ -1,0 +1,327 @@
+// ClusterManager when clocks misbehave and when many nodes go quiet at once (docs/consistency.md,
+// "Clock safety and self-preservation"): rosterd's own wall clock jumping by hours either way
+// marks no node FAULT, a single writer with a wrong clock is still flagged, and a mass silence
+// makes rosterd suspect its own view before the cluster.
+//
+// Three clocks: rosterd's (FakeClock `clock_`, wall and monotonic movable apart), the registry
+// server's (`zk_clock_`, which stamps every znode's mtime), and the DolphinScheduler nodes',
+// which write reportTime from the server's wall time plus an offset of the test's choosing.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "cluster/cluster_manager.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "registry/memory/memory_registry.h"
+#include "tests/cluster/cluster_test_util.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/status_matchers.h"
+
+namespace roster::cluster {
+namespace {
+
+using registry::CreateMode;
+using registry::CreateOptions;
+using registry::MemoryRegistry;
+using registry::MemoryStore;
+using registry::RegistryOptions;
+using ::roster::testing::HeartbeatJson;
+using ::roster::testing::StatusIs;
+using ::testing::HasSubstr;
+
+const char* const kMasters[] = {"10.0.0.1:5678", "10.0.0.2:5678", "10.0.0.3:5678"};
+const char* const kEtl[] = {"10.0.0.21:1234", "10.0.0.22:1234", "10.0.0.23:1234", "10.0.0.24:1234"};
+const char* const kOthers[] = {"10.0.0.31:1234", "10.0.0.32:1234", "10.0.0.33:1234",
+                               "10.0.0.34:1234"};
+
+class ClusterManagerClockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    registry_ = NewSession("rosterd");
+    for (const char* path : {"/nodes/master", "/nodes/worker"}) {
+      CreateOptions options;
+      options.create_parents = true;
+      ASSERT_OK(registry_->Create(path, "", options));
+    }
+  }
+
+  void TearDown() override {
+    manager_.reset();
+    nodes_.clear();
+    registry_->Shutdown();
+  }
+
+  std::unique_ptr<MemoryRegistry> NewSession(absl::string_view name) {
+    RegistryOptions options;
+    options.name = std::string(name);
+    options.clock = &clock_;
+    options.session_timeout = absl::Seconds(30);
+    auto session = std::make_unique<MemoryRegistry>(store_, "", options);
+    EXPECT_OK(session->Start());
+    EXPECT_OK(session->WaitConnected(absl::Seconds(10)));
+    return session;
+  }
+
+  ClusterOptions Options() {
+    ClusterOptions options;
+    options.clock = &clock_;
+    options.run_timers = false;
+    options.slot_policy = SlotPolicy::kStable;
+    // The defaults under test: a 1 h clock-skew allowance, 10 s heartbeats, FAULT after 3
+    // missed, self-preservation over half of a group (of 3 or more) within 30 s, held 2 min.
+    EXPECT_EQ(options.heartbeat_limits.max_clock_skew, absl::Hours(1));
+    return options;
+  }
+
+  // The payload a DolphinScheduler node writes now, its clock `offset` from the server's. Every
+  // node started an hour before the test, by a correct clock.
+  std::string Payload(absl::string_view group, absl::Duration offset = absl::ZeroDuration()) {
+    const int64_t now_ms = absl::ToUnixMillis(zk_clock_.WallNow() + offset);
+    return HeartbeatJson("NORMAL", startup_ms_, 23817, now_ms, 0.2, 0.3, group);
+  }
+
+  void Register(const char* address, bool master, absl::string_view group = "") {
+    auto session = NewSession(address);
+    CreateOptions options;
+    options.mode = CreateMode::kEphemeral;
+    const std::string path = absl::StrCat(master ? "/nodes/master/" : "/nodes/worker/", address);
+    ASSERT_OK(session->Create(path, Payload(group), options));
+    paths_[address] = path;
+    groups_[address] = std::string(group);
+    nodes_[address] = std::move(session);
+  }
+
+  // Three masters, four workers in group "etl", four in no group but "default".
+  void StartCluster() { StartCluster(Options()); }
+  void StartCluster(ClusterOptions options) {
+    for (const char* address : kMasters) Register(address, /*master=*/true);
+    for (const char* address : kEtl) Register(address, /*master=*/false, "etl");
+    for (const char* address : kOthers) Register(address, /*master=*/false);
+    manager_ = std::make_unique<ClusterManager>(registry_.get(), std::move(options));
+    ASSERT_OK(manager_->Start());
+    ASSERT_EVENTUALLY(manager_->ready() && manager_->view()->workers.size() == 8 &&
+                      AllShown(NodeState::kRunning));
+  }
+
+  // `address` writes its heartbeat (its clock `offset` from the server's); returns once the
+  // view shows the write, or shows the node held (a write that makes it FAULT may be hidden
+  // behind its last good state).
+  void Heartbeat(const std::string& address, absl::Duration offset = absl::ZeroDuration()) {
+    absl::StatusOr<registry::Stat> stat =
+        nodes_.at(address)->Set(paths_.at(address), Payload(groups_.at(address), offset));
+    ASSERT_OK(stat.status());
+    ASSERT_EVENTUALLY(ShowsWrite(address, stat->mzxid)) << address;
+  }
+  bool ShowsWrite(const std::string& address, int64_t mzxid) const {
+    NodeInfoPtr node = manager_->view()->FindAny(address);
+    return node != nullptr &&
+           (node->mzxid >= mzxid || absl::StrContains(node->reason, "held by self-preservation"));
+  }
+
+  // Time passes for everyone, then rosterd's periodic tick runs.
+  void Pass(absl::Duration d) {
+    clock_.Advance(d);
+    zk_clock_.Advance(d);
+    manager_->TickNow();
+  }
+
+  NodeState Shown(absl::string_view address) const {
+    NodeInfoPtr node = manager_->view()->FindAny(address);
+    return node == nullptr ? static_cast<NodeState>(-1) : node->state;
+  }
+  bool AllShown(NodeState state) const {
+    for (const auto& [address, session] : nodes_) {
+      if (Shown(address) != state) return false;
+    }
+    return true;
+  }
+  // Every node's history, for a FAULT it may have passed through.
+  int FaultsInHistory() const {
+    int faults = 0;
+    for (const auto& [address, session] : nodes_) {
+      for (const Transition& t : manager_->view()->FindAny(address)->history) {
+        faults += t.to == NodeState::kFault;
+      }
+    }
+    return faults;
+  }
+
+  FakeClock clock_;     // rosterd's
+  FakeClock zk_clock_;  // the registry server's
+  std::shared_ptr<MemoryStore> store_ = std::make_shared<MemoryStore>(&zk_clock_);
+  const int64_t startup_ms_ = absl::ToUnixMillis(zk_clock_.WallNow() - absl::Hours(1));
+  std::unique_ptr<MemoryRegistry> registry_;
+  std::map<std::string, std::unique_ptr<MemoryRegistry>> nodes_;
+  std::map<std::string, std::string> paths_;
+  std::map<std::string, std::string> groups_;
+  std::unique_ptr<ClusterManager> manager_;
+};
+
+TEST_F(ClusterManagerClockTest, RosterdsWallClockJumpingHoursEitherWayFaultsNoNode) {
+  StartCluster();
+  for (const absl::Duration jump : {-absl::Hours(6), absl::Hours(12)}) {
+    // Backwards first: every reportTime is then 6 h ahead of rosterd's calendar clock.
+    clock_.AdvanceWall(jump);
+    for (int round = 0; round < 4; ++round) {
+      Pass(absl::Seconds(10));
+      for (const auto& [address, session] : nodes_) Heartbeat(address);
+      manager_->TickNow();
+      ASSERT_TRUE(AllShown(NodeState::kRunning))
+          << "after a jump of " << absl::FormatDuration(jump) << ", round " << round;
+    }
+    EXPECT_EQ(FaultsInHistory(), 0) << "after a jump of " << absl::FormatDuration(jump);
+    const ViewSnapshot at = manager_->Snapshot();
+    EXPECT_FALSE(at.freshness.stale);
+    EXPECT_FALSE(at.view->self_preservation.active);
+    ASSERT_OK_AND_ASSIGN(SlotAnswer slot, manager_->GetMasterSlot(at, kMasters[1], {}));
+    EXPECT_EQ(slot.slot, 1);
+    EXPECT_EQ(slot.total, 3);
+  }
+}
+
+TEST_F(ClusterManagerClockTest, AWriterWhoseClockIsOffIsStillFlaggedAlone) {
+  StartCluster();
+  clock_.AdvanceWall(-absl::Hours(6));  // and whatever rosterd's own clock says
+  Pass(absl::Seconds(10));
+  for (const char* address : kOthers) Heartbeat(address);
+  Heartbeat(kEtl[0], absl::Hours(3));  // this worker's clock is 3 h ahead of the server's
+  ASSERT_EVENTUALLY(Shown(kEtl[0]) == NodeState::kFault);
+  NodeInfoPtr bad = manager_->view()->FindAny(kEtl[0]);
+  EXPECT_THAT(bad->reason, HasSubstr("reportTime"));
+  EXPECT_THAT(bad->reason, HasSubstr("is 3h ahead of the registry's clock when it was written"));
+  EXPECT_THAT(bad->reason, HasSubstr("--max_clock_skew_ms"));
+  for (const char* address : kOthers) EXPECT_EQ(Shown(address), NodeState::kRunning) << address;
+  EXPECT_FALSE(manager_->view()->self_preservation.active) << "1 of 4 is no wave";
+  EXPECT_OK(manager_->GetMasterSlot(manager_->Snapshot(), kMasters[0], {}).status());
+
+  // Its clock fixed, it comes back through probation.
+  Heartbeat(kEtl[0]);
+  EXPECT_EQ(Shown(kEtl[0]), NodeState::kRecovering);
+}
+
+// All workers of a group stop heartbeating while the rest of the cluster goes on.
+TEST_F(ClusterManagerClockTest, AMassSilenceIsHeldAndSlotAnswersRefusedUntilTheNodesReturn) {
+  StartCluster();
+  for (int round = 0; round < 4; ++round) {
+    Pass(absl::Seconds(10));
+    for (const char* address : kMasters) Heartbeat(address);
+    for (const char* address : kOthers) Heartbeat(address);
+  }
+  manager_->TickNow();
+  const ViewSnapshot at = manager_->Snapshot();
+  for (const char* address : kEtl) {
+    NodeInfoPtr node = at.view->FindAny(address);
+    EXPECT_EQ(node->state, NodeState::kRunning) << address << ": kept in its last good state";
+    EXPECT_THAT(node->reason, HasSubstr("held by self-preservation"));
+    EXPECT_THAT(node->reason, HasSubstr("no heartbeat for 30s"));
+  }
+  EXPECT_TRUE(at.view->self_preservation.active);
+  EXPECT_TRUE(at.freshness.stale);
+  EXPECT_THAT(at.freshness.self_preservation,
+              HasSubstr("4 of 4 workers of group 'etl' went FAULT or OFFLINE within 30s"));
+  EXPECT_THAT(manager_->GetMasterSlot(at, kMasters[0], {}),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("rather than empty the assignment"),
+                             HasSubstr("self-preservation: holding 4 node(s)"))));
+  EXPECT_THAT(manager_->GetLeader(at), StatusIs(absl::StatusCode::kUnavailable));
+  SelectRequest etl;
+  etl.group = "etl";
+  EXPECT_OK(manager_->SelectWorker(at, etl).status()) << "lookups answer, flagged stale";
+
+  // They were alive all along: they come back, the view shows the truth, answers resume.
+  for (const char* address : kEtl) Heartbeat(address);
+  ASSERT_EVENTUALLY(!manager_->view()->self_preservation.active);
+  for (const char* address : kEtl) EXPECT_EQ(Shown(address), NodeState::kRecovering);
+  EXPECT_OK(manager_->GetMasterSlot(manager_->Snapshot(), kMasters[0], {}).status());
+}
+
+TEST_F(ClusterManagerClockTest, AMassSilenceThatPersistsIsAcceptedAfterTheMaximumHold) {
+  StartCluster();
+  absl::Duration silent;
+  while (!manager_->view()->self_preservation.active) {
+    ASSERT_LT(silent, absl::Minutes(1)) << "never held";
+    Pass(absl::Seconds(10));
+    silent += absl::Seconds(10);
+    for (const char* address : kMasters) Heartbeat(address);
+    for (const char* address : kOthers) Heartbeat(address);
+  }
+  // Held for at most --self_preservation_max_hold_ms (2 min), then the outage is real.
+  for (absl::Duration held; held < absl::Minutes(2); held += absl::Seconds(10)) {
+    ASSERT_TRUE(manager_->view()->self_preservation.active) << "held " << held;
+    Pass(absl::Seconds(10));
+    for (const char* address : kMasters) Heartbeat(address);
+    for (const char* address : kOthers) Heartbeat(address);
+  }
+  ASSERT_FALSE(manager_->view()->self_preservation.active);
+  for (const char* address : kEtl) EXPECT_EQ(Shown(address), NodeState::kFault) << address;
+  EXPECT_EQ(manager_->view()->FindGroup("etl")->selectable, 0);
+  EXPECT_OK(manager_->GetMasterSlot(manager_->Snapshot(), kMasters[0], {}).status());
+}
+
+// rosterd itself was frozen (a VM pause, a stopped process) for longer than the heartbeat
+// timeout: its monotonic clock jumps, and every node looks silent at once.
+TEST_F(ClusterManagerClockTest, RosterdFrozenPastTheTimeoutSuspectsItselfNotTheCluster) {
+  StartCluster();
+  Pass(absl::Seconds(45));
+  ASSERT_TRUE(manager_->view()->self_preservation.active);
+  EXPECT_TRUE(AllShown(NodeState::kRunning)) << "every node kept in its last good state";
+  EXPECT_EQ(manager_->view()->slots.masters.size(), 3u) << "the assignment is not emptied";
+  EXPECT_THAT(manager_->GetMasterSlot(manager_->Snapshot(), kMasters[0], {}),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("self-preservation")));
+
+  for (const auto& [address, session] : nodes_) Heartbeat(address);
+  ASSERT_EVENTUALLY(!manager_->view()->self_preservation.active);
+  EXPECT_OK(manager_->GetMasterSlot(manager_->Snapshot(), kMasters[0], {}).status());
+}
+
+// The registry server's clock steps back 3 h: every heartbeat written since is "ahead", every
+// node fails the same check at once.
+TEST_F(ClusterManagerClockTest, EveryNodeFailingTheSameClockCheckIsHeld) {
+  StartCluster();
+  zk_clock_.AdvanceWall(-absl::Hours(3));
+  Pass(absl::Seconds(10));
+  for (const auto& [address, session] : nodes_) {
+    Heartbeat(address, absl::Hours(3));  // the nodes' clocks did not move
+  }
+  manager_->TickNow();
+  const ViewSnapshot at = manager_->Snapshot();
+  EXPECT_TRUE(at.view->self_preservation.active);
+  EXPECT_THAT(at.freshness.self_preservation, HasSubstr("3 of 3 masters"));
+  EXPECT_THAT(at.freshness.self_preservation, HasSubstr("ahead of the registry's clock"));
+  EXPECT_TRUE(AllShown(NodeState::kRunning));
+  EXPECT_THAT(manager_->GetLeader(at), StatusIs(absl::StatusCode::kUnavailable));
+
+  // An operator who knows better accepts the losses at once.
+  EXPECT_EQ(manager_->AcceptHeldLosses("the registry's clock is being fixed"), 11);
+  EXPECT_FALSE(manager_->view()->self_preservation.active);
+  EXPECT_TRUE(AllShown(NodeState::kFault));
+}
+
+TEST_F(ClusterManagerClockTest, AGenuineSingleFailureIsHandledAsBefore) {
+  StartCluster();
+  for (int round = 0; round < 3; ++round) {
+    Pass(absl::Seconds(10));
+    for (const auto& [address, session] : nodes_) {
+      if (address != kEtl[0]) Heartbeat(address);
+    }
+  }
+  EXPECT_EQ(Shown(kEtl[0]), NodeState::kFault);
+  EXPECT_THAT(manager_->view()->FindAny(kEtl[0])->reason, HasSubstr("no heartbeat for 30s"));
+  EXPECT_EQ(manager_->view()->FindGroup("etl")->selectable, 3);
+
+  // A master's session ends: OFFLINE, and the slots are recomputed without it.
+  nodes_.at(kMasters[2])->Shutdown();
+  nodes_.erase(kMasters[2]);
+  ASSERT_EVENTUALLY(Shown(kMasters[2]) == NodeState::kOffline);
+  const ViewSnapshot at = manager_->Snapshot();
+  EXPECT_FALSE(at.view->self_preservation.active);
+  ASSERT_OK_AND_ASSIGN(SlotAnswer slot, manager_->GetMasterSlot(at, kMasters[1], {}));
+  EXPECT_EQ(slot.total, 2);
+}
+
+}  // namespace
+}  // namespace roster::cluster
