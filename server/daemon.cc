@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -72,6 +73,9 @@ cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
   if (!o.slot_policy.empty()) c.slot_policy = cluster::ParseSlotPolicy(o.slot_policy).value();
   c.resync_interval = absl::Milliseconds(o.resync_interval_ms);
   c.staleness_bound = absl::Milliseconds(o.effective_staleness_bound_ms());
+  // Long enough for a tick and a slow round trip, short enough that a partition the ZooKeeper
+  // client has not noticed yet never times a node out (see ClusterOptions::contact_grace).
+  c.contact_grace = std::min(2 * c.tick_interval, c.timing.heartbeat_timeout() / 2);
   return c;
 }
 
