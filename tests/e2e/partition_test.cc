@@ -331,9 +331,9 @@ TEST_F(PartitionTest, PartitionLongerThanTheSessionTimeoutExpiresResyncsAndNever
   EXPECT_FALSE(after.meta().stale());
   EXPECT_EQ(after.meta().session_state(), v1::CONNECTED);
   // Authority answers again, the same as before.
-  tally = AuthorityTally();
-  ProbeAuthority(held, &tally);
-  EXPECT_EQ(tally.same, 4) << absl::StrJoin(tally.wrong, "\n");
+  AuthorityTally healed_tally;
+  ProbeAuthority(held, &healed_tally);
+  EXPECT_EQ(healed_tally.same, 4) << absl::StrJoin(healed_tally.wrong, "\n");
 
   Measured("long partition: rosterd stale after", stale_after);
   Measured("long partition: slot and leader refused after", refused_after);
