@@ -192,6 +192,9 @@ class TcpProxy::Loop {
   static int Source(const Connection& c, int direction) { return c.fds[1 - direction]; }
 
   void Accept();
+  // Connects, reads and notes hang-ups for the sockets poll() reported (polls[2...], two per
+  // connection in `polled`: its upstream socket, then its client's).
+  void HandleReady(const std::vector<pollfd>& polls, const std::vector<Connection*>& polled);
   void Read(Connection& connection, int direction, absl::Time now);
   // Delivers what is due; returns when the flow next needs the loop (InfiniteFuture: never).
   absl::Time Deliver(Connection& connection, int direction, absl::Time now, const Fault& fault);
@@ -277,37 +280,41 @@ void TcpProxy::Loop::Run() {
       while (read(wake_read_, buffer, sizeof(buffer)) > 0) {
       }
     }
-    const absl::Time after = absl::Now();
     if (polls[1].revents & POLLIN) Accept();
-    for (size_t i = 2; i < polls.size(); ++i) {
-      if (polls[i].revents == 0) continue;
-      Connection& connection = *polled[i - 2];
-      if (connection.dead) continue;
-      // polls alternate: the upstream socket (direction 0), then the client's (direction 1).
-      const int receiver = static_cast<int>((i - 2) % 2);
-      if (receiver == kToUpstream && connection.connecting) {
-        int error = 0;
-        socklen_t length = sizeof(error);
-        getsockopt(connection.fds[kToUpstream], SOL_SOCKET, SO_ERROR, &error, &length);
-        if (error != 0) {
-          VLOG(1) << options_.name << ": upstream " << options_.upstream_port << ": "
-                  << std::strerror(error);
-          CloseConnection(connection, /*reset=*/true);  // as if refused
-          continue;
-        }
-        connection.connecting = false;
+    HandleReady(polls, polled);
+  }
+}
+
+void TcpProxy::Loop::HandleReady(const std::vector<pollfd>& polls,
+                                 const std::vector<Connection*>& polled) {
+  const absl::Time after = absl::Now();
+  for (size_t i = 2; i < polls.size(); ++i) {
+    if (polls[i].revents == 0) continue;
+    Connection& connection = *polled[i - 2];
+    if (connection.dead) continue;
+    // polls alternate: the upstream socket (direction 0), then the client's (direction 1).
+    const int receiver = static_cast<int>((i - 2) % 2);
+    if (receiver == kToUpstream && connection.connecting) {
+      int error = 0;
+      socklen_t length = sizeof(error);
+      getsockopt(connection.fds[kToUpstream], SOL_SOCKET, SO_ERROR, &error, &length);
+      if (error != 0) {
+        VLOG(1) << options_.name << ": upstream " << options_.upstream_port << ": "
+                << std::strerror(error);
+        CloseConnection(connection, /*reset=*/true);  // as if refused
         continue;
       }
-      if (polls[i].revents & POLLOUT) connection.flows[receiver].blocked = false;
-      // This socket is the source of the other direction.
-      Flow& source = connection.flows[1 - receiver];
-      if (polls[i].revents & POLLIN) Read(connection, 1 - receiver, after);
-      if ((polls[i].revents & (POLLHUP | POLLERR)) &&
-          (source.eof || !(polls[i].revents & POLLIN))) {
-        connection.hung_up[receiver] = true;
-        connection.flows[receiver].blocked = false;
-        source.eof = true;
-      }
+      connection.connecting = false;
+      continue;
+    }
+    if (polls[i].revents & POLLOUT) connection.flows[receiver].blocked = false;
+    // This socket is the source of the other direction.
+    Flow& source = connection.flows[1 - receiver];
+    if (polls[i].revents & POLLIN) Read(connection, 1 - receiver, after);
+    if ((polls[i].revents & (POLLHUP | POLLERR)) && (source.eof || !(polls[i].revents & POLLIN))) {
+      connection.hung_up[receiver] = true;
+      connection.flows[receiver].blocked = false;
+      source.eof = true;
     }
   }
 }
