@@ -179,6 +179,7 @@ class PartitionTest : public E2eTest {
     const size_t messages_during = watch.size() - messages_before;
     const absl::Time healed = absl::Now();
     proxy_->Heal();
+    proxy_->SetReset(false);
     EXPECT_FALSE(transition) << absl::StrJoin(Transitions(watch), "\n");
     EXPECT_THAT(tally.wrong, IsEmpty());
 
@@ -379,6 +380,12 @@ TEST_F(PartitionTest, IntermittentStallsCauseNoTransition) {
             Fault::Stall(absl::Milliseconds(50), absl::Milliseconds(500), absl::Milliseconds(300)));
       },
       absl::Seconds(10));
+}
+
+TEST_F(PartitionTest, ConnectionsResetAndRefusedForAWhileCauseNoTransition) {
+  // rosterd notices at once (SUSPENDED, stale) and keeps its session: a blink.
+  ExpectNoTransitionUnder(
+      "connections reset and refused for 3 s", [&] { proxy_->SetReset(true); }, absl::Seconds(3));
 }
 
 // A 3-server ensemble whose links between servers go through proxies; rosterd connects to one
