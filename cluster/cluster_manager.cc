@@ -473,6 +473,7 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
   State& s = *state_;
   s.executor.AssertCurrent();
   ViewChanges changes;
+  const absl::Time observed_until = tick ? ProbeContact(now) : absl::InfiniteFuture();
   if (s.freshness->stale() || s.freshness->Unsettled(registry_->session())) {
     // rosterd cannot see heartbeats while its view is stale (and up to the publish that
     // makes it fresh again): nobody times out for silence it could not observe, and every
@@ -484,7 +485,7 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
   int role = 0;
   for (NodeTable* table : s.mutable_tables()) {
     if (tick) {
-      table->Tick(now, wall_now, role_changes[role++]);
+      table->Tick(now, wall_now, role_changes[role++], observed_until);
     } else {
       table->Derive(now, wall_now, role_changes[role++]);
     }
@@ -574,6 +575,29 @@ void ClusterManager::UpdateTableMetrics() {
   }
   absl::MutexLock lock(&metrics_mu_);
   table_metrics_ = std::move(metrics);
+}
+
+absl::Time ClusterManager::ProbeContact(absl::Time now) {
+  if (options_.contact_grace <= absl::ZeroDuration()) return absl::InfiniteFuture();
+  std::shared_ptr<ContactProbe> contact = state_->contact;
+  absl::Time confirmed;
+  {
+    absl::MutexLock lock(&contact->mu);
+    confirmed = contact->confirmed;
+    if (contact->outstanding) return confirmed + options_.contact_grace;
+    contact->outstanding = true;
+  }
+  // An answer, found or not, comes after every change the server applied before it read this
+  // request (ZooKeeper delivers a session's watch events and answers in order).
+  registry_->ExistsAsync(options_.paths.masters,
+                         [contact, sent = now](absl::StatusOr<std::optional<registry::Stat>> r) {
+                           absl::MutexLock lock(&contact->mu);
+                           contact->outstanding = false;
+                           if (r.ok() || absl::IsNotFound(r.status())) {
+                             contact->confirmed = std::max(contact->confirmed, sent);
+                           }
+                         });
+  return confirmed + options_.contact_grace;
 }
 
 void ClusterManager::ScheduleTick() {

@@ -82,6 +82,14 @@ struct ClusterOptions {
   double resync_jitter = 0.2;
   // How often heartbeat timeouts, probation and tombstone retention are evaluated.
   absl::Duration tick_interval = absl::Seconds(1);
+  // When positive, every tick also reads the masters' directory as a contact probe, and a
+  // node's silence counts only until the last probe answered (sent at T: every change made
+  // before T has been seen) plus this grace. A connection that went quiet (a network
+  // partition) is noticed by the ZooKeeper client only after 2/3 of the session timeout; until
+  // then the view is not stale, yet no heartbeat can arrive: without the probe every node would
+  // be timed out as FAULT. Must exceed tick_interval plus a round trip, and stay below the
+  // heartbeat timeout. Zero: off (nodes time out on the clock alone).
+  absl::Duration contact_grace = absl::ZeroDuration();
   // Slot and leader answers are refused once the view has been stale this long. The daemon
   // sets it to 2/3 of the registry session timeout.
   absl::Duration staleness_bound = absl::Seconds(20);
@@ -253,6 +261,10 @@ class ClusterManager {
   // Copies the executor-confined table counters for WriteMetrics().
   void UpdateTableMetrics();
   void ScheduleTick();
+  // Sends a contact probe unless one is under way (see ClusterOptions::contact_grace), and
+  // returns until when the registry has been observed: the last answered probe's send time
+  // plus the grace (InfiniteFuture when probing is off).
+  absl::Time ProbeContact(absl::Time now);
   void ScheduleResync();
   // Every subscription reads everything again (and every group source, if asked).
   void ResyncAll(bool group_sources);

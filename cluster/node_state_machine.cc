@@ -225,10 +225,11 @@ absl::Status NodeStateMachine::ApplyWhileDrained(NodeInput input, absl::string_v
 
 void NodeStateMachine::OnDataChanged(absl::Time now) { last_data_change_ = now; }
 
-bool NodeStateMachine::Tick(absl::Time now, absl::Time wall_now) {
+bool NodeStateMachine::Tick(absl::Time now, absl::Time wall_now, absl::Time observed_until) {
   if (drained_ || !ExpectsHeartbeats(state_)) return false;
   const NodeState before = state_;
-  if (now - std::max(last_data_change_, excused_until_) >= options_->heartbeat_timeout()) {
+  const absl::Time silence_end = std::min(now, observed_until);
+  if (silence_end - std::max(last_data_change_, excused_until_) >= options_->heartbeat_timeout()) {
     const std::string cause =
         absl::StrCat("no heartbeat for ", absl::FormatDuration(options_->heartbeat_timeout()), " (",
                      options_->missed_heartbeats, " intervals of ",

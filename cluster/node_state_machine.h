@@ -86,7 +86,11 @@ class NodeStateMachine {
 
   // Lets time pass: a heartbeat timeout (FAULT) or the end of probation (RUNNING, then
   // OVERLOAD if the last heartbeat was busy). Returns true if the state changed.
-  bool Tick(absl::Time now, absl::Time wall_now);
+  // `observed_until`: the daemon knows it saw every change of the registry up to then, not
+  // necessarily up to `now` (a connection that went quiet before the client noticed): silence
+  // counts only until then.
+  bool Tick(absl::Time now, absl::Time wall_now,
+            absl::Time observed_until = absl::InfiniteFuture());
 
   NodeState state() const { return state_; }
   const std::string& reason() const { return reason_; }

@@ -135,9 +135,9 @@ class NodeTable::Record {
     if (freshest != nullptr) ApplyPayload(*freshest, table, now, wall_now);
   }
 
-  void Tick(NodeTable* table, absl::Time now, absl::Time wall_now) {
+  void Tick(NodeTable* table, absl::Time now, absl::Time wall_now, absl::Time observed_until) {
     const NodeState before = machine_.state();
-    if (machine_.Tick(now, wall_now)) {
+    if (machine_.Tick(now, wall_now, observed_until)) {
       table->transitions_[{before, machine_.state()}]++;
       info_stale_ = true;
     }
@@ -424,7 +424,8 @@ void NodeTable::Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChan
   }
 }
 
-void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes) {
+void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
+                     absl::Time observed_until) {
   for (auto it = records_.begin(); it != records_.end();) {
     Record* record = it->second.get();
     if (record->Expired(now)) {
@@ -433,7 +434,7 @@ void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange
       it = records_.erase(it);
       continue;
     }
-    record->Tick(this, now, wall_now);
+    record->Tick(this, now, wall_now, observed_until);
     if (record->info_stale() && record->MarkDirty(false)) dirty_.push_back(record);
     ++it;
   }

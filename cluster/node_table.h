@@ -101,8 +101,10 @@ class NodeTable {
   // NodeChange for every node whose published info changed. Cheap when little changed.
   void Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes);
   // Lets time pass for every node (heartbeat timeouts, probation), purges tombstones past
-  // their retention, then Derive(). Called by the periodic tick.
-  void Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes);
+  // their retention, then Derive(). Called by the periodic tick. `observed_until`: see
+  // NodeStateMachine::Tick().
+  void Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
+            absl::Time observed_until = absl::InfiniteFuture());
   // Re-derives every node's groups from the options (after the external membership changed);
   // nodes whose groups changed are published by the next Derive().
   void RefreshGroups();

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -78,6 +79,9 @@ cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
   c.self_preservation.window = absl::Milliseconds(o.self_preservation_window_ms);
   c.self_preservation.min_nodes = o.self_preservation_min_nodes;
   c.self_preservation.max_hold = absl::Milliseconds(o.self_preservation_max_hold_ms);
+  // Long enough for a tick and a slow round trip, short enough that a partition the ZooKeeper
+  // client has not noticed yet never times a node out (see ClusterOptions::contact_grace).
+  c.contact_grace = std::min(2 * c.tick_interval, c.timing.heartbeat_timeout() / 2);
   return c;
 }
 

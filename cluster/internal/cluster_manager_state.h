@@ -51,6 +51,16 @@ struct WatcherSet {
   uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
 };
 
+// The registry contact probe (ClusterOptions::contact_grace). Its answer arrives on the
+// registry executor, possibly after the manager is gone: it lives behind a shared_ptr and only
+// records under its own lock.
+struct ContactProbe {
+  absl::Mutex mu;
+  // The send time of the latest probe answered (on the manager's monotonic clock).
+  absl::Time confirmed ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  bool outstanding ABSL_GUARDED_BY(mu) = false;
+};
+
 // Everything the executor owns.
 struct ClusterManager::State {
   explicit State(const ClusterOptions& options)
@@ -142,6 +152,7 @@ struct ClusterManager::State {
   bool detection_dirty ABSL_GUARDED_BY(executor) = true;
   std::vector<PendingDrain> pending ABSL_GUARDED_BY(executor);
   std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
+  std::shared_ptr<ContactProbe> contact = std::make_shared<ContactProbe>();
   absl::BitGen rng ABSL_GUARDED_BY(executor);
   bool started = false;
   bool executor_started = false;

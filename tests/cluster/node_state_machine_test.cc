@@ -221,6 +221,29 @@ TEST_F(NodeStateMachineTest, TimeoutFiresExactlyAfterKIntervals) {
   EXPECT_EQ(m.history().size(), 3u);
 }
 
+TEST_F(NodeStateMachineTest, SilenceCountsOnlyUntilTheRegistryWasLastObserved) {
+  // The daemon heard from the registry until 5 s (a partition it has not noticed yet): a node
+  // silent since 0 s is not timed out at 100 s, however late it is on the clock.
+  NodeStateMachine m = Make();
+  Feed(m, I::kHeartbeatNormal, absl::ZeroDuration());
+  const absl::Duration timeout = absl::Seconds(30);
+  EXPECT_FALSE(m.Tick(At(absl::Seconds(100)), WallAt(absl::Seconds(100)), At(absl::Seconds(5))));
+  EXPECT_EQ(m.state(), S::kRunning);
+  // Observed until just short of the timeout, then up to it: the timeout fires then.
+  EXPECT_FALSE(m.Tick(At(absl::Seconds(100)), WallAt(absl::Seconds(100)),
+                      At(timeout - absl::Nanoseconds(1))));
+  EXPECT_TRUE(m.Tick(At(absl::Seconds(100)), WallAt(absl::Seconds(100)), At(timeout)));
+  EXPECT_EQ(m.state(), S::kFault);
+}
+
+TEST_F(NodeStateMachineTest, ObservedUntilInTheFutureIsCappedByNow) {
+  NodeStateMachine m = Make();
+  Feed(m, I::kHeartbeatNormal, absl::ZeroDuration());
+  const absl::Duration timeout = absl::Seconds(30);
+  EXPECT_FALSE(m.Tick(At(timeout - absl::Nanoseconds(1)), WallAt(timeout), At(10 * timeout)));
+  EXPECT_TRUE(m.Tick(At(timeout), WallAt(timeout), At(10 * timeout)));
+}
+
 TEST_F(NodeStateMachineTest, TimeoutFollowsTheOptions) {
   options_.heartbeat_interval = absl::Milliseconds(1500);
   options_.missed_heartbeats = 4;

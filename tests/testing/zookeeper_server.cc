@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -276,25 +277,55 @@ std::string ZooKeeperServer::ConnectString() const {
   return absl::StrCat("127.0.0.1:", client_port_);
 }
 
-ZooKeeperEnsemble::ZooKeeperEnsemble(int size, ZooKeeperServerOptions options) {
+ZooKeeperEnsemble::ZooKeeperEnsemble(int size, ZooKeeperServerOptions options,
+                                     ZooKeeperEnsembleOptions ensemble_options) {
   CHECK_GE(size, 1);
   struct Ports {
     int client, quorum, election;
   };
   std::vector<Ports> ports;
-  std::string server_lines;
   for (int i = 0; i < size; ++i) {
     ports.push_back(Ports{PickUnusedPort(), PickUnusedPort(), PickUnusedPort()});
-    absl::StrAppend(&server_lines, "server.", i + 1, "=127.0.0.1:", ports.back().quorum, ":",
-                    ports.back().election, ";127.0.0.1:", ports.back().client, "\n");
   }
+  auto line = [](int id, int quorum, int election, int client) {
+    return absl::StrCat("server.", id, "=127.0.0.1:", quorum, ":", election, ";127.0.0.1:", client,
+                        "\n");
+  };
   for (int i = 0; i < size; ++i) {
+    std::string server_lines;
+    for (int j = 0; j < size; ++j) {
+      if (!ensemble_options.proxy_links || i == j) {
+        absl::StrAppend(&server_lines,
+                        line(j + 1, ports[j].quorum, ports[j].election, ports[j].client));
+        continue;
+      }
+      Link link{i, j, nullptr, nullptr};
+      for (auto [proxy, upstream, what] :
+           {std::make_tuple(&link.quorum, ports[j].quorum, "quorum"),
+            std::make_tuple(&link.election, ports[j].election, "election")}) {
+        TcpProxyOptions proxy_options;
+        proxy_options.upstream_port = upstream;
+        proxy_options.name = absl::StrCat("zk ", i + 1, "->", j + 1, " ", what);
+        proxy_options.seed = static_cast<uint64_t>(i * size + j);
+        *proxy = std::make_unique<TcpProxy>(proxy_options);
+        // Failing to bind a loopback port is an environment problem, not a test outcome.
+        const absl::Status started = (*proxy)->Start();
+        CHECK(started.ok()) << started;
+      }
+      absl::StrAppend(&server_lines,
+                      line(j + 1, link.quorum->port(), link.election->port(), ports[j].client));
+      links_.push_back(std::move(link));
+    }
     members_.push_back(std::unique_ptr<ZooKeeperServer>(
         new ZooKeeperServer(options, i + 1, ports[i].client, server_lines)));
   }
 }
 
-ZooKeeperEnsemble::~ZooKeeperEnsemble() = default;
+ZooKeeperEnsemble::~ZooKeeperEnsemble() {
+  // The servers first: a proxy shut down under a running server only looks like a partition.
+  members_.clear();
+  links_.clear();
+}
 
 absl::Status ZooKeeperEnsemble::Start() {
   // Launch everyone first: no member can serve before a quorum is up.
@@ -320,6 +351,51 @@ absl::StatusOr<int> ZooKeeperEnsemble::LeaderIndex() const {
     if (mode.ok() && *mode == "leader") return i;
   }
   return absl::UnavailableError("no ensemble member reports Mode: leader");
+}
+
+ZooKeeperEnsemble::Link* ZooKeeperEnsemble::FindLink(int from, int to) {
+  for (Link& link : links_) {
+    if (link.from == from && link.to == to) return &link;
+  }
+  return nullptr;
+}
+
+TcpProxy* ZooKeeperEnsemble::quorum_link(int from, int to) {
+  Link* link = FindLink(from, to);
+  return link == nullptr ? nullptr : link->quorum.get();
+}
+
+TcpProxy* ZooKeeperEnsemble::election_link(int from, int to) {
+  Link* link = FindLink(from, to);
+  return link == nullptr ? nullptr : link->election.get();
+}
+
+absl::Status ZooKeeperEnsemble::Partition(const std::vector<int>& side) {
+  if (links_.empty()) {
+    return absl::FailedPreconditionError("Partition() needs an ensemble with proxy_links");
+  }
+  std::vector<bool> in_side(members_.size(), false);
+  for (int index : side) {
+    if (index < 0 || index >= size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Partition(): no member ", index, " in an ensemble of ", size()));
+    }
+    in_side[index] = true;
+  }
+  for (Link& link : links_) {
+    const bool cut = in_side[link.from] != in_side[link.to];
+    for (TcpProxy* proxy : {link.quorum.get(), link.election.get()}) {
+      proxy->SetFaults(cut ? TcpProxy::Fault::Blackhole() : TcpProxy::Fault::Pass());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ZooKeeperEnsemble::Heal() {
+  if (links_.empty()) {
+    return absl::FailedPreconditionError("Heal() needs an ensemble with proxy_links");
+  }
+  return Partition({});
 }
 
 }  // namespace roster::testing

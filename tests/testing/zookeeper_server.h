@@ -14,6 +14,12 @@
 //   ASSERT_OK_AND_ASSIGN(int leader, ensemble.LeaderIndex());
 //   ASSERT_OK(ensemble.member(leader).Kill());
 //
+//   ZooKeeperEnsembleOptions links;
+//   links.proxy_links = true;                // every link between servers through a TcpProxy
+//   ZooKeeperEnsemble proxied(3, {}, links);
+//   ASSERT_OK(proxied.Partition({2}));       // member 2 cut off from 0 and 1 (2|1)
+//   ASSERT_OK(proxied.Heal());
+//
 // Servers run with a 500 ms tick and accept session timeouts from 1 s to 60 s, so tests can
 // use 2 s sessions. A server is ready when the `srvr` four-letter word answers with a `Mode:`
 // line (read with a timeout: ZooKeeper 3.8.0 may leave a probe socket open during start-up).
@@ -31,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/tcp_proxy.h"
 #include "tests/testing/temp_dir.h"
 
 namespace roster::testing {
@@ -105,9 +112,26 @@ class ZooKeeperServer {
   std::unique_ptr<Subprocess> process_;
 };
 
+struct ZooKeeperEnsembleOptions {
+  // Route every link between two members through a TcpProxy of its own: member i's zoo.cfg
+  // names member j at the ports of the proxies i->j (one for the quorum port, one for the
+  // election port), so the test can cut links with Partition() while every server runs.
+  //
+  // What ZooKeeper 3.8 does with that (checked against a running ensemble, see
+  // tests/e2e/partition_test.cc): each server binds the ports of its own `server.N` line and
+  // dials its peers at the addresses its own file gives, so a follower reaches the leader's
+  // quorum port only through a proxy. One leak: when a server with a lower id dials the
+  // election port of a higher one, the higher one hangs up and dials back the election
+  // address the lower one announced (its real port, QuorumCnxManager.handleConnection), so
+  // election messages may bypass the proxies. Elections then still complete, but a member
+  // cut off from the quorum links can neither follow nor lead: the partition holds.
+  bool proxy_links = false;
+};
+
 class ZooKeeperEnsemble {
  public:
-  explicit ZooKeeperEnsemble(int size = 3, ZooKeeperServerOptions options = {});
+  explicit ZooKeeperEnsemble(int size = 3, ZooKeeperServerOptions options = {},
+                             ZooKeeperEnsembleOptions ensemble_options = {});
   // Kills every member and deletes their directories.
   ~ZooKeeperEnsemble();
 
@@ -124,8 +148,26 @@ class ZooKeeperEnsemble {
   // The index of the member reporting `Mode: leader`; Unavailable if none does.
   absl::StatusOr<int> LeaderIndex() const;
 
+  // With proxy_links: blackholes (both directions) every link between a member in `side`
+  // and one outside it, and heals every other link. FailedPrecondition without proxy_links,
+  // InvalidArgument for an index out of range.
+  absl::Status Partition(const std::vector<int>& side);
+  // Every link passes again (held bytes are delivered).
+  absl::Status Heal();
+  // The proxies member `from` dials member `to` through: its quorum and election ports.
+  // Null without proxy_links or for from == to.
+  TcpProxy* quorum_link(int from, int to);
+  TcpProxy* election_link(int from, int to);
+
  private:
+  struct Link {
+    int from, to;
+    std::unique_ptr<TcpProxy> quorum, election;
+  };
+  Link* FindLink(int from, int to);
+
   std::vector<std::unique_ptr<ZooKeeperServer>> members_;
+  std::vector<Link> links_;
 };
 
 }  // namespace roster::testing
