@@ -6,8 +6,8 @@
 // -Wthread-safety checks it; every function that runs there starts with
 // executor.AssertCurrent()), except the table options (written by Start() before the executor
 // runs, read by the tables), `started`, `stopped` and `executor_started` (Start() and Shutdown(),
-// on the owner's thread), `executor` itself (thread-safe) and `watchers` (set at construction;
-// a thread-safe WatcherSet).
+// on the owner's thread), `executor` itself (thread-safe) and `fanout` (set at construction;
+// a thread-safe ChangeFanout).
 #pragma once
 
 #include <array>
@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/change_fanout.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_manager.h"
 #include "cluster/ds_profile.h"
@@ -38,17 +39,6 @@
 
 namespace roster::cluster {
 
-// Watchers live behind a shared_ptr so a ChangeWatch handle can unsubscribe safely even after
-// the manager is gone.
-struct WatcherSet {
-  using Listener = std::function<void(const std::shared_ptr<const ChangeBatch>&)>;
-  absl::Mutex mu;
-  // A watcher is reserved (null) when WatchChanges() returns and armed on the executor; a
-  // handle destroyed in between erases the reservation, so the arming task finds it gone.
-  std::map<uint64_t, std::shared_ptr<Listener>> listeners ABSL_GUARDED_BY(mu);
-  uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
-};
-
 // Everything the executor owns.
 struct ClusterManager::State {
   explicit State(const ClusterOptions& options)
@@ -59,6 +49,8 @@ struct ClusterManager::State {
         workers(options.paths.workers, &worker_options),
         alerts(&alert_options),
         log(options.change_log_capacity),
+        fanout(std::make_shared<ChangeFanout>(
+            FanoutOptions{options.watch_fanout_max_batches, options.name + "-fanout"})),
         executor(options.name) {}
 
   static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
@@ -132,7 +124,9 @@ struct ClusterManager::State {
   // A node appeared, left, or changed heartbeat format since the last detection.
   bool detection_dirty ABSL_GUARDED_BY(executor) = true;
   std::vector<PendingDrain> pending ABSL_GUARDED_BY(executor);
-  std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
+  // Behind a shared_ptr so a ChangeWatch handle can unsubscribe safely even after the manager
+  // is gone.
+  std::shared_ptr<ChangeFanout> fanout;
   absl::BitGen rng ABSL_GUARDED_BY(executor);
   bool started = false;
   bool executor_started = false;

@@ -369,6 +369,17 @@ class RoundTracker {
   int64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The listener of a watcher that feeds `tracker` (which must outlive the watch).
+WatchListener TrackerListener(RoundTracker* tracker) {
+  WatchListener listener;
+  listener.on_start = [](WatchStart) {};
+  listener.on_changes = [tracker](const std::shared_ptr<const ChangeBatch>& batch) {
+    tracker->OnChanges(*batch);
+  };
+  listener.on_lost = [](bool) { LOG(FATAL) << "the watch fan-out lost changes"; };
+  return listener;
+}
+
 ClusterOptions EventManagerOptions() {
   ClusterOptions options;
   options.run_timers = false;  // no ticks: heartbeats alone drive the view
@@ -541,9 +552,7 @@ void BM_ClusterManagerEvents_Memory(benchmark::State& state, EventWorkload workl
   CheckOk(manager.Start());
   WaitForManager(&manager, kEventWorkers);
   RoundTracker tracker;
-  auto watch = manager.WatchChanges(
-      0, [](WatchStart) {},
-      [&tracker](const std::shared_ptr<const ChangeBatch>& batch) { tracker.OnChanges(*batch); });
+  auto watch = manager.WatchChanges(0, TrackerListener(&tracker));
 
   int64_t events = 0;
   int64_t writes = 0;
@@ -735,9 +744,7 @@ void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workl
   feed.DeliverFullRead(paths.workers, workers);
   WaitForManager(&manager, kEventWorkers);
   RoundTracker tracker;
-  auto watch = manager.WatchChanges(
-      0, [](WatchStart) {},
-      [&tracker](const std::shared_ptr<const ChangeBatch>& batch) { tracker.OnChanges(*batch); });
+  auto watch = manager.WatchChanges(0, TrackerListener(&tracker));
 
   int64_t events = 0;
   int64_t parses = 0;
