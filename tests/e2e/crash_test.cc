@@ -10,7 +10,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -254,6 +258,18 @@ TEST_F(CrashTest, RosterdKilledUnderLoadIsResumedAsANewInstance) {
       while (followers[i]->Next(&message).ok()) mirrors[i].Apply(message);
     });
   }
+  // Stops the load however the test ends (a failed assertion returns early).
+  auto stop_load = [&] {
+    stop.store(true);
+    for (auto& follower : followers) follower->Cancel();
+    for (std::thread& t : watchers) {
+      if (t.joinable()) t.join();
+    }
+    for (std::thread& t : readers) {
+      if (t.joinable()) t.join();
+    }
+  };
+  absl::Cleanup stop_at_end = stop_load;
   const std::string old_instance = daemon_->View()->meta().instance_id();
   ASSERT_FALSE(old_instance.empty());
   ASSERT_EVENTUALLY(std::all_of(mirrors.begin(), mirrors.end(), [&](const Mirror& m) {
@@ -296,10 +312,7 @@ TEST_F(CrashTest, RosterdKilledUnderLoadIsResumedAsANewInstance) {
     EXPECT_EQ(followers[i]->instance_id(), new_instance);
   }
   converged_at = absl::Now();
-  stop.store(true);
-  for (auto& follower : followers) follower->Cancel();
-  for (std::thread& t : watchers) t.join();
-  for (std::thread& t : readers) t.join();
+  stop_load();
 
   for (int i = 0; i < kFollowers; ++i) {
     // The new run was entered through a snapshot, exactly once, and never left.
@@ -474,7 +487,7 @@ class Probes {
     for (auto& probe : probes_) probe->Cancel();
     for (auto& probe : probes_) {
       // A reactor gRPC still holds must not be freed: leak it rather than crash.
-      if (!probe->WaitDone(absl::Seconds(30))) probe.release();
+      if (!probe->WaitDone(absl::Seconds(30))) (void)probe.release();
     }
     probes_.clear();
   }
