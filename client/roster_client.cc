@@ -301,9 +301,11 @@ absl::StatusOr<v1::UndrainNodeResponse> RosterClient::UndrainNode(
 }
 
 std::unique_ptr<WatchStream> RosterClient::Watch(uint64_t from_version,
-                                                 const v1::WatchFilter& filter) {
+                                                 const v1::WatchFilter& filter,
+                                                 const std::string& instance_id) {
   v1::WatchClusterRequest request;
   request.set_from_version(from_version);
+  if (from_version > 0) request.set_instance_id(instance_id);
   *request.mutable_filter() = filter;
   auto context = std::make_unique<grpc::ClientContext>();
   return std::unique_ptr<WatchStream>(new WatchStream(std::move(context), roster_.get(), request));

@@ -161,12 +161,15 @@ class RosterClient {
       const roster::v1::GetLeaderRequest& request = {});
   absl::StatusOr<roster::v1::PingResponse> Ping(const roster::v1::PingRequest& request = {});
 
-  // Opens a WatchCluster stream from `from_version` (0: a snapshot first). Never null; a
-  // failure to connect shows up in the first Next(). No deadline: the stream lasts until the
-  // server ends it or it is cancelled. For a stream that survives resyncs and rosterd
-  // restarts, use WatchFollower (client/watch_follower.h).
+  // Opens a WatchCluster stream from `from_version` (0: a snapshot first) of the daemon run
+  // `instance_id` (the ViewMeta.instance_id the version came with; a rosterd of another run
+  // then sends a snapshot instead). Never null; a failure to connect shows up in the first
+  // Next(). No deadline: the stream lasts until the server ends it or it is cancelled. For a
+  // stream that survives resyncs and rosterd restarts, use WatchFollower
+  // (client/watch_follower.h).
   std::unique_ptr<WatchStream> Watch(uint64_t from_version,
-                                     const roster::v1::WatchFilter& filter = {});
+                                     const roster::v1::WatchFilter& filter = {},
+                                     const std::string& instance_id = "");
 
   // --- Registration -----------------------------------------------------------------------
   // Never retried (see the file comment).

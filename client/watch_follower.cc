@@ -87,7 +87,7 @@ absl::Status WatchFollower::Next(v1::WatchClusterResponse* response) {
         if (cancelled()) return absl::CancelledError("watch cancelled");
       }
       if (!last_error_.ok() && options_.on_resume) options_.on_resume(resume_from_, last_error_);
-      stream = std::shared_ptr<WatchStream>(client_->Watch(resume_from_, filter_));
+      stream = std::shared_ptr<WatchStream>(client_->Watch(resume_from_, filter_, instance_id_));
       bool cancel_now;
       {
         absl::MutexLock lock(&mu_);
@@ -137,11 +137,14 @@ absl::Status WatchFollower::Next(v1::WatchClusterResponse* response) {
     fresh_stream_ = false;
     failures_ = 0;
     last_error_ = absl::OkStatus();
-    if (!instance.empty()) instance_id_ = instance;
-    if (response->has_event()) {
-      resume_from_ = response->event().version();
-    } else if (response->has_snapshot()) {
+    if (response->has_snapshot()) {
+      // A snapshot starts everything over: its instance and version replace whatever the
+      // follower knew (a restarted rosterd's versions begin again from 1).
+      instance_id_ = instance;
       resume_from_ = std::max(response->snapshot().meta().version(), response->meta().version());
+    } else {
+      if (!instance.empty()) instance_id_ = instance;
+      if (response->has_event()) resume_from_ = response->event().version();
     }
     return absl::OkStatus();
   }

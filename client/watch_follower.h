@@ -9,10 +9,12 @@
 //   while (follower.Next(&message).ok()) Apply(message);
 //
 // Resuming: the next stream asks for the changes after the last version delivered (the last
-// event's version, or a snapshot's). If rosterd no longer has them it sends a snapshot. If
-// rosterd restarted (the first message of a resumed stream names another instance_id and is not
-// a snapshot), versions of the old run mean nothing to the new one, so the follower starts over
-// from a snapshot. `resync_required` messages are consumed here, never delivered.
+// event's version, or a snapshot's), naming the rosterd instance that version belongs to
+// (WatchClusterRequest.instance_id). If rosterd no longer has them, or is another daemon run
+// (it restarted), it sends a snapshot; a snapshot resets the follower's instance and version, so
+// the caller must replace its whole mirror with it. Should a rosterd that ignores instance_id
+// answer a resumed stream with an event of another instance, the follower starts over from a
+// snapshot itself. `resync_required` messages are consumed here, never delivered.
 //
 // Thread-safety: Next() from one thread at a time; Cancel() from any thread.
 #pragma once
@@ -58,8 +60,10 @@ class WatchFollower {
   // Ends the follower: a blocked or later Next() returns CANCELLED. Idempotent.
   void Cancel();
 
-  // The version the next stream would resume from (the last one delivered). Next() caller only.
+  // The version the next stream would resume from (the last one delivered), and the rosterd
+  // instance it belongs to. Next() caller only.
   uint64_t last_version() const { return resume_from_; }
+  const std::string& instance_id() const { return instance_id_; }
 
  private:
   // Drops the current stream; the next Next() opens another after `why`.

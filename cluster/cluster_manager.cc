@@ -30,16 +30,14 @@ using registry::SessionState;
 
 class ChangeWatchHandle final : public ChangeWatch {
  public:
-  ChangeWatchHandle(std::weak_ptr<WatcherSet> set, uint64_t id) : set_(std::move(set)), id_(id) {}
+  ChangeWatchHandle(std::weak_ptr<ChangeFanout> fanout, uint64_t id)
+      : fanout_(std::move(fanout)), id_(id) {}
   ~ChangeWatchHandle() override {
-    if (std::shared_ptr<WatcherSet> set = set_.lock()) {
-      absl::MutexLock lock(&set->mu);
-      set->listeners.erase(id_);
-    }
+    if (std::shared_ptr<ChangeFanout> fanout = fanout_.lock()) fanout->Remove(id_);
   }
 
  private:
-  std::weak_ptr<WatcherSet> set_;
+  std::weak_ptr<ChangeFanout> fanout_;
   uint64_t id_;
 };
 
@@ -89,6 +87,7 @@ absl::Status ClusterManager::Start() {
     s.executor.AssertNotRunning();
     s.group_sources.insert(s.group_sources.begin(), std::move(entry));
   }
+  s.fanout->Start();
   s.executor.Start();
   s.executor_started = true;
   // Subscribing on the executor keeps `subscriptions` and the freshness tracker confined to it.
@@ -195,6 +194,7 @@ void ClusterManager::Shutdown() {
   session_watch.reset();
   s.executor.Shutdown();
   s.executor.AssertNotRunning();
+  s.fanout->Shutdown();
   // Group sources last: a listener still running enqueues into a manager that drops it.
   for (State::GroupSourceEntry& entry : s.group_sources) entry.source->Shutdown();
   for (State::PendingDrain& pending : s.pending) {
@@ -536,18 +536,8 @@ void ClusterManager::PublishView(BuiltView built) {
     view_ = built.view;
   }
   publishes_.Increment();
-  // Call watchers without holding their lock: copy, release, call.
-  std::vector<std::shared_ptr<WatcherSet::Listener>> listeners;
-  {
-    absl::MutexLock lock(&s.watchers->mu);
-    for (const auto& [id, listener] : s.watchers->listeners) {
-      if (listener != nullptr) listeners.push_back(listener);
-    }
-  }
-  if (!listeners.empty()) {
-    auto shared = std::make_shared<const ChangeBatch>(std::move(built.batch));
-    for (const auto& listener : listeners) (*listener)(shared);
-  }
+  // O(1) here whatever the number of watchers: the fan-out thread calls them.
+  s.fanout->Publish(std::make_shared<const ChangeBatch>(std::move(built.batch)));
 }
 
 void ClusterManager::CommitFreshness(bool view_synced) {
@@ -732,42 +722,31 @@ absl::StatusOr<LeaderAnswer> ClusterManager::GetLeader(const ViewSnapshot& at) c
   return LeaderAnswer{std::move(lookup.leader), std::move(lookup.master)};
 }
 
-std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(
-    uint64_t from_version, absl::AnyInvocable<void(WatchStart) &&> on_start,
-    std::function<void(const std::shared_ptr<const ChangeBatch>&)> on_changes) {
-  std::shared_ptr<WatcherSet> watchers = state_->watchers;
-  uint64_t id;
-  {
-    absl::MutexLock lock(&watchers->mu);
-    id = watchers->next_id++;
-    watchers->listeners[id] = nullptr;
-  }
-  auto listener = std::make_shared<WatcherSet::Listener>(std::move(on_changes));
-  // Registering on the executor, between two batches, is what makes the start and the later
-  // batches line up with no gap and no overlap.
-  state_->executor.Post(
-      [this, id, watchers, listener, from_version, on_start = std::move(on_start)]() mutable {
-        state_->executor.AssertCurrent();
-        {
-          absl::MutexLock lock(&watchers->mu);
-          if (watchers->listeners.count(id) == 0) return;  // the handle is gone already
-        }
-        WatchStart start;
-        std::optional<ChangeBatch> missed;
-        if (from_version > 0) missed = state_->log.Since(from_version);
-        if (missed.has_value()) {
-          start.missed = *std::move(missed);
-        } else {
-          start.snapshot = view();
-        }
-        start.version = state_->log.last_version();
-        std::move(on_start)(std::move(start));
-        absl::MutexLock lock(&watchers->mu);
-        auto it = watchers->listeners.find(id);
-        if (it != watchers->listeners.end()) it->second = listener;
-      });
-  return std::make_unique<ChangeWatchHandle>(watchers, id);
+std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(uint64_t from_version,
+                                                          WatchListener listener) {
+  std::shared_ptr<ChangeFanout> fanout = state_->fanout;
+  const uint64_t id = fanout->Reserve();
+  // Taking the start on the executor, between two batches, and handing it to the fan-out
+  // before the next batch is what makes the start and the later batches line up with no gap
+  // and no overlap.
+  state_->executor.Post([this, id, from_version, listener = std::move(listener)]() mutable {
+    state_->executor.AssertCurrent();
+    WatchStart start;
+    std::optional<ChangeBatch> missed;
+    if (from_version > 0) missed = state_->log.Since(from_version);
+    start.view = view();
+    if (missed.has_value()) {
+      start.missed = *std::move(missed);
+    } else {
+      start.snapshot = start.view;
+    }
+    start.version = state_->log.last_version();
+    state_->fanout->Add(id, std::move(start), std::move(listener));
+  });
+  return std::make_unique<ChangeWatchHandle>(fanout, id);
 }
+
+const ChangeFanout& ClusterManager::fanout() const { return *state_->fanout; }
 
 void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
   const ViewSnapshot snapshot = Snapshot();

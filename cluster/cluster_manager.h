@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/change_fanout.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_view.h"
 #include "cluster/ds_version.h"
@@ -98,6 +99,9 @@ struct ClusterOptions {
   SelfPreservationOptions self_preservation;
   // Changes kept for watchers resuming from a version.
   size_t change_log_capacity = 16384;
+  // Published batches that may wait for the watch fan-out thread; beyond, every watcher is
+  // told it lost changes (ChangeFanout).
+  size_t watch_fanout_max_batches = 4096;
   // False in tests that drive time by hand with TickNow() and ResyncNow().
   bool run_timers = true;
   std::string name = "cluster";  // the executor thread's name
@@ -122,14 +126,6 @@ struct LeaderAnswer {
 class ChangeWatch {
  public:
   virtual ~ChangeWatch() = default;
-};
-
-// Where a watcher starts: either the changes it missed since its version, or (when that is
-// too old, or 0) a snapshot to start from. Later batches follow in order.
-struct WatchStart {
-  ClusterViewPtr snapshot;  // set when starting from a snapshot
-  ChangeBatch missed;       // set when resuming
-  uint64_t version = 0;     // the version the watcher is at after this
 };
 
 class ClusterManager {
@@ -180,11 +176,15 @@ class ClusterManager {
              absl::AnyInvocable<void(absl::Status) &&> done);
   void Undrain(std::string address, absl::AnyInvocable<void(absl::Status) &&> done);
 
-  // Watches changes from `from_version` (0: from a snapshot). `on_start` runs once, then
-  // `on_changes` for every later batch, in order, on the cluster executor; neither may block.
-  std::unique_ptr<ChangeWatch> WatchChanges(
-      uint64_t from_version, absl::AnyInvocable<void(WatchStart) &&> on_start,
-      std::function<void(const std::shared_ptr<const ChangeBatch>&)> on_changes);
+  // Watches changes from `from_version` (0: from a snapshot). `listener.on_start` runs once,
+  // then `on_changes` for every later batch, in order, or `on_lost` once if the watch fan-out
+  // fell too far behind; all on the fan-out thread (ChangeFanout), never on the cluster
+  // executor: however many watchers there are, event application does not wait for them.
+  // None of them may block.
+  std::unique_ptr<ChangeWatch> WatchChanges(uint64_t from_version, WatchListener listener);
+
+  // The watch fan-out's figures: overflows, batches waiting, watchers.
+  const ChangeFanout& fanout() const;
 
   // Accepts at once the losses self-preservation holds (an operator who knows the outage is
   // real), and waits for the view that shows them. Returns how many nodes were held.

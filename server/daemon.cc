@@ -60,6 +60,7 @@ cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
   c.paths.alert_servers = o.alert_servers_path;
   c.paths.coordinator = o.coordinator_path;
   c.paths.drains = o.drains_path;
+  c.watch_fanout_max_batches = static_cast<size_t>(o.watch_fanout_max_batches);
   c.timing.heartbeat_interval = absl::Milliseconds(o.heartbeat_interval_ms);
   c.timing.missed_heartbeats = o.missed_heartbeats;
   c.timing.probation_intervals = o.probation_intervals;

@@ -46,6 +46,7 @@ absl::Status DaemonOptions::Validate() const {
       InRange("max_request_bytes", max_request_bytes, 1024, 64 << 20),
       InRange("max_watch_streams", max_watch_streams, 1, 1000000),
       InRange("watch_buffer_messages", watch_buffer_messages, 1, 1000000),
+      InRange("watch_fanout_max_batches", watch_fanout_max_batches, 1, 1000000),
       InRange("shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
       InRange("health_check_interval_ms", health_check_interval_ms, 10, 60000),
       InRange("worker_group_file_poll_interval_ms", worker_group_file_poll_interval_ms, 100, kHour),

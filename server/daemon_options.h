@@ -99,6 +99,7 @@ struct DaemonOptions {
   int64_t max_request_bytes = 1048576;
   int32_t max_watch_streams = 1024;
   int32_t watch_buffer_messages = 4096;
+  int32_t watch_fanout_max_batches = 4096;
   int64_t shutdown_grace_ms = 5000;
   int64_t health_check_interval_ms = 100;  // how often health follows the session
 

@@ -45,6 +45,9 @@ DEFINE_int32(max_watch_streams, kDefaults.max_watch_streams,
              "Concurrent WatchCluster streams; more are refused with RESOURCE_EXHAUSTED.");
 DEFINE_int32(watch_buffer_messages, kDefaults.watch_buffer_messages,
              "Messages queued per watch stream for a slow reader before it is told to resync.");
+DEFINE_int32(watch_fanout_max_batches, kDefaults.watch_fanout_max_batches,
+             "Change batches that may wait for the watch fan-out thread; beyond, every watch "
+             "stream is told to resync.");
 DEFINE_int64(shutdown_grace_ms, kDefaults.shutdown_grace_ms,
              "On SIGTERM, in-flight calls get this many milliseconds to finish.");
 DEFINE_int64(health_check_interval_ms, kDefaults.health_check_interval_ms,
@@ -152,6 +155,7 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.max_request_bytes = FLAGS_max_request_bytes;
   options.max_watch_streams = FLAGS_max_watch_streams;
   options.watch_buffer_messages = FLAGS_watch_buffer_messages;
+  options.watch_fanout_max_batches = FLAGS_watch_fanout_max_batches;
   options.shutdown_grace_ms = FLAGS_shutdown_grace_ms;
   options.health_check_interval_ms = FLAGS_health_check_interval_ms;
   options.masters_path = FLAGS_masters_path;

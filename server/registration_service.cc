@@ -204,8 +204,8 @@ void RegistrationService::DoHeartbeat(grpc::ServerUnaryReactor* reactor,
     FinishRpc(*context_, reactor, kHeartbeat,
               grpc::Status(grpc::StatusCode::NOT_FOUND,
                            absl::StrCat("no registration of '", address,
-                                        "' (never registered, deregistered, or its lease "
-                                        "ended): register again")));
+                                        "' (never registered, deregistered, its lease ended, "
+                                        "or this rosterd restarted since): register again")));
     return;
   }
   Entry& entry = it->second;
@@ -448,7 +448,9 @@ void RegistrationService::WriteOwned(std::string path, std::string payload, int 
           "znode '%s' belongs to %s", path,
           found.ephemeral_owner == 0
               ? std::string("no session (it is persistent)")
-              : absl::StrFormat("another registry session (0x%x)", found.ephemeral_owner))));
+              : absl::StrFormat("another registry session (0x%x); if that was a rosterd that "
+                                "crashed, the znode goes when its session expires: retry",
+                                found.ephemeral_owner))));
     }
     registry_->SetAsync(path, payload, found.version,
                         [this, path, payload, attempts,

@@ -317,10 +317,17 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
     reactor->stream()->End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "rosterd is shutting down"));
     return reactor;
   }
-  // A version above ours cannot be from this daemon run (versions only grow): start from a
-  // snapshot rather than wait for versions that mean something else here.
+  // Versions of another daemon run (a restarted rosterd, another replica) mean nothing here:
+  // start from a snapshot. A version named with our instance id is resumed. Without an
+  // instance id, a version above ours cannot be from this run (versions only grow).
   uint64_t from_version = request->from_version();
-  if (from_version > context_->cluster->view()->version) {
+  if (from_version > 0 && !request->instance_id().empty() &&
+      request->instance_id() != context_->instance_id) {
+    VLOG(1) << "WatchCluster from_version " << from_version << " of instance '"
+            << request->instance_id() << "', not this one ('" << context_->instance_id
+            << "'); sending a snapshot";
+    from_version = 0;
+  } else if (from_version > context_->cluster->view()->version) {
     VLOG(1) << "WatchCluster from_version " << from_version
             << " is ahead of this daemon's view; sending a snapshot";
     from_version = 0;

@@ -57,14 +57,18 @@ void WatchStream::Start(uint64_t from_version) {
   // The listeners hold the stream weakly: once the call is over the stream is freed, even if
   // the manager still holds (or is about to call) a listener.
   std::weak_ptr<WatchStream> weak = weak_from_this();
-  std::unique_ptr<cluster::ChangeWatch> watch = context_->cluster->WatchChanges(
-      from_version,
-      [weak](cluster::WatchStart start) {
-        if (std::shared_ptr<WatchStream> self = weak.lock()) self->OnStart(std::move(start));
-      },
-      [weak](const std::shared_ptr<const cluster::ChangeBatch>& batch) {
-        if (std::shared_ptr<WatchStream> self = weak.lock()) self->OnChanges(batch);
-      });
+  cluster::WatchListener listener;
+  listener.on_start = [weak](cluster::WatchStart start) {
+    if (std::shared_ptr<WatchStream> self = weak.lock()) self->OnStart(std::move(start));
+  };
+  listener.on_changes = [weak](const std::shared_ptr<const cluster::ChangeBatch>& batch) {
+    if (std::shared_ptr<WatchStream> self = weak.lock()) self->OnChanges(batch);
+  };
+  listener.on_lost = [weak](bool) {
+    if (std::shared_ptr<WatchStream> self = weak.lock()) self->OnLost();
+  };
+  std::unique_ptr<cluster::ChangeWatch> watch =
+      context_->cluster->WatchChanges(from_version, std::move(listener));
   absl::MutexLock lock(&mu_);
   if (reactor_ == nullptr) return;  // already over: `watch` unsubscribes as it goes
   watch_ = std::move(watch);
@@ -84,12 +88,11 @@ void WatchStream::OnStart(cluster::WatchStart start) {
         }
       }
       if (items.size() > buffer_messages_) {
-        // More missed changes than a stream may queue: a snapshot says the same in one
-        // message. On the cluster executor the published view is exactly `start.version`.
-        cluster::ClusterViewPtr view = context_->cluster->view();
-        if (view->version == start.version) {
+        // More missed changes than a stream may queue: a snapshot (the view at
+        // `start.version`) says the same in one message.
+        if (start.view != nullptr && start.view->version == start.version) {
           items.clear();
-          snapshot = std::move(view);
+          snapshot = std::move(start.view);
         }
       } else if (!items.empty()) {
         auto batch = std::make_shared<const cluster::ChangeBatch>(std::move(start.missed));
@@ -158,23 +161,37 @@ void WatchStream::EnqueueLocked(std::vector<Item> items, absl::string_view what)
     context_->metrics->NoteWatchQueueLength(static_cast<int64_t>(queue_.size()));
     return;
   }
-  const size_t behind = queue_.size() + items.size();
+  ResyncLocked(absl::StrCat("this watch fell ", queue_.size() + items.size(), " messages behind (",
+                            what, " did not fit in the ", buffer_messages_,
+                            " messages rosterd buffers per stream, --watch_buffer_messages)"));
+}
+
+void WatchStream::OnLost() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || finish_with_.has_value()) return;
+    ResyncLocked(
+        "rosterd's watch fan-out fell too far behind to hand this watch every change "
+        "(--watch_fanout_max_batches)");
+  }
+  Pump();
+}
+
+void WatchStream::ResyncLocked(absl::string_view why) {
   queue_.clear();
   Item notice;
   notice.version = last_version_written_;
-  notice.resync = absl::StrCat(
-      "this watch fell ", behind, " messages behind (", what, " did not fit in the ",
-      buffer_messages_, " messages rosterd buffers per stream, --watch_buffer_messages); ",
-      last_version_written_ == 0
-          ? std::string("nothing was delivered: watch again with from_version=0")
-          : absl::StrCat("the last version delivered is ", last_version_written_,
-                         ": watch again with from_version=", last_version_written_));
+  notice.resync =
+      absl::StrCat(why, "; ",
+                   last_version_written_ == 0
+                       ? std::string("nothing was delivered: watch again with from_version=0")
+                       : absl::StrCat("the last version delivered is ", last_version_written_,
+                                      ": watch again with from_version=", last_version_written_));
   queue_.push_back(std::move(notice));
   finish_with_ = grpc::Status::OK;
   context_->metrics->watch_resyncs().Increment();
-  LOG_EVERY_N(WARNING, 100) << "a WatchCluster reader fell " << behind
-                            << " messages behind; sent resync_required (" << google::COUNTER
-                            << " so far)";
+  LOG_EVERY_N(WARNING, 100) << "sent resync_required to a WatchCluster reader: " << why << " ("
+                            << google::COUNTER << " so far)";
 }
 
 void WatchStream::Pump() {

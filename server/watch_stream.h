@@ -14,8 +14,8 @@
 // reactor after Finish(): Finish is issued only when no write is in flight, by whichever thread
 // observes that, under the stream's mutex.
 //
-// Thread-safety: thread-safe. Listener calls arrive on the cluster executor; reactor callbacks
-// on gRPC threads.
+// Thread-safety: thread-safe. Listener calls arrive on the cluster's watch fan-out thread
+// (cluster::ChangeFanout), never on the cluster executor; reactor callbacks on gRPC threads.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -90,9 +90,13 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
 
   void OnStart(cluster::WatchStart start);
   void OnChanges(const std::shared_ptr<const cluster::ChangeBatch>& batch);
+  // The fan-out dropped changes meant for this stream: it ends with resync_required.
+  void OnLost();
   // Queues `items` or, if they do not fit, replaces the queue with a resync notice.
   void EnqueueLocked(std::vector<Item> items, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces the queue with a resync notice saying `why`; the call ends once it is written.
+  void ResyncLocked(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool PassesLocked(const cluster::ClusterChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the next write, or finishes the call, if nothing is in flight. Never called with
   // mu_ held: it calls into gRPC.

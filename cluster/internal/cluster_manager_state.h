@@ -6,8 +6,8 @@
 // -Wthread-safety checks it; every function that runs there starts with
 // executor.AssertCurrent()), except the table options (written by Start() before the executor
 // runs, read by the tables), `started`, `stopped` and `executor_started` (Start() and Shutdown(),
-// on the owner's thread), `executor` itself (thread-safe) and `watchers` (set at construction;
-// a thread-safe WatcherSet).
+// on the owner's thread), `executor` itself (thread-safe) and `fanout` (set at construction;
+// a thread-safe ChangeFanout).
 #pragma once
 
 #include <array>
@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/change_fanout.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_manager.h"
 #include "cluster/ds_profile.h"
@@ -39,17 +40,6 @@
 #include "util/executor.h"
 
 namespace roster::cluster {
-
-// Watchers live behind a shared_ptr so a ChangeWatch handle can unsubscribe safely even after
-// the manager is gone.
-struct WatcherSet {
-  using Listener = std::function<void(const std::shared_ptr<const ChangeBatch>&)>;
-  absl::Mutex mu;
-  // A watcher is reserved (null) when WatchChanges() returns and armed on the executor; a
-  // handle destroyed in between erases the reservation, so the arming task finds it gone.
-  std::map<uint64_t, std::shared_ptr<Listener>> listeners ABSL_GUARDED_BY(mu);
-  uint64_t next_id ABSL_GUARDED_BY(mu) = 1;
-};
 
 // The registry contact probe (ClusterOptions::contact_grace). Its answer arrives on the
 // registry executor, possibly after the manager is gone: it lives behind a shared_ptr and only
@@ -72,6 +62,8 @@ struct ClusterManager::State {
         alerts(&alert_options),
         log(options.change_log_capacity),
         preservation(options.self_preservation),
+        fanout(std::make_shared<ChangeFanout>(
+            FanoutOptions{options.watch_fanout_max_batches, options.name + "-fanout"})),
         executor(options.name) {}
 
   static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
@@ -151,7 +143,9 @@ struct ClusterManager::State {
   // A node appeared, left, or changed heartbeat format since the last detection.
   bool detection_dirty ABSL_GUARDED_BY(executor) = true;
   std::vector<PendingDrain> pending ABSL_GUARDED_BY(executor);
-  std::shared_ptr<WatcherSet> watchers = std::make_shared<WatcherSet>();
+  // Behind a shared_ptr so a ChangeWatch handle can unsubscribe safely even after the manager
+  // is gone.
+  std::shared_ptr<ChangeFanout> fanout;
   std::shared_ptr<ContactProbe> contact = std::make_shared<ContactProbe>();
   absl::BitGen rng ABSL_GUARDED_BY(executor);
   bool started = false;

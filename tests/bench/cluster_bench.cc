@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -369,6 +370,17 @@ class RoundTracker {
   int64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The listener of a watcher that feeds `tracker` (which must outlive the watch).
+WatchListener TrackerListener(RoundTracker* tracker) {
+  WatchListener listener;
+  listener.on_start = [](WatchStart) {};
+  listener.on_changes = [tracker](const std::shared_ptr<const ChangeBatch>& batch) {
+    tracker->OnChanges(*batch);
+  };
+  listener.on_lost = [](bool) { LOG(FATAL) << "the watch fan-out lost changes"; };
+  return listener;
+}
+
 ClusterOptions EventManagerOptions() {
   ClusterOptions options;
   options.run_timers = false;  // no ticks: heartbeats alone drive the view
@@ -541,9 +553,7 @@ void BM_ClusterManagerEvents_Memory(benchmark::State& state, EventWorkload workl
   CheckOk(manager.Start());
   WaitForManager(&manager, kEventWorkers);
   RoundTracker tracker;
-  auto watch = manager.WatchChanges(
-      0, [](WatchStart) {},
-      [&tracker](const std::shared_ptr<const ChangeBatch>& batch) { tracker.OnChanges(*batch); });
+  auto watch = manager.WatchChanges(0, TrackerListener(&tracker));
 
   int64_t events = 0;
   int64_t writes = 0;
@@ -735,9 +745,7 @@ void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workl
   feed.DeliverFullRead(paths.workers, workers);
   WaitForManager(&manager, kEventWorkers);
   RoundTracker tracker;
-  auto watch = manager.WatchChanges(
-      0, [](WatchStart) {},
-      [&tracker](const std::shared_ptr<const ChangeBatch>& batch) { tracker.OnChanges(*batch); });
+  auto watch = manager.WatchChanges(0, TrackerListener(&tracker));
 
   int64_t events = 0;
   int64_t parses = 0;
@@ -773,6 +781,104 @@ void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workl
   state.counters["x_parse"] = rate / parse_rate;
   state.counters["parses/event"] = static_cast<double>(parses) / events;
 }
+
+// The cost of publishing one change with 0 and with 1,000 watchers attached, each doing on
+// every batch what a WatchCluster stream does on the fan-out thread (lock, filter each
+// change, queue it in a bounded queue). One change at a time: deliver a heartbeat, wait until
+// the view that shows it is published. Reports microseconds per change for both and their
+// ratio (x_1000_vs_0): about 1 when fan-out stays off the application path (the cluster
+// executor hands each batch to the fan-out thread in O(1)); it grows with the watchers when
+// they are called on the executor. Only this one: --benchmark_filter=PublishOneChange
+void BM_PublishOneChange_Watchers(benchmark::State& state) {
+  constexpr int kWorkers = 100;
+  constexpr int kWatchers = 1000;
+  constexpr int kChanges = 2000;
+  const int64_t startup_ms = EventTimeBase();
+  FeedRegistry feed;
+  ClusterManager manager(&feed, EventManagerOptions());
+  CheckOk(manager.Start());
+  const ClusterPaths paths;
+  for (const std::string* root :
+       {&paths.masters, &paths.alert_servers, &paths.coordinator, &paths.drains}) {
+    feed.DeliverFullRead(*root, {});
+  }
+  std::vector<registry::RegistryEvent> workers;
+  for (int i = 0; i < kWorkers; ++i) {
+    workers.push_back(WorkerEvent(registry::EventType::kAdded, i,
+                                  EventPayload(i, startup_ms, startup_ms + 500),
+                                  kEventCzxidBase + i));
+  }
+  feed.DeliverFullRead(paths.workers, workers);
+  WaitForManager(&manager, kWorkers);
+  int64_t mzxid = kEventCzxidBase + kWorkers;
+  int64_t report_ms = startup_ms + 1000;
+
+  // Microseconds per change, over kChanges changes delivered one at a time.
+  auto measure = [&] {
+    std::vector<registry::RegistryEvent> events;
+    for (int k = 0; k < kChanges; ++k) {
+      events.push_back(WorkerEvent(registry::EventType::kUpdated, k % kWorkers,
+                                   EventPayload(k % kWorkers, startup_ms, ++report_ms), ++mzxid));
+    }
+    const absl::Time start = absl::Now();
+    for (const registry::RegistryEvent& event : events) {
+      const uint64_t before = manager.view()->version;
+      feed.Deliver(paths.workers, event);
+      while (manager.view()->version == before) {
+      }
+    }
+    return absl::ToDoubleMicroseconds(absl::Now() - start) / kChanges;
+  };
+
+  // A watcher's state, as a stream keeps it.
+  struct Watcher {
+    absl::Mutex mu;
+    std::deque<std::pair<std::shared_ptr<const ChangeBatch>, size_t>> queue ABSL_GUARDED_BY(mu);
+    int64_t resyncs ABSL_GUARDED_BY(mu) = 0;
+  };
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  std::vector<std::unique_ptr<ChangeWatch>> handles;
+  double with_none = 0, with_many = 0;
+  for (auto _ : state) {
+    with_none = measure();
+    for (int w = 0; w < kWatchers; ++w) {
+      watchers.push_back(std::make_unique<Watcher>());
+      Watcher* watcher = watchers.back().get();
+      WatchListener listener;
+      listener.on_start = [](WatchStart) {};
+      listener.on_changes = [watcher](const std::shared_ptr<const ChangeBatch>& batch) {
+        absl::MutexLock lock(&watcher->mu);
+        for (size_t i = 0; i < batch->size(); ++i) {
+          const ClusterChange& change = (*batch)[i];
+          if (change.node != nullptr && change.node->role != NodeRole::kWorker) continue;
+          watcher->queue.emplace_back(batch, i);
+          if (watcher->queue.size() > 64) watcher->queue.pop_front();  // a reader keeping up
+        }
+      };
+      listener.on_lost = [watcher](bool) {
+        absl::MutexLock lock(&watcher->mu);
+        ++watcher->resyncs;
+      };
+      handles.push_back(manager.WatchChanges(0, std::move(listener)));
+    }
+    while (manager.fanout().watchers() < kWatchers) absl::SleepFor(absl::Milliseconds(1));
+    with_many = measure();
+    state.SetIterationTime(with_many * 1e-6);
+  }
+  // Let the fan-out finish before reading what it did.
+  while (manager.fanout().pending() > 0) absl::SleepFor(absl::Milliseconds(1));
+  handles.clear();
+  manager.Shutdown();
+  state.counters["us/change_0_watchers"] = with_none;
+  state.counters["us/change_1000_watchers"] = with_many;
+  state.counters["x_1000_vs_0"] = with_many / with_none;
+  state.counters["fanout_overflows"] = static_cast<double>(manager.fanout().overflows());
+  state.counters["fanout_max_pending"] = static_cast<double>(manager.fanout().max_pending());
+}
+BENCHMARK(BM_PublishOneChange_Watchers)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Both event benchmarks over every workload, in this order (Google Benchmark runs
 // registrations in order).

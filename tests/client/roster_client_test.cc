@@ -406,9 +406,38 @@ TEST_F(RosterClientTest, FollowerResumesAfterResyncFailureAndRestart) {
   for (const auto& request : roster.watch_requests())
     from_versions.push_back(request.from_version());
   EXPECT_THAT(from_versions, ElementsAre(0u, 6u, 7u, 0u));
+  // Each resumed version names the instance it belongs to; a snapshot request names none.
+  std::vector<std::string> instances;
+  for (const auto& request : roster.watch_requests()) instances.push_back(request.instance_id());
+  EXPECT_THAT(instances, ElementsAre("", "i1", "i1", ""));
   EXPECT_EQ(resumes.size(), 3u);
   follower.Cancel();
   EXPECT_THAT(follower.Next(&message), StatusIs(absl::StatusCode::kCancelled));
+}
+
+TEST_F(RosterClientTest, FollowerTakesARestartedRosterdsSnapshotAsANewStart) {
+  FakeRoster& roster = server_.roster();
+  roster.PushStream(
+      {{Snapshot("i1", 5), Event("i1", 6)}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone")});
+  // A restarted rosterd that honours instance_id: a snapshot of its own run, whose versions
+  // start low again.
+  roster.PushStream({{Snapshot("i2", 2), Event("i2", 3)}, grpc::Status::OK, /*hold=*/true});
+  auto client = NewClient(Options());
+  WatchFollower follower(client.get(), 0, v1::WatchFilter());
+  std::vector<std::string> seen;
+  v1::WatchClusterResponse message;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(follower.Next(&message));
+    seen.push_back(absl::StrCat(message.has_snapshot() ? "snapshot " : "event ",
+                                message.meta().instance_id(), " ", message.meta().version()));
+  }
+  EXPECT_THAT(seen, ElementsAre("snapshot i1 5", "event i1 6", "snapshot i2 2", "event i2 3"));
+  EXPECT_EQ(follower.instance_id(), "i2");
+  EXPECT_EQ(follower.last_version(), 3u);
+  ASSERT_EQ(roster.watch_requests().size(), 2u);
+  EXPECT_EQ(roster.watch_requests()[1].from_version(), 6u);
+  EXPECT_EQ(roster.watch_requests()[1].instance_id(), "i1");
+  follower.Cancel();
 }
 
 TEST_F(RosterClientTest, FollowerReturnsErrorsItCannotFix) {

@@ -563,17 +563,18 @@ struct Recorder {
   bool started ABSL_GUARDED_BY(mu) = false;
 
   std::unique_ptr<ChangeWatch> Watch(ClusterManager* manager, uint64_t from) {
-    return manager->WatchChanges(
-        from,
-        [this](WatchStart s) {
-          absl::MutexLock lock(&mu);
-          start = std::move(s);
-          started = true;
-        },
-        [this](const std::shared_ptr<const ChangeBatch>& batch) {
-          absl::MutexLock lock(&mu);
-          changes.insert(changes.end(), batch->begin(), batch->end());
-        });
+    WatchListener listener;
+    listener.on_start = [this](WatchStart s) {
+      absl::MutexLock lock(&mu);
+      start = std::move(s);
+      started = true;
+    };
+    listener.on_changes = [this](const std::shared_ptr<const ChangeBatch>& batch) {
+      absl::MutexLock lock(&mu);
+      changes.insert(changes.end(), batch->begin(), batch->end());
+    };
+    listener.on_lost = [](bool) { ADD_FAILURE() << "the watch fan-out lost changes"; };
+    return manager->WatchChanges(from, std::move(listener));
   }
   uint64_t last_version() {
     absl::MutexLock lock(&mu);

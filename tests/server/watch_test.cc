@@ -123,6 +123,35 @@ TEST_F(WatchTest, ResumesFromAVersionWithTheMissedChanges) {
   EXPECT_TRUE(other.messages()[0].has_snapshot());
 }
 
+TEST_F(WatchTest, AVersionOfAnotherInstanceGetsASnapshotEvenWhenThisRunHasIt) {
+  StartDaemon();
+  AddWorker("10.0.0.21:1234");
+  ASSERT_EVENTUALLY(InState(NodeRole::kWorker, "10.0.0.21:1234", NodeState::kRunning));
+  const uint64_t seen = ViewVersion();
+  AddWorker("10.0.0.22:1234");
+  ASSERT_EVENTUALLY(InState(NodeRole::kWorker, "10.0.0.22:1234", NodeState::kRunning));
+  ASSERT_GT(seen, 1u);
+
+  // `seen` is a version this run has, but named with another run's instance id (rosterd was
+  // restarted and counts from 1 again): the changes after it here are not what the watcher
+  // missed, so it gets a snapshot, not a replay.
+  v1::WatchClusterRequest request = Request(seen);
+  request.set_instance_id("an-earlier-run");
+  WatchClient restarted(roster_.get(), request);
+  ASSERT_EVENTUALLY(restarted.size() >= 1);
+  const v1::WatchClusterResponse first = restarted.messages()[0];
+  ASSERT_TRUE(first.has_snapshot()) << first.ShortDebugString();
+  EXPECT_EQ(first.meta().instance_id(), daemon_->instance_id());
+  EXPECT_EQ(first.snapshot().workers_size(), 2);
+
+  // Named with this run's id, the same version is resumed.
+  request.set_instance_id(daemon_->instance_id());
+  WatchClient same(roster_.get(), request);
+  ASSERT_EVENTUALLY(same.size() >= 1);
+  EXPECT_TRUE(same.messages()[0].has_event()) << same.messages()[0].ShortDebugString();
+  EXPECT_TRUE(HasEvent(same.events(), v1::ClusterEvent::NODE_ADDED, "10.0.0.22:1234"));
+}
+
 TEST_F(WatchTest, RoleFilter) {
   StartDaemon();
   v1::WatchClusterRequest request = Request();

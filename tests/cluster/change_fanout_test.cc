@@ -1,0 +1,162 @@
+// ChangeFanout: watchers see their start and then every later batch in order, on the fan-out
+// thread; a fan-out stuck behind a watcher never blocks the publisher, keeps at most its bound
+// of batches, and tells every watcher it lost changes.
+#include "cluster/change_fanout.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "tests/testing/eventually.h"
+
+namespace roster::cluster {
+namespace {
+
+// What one watcher received, in order: "start@V", "batch@V" (the batch's first version),
+// "lost(started)" or "lost(unstarted)".
+struct Log {
+  absl::Mutex mu;
+  std::vector<std::string> entries ABSL_GUARDED_BY(mu);
+
+  WatchListener Listener() {
+    WatchListener listener;
+    listener.on_start = [this](WatchStart start) { Add("start@" + std::to_string(start.version)); };
+    listener.on_changes = [this](const std::shared_ptr<const ChangeBatch>& batch) {
+      Add("batch@" + std::to_string(batch->front().version));
+    };
+    listener.on_lost = [this](bool started) { Add(started ? "lost(started)" : "lost(unstarted)"); };
+    return listener;
+  }
+  void Add(std::string entry) {
+    absl::MutexLock lock(&mu);
+    entries.push_back(std::move(entry));
+  }
+  std::vector<std::string> Entries() {
+    absl::MutexLock lock(&mu);
+    return entries;
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu);
+    return entries.size();
+  }
+};
+
+std::shared_ptr<const ChangeBatch> Batch(uint64_t version) {
+  ClusterChange change;
+  change.version = version;
+  change.kind = ClusterChange::Kind::kSynced;
+  return std::make_shared<const ChangeBatch>(ChangeBatch{change});
+}
+
+WatchStart StartAt(uint64_t version) {
+  WatchStart start;
+  start.version = version;
+  return start;
+}
+
+TEST(ChangeFanoutTest, AWatcherGetsItsStartThenEveryLaterBatchInOrder) {
+  ChangeFanout fanout(FanoutOptions{});
+  fanout.Start();
+  Log early, late;
+  const uint64_t early_id = fanout.Reserve();
+  const uint64_t late_id = fanout.Reserve();
+  // The test plays the cluster executor: it adds and publishes in one order.
+  fanout.Add(early_id, StartAt(0), early.Listener());
+  fanout.Publish(Batch(1));
+  fanout.Publish(Batch(2));
+  fanout.Add(late_id, StartAt(2), late.Listener());
+  fanout.Publish(Batch(3));
+  ASSERT_EVENTUALLY(early.size() == 4 && late.size() == 2);
+  EXPECT_EQ(early.Entries(),
+            (std::vector<std::string>{"start@0", "batch@1", "batch@2", "batch@3"}));
+  EXPECT_EQ(late.Entries(), (std::vector<std::string>{"start@2", "batch@3"}));
+  EXPECT_EQ(fanout.overflows(), 0);
+}
+
+TEST(ChangeFanoutTest, ARemovedWatcherGetsNothingMore) {
+  ChangeFanout fanout(FanoutOptions{});
+  fanout.Start();
+  Log removed, kept;
+  const uint64_t removed_id = fanout.Reserve();
+  const uint64_t kept_id = fanout.Reserve();
+  fanout.Add(removed_id, StartAt(0), removed.Listener());
+  fanout.Add(kept_id, StartAt(0), kept.Listener());
+  fanout.Publish(Batch(1));
+  ASSERT_EVENTUALLY(removed.size() == 2 && kept.size() == 2);
+  fanout.Remove(removed_id);
+  fanout.Publish(Batch(2));
+  ASSERT_EVENTUALLY(kept.size() == 3);
+  EXPECT_EQ(removed.Entries(), (std::vector<std::string>{"start@0", "batch@1"}));
+  // Removed before it was added: never started.
+  Log never;
+  const uint64_t never_id = fanout.Reserve();
+  fanout.Remove(never_id);
+  fanout.Add(never_id, StartAt(2), never.Listener());
+  fanout.Publish(Batch(3));
+  ASSERT_EVENTUALLY(kept.size() == 4);
+  EXPECT_EQ(never.size(), 0u);
+}
+
+TEST(ChangeFanoutTest, AStuckFanoutNeverBlocksThePublisherAndEveryWatcherIsToldItLostChanges) {
+  constexpr size_t kBound = 8;
+  FanoutOptions options;
+  options.max_pending_batches = kBound;
+  ChangeFanout fanout(options);
+  fanout.Start();
+
+  // A watcher that blocks the fan-out thread on batch 1 until released: a stream whose
+  // callback is slow, the worst case for the publisher.
+  absl::Notification entered, release;
+  Log stuck_log;
+  WatchListener stuck = stuck_log.Listener();
+  stuck.on_changes = [&](const std::shared_ptr<const ChangeBatch>& batch) {
+    stuck_log.Add("batch@" + std::to_string(batch->front().version));
+    if (batch->front().version == 1) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+  };
+  Log armed, unstarted, after;
+  fanout.Add(fanout.Reserve(), StartAt(0), std::move(stuck));
+  fanout.Add(fanout.Reserve(), StartAt(0), armed.Listener());
+  fanout.Publish(Batch(1));
+  entered.WaitForNotification();
+
+  // Batch 1 is being handed out; the queue fills with batches 2..kBound+1, plus a watcher
+  // waiting to start; the next publish overflows. This thread (the cluster executor's role)
+  // returns from every call although the fan-out thread is stuck.
+  for (uint64_t v = 2; v <= kBound + 1; ++v) {
+    fanout.Publish(Batch(v));
+    if (v == 4) fanout.Add(fanout.Reserve(), StartAt(3), unstarted.Listener());
+  }
+  EXPECT_EQ(fanout.pending(), kBound);
+  EXPECT_EQ(fanout.overflows(), 0);
+  fanout.Publish(Batch(kBound + 2));
+  EXPECT_EQ(fanout.overflows(), 1);
+  EXPECT_EQ(fanout.pending(), 0u);  // the queued batches were dropped, not kept
+  EXPECT_EQ(fanout.max_pending(), kBound);
+
+  // A watcher added after the overflow starts cleanly and gets what follows.
+  fanout.Add(fanout.Reserve(), StartAt(kBound + 2), after.Listener());
+  fanout.Publish(Batch(kBound + 3));
+  release.Notify();
+
+  ASSERT_EVENTUALLY(after.size() == 2 && stuck_log.size() == 3 && armed.size() == 3 &&
+                    unstarted.size() == 1);
+  EXPECT_EQ(stuck_log.Entries(), (std::vector<std::string>{"start@0", "batch@1", "lost(started)"}));
+  EXPECT_EQ(armed.Entries(), (std::vector<std::string>{"start@0", "batch@1", "lost(started)"}));
+  EXPECT_EQ(unstarted.Entries(), (std::vector<std::string>{"lost(unstarted)"}));
+  EXPECT_EQ(after.Entries(), (std::vector<std::string>{"start@" + std::to_string(kBound + 2),
+                                                       "batch@" + std::to_string(kBound + 3)}));
+  // The lost watchers were removed: later batches reach only the new one.
+  fanout.Publish(Batch(kBound + 4));
+  ASSERT_EVENTUALLY(after.size() == 3);
+  EXPECT_EQ(armed.size(), 3u);
+  EXPECT_EQ(fanout.watchers(), 1u);
+}
+
+}  // namespace
+}  // namespace roster::cluster
