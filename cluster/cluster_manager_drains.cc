@@ -14,11 +14,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/cluster_manager.h"
+#include "cluster/drain_record.h"
 #include "cluster/internal/cluster_manager_state.h"
 #include "cluster/node_address.h"
 #include "glog/logging.h"
-#include "google/protobuf/util/json_util.h"
-#include "roster/v1/records.pb.h"
 
 namespace roster::cluster {
 
@@ -77,11 +76,7 @@ void ClusterManager::WriteDrain(std::string address, bool drained, std::string r
                            });
     return;
   }
-  roster::v1::DrainRecord record;
-  record.set_reason(reason);
-  record.set_drained_at_ms(absl::ToUnixMillis(options_.clock->WallNow()));
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(record, &json);
+  std::string json = EncodeDrainRecord(reason, options_.clock->WallNow());
   registry::CreateOptions create;
   create.create_parents = true;
   registry_->CreateAsync(path, json, create,
@@ -125,29 +120,23 @@ void ClusterManager::ApplyDrain(const RegistryEvent& event, absl::Time now, absl
     s.drain_problems[event.path] = std::move(why);
     s.rejected_dirty = true;
   };
-  absl::StatusOr<std::string> address = ParseNodeAddress(registry::BaseName(event.path));
-  if (!address.ok() || registry::ParentPath(event.path) != options_.paths.drains) {
-    problem("the name is not host:port");
-    return;
-  }
-  roster::v1::DrainRecord record;
-  google::protobuf::util::JsonParseOptions parse;
-  parse.ignore_unknown_fields = true;
   if (!event.read_error.ok()) {
     problem(std::string(event.read_error.message()));
     return;
   }
-  if (!google::protobuf::util::JsonStringToMessage(event.data, &record, parse).ok()) {
-    problem("the payload is not a DrainRecord in JSON");
+  absl::StatusOr<DrainEntry> entry =
+      ParseDrainRecord(options_.paths.drains, event.path, event.data);
+  if (!entry.ok()) {
+    problem(std::string(entry.status().message()));
     return;
   }
   s.drain_problems.erase(event.path);
   State::Drain& drain = s.drains[event.path];
-  if (drain.address != *address || drain.reason != record.reason()) {
-    LOG(INFO) << "node '" << *address << "' drained: " << record.reason();
+  if (drain.address != entry->address || drain.reason != entry->reason) {
+    LOG(INFO) << "node '" << entry->address << "' drained: " << entry->reason;
   }
-  drain = State::Drain{*address, record.reason()};
-  apply_all(*address, true, record.reason());
+  drain = State::Drain{entry->address, entry->reason};
+  apply_all(entry->address, true, entry->reason);
 }
 
 int64_t ClusterManager::ReconcileDrains(const std::vector<RegistryEvent>& snapshot, absl::Time now,

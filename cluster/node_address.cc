@@ -89,8 +89,11 @@ absl::StatusOr<std::string> ParseNodeAddress(absl::string_view text) {
     const absl::string_view rest = text.substr(close + 1);
     if (host.empty()) return bad("the host is empty");
     if (rest.empty() || rest.front() != ':') return bad("no ':port' after the IPv6 address");
+    // inet_pton reads a C string: a NUL inside the brackets would end the address early and
+    // let the bytes after it through ("[::1\0junk]:80"). Only its own characters are allowed.
     in6_addr address;
     if (host.size() > INET6_ADDRSTRLEN ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.") != absl::string_view::npos ||
         inet_pton(AF_INET6, std::string(host).c_str(), &address) != 1) {
       return bad(absl::StrCat(Quote(host), " is not an IPv6 address"));
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -132,21 +133,28 @@ absl::StatusOr<StaticGroups> WorkerCluster::LoadStaticGroups(const std::string& 
     return absl::NotFoundError(
         absl::StrCat("cannot read the worker group file '", path, "' (--worker_group_file)"));
   }
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseStaticGroups(text.str(), path);
+}
+
+absl::StatusOr<StaticGroups> WorkerCluster::ParseStaticGroups(absl::string_view text,
+                                                              absl::string_view name) {
   StaticGroups groups;
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
     auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", why));
+      return absl::InvalidArgumentError(absl::StrCat(name, ":", number, ": ", why));
     };
-    absl::string_view text = line;
-    text = text.substr(0, text.find('#'));
-    text = absl::StripAsciiWhitespace(text);
-    if (text.empty()) continue;
-    std::pair<absl::string_view, absl::string_view> parts =
-        absl::StrSplit(text, absl::MaxSplits('=', 1));
-    if (text.find('=') == absl::string_view::npos) {
+    line = line.substr(0, line.find('#'));
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (line.find('=') == absl::string_view::npos) {
       return bad("expected 'group = host:port, host:port'");
     }
+    std::pair<absl::string_view, absl::string_view> parts =
+        absl::StrSplit(line, absl::MaxSplits('=', 1));
     const std::string group(absl::StripAsciiWhitespace(parts.first));
     absl::Status valid = ValidateGroupName(group);
     if (!valid.ok()) return bad(valid.message());

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cluster/cluster_view.h"
 #include "cluster/node_table.h"
@@ -78,6 +79,10 @@ class WorkerCluster {
   // lines and `#` comments allowed. InvalidArgument naming the file and line for a bad group
   // name or address; NotFound for a missing file.
   static absl::StatusOr<StaticGroups> LoadStaticGroups(const std::string& path);
+  // The same for the file's contents `text`; `name` (the path) prefixes each error, with the
+  // line number ("groups.conf:3: ...").
+  static absl::StatusOr<StaticGroups> ParseStaticGroups(absl::string_view text,
+                                                        absl::string_view name);
 
  private:
   // The group name if `event` is a legacy group directory appearing (a persistent, direct

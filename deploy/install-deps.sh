@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang clang-format libssl-dev
+  # libFuzzer and the sanitizer runtimes for clang (deploy/fuzz.sh): only recommended by clang.
+  libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libzookeeper-mt-dev libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev
   libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,27 +19,45 @@ namespace {
 constexpr absl::string_view kZkScheme = "zk://";
 constexpr absl::string_view kMemoryScheme = "memory://";
 
+// At most this many bytes of a URI are quoted in a message.
+constexpr size_t kQuoteBytes = 200;
+
+// `s` quoted for a message: C hex escapes for anything not printable ASCII (a flag value can
+// hold anything, and the message goes to the log), cut to kQuoteBytes of input.
+std::string Quote(absl::string_view s) {
+  if (s.size() <= kQuoteBytes) return absl::StrCat("'", absl::CHexEscape(s), "'");
+  return absl::StrCat("'", absl::CHexEscape(s.substr(0, kQuoteBytes)), "'... (", s.size(),
+                      " bytes)");
+}
+
 absl::Status BadUri(absl::string_view uri, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "invalid registry URI '", uri, "': ", why,
+      "invalid registry URI ", Quote(uri), ": ", why,
       " (expected zk://host:port[,host:port...][/chroot] or memory://[name][/chroot])"));
 }
 
-// "host:port": a non-empty host without '/', '@' or spaces, and a port in [1, 65535].
+// "host:port": a non-empty host of printable ASCII without '/', '@' or spaces, and a port of
+// decimal digits in [1, 65535] (the ZooKeeper client reads it with strtol-like functions that
+// would take "+2181" or " 2181" differently from us).
 absl::Status ValidateHostPort(absl::string_view uri, absl::string_view host_port) {
   const size_t colon = host_port.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
-    return BadUri(uri, absl::StrCat("'", host_port, "' is not host:port"));
+    return BadUri(uri, absl::StrCat(Quote(host_port), " is not host:port"));
   }
   absl::string_view host = host_port.substr(0, colon);
   for (char c : host) {
-    if (absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '/' || c == '@') {
-      return BadUri(uri, absl::StrCat("bad character in host '", host, "'"));
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u >= 0x7f || c == '/' || c == '@') {
+      return BadUri(uri, absl::StrCat("bad character in host ", Quote(host)));
     }
   }
+  const absl::string_view port_text = host_port.substr(colon + 1);
   int port = 0;
-  if (!absl::SimpleAtoi(host_port.substr(colon + 1), &port) || port < 1 || port > 65535) {
-    return BadUri(uri, absl::StrCat("port of '", host_port, "' is not in [1, 65535]"));
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != absl::string_view::npos ||
+      (port_text.size() > 1 && port_text[0] == '0') || !absl::SimpleAtoi(port_text, &port) ||
+      port < 1 || port > 65535) {
+    return BadUri(uri, absl::StrCat("port of ", Quote(host_port), " is not in [1, 65535]"));
   }
   return absl::OkStatus();
 }
@@ -46,7 +65,7 @@ absl::Status ValidateHostPort(absl::string_view uri, absl::string_view host_port
 absl::StatusOr<std::string> ParseChroot(absl::string_view uri, absl::string_view chroot) {
   if (chroot.empty() || chroot == "/") return std::string();
   if (!ValidatePath(chroot).ok()) {
-    return BadUri(uri, absl::StrCat("chroot '", chroot, "' is not a valid path"));
+    return BadUri(uri, absl::StrCat("chroot ", Quote(chroot), " is not a valid path"));
   }
   return std::string(chroot);
 }

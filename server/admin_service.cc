@@ -103,11 +103,8 @@ grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* c
     FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(address.status()));
     return reactor;
   }
-  if (request->reason().empty() || request->reason().size() > kMaxDrainReasonBytes) {
-    FinishRpc(*context_, reactor, kMethod,
-              grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                           absl::StrCat("reason: is required, 1 to ", kMaxDrainReasonBytes,
-                                        " bytes (got ", request->reason().size(), ")")));
+  if (absl::Status reason = ValidateDrainReason(request->reason()); !reason.ok()) {
+    FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(reason));
     return reactor;
   }
   LOG(INFO) << "draining '" << *address << "' for " << call->peer() << ": " << request->reason();

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/ds_profile.h"
 #include "cluster/node_address.h"
+#include "util/status_macros.h"
 
 namespace roster::server {
 namespace {
@@ -409,6 +411,71 @@ absl::StatusOr<std::optional<cluster::IncarnationClaim>> ToIncarnationClaim(
   }
   return std::optional<cluster::IncarnationClaim>(
       cluster::IncarnationClaim{request.startup_time_ms(), request.process_id()});
+}
+
+absl::Status ValidateGetWorkerGroup(const v1::GetWorkerGroupRequest& request) {
+  if (request.name().empty()) return FieldError("name", "is required");
+  RETURN_IF_ERROR(ValidateGroupField("name", request.name()));
+  if (!v1::NodeView_IsValid(request.view())) {
+    return FieldError("view", absl::StrCat(request.view(), " is not a NodeView"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDrainReason(absl::string_view reason) {
+  if (reason.empty() || reason.size() > kMaxDrainReasonBytes) {
+    return FieldError("reason", absl::StrCat("is required, 1 to ", kMaxDrainReasonBytes,
+                                             " bytes (got ", reason.size(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> ToLease(const v1::RegisterNodeRequest& request,
+                                       absl::Duration default_lease, absl::Duration min_lease,
+                                       absl::Duration max_lease) {
+  if (!request.has_lease() || (request.lease().seconds() == 0 && request.lease().nanos() == 0)) {
+    return default_lease;
+  }
+  const absl::Duration lease =
+      absl::Seconds(request.lease().seconds()) + absl::Nanoseconds(request.lease().nanos());
+  if (lease < min_lease || lease > max_lease) {
+    return FieldError("lease", absl::StrCat(absl::FormatDuration(lease), " is not in [",
+                                            absl::FormatDuration(min_lease), ", ",
+                                            absl::FormatDuration(max_lease), "]"));
+  }
+  return lease;
+}
+
+absl::StatusOr<std::string> RegistrationPayload(NodeRole role, absl::string_view address,
+                                                v1::Heartbeat heartbeat,
+                                                const cluster::HeartbeatLimits& limits,
+                                                absl::Time wall_now) {
+  // The znode name is authoritative; fill what DolphinScheduler would write and the caller
+  // left out.
+  const size_t colon = address.rfind(':');
+  if (heartbeat.host().empty()) {
+    absl::string_view host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    heartbeat.set_host(std::string(host));
+  }
+  if (heartbeat.port() == 0) {
+    int port = 0;
+    if (absl::SimpleAtoi(address.substr(colon + 1), &port)) heartbeat.set_port(port);
+  }
+  if (heartbeat.report_time_ms() == 0) heartbeat.set_report_time_ms(absl::ToUnixMillis(wall_now));
+  if (role == NodeRole::kWorker && heartbeat.host_weight() == 0) heartbeat.set_host_weight(100);
+  std::string payload = cluster::EncodeHeartbeat(role, heartbeat);
+  // What the cluster layer will make of it: refuse now what would put the node in FAULT. The
+  // clock-skew check waits for the znode: its reference is the registry server's clock when it
+  // was written, which a jump of this daemon's clock cannot move.
+  absl::StatusOr<v1::Heartbeat> parsed =
+      cluster::ParseHeartbeat(role, payload, limits, absl::InfinitePast());
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("heartbeat: ", parsed.status().message()));
+  }
+  return payload;
 }
 
 }  // namespace roster::server

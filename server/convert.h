@@ -23,6 +23,7 @@
 #include "cluster/change_log.h"
 #include "cluster/cluster_manager.h"
 #include "cluster/cluster_view.h"
+#include "cluster/heartbeat_codec.h"
 #include "cluster/master_cluster.h"
 #include "cluster/node_info.h"
 #include "cluster/worker_selector.h"
@@ -99,5 +100,26 @@ absl::StatusOr<std::vector<cluster::NodeState>> ToStateFilter(
 // GetMasterSlotRequest's optional incarnation: both fields or neither.
 absl::StatusOr<std::optional<cluster::IncarnationClaim>> ToIncarnationClaim(
     const v1::GetMasterSlotRequest& request);
+
+// GetWorkerGroupRequest: a valid `name` (required) and a NodeView `view`.
+absl::Status ValidateGetWorkerGroup(const v1::GetWorkerGroupRequest& request);
+
+// DrainNodeRequest.reason: 1 to kMaxDrainReasonBytes bytes.
+absl::Status ValidateDrainReason(absl::string_view reason);
+
+// RegisterNodeRequest.lease: `default_lease` when unset or zero, else within [min, max].
+absl::StatusOr<absl::Duration> ToLease(const v1::RegisterNodeRequest& request,
+                                       absl::Duration default_lease, absl::Duration min_lease,
+                                       absl::Duration max_lease);
+
+// The znode payload a sidecar registration of `role` at `address` (canonical, from
+// ParseAddressField) writes for `heartbeat`: host, port and reportTime filled from the address
+// and `wall_now` where the caller left them out, a worker's weight 100 when 0, in the current
+// DolphinScheduler format (EncodeHeartbeat). InvalidArgument ("heartbeat: ...") when the cluster
+// layer would not accept it (ParseHeartbeat with `limits` at `wall_now`).
+absl::StatusOr<std::string> RegistrationPayload(cluster::NodeRole role, absl::string_view address,
+                                                v1::Heartbeat heartbeat,
+                                                const cluster::HeartbeatLimits& limits,
+                                                absl::Time wall_now);
 
 }  // namespace roster::server

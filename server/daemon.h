@@ -20,6 +20,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -118,6 +119,11 @@ class Daemon {
 // Blocks SIGTERM and SIGINT in the calling thread (threads started later inherit the mask).
 // main() calls it first, before any thread exists.
 void BlockTerminationSignals();
+
+// Raises the soft limit on open files to the hard limit and returns the limit now in force.
+// Every client connection and watch stream holds a socket: a restart under a reconnect storm
+// of thousands of clients must not run out at the default soft limit of 1,024.
+uint64_t RaiseOpenFileLimit();
 
 // Runs rosterd until SIGTERM or SIGINT, then shuts down. Returns an error if start-up fails, or
 // if rosterd stopped because it could not read the registry with its credentials for longer

@@ -4,7 +4,6 @@
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/convert.h"
@@ -66,33 +65,8 @@ void RegistrationService::PostOrFail(grpc::ServerUnaryReactor* reactor, absl::st
 
 absl::StatusOr<std::string> RegistrationService::Payload(NodeRole role, const std::string& address,
                                                          v1::Heartbeat heartbeat) const {
-  // The znode name is authoritative; fill what DolphinScheduler would write and the caller
-  // left out.
-  const size_t colon = address.rfind(':');
-  if (heartbeat.host().empty()) {
-    std::string host = address.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    heartbeat.set_host(host);
-  }
-  if (heartbeat.port() == 0) {
-    int port = 0;
-    if (absl::SimpleAtoi(address.substr(colon + 1), &port)) heartbeat.set_port(port);
-  }
-  const absl::Time wall_now = context_->clock->WallNow();
-  if (heartbeat.report_time_ms() == 0) heartbeat.set_report_time_ms(absl::ToUnixMillis(wall_now));
-  if (role == NodeRole::kWorker && heartbeat.host_weight() == 0) heartbeat.set_host_weight(100);
-  std::string payload = cluster::EncodeHeartbeat(role, heartbeat);
-  // What the cluster layer will make of it: refuse now what would put the node in FAULT. The
-  // clock-skew check waits for the znode: its reference is the registry server's clock when it
-  // was written, which a jump of this daemon's clock cannot move.
-  absl::StatusOr<v1::Heartbeat> parsed =
-      cluster::ParseHeartbeat(role, payload, options_.heartbeat_limits, absl::InfinitePast());
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("heartbeat: ", parsed.status().message()));
-  }
-  return payload;
+  return RegistrationPayload(role, address, std::move(heartbeat), options_.heartbeat_limits,
+                             context_->clock->WallNow());
 }
 
 grpc::ServerUnaryReactor* RegistrationService::RegisterNode(grpc::CallbackServerContext* call,
@@ -107,21 +81,14 @@ grpc::ServerUnaryReactor* RegistrationService::RegisterNode(grpc::CallbackServer
   if (!role.ok()) return fail(role.status());
   absl::StatusOr<std::string> address = ParseAddressField("address", request->address());
   if (!address.ok()) return fail(address.status());
-  absl::Duration lease = options_.default_lease;
-  if (request->has_lease() && (request->lease().seconds() != 0 || request->lease().nanos() != 0)) {
-    lease = absl::Seconds(request->lease().seconds()) + absl::Nanoseconds(request->lease().nanos());
-    if (lease < options_.min_lease || lease > options_.max_lease) {
-      return fail(absl::InvalidArgumentError(
-          absl::StrCat("lease: ", absl::FormatDuration(lease), " is not in [",
-                       absl::FormatDuration(options_.min_lease), ", ",
-                       absl::FormatDuration(options_.max_lease), "]")));
-    }
-  }
+  absl::StatusOr<absl::Duration> lease =
+      ToLease(*request, options_.default_lease, options_.min_lease, options_.max_lease);
+  if (!lease.ok()) return fail(lease.status());
   absl::StatusOr<std::string> payload = Payload(*role, *address, request->heartbeat());
   if (!payload.ok()) return fail(payload.status());
   PostOrFail(reactor, kRegister,
              [this, reactor, response, role = *role, address = *std::move(address),
-              payload = *std::move(payload), lease]() mutable {
+              payload = *std::move(payload), lease = *lease]() mutable {
                executor_.AssertCurrent();
                DoRegister(reactor, response, role, std::move(address), std::move(payload), lease);
              });

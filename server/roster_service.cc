@@ -156,15 +156,8 @@ grpc::ServerUnaryReactor* RosterService::GetWorkerGroup(grpc::CallbackServerCont
 
 grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& request,
                                              v1::GetWorkerGroupResponse* response) {
-  if (request.name().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: is required");
-  }
-  if (absl::Status status = ValidateGroupField("name", request.name()); !status.ok()) {
+  if (absl::Status status = ValidateGetWorkerGroup(request); !status.ok()) {
     return InvalidArgument(status);
-  }
-  if (!v1::NodeView_IsValid(request.view())) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("view: ", request.view(), " is not a NodeView"));
   }
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;

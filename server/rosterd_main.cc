@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   google::InitGoogleLogging(argv[0]);
   google::InstallFailureSignalHandler();
+  LOG(INFO) << "open file limit " << roster::server::RaiseOpenFileLimit();
 
   absl::StatusOr<roster::server::DaemonOptions> options = roster::server::DaemonOptionsFromFlags();
   if (!options.ok()) {

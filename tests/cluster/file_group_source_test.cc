@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cluster/worker_cluster.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/group_source_recorder.h"
@@ -113,6 +114,23 @@ TEST_F(FileGroupSourceTest, NoticesAChangeByPollingAlone) {
   ASSERT_EVENTUALLY(recorder_.groups() == Groups({{"spark", {"10.0.0.1:1234"}}}));
   Replace("spark = 10.0.0.2:1234\n");
   ASSERT_EVENTUALLY(recorder_.groups() == Groups({{"spark", {"10.0.0.2:1234"}}}));
+}
+
+// The parser FileGroupSource reads the file with, on its own: comments, blank lines, CRLF and
+// spaces around items; the first error names the file and line.
+TEST(ParseStaticGroupsTest, ReadsTheMappingAndNamesTheBadLine) {
+  ASSERT_OK_AND_ASSIGN(
+      StaticGroups groups,
+      WorkerCluster::ParseStaticGroups("# workers\r\nspark = 10.0.0.2:1234 , [::1]:80\r\n\n"
+                                       "flink=10.0.0.2:1234,# shared\nempty =\n",
+                                       "groups.conf"));
+  EXPECT_EQ(groups, StaticGroups({{"10.0.0.2:1234", {"spark", "flink"}}, {"[::1]:80", {"spark"}}}));
+  EXPECT_THAT(WorkerCluster::ParseStaticGroups("spark = h:1\n\nflink = h\n", "groups.conf"),
+              ::roster::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("groups.conf:3: node address 'h'")));
+  EXPECT_THAT(WorkerCluster::ParseStaticGroups("spark h:1\n", "g"),
+              ::roster::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("g:1: expected 'group = host:port")));
 }
 
 }  // namespace

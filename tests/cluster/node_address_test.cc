@@ -58,6 +58,11 @@ INSTANTIATE_TEST_SUITE_P(
         {"LeadingZero", "host:080", "port '080' has a leading zero"},
         {"SpaceInHost", "a b:80", "the host contains ' '"},
         {"TwoColons", "host:5678:1", "more than one ':'"},
+        // Found by node_address_fuzz (tests/fuzz): inet_pton stopped at the NUL, so the
+        // bytes after it were accepted as part of the address.
+        {"NulInIpv6", std::string("[2001:db8::17\0junk]:1", 21),
+         "'2001:db8::17\\x00junk' is not an IPv6 address"},
+        {"ZoneInIpv6", "[fe80::1%eth0]:1", "is not an IPv6 address"},
         {"BareIpv6", "::1:5678", "more than one ':'"},
         {"LongName", std::string(300, 'a') + ":80", "the host is 300 bytes, over the 253-byte"},
         {"LongLabel", std::string(64, 'a') + ".example:80", "label of 64 bytes"},

@@ -43,6 +43,30 @@ TEST(ParseRegistryUriTest, RejectsMalformedUrisNamingThem) {
   }
 }
 
+// Found by registry_uri_fuzz (tests/fuzz): ports that absl::SimpleAtoi reads but that are not
+// canonical digits ("+2181", " 2181"), and hosts with control bytes, were accepted.
+TEST(ParseRegistryUriTest, PortsAreDecimalDigitsAndHostsPrintable) {
+  for (const char* uri : {"zk://h:+2181", "zk://h: 2181", "zk://h:2181 ", "zk://h:02181",
+                          "zk://h:2181,h2:\t2182", "zk://h\x01:2181", "zk://h\x81:2181"}) {
+    EXPECT_THAT(ParseRegistryUri(uri), StatusIs(absl::StatusCode::kInvalidArgument)) << uri;
+  }
+  ASSERT_OK_AND_ASSIGN(RegistryUri ipv6, ParseRegistryUri("zk://[::1]:2181,h:1/a"));
+  EXPECT_EQ(ipv6.hosts, "[::1]:2181,h:1");
+}
+
+// Found by registry_uri_fuzz: the message quoted the URI raw (control bytes, any length) into
+// the log.
+TEST(ParseRegistryUriTest, MessagesQuoteTheUriEscapedAndBounded) {
+  EXPECT_THAT(ParseRegistryUri("\x81ookeeper"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("invalid registry URI '\\x81ookeeper': unknown scheme")));
+  const std::string long_uri = "zk://" + std::string(5000, 'h');
+  absl::StatusOr<RegistryUri> parsed = ParseRegistryUri(long_uri);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_LT(parsed.status().message().size(), 600u);
+  EXPECT_THAT(parsed.status().message(), HasSubstr("... (5005 bytes)"));
+}
+
 TEST(NewRegistryTest, ValidatesOptions) {
   RegistryOptions short_timeout;
   short_timeout.session_timeout = absl::Milliseconds(1);
