@@ -48,12 +48,16 @@ bash deploy/install-deps.sh
 export GTEST_DEATH_TEST_STYLE=threadsafe
 supp="$root/deploy/sanitizers"
 
+# -O1 and line tables only: ~2x faster to compile than RelWithDebInfo's -O2 -g, still fast to run,
+# and enough for symbolized reports.
+build_type=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
+
 elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 
 run_asan() {
   local t0 t1
   t0=$(date +%s)
-  cmake -S . -B "$asan_build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S . -B "$asan_build_dir" -G Ninja "${build_type[@]}" \
     -DROSTER_SANITIZE=address,undefined -DROSTER_BUILD_BENCHMARKS=OFF
   ninja -C "$asan_build_dir" -j "$jobs"
   # buf_curl_test needs `buf curl` in the build directory (as deploy/test.sh installs it).
@@ -103,7 +107,7 @@ run_tsan() {
   absl_src="$root/$tsan_build_dir/_deps/abseil-src"
   mkdir -p "$tsan_build_dir/_deps"
   fetch_abseil_source "$absl_src"
-  cmake -S . -B "$tsan_build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S . -B "$tsan_build_dir" -G Ninja "${build_type[@]}" \
     -DROSTER_SANITIZE=thread -DROSTER_TSAN_ABSL_SOURCE_DIR="$absl_src" \
     -DROSTER_BUILD_BENCHMARKS=OFF
   ninja -C "$tsan_build_dir" -j "$jobs" "${tsan_targets[@]}"
