@@ -98,14 +98,14 @@ EOF
   (cd "$work" && apt-get "${apt_opts[@]}" source --download-only "abseil=$version")
   dpkg-source -x "$work"/abseil_*.dsc "$dest"
   echo "$version" > "$dest/.version"
-  rm -rf "$work"
+  rm -rf "$work" "$(dirname "$dest")"/abseil_*.orig.tar.*
 }
 
 run_tsan() {
   local t0 t1 absl_src
   t0=$(date +%s)
-  absl_src="$root/$tsan_build_dir/_deps/abseil-src"
   mkdir -p "$tsan_build_dir/_deps"
+  absl_src=$(realpath "$tsan_build_dir/_deps")/abseil-src
   fetch_abseil_source "$absl_src"
   cmake -S . -B "$tsan_build_dir" -G Ninja "${build_type[@]}" \
     -DROSTER_SANITIZE=thread -DROSTER_TSAN_ABSL_SOURCE_DIR="$absl_src" \
