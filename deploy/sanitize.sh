@@ -23,16 +23,19 @@ asan_build_dir=${ASAN_BUILD_DIR:-build-asan}
 tsan_build_dir=${TSAN_BUILD_DIR:-build-tsan}
 jobs=${JOBS:-$(nproc)}
 
-# The tests the TSan build runs: everything that shares state between threads (the executor,
-# the registries and their caches, the cluster manager, the in-process daemon with its gRPC
-# services and watch streams, rosterd as a process). Executables not built here show up in ctest
-# as <target>_NOT_BUILT and are excluded.
+# The tests the TSan build runs: what shares state between threads without gRPC (the executor,
+# the registries and their caches, the ZooKeeper client's threads, the cluster manager).
+# Executables not built here show up in ctest as <target>_NOT_BUILT and are excluded.
+# Not here: server_test and rosterd_process_test (the daemon, its gRPC services and watch
+# streams). Debian's gRPC is not built with TSan and hands work between its threads through its
+# own atomics, so TSan reports races inside gRPC (tcp_send, Arena) and on the messages roster
+# passes through it: ~80 reports in one run, none attributable to roster without an
+# instrumented gRPC. See docs/building.md.
 tsan_targets=(
   executor_test
   registry_contract_memory_test memory_registry_test subtree_cache_test zk_request_queue_test
   registry_contract_zookeeper_test zookeeper_registry_test
   cluster_manager_test cluster_manager_zk_test polling_group_source_test
-  server_test rosterd_process_test
 )
 
 what=all
