@@ -35,6 +35,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_env.h"
+#include "tests/e2e/fault_checks.h"
 #include "tests/e2e/oracle.h"
 #include "tests/server/server_test_env.h"
 #include "tests/testing/eventually.h"
@@ -51,62 +52,6 @@ using ::testing::IsEmpty;
 constexpr int kSessionTimeoutMs = 6000;
 constexpr absl::Duration kStalenessBound = absl::Seconds(4);
 
-// What must survive a fault that expires no session: each node's znode (its czxid), the slot
-// assignment and its epoch, the leader and its fencing token.
-struct Identity {
-  std::map<std::string, int64_t> czxids;
-  std::vector<std::string> slot_masters;
-  uint64_t epoch = 0;
-  std::string leader;
-  int64_t fencing_token = 0;
-
-  static Identity Of(const v1::GetClusterViewResponse& view) {
-    Identity identity;
-    for (const auto* nodes : {&view.masters(), &view.workers()}) {
-      for (const v1::Node& node : *nodes) {
-        identity.czxids[node.address()] = node.incarnation().czxid();
-      }
-    }
-    identity.slot_masters.assign(view.slots().masters().begin(), view.slots().masters().end());
-    identity.epoch = view.slots().epoch();
-    identity.leader = view.leader().address();
-    identity.fencing_token = view.leader().fencing_token();
-    return identity;
-  }
-
-  std::string ToString() const {
-    std::vector<std::string> nodes;
-    for (const auto& [address, czxid] : czxids) nodes.push_back(absl::StrCat(address, "@", czxid));
-    return absl::StrCat("nodes [", absl::StrJoin(nodes, " "), "] slots [",
-                        absl::StrJoin(slot_masters, ","), "] epoch ", epoch, ", leader ", leader,
-                        " token ", fencing_token);
-  }
-
-  friend bool operator==(const Identity& a, const Identity& b) {
-    return std::tie(a.czxids, a.slot_masters, a.epoch, a.leader, a.fencing_token) ==
-           std::tie(b.czxids, b.slot_masters, b.epoch, b.leader, b.fencing_token);
-  }
-};
-
-// Events in a watch stream saying a node left (OFFLINE, or removed), or failed (FAULT).
-std::vector<std::string> EventsWhere(const WatchClient& watch,
-                                     const std::function<bool(const v1::ClusterEvent&)>& match) {
-  std::vector<std::string> out;
-  for (const v1::ClusterEvent& event : watch.events()) {
-    if (!match(event)) continue;
-    out.push_back(
-        absl::StrCat("version ", event.version(), " ", v1::ClusterEvent::Kind_Name(event.kind()),
-                     " ", event.node().address(), " ", v1::NodeState_Name(event.node().state()),
-                     ": ", event.node().reason()));
-  }
-  return out;
-}
-std::vector<std::string> Departures(const WatchClient& watch) {
-  return EventsWhere(watch, [](const v1::ClusterEvent& event) {
-    return event.kind() == v1::ClusterEvent::NODE_REMOVED ||
-           (event.has_node() && event.node().state() == v1::OFFLINE);
-  });
-}
 std::vector<std::string> Faults(const WatchClient& watch) {
   return EventsWhere(watch, [](const v1::ClusterEvent& event) {
     return event.has_node() && event.node().state() == v1::FAULT;
@@ -151,7 +96,7 @@ int ConnectedMember(pid_t pid, ZooKeeperEnsemble& ensemble) {
 // been stale for longer than the bound is wrong too. Keeps when the view was stale.
 class AuthorityProbe {
  public:
-  AuthorityProbe(RosterdProcess* daemon, std::vector<std::string> masters, Identity expected)
+  AuthorityProbe(RosterdProcess* daemon, std::vector<std::string> masters, ClusterIdentity expected)
       : daemon_(daemon),
         masters_(std::move(masters)),
         expected_(std::move(expected)),
@@ -290,7 +235,7 @@ class AuthorityProbe {
 
   RosterdProcess* const daemon_;
   const std::vector<std::string> masters_;
-  const Identity expected_;
+  const ClusterIdentity expected_;
   absl::Notification stop_;
   mutable absl::Mutex mu_;
   std::vector<Sample> samples_ ABSL_GUARDED_BY(mu_);
@@ -353,7 +298,7 @@ class EnsembleFaultTest : public E2eTest {
     ASSERT_TRUE(start.Consistent()) << start;
     ASSERT_EQ(start.znodes, 9);
     ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse view, daemon_->View());
-    identity_ = Identity::Of(view);
+    identity_ = ClusterIdentity::Of(view);
     ASSERT_EQ(identity_.czxids.size(), 9u);
     ASSERT_EQ(identity_.slot_masters, masters_);
     ASSERT_FALSE(identity_.leader.empty());
@@ -395,8 +340,9 @@ class EnsembleFaultTest : public E2eTest {
     Measured(name + ".fault_events", absl::StrCat(Faults(*watch_).size()));
 
     ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse after, daemon_->View());
-    EXPECT_EQ(Identity::Of(after), identity_)
-        << "before: " << identity_.ToString() << "\nafter: " << Identity::Of(after).ToString();
+    EXPECT_EQ(ClusterIdentity::Of(after), identity_)
+        << "before: " << identity_.ToString()
+        << "\nafter: " << ClusterIdentity::Of(after).ToString();
     EXPECT_FALSE(after.meta().stale());
     EXPECT_EQ(after.meta().session_state(), v1::CONNECTED);
     EXPECT_THAT(probe_->wrong(), IsEmpty())
@@ -441,7 +387,7 @@ class EnsembleFaultTest : public E2eTest {
   std::unique_ptr<ZooKeeperEnsemble> ensemble_;
   std::unique_ptr<registry::Registry> observer_;
   std::unique_ptr<ZooKeeperOracle> oracle_;
-  Identity identity_;
+  ClusterIdentity identity_;
   std::unique_ptr<WatchClient> watch_;
   std::unique_ptr<AuthorityProbe> probe_;
 };

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -62,28 +63,31 @@ inline std::string DescribeEvent(const v1::ClusterEvent& event) {
                       ": ", event.node().reason());
 }
 
-// Events in a watch stream that say a node left: OFFLINE, or removed.
-inline std::vector<std::string> Departures(const WatchClient& watch) {
+// The events of a watch stream that `match` picks, described.
+inline std::vector<std::string> EventsWhere(
+    const WatchClient& watch, const std::function<bool(const v1::ClusterEvent&)>& match) {
   std::vector<std::string> out;
   for (const v1::ClusterEvent& event : watch.events()) {
-    if (event.kind() == v1::ClusterEvent::NODE_REMOVED ||
-        (event.has_node() && event.node().state() == v1::OFFLINE)) {
-      out.push_back(DescribeEvent(event));
-    }
+    if (match(event)) out.push_back(DescribeEvent(event));
   }
   return out;
+}
+
+// Events in a watch stream that say a node left: OFFLINE, or removed.
+inline std::vector<std::string> Departures(const WatchClient& watch) {
+  return EventsWhere(watch, [](const v1::ClusterEvent& event) {
+    return event.kind() == v1::ClusterEvent::NODE_REMOVED ||
+           (event.has_node() && event.node().state() == v1::OFFLINE);
+  });
 }
 
 // Events in a watch stream that a steady cluster never causes: a node added, removed or changing
 // state (or drain flag, groups, incarnation), the slots or the leader changing. Load updates
 // are not transitions.
 inline std::vector<std::string> Transitions(const WatchClient& watch) {
-  std::vector<std::string> out;
-  for (const v1::ClusterEvent& event : watch.events()) {
-    if (event.kind() == v1::ClusterEvent::NODE_UPDATED && !event.state_changed()) continue;
-    out.push_back(DescribeEvent(event));
-  }
-  return out;
+  return EventsWhere(watch, [](const v1::ClusterEvent& event) {
+    return event.kind() != v1::ClusterEvent::NODE_UPDATED || event.state_changed();
+  });
 }
 
 }  // namespace roster::testing

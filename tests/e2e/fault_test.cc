@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_env.h"
+#include "tests/e2e/fault_checks.h"
 #include "tests/server/server_test_env.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
@@ -28,55 +29,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-// What must not change when ZooKeeper only blinks: each node's znode (its czxid), the slot
-// assignment and its epoch, the leader and its fencing token.
-struct Identity {
-  std::map<std::string, int64_t> czxids;
-  std::vector<std::string> slot_masters;
-  uint64_t epoch = 0;
-  std::string leader;
-  int64_t fencing_token = 0;
-
-  static Identity Of(const v1::GetClusterViewResponse& view) {
-    Identity identity;
-    for (const auto* nodes : {&view.masters(), &view.workers()}) {
-      for (const v1::Node& node : *nodes) {
-        identity.czxids[node.address()] = node.incarnation().czxid();
-      }
-    }
-    identity.slot_masters.assign(view.slots().masters().begin(), view.slots().masters().end());
-    identity.epoch = view.slots().epoch();
-    identity.leader = view.leader().address();
-    identity.fencing_token = view.leader().fencing_token();
-    return identity;
-  }
-
-  std::string ToString() const {
-    return absl::StrCat("slots [", absl::StrJoin(slot_masters, ","), "] epoch ", epoch, ", leader ",
-                        leader, " token ", fencing_token);
-  }
-
-  friend bool operator==(const Identity& a, const Identity& b) {
-    return std::tie(a.czxids, a.slot_masters, a.epoch, a.leader, a.fencing_token) ==
-           std::tie(b.czxids, b.slot_masters, b.epoch, b.leader, b.fencing_token);
-  }
-};
-
-// Events in a watch stream that say a node left: OFFLINE, or removed.
-std::vector<std::string> Departures(const WatchClient& watch) {
-  std::vector<std::string> out;
-  for (const v1::ClusterEvent& event : watch.events()) {
-    if (event.kind() == v1::ClusterEvent::NODE_REMOVED ||
-        (event.has_node() && event.node().state() == v1::OFFLINE)) {
-      out.push_back(
-          absl::StrCat("version ", event.version(), " ", v1::ClusterEvent::Kind_Name(event.kind()),
-                       " ", event.node().address(), " ", v1::NodeState_Name(event.node().state()),
-                       ": ", event.node().reason()));
-    }
-  }
-  return out;
-}
 
 // True once every thread of process `pid` has stopped (SIGSTOP): its state in /proc is 'T'.
 bool ProcessStopped(pid_t pid) {
@@ -95,7 +47,7 @@ class FaultTest : public E2eTest {
     ASSERT_NO_FATAL_FAILURE(
         StartCluster({"--zk_session_timeout_ms=10000"}, {"--session_timeout_ms=10000"}));
     ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse before, daemon_->View());
-    const Identity identity = Identity::Of(before);
+    const ClusterIdentity identity = ClusterIdentity::Of(before);
     ASSERT_EQ(identity.czxids.size(), 9u);
     WatchClient watch(&daemon_->roster(), v1::WatchClusterRequest());
     ASSERT_EVENTUALLY(watch.size() >= 1);
@@ -111,8 +63,9 @@ class FaultTest : public E2eTest {
 
     ASSERT_TRUE(WaitSettled(daemon_, 3, 6));
     ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse after, daemon_->View());
-    EXPECT_EQ(Identity::Of(after), identity)
-        << "before: " << identity.ToString() << "; after: " << Identity::Of(after).ToString();
+    EXPECT_EQ(ClusterIdentity::Of(after), identity)
+        << "before: " << identity.ToString()
+        << "; after: " << ClusterIdentity::Of(after).ToString();
     EXPECT_FALSE(after.meta().stale());
     EXPECT_EQ(after.meta().session_state(), v1::CONNECTED);
     EXPECT_THAT(Departures(watch), IsEmpty()) << "no node left: ZooKeeper only blinked";
@@ -147,7 +100,7 @@ TEST_F(FaultTest, ZooKeeperPausedPastTheSessionTimeoutExpiresSessionsAndRecovers
   ASSERT_NO_FATAL_FAILURE(
       StartCluster({"--zk_session_timeout_ms=2000"}, {"--session_timeout_ms=2000"}));
   ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse before, daemon_->View());
-  const Identity identity = Identity::Of(before);
+  const ClusterIdentity identity = ClusterIdentity::Of(before);
 
   ASSERT_OK(zk_->Pause());
   ASSERT_EVENTUALLY(!daemon_->Serving());
@@ -188,7 +141,7 @@ TEST_F(FaultTest, ZooKeeperPausedPastTheSessionTimeoutExpiresSessionsAndRecovers
 
   ASSERT_TRUE(WaitSettled(daemon_, 3, 6));
   ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse after, daemon_->View());
-  const Identity recovered = Identity::Of(after);
+  const ClusterIdentity recovered = ClusterIdentity::Of(after);
   // The server expired every session: the simulator's ephemerals were re-created (new
   // czxids), the leader's coordinator znode too (a larger fencing token), and the masters'
   // znodes changed, so the slot epoch did.
@@ -350,7 +303,7 @@ TEST_F(EnsembleTest, LosingTheZooKeeperLeaderKeepsTheViewConsistent) {
   ASSERT_NO_FATAL_FAILURE(
       StartCluster({"--zk_session_timeout_ms=8000"}, {"--session_timeout_ms=8000"}));
   ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse before, daemon_->View());
-  const Identity identity = Identity::Of(before);
+  const ClusterIdentity identity = ClusterIdentity::Of(before);
   WatchClient watch(&daemon_->roster(), v1::WatchClusterRequest());
   ASSERT_EVENTUALLY(watch.size() >= 1);
 
@@ -364,8 +317,8 @@ TEST_F(EnsembleTest, LosingTheZooKeeperLeaderKeepsTheViewConsistent) {
 
   ASSERT_TRUE(WaitSettled(daemon_, 3, 6));
   ASSERT_OK_AND_ASSIGN(v1::GetClusterViewResponse after, daemon_->View());
-  EXPECT_EQ(Identity::Of(after), identity)
-      << "before: " << identity.ToString() << "; after: " << Identity::Of(after).ToString();
+  EXPECT_EQ(ClusterIdentity::Of(after), identity)
+      << "before: " << identity.ToString() << "; after: " << ClusterIdentity::Of(after).ToString();
   EXPECT_THAT(Departures(watch), IsEmpty());
   v1::GetMasterSlotResponse slot;
   ASSERT_THAT(Slot(masters_[2], &slot), GrpcOk());
