@@ -117,10 +117,11 @@ struct ZooKeeperEnsembleOptions {
   // names member j at the ports of the proxies i->j (one for the quorum port, one for the
   // election port), so the test can cut links with Partition() while every server runs.
   //
-  // What ZooKeeper 3.8 does with that (checked against a running ensemble, see
-  // tests/e2e/partition_test.cc): each server binds the ports of its own `server.N` line and
-  // dials its peers at the addresses its own file gives, so a follower reaches the leader's
-  // quorum port only through a proxy. One leak: when a server with a lower id dials the
+  // What ZooKeeper 3.8 does with that: each server binds the ports of its own `server.N` line
+  // and dials its peers at the addresses its own file gives, so a follower reaches the
+  // leader's quorum port only through a proxy (seen on a running ensemble: the quorum proxies
+  // carry the traffic, tests/e2e/partition_test.cc asserts it). A likely leak, from
+  // QuorumCnxManager's design and not verified here: when a server with a lower id dials the
   // election port of a higher one, the higher one hangs up and dials back the election
   // address the lower one announced (its real port, QuorumCnxManager.handleConnection), so
   // election messages may bypass the proxies. Elections then still complete, but a member
