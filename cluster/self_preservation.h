@@ -35,8 +35,10 @@ namespace roster::cluster {
 
 struct SelfPreservationOptions {
   // A population losing more than this share of its nodes within `window` is held; 0
-  // disables the detector (every loss is published as it comes).
-  double fraction = 0.5;
+  // disables the detector (every loss is published as it comes). 0.7: two of a group of three
+  // failing together is something real clusters do (the e2e suite does it on purpose); three
+  // of three, or most of a large group, is more likely rosterd's own view.
+  double fraction = 0.7;
   absl::Duration window = absl::Seconds(30);
   // Populations (a group, all workers, all masters) with fewer nodes never trigger: losing 1
   // of 2 is not a wave.

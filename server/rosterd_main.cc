@@ -22,13 +22,13 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   google::InitGoogleLogging(argv[0]);
   google::InstallFailureSignalHandler();
-  LOG(INFO) << "open file limit " << roster::server::RaiseOpenFileLimit();
 
   absl::StatusOr<roster::server::DaemonOptions> options = roster::server::DaemonOptionsFromFlags();
   if (!options.ok()) {
     std::cerr << "rosterd: " << options.status().message() << std::endl;
     return 2;
   }
+  LOG(INFO) << "open file limit " << roster::server::RaiseOpenFileLimit();
   if (absl::Status status = roster::server::RunDaemon(*options); !status.ok()) {
     std::cerr << "rosterd: " << status.message() << std::endl;
     return 1;
