@@ -1,6 +1,7 @@
 #include "tests/testing/mariadb_server.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -62,9 +63,14 @@ absl::StatusOr<std::string> TemplateDataDir() {
   if (dir != nullptr) return dir->Child("data");
   auto fresh = std::make_unique<TempDir>("mariadb-template");
   const std::string data = fresh->Child("data");
+  // Temporary tables in a directory of this fixture's own, not the shared /tmp, where another
+  // server's clean-up once removed one mid-install (seen under ctest -j2).
+  const std::string tmp = fresh->Child("tmp");
+  if (mkdir(tmp.c_str(), 0700) != 0) return absl::InternalError(absl::StrCat("mkdir ", tmp));
   absl::Status status =
       RunToEnd({"mariadb-install-db", "--no-defaults", absl::StrCat("--datadir=", data),
-                "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"},
+                "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db",
+                absl::StrCat("--tmpdir=", tmp)},
                fresh->Child("install-db.log"), absl::Seconds(120))
           .status();
   if (!status.ok()) return status;
@@ -125,7 +131,7 @@ absl::Status MariaDbServer::StartOnce() {
   Subprocess::Options options;
   options.argv = {"mariadbd", "--no-defaults", absl::StrCat("--datadir=", data_dir_), "--user=root",
                   absl::StrCat("--port=", port_), "--bind-address=127.0.0.1",
-                  absl::StrCat("--socket=", socket_),
+                  absl::StrCat("--socket=", socket_), absl::StrCat("--tmpdir=", dir_.path()),
                   absl::StrCat("--pid-file=", dir_.Child("mariadbd.pid")),
                   "--innodb-buffer-pool-size=32M", "--skip-log-bin",
                   // Tests need no durability across power loss.
