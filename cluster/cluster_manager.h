@@ -18,6 +18,11 @@
 //    (AUTH_FAILED), leaves a view that may look empty while the cluster is not: selection,
 //    slot and leader answers are refused then, naming the cause (Freshness::access_problem).
 //
+// One class in five files: cluster_manager.cc (start, subscriptions, the inbox, publishing,
+// timers), cluster_manager_drains.cc, cluster_manager_sources.cc (group sources and the
+// DolphinScheduler release), cluster_manager_events.cc (applying events, reconciling full
+// reads) and cluster_manager_answers.cc (selection, slot and leader answers, watches, metrics).
+//
 // Thread-safety: thread-safe. Event handling runs on the cluster executor; the query methods
 // read the published view and a few atomics.
 #pragma once

@@ -18,17 +18,13 @@
 #include "gtest/gtest.h"
 #include "registry/memory/memory_registry.h"
 #include "tests/cluster/cluster_test_util.h"
+#include "tests/cluster/memory_cluster_fixture.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 
 namespace roster::cluster {
 namespace {
 
-using registry::CreateMode;
-using registry::CreateOptions;
-using registry::MemoryRegistry;
-using registry::MemoryStore;
-using registry::RegistryOptions;
 using ::roster::testing::HeartbeatJson;
 using ::roster::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -38,33 +34,9 @@ const char* const kEtl[] = {"10.0.0.21:1234", "10.0.0.22:1234", "10.0.0.23:1234"
 const char* const kOthers[] = {"10.0.0.31:1234", "10.0.0.32:1234", "10.0.0.33:1234",
                                "10.0.0.34:1234"};
 
-class ClusterManagerClockTest : public ::testing::Test {
+class ClusterManagerClockTest : public MemoryClusterTest {
  protected:
-  void SetUp() override {
-    registry_ = NewSession("rosterd");
-    for (const char* path : {"/nodes/master", "/nodes/worker"}) {
-      CreateOptions options;
-      options.create_parents = true;
-      ASSERT_OK(registry_->Create(path, "", options));
-    }
-  }
-
-  void TearDown() override {
-    manager_.reset();
-    nodes_.clear();
-    registry_->Shutdown();
-  }
-
-  std::unique_ptr<MemoryRegistry> NewSession(absl::string_view name) {
-    RegistryOptions options;
-    options.name = std::string(name);
-    options.clock = &clock_;
-    options.session_timeout = absl::Seconds(30);
-    auto session = std::make_unique<MemoryRegistry>(store_, "", options);
-    EXPECT_OK(session->Start());
-    EXPECT_OK(session->WaitConnected(absl::Seconds(10)));
-    return session;
-  }
+  void StopManagers() override { manager_.reset(); }
 
   ClusterOptions Options() {
     ClusterOptions options;
@@ -85,14 +57,10 @@ class ClusterManagerClockTest : public ::testing::Test {
   }
 
   void Register(const char* address, bool master, absl::string_view group = "") {
-    auto session = NewSession(address);
-    CreateOptions options;
-    options.mode = CreateMode::kEphemeral;
-    const std::string path = absl::StrCat(master ? "/nodes/master/" : "/nodes/worker/", address);
-    ASSERT_OK(session->Create(path, Payload(group), options));
-    paths_[address] = path;
+    const char* dir = master ? "/nodes/master" : "/nodes/worker";
+    MemoryClusterTest::Register(dir, address, Payload(group));
+    paths_[address] = absl::StrCat(dir, "/", address);
     groups_[address] = std::string(group);
-    nodes_[address] = std::move(session);
   }
 
   // Three masters, four workers in group "etl", four in no group but "default".
@@ -150,12 +118,7 @@ class ClusterManagerClockTest : public ::testing::Test {
     return faults;
   }
 
-  FakeClock clock_;     // rosterd's
-  FakeClock zk_clock_;  // the registry server's
-  std::shared_ptr<MemoryStore> store_ = std::make_shared<MemoryStore>(&zk_clock_);
   const int64_t startup_ms_ = absl::ToUnixMillis(zk_clock_.WallNow() - absl::Hours(1));
-  std::unique_ptr<MemoryRegistry> registry_;
-  std::map<std::string, std::unique_ptr<MemoryRegistry>> nodes_;
   std::map<std::string, std::string> paths_;
   std::map<std::string, std::string> groups_;
   std::unique_ptr<ClusterManager> manager_;

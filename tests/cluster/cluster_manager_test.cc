@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "registry/memory/memory_registry.h"
 #include "tests/cluster/cluster_test_util.h"
+#include "tests/cluster/memory_cluster_fixture.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 
@@ -29,41 +30,14 @@ namespace {
 using registry::CreateMode;
 using registry::CreateOptions;
 using registry::MemoryRegistry;
-using registry::MemoryStore;
-using registry::RegistryOptions;
 using ::roster::testing::HeartbeatJson;
 using ::roster::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class ClusterManagerTest : public ::testing::Test {
+class ClusterManagerTest : public MemoryClusterTest {
  protected:
-  void SetUp() override {
-    registry_ = NewSession("rosterd");
-    for (const char* path : {"/nodes/master", "/nodes/worker", "/nodes/alert-server"}) {
-      CreateOptions options;
-      options.create_parents = true;
-      ASSERT_OK(registry_->Create(path, "", options));
-    }
-  }
-
-  void TearDown() override {
-    managers_.clear();
-    nodes_.clear();
-    registry_->Shutdown();
-  }
-
-  // A client session on the shared store, as a scheduler process or a rosterd replica has.
-  std::unique_ptr<MemoryRegistry> NewSession(absl::string_view name) {
-    RegistryOptions options;
-    options.name = std::string(name);
-    options.clock = &clock_;
-    options.session_timeout = absl::Seconds(30);
-    auto session = std::make_unique<MemoryRegistry>(store_, "", options);
-    EXPECT_OK(session->Start());
-    EXPECT_OK(session->WaitConnected(absl::Seconds(10)));
-    return session;
-  }
+  void StopManagers() override { managers_.clear(); }
 
   ClusterOptions Options() {
     ClusterOptions options;
@@ -84,19 +58,6 @@ class ClusterManagerTest : public ::testing::Test {
   }
   ClusterManager* StartManager() { return StartManager(registry_.get(), Options()); }
 
-  // Registers a node the way a DolphinScheduler process does: an ephemeral znode, in its own
-  // session, holding its heartbeat.
-  MemoryRegistry* Register(absl::string_view dir, absl::string_view address,
-                           const std::string& payload) {
-    auto session = NewSession(address);
-    CreateOptions options;
-    options.mode = CreateMode::kEphemeral;
-    options.create_parents = true;
-    EXPECT_OK(session->Create(absl::StrCat(dir, "/", address), payload, options));
-    MemoryRegistry* raw = session.get();
-    nodes_[std::string(address)] = std::move(session);
-    return raw;
-  }
   MemoryRegistry* RegisterMaster(absl::string_view address, absl::string_view status = "NORMAL") {
     return Register("/nodes/master", address, HeartbeatJson(status));
   }
@@ -128,10 +89,6 @@ class ClusterManagerTest : public ::testing::Test {
     return node == nullptr ? static_cast<NodeState>(-1) : node->state;
   }
 
-  FakeClock clock_;
-  std::shared_ptr<MemoryStore> store_ = std::make_shared<MemoryStore>();
-  std::unique_ptr<MemoryRegistry> registry_;
-  std::map<std::string, std::unique_ptr<MemoryRegistry>> nodes_;
   std::vector<std::unique_ptr<ClusterManager>> managers_;
 };
 
