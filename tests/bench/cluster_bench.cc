@@ -693,6 +693,26 @@ registry::RegistryEvent WorkerEvent(registry::EventType type, int i, std::string
   return event;
 }
 
+// Starts `manager` on `feed` with `workers` workers (all started at `startup_ms`) and every
+// other root empty, and waits until its view shows them.
+void StartWithWorkers(FeedRegistry* feed, ClusterManager* manager, int workers,
+                      int64_t startup_ms) {
+  CheckOk(manager->Start());
+  const ClusterPaths paths;
+  for (const std::string* root :
+       {&paths.masters, &paths.alert_servers, &paths.coordinator, &paths.drains}) {
+    feed->DeliverFullRead(*root, {});
+  }
+  std::vector<registry::RegistryEvent> events;
+  for (int i = 0; i < workers; ++i) {
+    events.push_back(WorkerEvent(registry::EventType::kAdded, i,
+                                 EventPayload(i, startup_ms, startup_ms + 500),
+                                 kEventCzxidBase + i));
+  }
+  feed->DeliverFullRead(paths.workers, events);
+  WaitForManager(manager, workers);
+}
+
 void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workload) {
   const int64_t startup_ms = EventTimeBase();
   std::mt19937 rng(42);
@@ -730,20 +750,8 @@ void BM_ClusterManagerEvents_Direct(benchmark::State& state, EventWorkload workl
 
   FeedRegistry feed;
   ClusterManager manager(&feed, EventManagerOptions());
-  CheckOk(manager.Start());
   const ClusterPaths paths;
-  for (const std::string* root :
-       {&paths.masters, &paths.alert_servers, &paths.coordinator, &paths.drains}) {
-    feed.DeliverFullRead(*root, {});
-  }
-  std::vector<registry::RegistryEvent> workers;
-  for (int i = 0; i < kEventWorkers; ++i) {
-    workers.push_back(WorkerEvent(registry::EventType::kAdded, i,
-                                  EventPayload(i, startup_ms, startup_ms + 500),
-                                  kEventCzxidBase + i));
-  }
-  feed.DeliverFullRead(paths.workers, workers);
-  WaitForManager(&manager, kEventWorkers);
+  StartWithWorkers(&feed, &manager, kEventWorkers, startup_ms);
   RoundTracker tracker;
   auto watch = manager.WatchChanges(0, TrackerListener(&tracker));
 
@@ -796,20 +804,8 @@ void BM_PublishOneChange_Watchers(benchmark::State& state) {
   const int64_t startup_ms = EventTimeBase();
   FeedRegistry feed;
   ClusterManager manager(&feed, EventManagerOptions());
-  CheckOk(manager.Start());
   const ClusterPaths paths;
-  for (const std::string* root :
-       {&paths.masters, &paths.alert_servers, &paths.coordinator, &paths.drains}) {
-    feed.DeliverFullRead(*root, {});
-  }
-  std::vector<registry::RegistryEvent> workers;
-  for (int i = 0; i < kWorkers; ++i) {
-    workers.push_back(WorkerEvent(registry::EventType::kAdded, i,
-                                  EventPayload(i, startup_ms, startup_ms + 500),
-                                  kEventCzxidBase + i));
-  }
-  feed.DeliverFullRead(paths.workers, workers);
-  WaitForManager(&manager, kWorkers);
+  StartWithWorkers(&feed, &manager, kWorkers, startup_ms);
   int64_t mzxid = kEventCzxidBase + kWorkers;
   int64_t report_ms = startup_ms + 1000;
 
