@@ -178,4 +178,28 @@ class E2eTest : public ::testing::Test {
   std::map<std::string, std::vector<std::string>> groups_;
 };
 
+// `Base` (E2eTest or a fixture derived from it) on a 3-server ZooKeeper ensemble on loopback
+// instead of the standalone server. Derived fixtures that override TearDown() end with
+// OnEnsemble<Base>::TearDown().
+template <typename Base>
+class OnEnsemble : public Base {
+ protected:
+  // The ensemble's options (e.g. its quorum links through proxies).
+  virtual ZooKeeperEnsembleOptions EnsembleOptions() const { return {}; }
+
+  void SetUp() override {
+    ensemble_ = std::make_unique<ZooKeeperEnsemble>(3, ZooKeeperServerOptions(), EnsembleOptions());
+    const absl::Status started = ensemble_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    this->connect_ = ensemble_->ConnectString();
+  }
+  // The daemons and the simulator first, then the ensemble.
+  void TearDown() override {
+    Base::TearDown();
+    ensemble_.reset();
+  }
+
+  std::unique_ptr<ZooKeeperEnsemble> ensemble_;
+};
+
 }  // namespace roster::testing

@@ -255,23 +255,15 @@ void Measured(const std::string& name, const std::string& value) {
   std::fflush(stdout);
 }
 
-// A 3-server ensemble on loopback instead of the standalone server (the pattern of
-// EnsembleTest in fault_test.cc).
-class EnsembleFaultTest : public E2eTest {
+// Every case on a 3-server ensemble.
+class EnsembleFaultTest : public OnEnsemble<E2eTest> {
  protected:
-  void SetUp() override {
-    ensemble_ = std::make_unique<ZooKeeperEnsemble>(3);
-    const absl::Status started = ensemble_->Start();
-    ASSERT_TRUE(started.ok()) << started;
-    connect_ = ensemble_->ConnectString();
-  }
   void TearDown() override {
     probe_.reset();
     watch_.reset();
     if (observer_ != nullptr) observer_->Shutdown();
     observer_.reset();
-    E2eTest::TearDown();
-    ensemble_.reset();
+    OnEnsemble<E2eTest>::TearDown();
   }
 
   // The standard cluster on the ensemble, checked by the oracle, a watch stream and an
@@ -384,7 +376,6 @@ class EnsembleFaultTest : public E2eTest {
     }());
   }
 
-  std::unique_ptr<ZooKeeperEnsemble> ensemble_;
   std::unique_ptr<registry::Registry> observer_;
   std::unique_ptr<ZooKeeperOracle> oracle_;
   ClusterIdentity identity_;

@@ -282,22 +282,7 @@ TEST_F(SeveralDaemonsTest, DaemonsAgreeOnEpochSlotsAndLeader) {
       << AuthorityOf(late).ToString() << " vs " << agreed.ToString();
 }
 
-// A 3-server ensemble on loopback instead of the standalone server.
-class EnsembleTest : public FaultTest {
- protected:
-  void SetUp() override {
-    ensemble_ = std::make_unique<ZooKeeperEnsemble>(3);
-    const absl::Status started = ensemble_->Start();
-    ASSERT_TRUE(started.ok()) << started;
-    connect_ = ensemble_->ConnectString();
-  }
-  void TearDown() override {
-    E2eTest::TearDown();
-    ensemble_.reset();
-  }
-
-  std::unique_ptr<ZooKeeperEnsemble> ensemble_;
-};
+using EnsembleTest = OnEnsemble<FaultTest>;
 
 TEST_F(EnsembleTest, LosingTheZooKeeperLeaderKeepsTheViewConsistent) {
   ASSERT_NO_FATAL_FAILURE(

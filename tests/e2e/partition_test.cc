@@ -390,21 +390,13 @@ TEST_F(PartitionTest, ConnectionsResetAndRefusedForAWhileCauseNoTransition) {
 
 // A 3-server ensemble whose links between servers go through proxies; rosterd connects to one
 // server only, the simulator to the other two. (No proxy in front of a client port.)
-class EnsemblePartitionTest : public PartitionTest {
+class EnsemblePartitionTest : public OnEnsemble<PartitionTest> {
  protected:
-  void SetUp() override {
+  ZooKeeperEnsembleOptions EnsembleOptions() const override {
     ZooKeeperEnsembleOptions links;
     links.proxy_links = true;
-    ensemble_ = std::make_unique<ZooKeeperEnsemble>(3, ZooKeeperServerOptions(), links);
-    ASSERT_OK(ensemble_->Start());
-    connect_ = ensemble_->ConnectString();
+    return links;
   }
-  void TearDown() override {
-    E2eTest::TearDown();
-    ensemble_.reset();
-  }
-
-  std::unique_ptr<ZooKeeperEnsemble> ensemble_;
 };
 
 TEST_F(EnsemblePartitionTest, RosterdOnTheMinorityGoesStaleRefusesAuthorityAndLosesNoNode) {

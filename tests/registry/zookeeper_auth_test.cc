@@ -26,6 +26,7 @@
 #include "registry/registry.h"
 #include "registry/registry_factory.h"
 #include "tests/cluster/cluster_test_util.h"
+#include "tests/registry/zookeeper_sessions_fixture.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/zookeeper_server.h"
@@ -51,37 +52,19 @@ using ::testing::IsEmpty;
 constexpr char kRight[] = "dolphin:right";
 constexpr char kWrong[] = "dolphin:wrong";
 
-class ZooKeeperAuthTest : public ::testing::Test {
+class ZooKeeperAuthTest : public ZooKeeperSessionsTest {
  protected:
   void TearDown() override {
     managers_.clear();
-    for (auto& registry : registries_) registry->Shutdown();
-    registries_.clear();
-    server_.reset();
-  }
-
-  void StartServer(ZooKeeperServerOptions options = {}) {
-    server_ = std::make_unique<ZooKeeperServer>(std::move(options));
-    ASSERT_OK(server_->Start());
+    ZooKeeperSessionsTest::TearDown();
   }
 
   // A started registry on the server, under `chroot`, with `digest` ("" for none).
-  Registry* Open(const std::string& name, const std::string& digest, const std::string& chroot,
-                 bool wait = true) {
-    RegistryOptions options;
-    options.name = name;
-    options.session_timeout = absl::Seconds(8);
+  Registry* Session(const std::string& name, const std::string& digest, const std::string& chroot,
+                    bool wait = true) {
+    RegistryOptions options = Options(name);
     options.digest = digest;
-    absl::StatusOr<std::unique_ptr<Registry>> created =
-        registry::NewRegistry(absl::StrCat("zk://", server_->ConnectString(), chroot), options);
-    EXPECT_TRUE(created.ok()) << created.status();
-    if (!created.ok()) return nullptr;
-    Registry* registry = created->get();
-    registries_.push_back(*std::move(created));
-    absl::Status status = registry->Start();
-    if (status.ok() && wait) status = registry->WaitConnected(kDefaultEventuallyTimeout);
-    EXPECT_TRUE(status.ok()) << status;
-    return status.ok() ? registry : nullptr;
+    return Open(server_->ConnectString() + chroot, std::move(options), wait);
   }
 
   // A DolphinScheduler process with `digest`: an ephemeral znode, parents created on the way,
@@ -112,22 +95,20 @@ class ZooKeeperAuthTest : public ::testing::Test {
     return nullptr;
   }
 
-  std::unique_ptr<ZooKeeperServer> server_;
-  std::vector<std::unique_ptr<Registry>> registries_;
   std::vector<std::unique_ptr<ClusterManager>> managers_;
 };
 
 TEST_F(ZooKeeperAuthTest, TheWrongDigestForDolphinSchedulersAclsRefusesEveryAuthorityAnswer) {
   StartServer();
   // DolphinScheduler's registry with registry.zookeeper.digest set: everything creator-only.
-  Registry* scheduler = Open("scheduler", kRight, "");
+  Registry* scheduler = Session("scheduler", kRight, "");
   ASSERT_NE(scheduler, nullptr);
   Register(scheduler, "/dolphinscheduler/nodes/master/10.0.0.1:5678", HeartbeatJson("NORMAL"));
   Register(scheduler, "/dolphinscheduler/nodes/master/10.0.0.2:5678", HeartbeatJson("NORMAL"));
   Register(scheduler, "/dolphinscheduler/nodes/worker/10.0.0.3:1234", HeartbeatJson("NORMAL"));
 
   // The control: the right digest sees the cluster and answers.
-  ClusterManager* trusted = StartManager(Open("trusted", kRight, "/dolphinscheduler"));
+  ClusterManager* trusted = StartManager(Session("trusted", kRight, "/dolphinscheduler"));
   ASSERT_EVENTUALLY(trusted->Snapshot().view->masters.size() == 2u && trusted->ready());
   ViewSnapshot good = trusted->Snapshot();
   EXPECT_THAT(good.freshness.access_problem, IsEmpty());
@@ -139,7 +120,7 @@ TEST_F(ZooKeeperAuthTest, TheWrongDigestForDolphinSchedulersAclsRefusesEveryAuth
 
   // The wrong digest: the session connects (any digest is accepted by addauth), every read of
   // the tree is NOAUTH. The first full read completes, empty.
-  Registry* wrong = Open("wrong", kWrong, "/dolphinscheduler");
+  Registry* wrong = Session("wrong", kWrong, "/dolphinscheduler");
   ASSERT_NE(wrong, nullptr);
   EXPECT_EQ(wrong->session().state, SessionState::kConnected);
   ClusterManager* manager = StartManager(wrong);
@@ -167,7 +148,7 @@ TEST_F(ZooKeeperAuthTest, TheWrongDigestForDolphinSchedulersAclsRefusesEveryAuth
 
 TEST_F(ZooKeeperAuthTest, OneUnreadableZnodeIsThatNodesProblemOnly) {
   StartServer();
-  Registry* open = Open("open", "", "");
+  Registry* open = Session("open", "", "");
   ASSERT_NE(open, nullptr);
   CreateOptions parents;
   parents.create_parents = true;
@@ -176,11 +157,11 @@ TEST_F(ZooKeeperAuthTest, OneUnreadableZnodeIsThatNodesProblemOnly) {
   ASSERT_OK(open->Create("/dolphinscheduler/nodes/worker", "", parents));
   Register(open, "/dolphinscheduler/nodes/master/10.0.0.1:5678", HeartbeatJson("NORMAL"));
   Register(open, "/dolphinscheduler/nodes/worker/10.0.0.3:1234", HeartbeatJson("NORMAL"));
-  Registry* secretive = Open("secretive", kRight, "");
+  Registry* secretive = Session("secretive", kRight, "");
   ASSERT_NE(secretive, nullptr);
   Register(secretive, "/dolphinscheduler/nodes/master/10.0.0.2:5678", HeartbeatJson("NORMAL"));
 
-  ClusterManager* manager = StartManager(Open("rosterd", kWrong, "/dolphinscheduler"));
+  ClusterManager* manager = StartManager(Session("rosterd", kWrong, "/dolphinscheduler"));
   ASSERT_EVENTUALLY(manager->ready() &&
                     FindMaster(manager->Snapshot(), "10.0.0.2:5678") != nullptr &&
                     FindMaster(manager->Snapshot(), "10.0.0.2:5678")->state == NodeState::kFault);
@@ -205,7 +186,7 @@ TEST_F(ZooKeeperAuthTest, AnAuthFailedSessionRefusesEveryAuthorityAnswer) {
   ZooKeeperServerOptions options;
   options.system_properties = {{"zookeeper.DigestAuthenticationProvider.enabled", "false"}};
   StartServer(std::move(options));
-  Registry* registry = Open("rosterd", kRight, "", /*wait=*/false);
+  Registry* registry = Session("rosterd", kRight, "", /*wait=*/false);
   ASSERT_NE(registry, nullptr);
   ClusterManager* manager = StartManager(registry);
   ASSERT_EVENTUALLY(manager->Snapshot().freshness.session_state == SessionState::kAuthFailed);
