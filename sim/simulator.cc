@@ -42,6 +42,9 @@ struct Simulator::Node {
   int32_t process_id = 0;
   std::shared_ptr<registry::Registry> session;  // its own, or the shared one
   absl::Time next_heartbeat;
+  // Heartbeat writes taken from the schedule and not yet answered. "stop" and "bad" wait for
+  // them, so no heartbeat lands after their "ok" (a late one would overwrite the bad payload).
+  int writes_in_flight = 0;
   uint64_t writes = 0;
   std::string last_error;
   // Load figures, a bounded random walk.
@@ -453,6 +456,7 @@ void Simulator::HeartbeatLoop() {
         if (!node->registered || !node->heartbeating) continue;
         if (node->next_heartbeat <= now) {
           writes.push_back({node.get(), node->session, Payload(node.get())});
+          ++node->writes_in_flight;
           node->next_heartbeat =
               now + options_.heartbeat_interval * absl::Uniform(bitgen_, 0.95, 1.05);
         }
@@ -464,6 +468,7 @@ void Simulator::HeartbeatLoop() {
       write.session->SetAsync(node->path, std::move(write.payload), registry::Registry::kAnyVersion,
                               [this, node](absl::StatusOr<registry::Stat> result) {
                                 absl::MutexLock lock(&mu_);
+                                --node->writes_in_flight;
                                 if (result.ok()) {
                                   ++node->writes;
                                   node->last_error.clear();
@@ -489,6 +494,12 @@ Simulator::Node* Simulator::Find(absl::string_view address_or_index) {
     if (node->address == address_or_index) return node.get();
   }
   return nullptr;
+}
+
+void Simulator::StopHeartbeats(Node* node) {
+  node->heartbeating = false;
+  auto answered = [node]() { return node->writes_in_flight == 0; };
+  mu_.Await(absl::Condition(&answered));
 }
 
 void Simulator::WriteNow(Node* node) {
@@ -632,7 +643,7 @@ std::string Simulator::RunNodeCommand(const std::string& command, Node* node,
   if (command == "stop") {
     if (!registered) return not_registered();
     absl::MutexLock lock(&mu_);
-    node->heartbeating = false;
+    StopHeartbeats(node);
     return answer(absl::OkStatus());
   }
   if (command == "resume") {
@@ -651,7 +662,7 @@ std::string Simulator::RunNodeCommand(const std::string& command, Node* node,
     if (!registered) return not_registered();
     {
       absl::MutexLock lock(&mu_);
-      node->heartbeating = false;
+      StopHeartbeats(node);
       node->bad = true;
     }
     return answer(session->Set(node->path, std::string(kMalformedPayload)).status());

@@ -127,6 +127,8 @@ class Simulator {
   std::string Payload(Node* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the node's heartbeat now (asynchronously).
   void WriteNow(Node* node) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes `node` off the heartbeat schedule and waits until its writes in flight are answered.
+  void StopHeartbeats(Node* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HeartbeatLoop();
   Node* Find(absl::string_view address_or_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status MoveLeader(Node* to) ABSL_LOCKS_EXCLUDED(mu_);
