@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz; clang, ASan and UBSan: -DROSTER_FUZZ=ON) and runs
-# each for a bounded time, starting from its checked-in corpus (tests/fuzz/corpus/<target>/).
+# Builds the libFuzzer targets (tests/fuzz) in the clang checks build (deploy/checks-build.sh:
+# ASan, UBSan, coverage; the directory deploy/sanitize.sh asan builds too) and runs each for a
+# bounded time, starting from its checked-in corpus (tests/fuzz/corpus/<target>/).
 # Fails if any target finds a crash, a sanitizer report, a violated property, a timeout or an
 # out-of-memory; prints one line per target (executions, time, new inputs, peak memory).
 #
@@ -8,7 +9,7 @@
 #   deploy/fuzz.sh heartbeat_fuzz         # only the targets named
 #
 # Environment:
-#   FUZZ_BUILD_DIR  build directory (default build-fuzz); ccache is used when installed
+#   FUZZ_BUILD_DIR  build directory (default build-asan, shared with deploy/sanitize.sh asan)
 #   FUZZ_SECONDS    fuzzing time per target (default 30; -max_total_time)
 #   FUZZ_RSS_MB     memory limit per target (default 2048; -rss_limit_mb)
 #   FUZZ_TIMEOUT_S  one input taking longer is a finding (default 10; -timeout)
@@ -19,7 +20,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
+build_dir=${FUZZ_BUILD_DIR:-build-asan}
 seconds=${FUZZ_SECONDS:-30}
 rss_mb=${FUZZ_RSS_MB:-2048}
 timeout_s=${FUZZ_TIMEOUT_S:-10}
@@ -32,9 +33,8 @@ if ((${#targets[@]} == 0)); then
 fi
 
 bash deploy/install-deps.sh
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROSTER_WERROR=ON \
-  -DCMAKE_CXX_COMPILER=clang++ -DROSTER_FUZZ=ON -DROSTER_BUILD_TESTS=OFF \
-  -DROSTER_BUILD_BENCHMARKS=OFF >/dev/null
+source deploy/checks-build.sh
+configure_checks_build "$build_dir"
 ninja -C "$build_dir" -j "$jobs" "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_stack_use_after_return=1}

@@ -47,6 +47,7 @@ if [[ $# -gt 0 && ( $1 == asan || $1 == tsan || $1 == all ) ]]; then
 fi
 
 bash deploy/install-deps.sh
+source deploy/checks-build.sh
 
 # GoogleTest death tests re-execute the binary instead of forking a multi-threaded process,
 # which the sanitizers' runtimes do not support.
@@ -62,12 +63,7 @@ elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 run_asan() {
   local t0 t1
   t0=$(date +%s)
-  # One clang build does three jobs: the ASan+UBSan test suite, the thread-safety analysis of
-  # every target (libraries and tests), and the libFuzzer targets (coverage-instrumented, run by
-  # deploy/fuzz.sh from this same directory).
-  cmake -S . -B "$asan_build_dir" -G Ninja "${build_type[@]}" -DCMAKE_CXX_COMPILER=clang++ \
-    -DROSTER_WERROR=ON -DROSTER_THREAD_SAFETY_ANALYSIS=ON -DROSTER_FUZZ=ON \
-    -DROSTER_SANITIZE=address,undefined -DROSTER_BUILD_BENCHMARKS=OFF
+  configure_checks_build "$asan_build_dir"
   ninja -C "$asan_build_dir" -j "$jobs"
   # buf_curl_test needs `buf curl` in the build directory (as deploy/test.sh installs it).
   if [[ ! -x "$asan_build_dir/tools/node_modules/.bin/buf" ]]; then
