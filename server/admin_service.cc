@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/convert.h"
 #include "server/status_util.h"
+#include "util/log_escape.h"
 
 namespace roster::server {
 namespace {
@@ -107,7 +108,8 @@ grpc::ServerUnaryReactor* AdminService::DrainNode(grpc::CallbackServerContext* c
     FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(reason));
     return reactor;
   }
-  LOG(INFO) << "draining '" << *address << "' for " << call->peer() << ": " << request->reason();
+  LOG(INFO) << "draining '" << *address << "' for " << call->peer() << ": "
+            << LogSafe(request->reason());
   // `done` may run inline (a refused request) or on the cluster executor; either way the
   // reactor and response stay valid until Finish.
   context_->cluster->Drain(*address, request->reason(),

@@ -27,6 +27,7 @@
 #include "cluster/dsdb/ds_database_group_source.h"
 #include "grpc/health/v1/health.pb.h"
 #include "registry/registry_factory.h"
+#include "util/secret_file.h"
 #include "util/status_macros.h"
 
 namespace roster::server {
@@ -35,23 +36,6 @@ namespace {
 std::string NewInstanceId() {
   absl::BitGen gen;
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
-}
-
-// The token is the file's first line, trimmed. Its content is never logged.
-absl::StatusOr<std::string> ReadAdminToken(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read --admin_token_file=", path, ": ", std::strerror(errno)));
-  }
-  std::string line;
-  std::getline(in, line);
-  std::string token(absl::StripAsciiWhitespace(line));
-  if (token.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--admin_token_file=", path, ": the first line (the token) is empty"));
-  }
-  return token;
 }
 
 cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
@@ -116,7 +100,8 @@ absl::Status Daemon::StartLocked() {
   RETURN_IF_ERROR(options_.Validate());
   std::string admin_token;
   if (!options_.admin_token_file.empty()) {
-    ASSIGN_OR_RETURN(admin_token, ReadAdminToken(options_.admin_token_file));
+    // Refused when others can read it; `cred:NAME` reads a systemd credential.
+    ASSIGN_OR_RETURN(admin_token, ReadSecretLine("admin_token_file", options_.admin_token_file));
   }
   context_.instance_id = NewInstanceId();
 

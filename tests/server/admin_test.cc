@@ -78,7 +78,7 @@ TEST_F(AdminTest, BadRequests) {
 
 TEST_F(AdminTest, ATokenIsRequiredWhenConfigured) {
   TempDir dir("admin_token");
-  WriteFileOrDie(dir.Child("token"), "s3cret-token\n");
+  WriteSecretFileOrDie(dir.Child("token"), "s3cret-token\n");
   options_.admin_token_file = dir.Child("token");
   StartDaemon();
   AddWorker("10.0.0.21:1234");
@@ -100,7 +100,7 @@ TEST_F(AdminTest, ATokenIsRequiredWhenConfigured) {
 
 TEST_F(AdminTest, EmptyTokenFileFailsTheStart) {
   TempDir dir("admin_token");
-  WriteFileOrDie(dir.Child("token"), "\n");
+  WriteSecretFileOrDie(dir.Child("token"), "\n");
   options_.admin_token_file = dir.Child("token");
   server::Daemon daemon(options_);
   const absl::Status status = daemon.Start();
