@@ -27,6 +27,7 @@
 #include "cluster/dsdb/ds_database_group_source.h"
 #include "grpc/health/v1/health.pb.h"
 #include "registry/registry_factory.h"
+#include "server/tls.h"
 #include "util/secret_file.h"
 #include "util/status_macros.h"
 
@@ -104,6 +105,16 @@ absl::Status Daemon::StartLocked() {
     ASSIGN_OR_RETURN(admin_token, ReadSecretLine("admin_token_file", options_.admin_token_file));
   }
   context_.instance_id = NewInstanceId();
+  AuthorizerOptions authz;
+  authz.access_file = options_.access_file;
+  authz.admin_token = std::move(admin_token);
+  authz.allow_unauthenticated_read = options_.allow_unauthenticated_read;
+  authz.allow_loopback_writes = options_.allow_loopback_writes;
+  authz.poll_interval = absl::Milliseconds(options_.access_file_poll_interval_ms);
+  authz.clock = context_.clock;
+  authorizer_ = std::make_unique<Authorizer>(std::move(authz));
+  RETURN_IF_ERROR(authorizer_->Start());
+  context_.authorizer = authorizer_.get();
 
   ASSIGN_OR_RETURN(const registry::RegistryUri uri, registry::ParseRegistryUri(options_.registry));
   registry::RegistryOptions registry_options;
@@ -141,10 +152,12 @@ absl::Status Daemon::StartLocked() {
   RegistrationOptions registration_options;
   registration_options.paths = cluster_options.paths;
   registration_options.heartbeat_limits = cluster_options.heartbeat_limits;
+  registration_options.max_registrations = options_.max_registrations;
+  registration_options.max_registrations_per_identity = options_.max_registrations_per_identity;
   registration_service_ =
       std::make_unique<RegistrationService>(&context_, registry_.get(), registration_options);
   registration_service_->Start();
-  admin_service_ = std::make_unique<AdminService>(&context_, std::move(admin_token));
+  admin_service_ = std::make_unique<AdminService>(&context_);
 
   RETURN_IF_ERROR(StartServer());
   health_ = std::make_unique<HealthReporter>(cluster_.get(), server_->GetHealthCheckService(),
@@ -171,8 +184,11 @@ absl::Status Daemon::StartLocked() {
     RETURN_IF_ERROR(metrics_http_->Start());
   }
   RETURN_IF_ERROR(WritePortFile());
-  LOG(INFO) << "rosterd serving gRPC on " << address() << " (instance " << context_.instance_id
-            << "), registry " << uri.ToString()
+  LOG(INFO) << "rosterd serving gRPC on " << address()
+            << (options_.tls_cert_file.empty()        ? " in plaintext"
+                : options_.tls_client_ca_file.empty() ? " over TLS"
+                                                      : " over mTLS")
+            << " (instance " << context_.instance_id << "), registry " << uri.ToString()
             << (metrics_http_ != nullptr ? absl::StrCat(", metrics on http://",
                                                         options_.metrics_listen.substr(
                                                             0, options_.metrics_listen.rfind(':')),
@@ -188,8 +204,14 @@ absl::Status Daemon::StartServer() {
   // built-in health service (docs/building.md, "gRPC reflection and health").
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
+  ServerTlsOptions tls;
+  tls.cert_file = options_.tls_cert_file;
+  tls.key_file = options_.tls_key_file;
+  tls.client_ca_file = options_.tls_client_ca_file;
+  tls.refresh_interval = absl::Seconds(options_.tls_refresh_interval_s);
+  RETURN_IF_ERROR(ValidateServerTls(&tls));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, MakeServerCredentials(tls), &port_);
   builder.RegisterService(roster_service_.get());
   builder.RegisterService(registration_service_.get());
   builder.RegisterService(admin_service_.get());
@@ -252,6 +274,7 @@ void Daemon::Shutdown() {
   // 3. The rest, each after what depends on it.
   if (metrics_http_ != nullptr) metrics_http_->Shutdown();
   if (registration_service_ != nullptr) registration_service_->Shutdown();
+  if (authorizer_ != nullptr) authorizer_->Shutdown();
   if (cluster_ != nullptr) cluster_->Shutdown();
   if (registry_ != nullptr) registry_->Shutdown();  // closes the session: our ephemerals go
   LOG(INFO) << "rosterd stopped";

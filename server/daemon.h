@@ -33,6 +33,7 @@
 #include "registry/registry.h"
 #include "server/admin_service.h"
 #include "server/auth_failure_exit.h"
+#include "server/authz.h"
 #include "server/daemon_options.h"
 #include "server/health_reporter.h"
 #include "server/metrics_http.h"
@@ -105,6 +106,7 @@ class Daemon {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Declared in dependency order: each is destroyed before what it uses.
+  std::unique_ptr<Authorizer> authorizer_;  // used by every service
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<cluster::ClusterManager> cluster_;
   std::unique_ptr<RosterService> roster_service_;

@@ -7,6 +7,7 @@
 #include "cluster/layout.h"
 #include "cluster/master_cluster.h"
 #include "registry/registry_factory.h"
+#include "server/tls.h"
 
 namespace roster::server {
 namespace {
@@ -54,6 +55,10 @@ absl::Status DaemonOptions::Validate() const {
       InRange("worker_group_db_connect_timeout_ms", worker_group_db_connect_timeout_ms, 1000,
               600000),
       InRange("worker_group_db_query_timeout_ms", worker_group_db_query_timeout_ms, 100, 600000),
+      InRange("tls_refresh_interval_s", tls_refresh_interval_s, 1, 24 * 3600),
+      InRange("access_file_poll_interval_ms", access_file_poll_interval_ms, 100, kHour),
+      InRange("max_registrations", max_registrations, 1, 10000000),
+      InRange("max_registrations_per_identity", max_registrations_per_identity, 1, 10000000),
   };
   for (const absl::Status& status : checks) {
     if (!status.ok()) return status;
@@ -76,6 +81,12 @@ absl::Status DaemonOptions::Validate() const {
         !policy.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--slot_policy: ", policy.status().message()));
     }
+  }
+  if (tls_cert_file.empty() && !allow_plaintext_listen && !IsLoopbackListenAddress(listen)) {
+    return Bad("listen", listen,
+               "plaintext gRPC on an address other machines can reach: give --tls_cert_file and "
+               "--tls_key_file (and --tls_client_ca_file for mTLS), listen on loopback, or "
+               "accept plaintext explicitly with --allow_plaintext_listen");
   }
   if (worker_group_db_uri.empty() && !worker_group_db_password_file.empty()) {
     return Bad("worker_group_db_password_file", worker_group_db_password_file,

@@ -103,6 +103,28 @@ struct DaemonOptions {
   int64_t shutdown_grace_ms = 5000;
   int64_t health_check_interval_ms = 100;  // how often health follows the session
 
+  // Security (docs/security.md). TLS on the gRPC listener: the server's certificate chain and
+  // private key (PEM; the key mode 0600 or `cred:NAME`), re-read when they change. A client CA
+  // bundle makes it mTLS: every client must present a certificate it signed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  int64_t tls_refresh_interval_s = 30;
+  // Plaintext gRPC is refused on a non-loopback --listen unless this says so.
+  bool allow_plaintext_listen = false;
+  // Who may call what (server/authz.h): identities (certificate names, hashed bearer tokens)
+  // and their scopes, re-read when the file changes.
+  std::string access_file;
+  int64_t access_file_poll_interval_ms = 2000;
+  // Callers without an identity may read (Roster lookups, WatchCluster).
+  bool allow_unauthenticated_read = true;
+  // Compatibility: callers on loopback without an identity may also register and drain, as
+  // before roster had scopes. Off: writes always need an identity with the scope.
+  bool allow_loopback_writes = false;
+  // Sidecar registrations held at once: in all, and per caller identity.
+  int32_t max_registrations = 10000;
+  int32_t max_registrations_per_identity = 1000;
+
   // InvalidArgument naming the flag and the bad value ("--missed_heartbeats=0: must be in
   // [1, 100]"), for the first bad setting.
   absl::Status Validate() const;

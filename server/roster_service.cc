@@ -73,6 +73,12 @@ size_t RosterService::max_queued() const {
   return most;
 }
 
+grpc::ServerUnaryReactor* RosterService::Refuse(grpc::CallbackServerContext* call,
+                                                absl::string_view method) {
+  absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRead, method);
+  return caller.ok() ? nullptr : Finish(call, method, ToGrpcStatus(caller.status()));
+}
+
 grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* call,
                                                 absl::string_view method,
                                                 const grpc::Status& status) {
@@ -84,6 +90,7 @@ grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* cal
 grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerContext* call,
                                                         const v1::GetClusterViewRequest*,
                                                         v1::GetClusterViewResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetClusterView")) return refused;
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   FillClusterView(*view, context_->clock->Now(), response);
@@ -94,6 +101,7 @@ grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext* call,
                                                      const v1::ListMastersRequest*,
                                                      v1::ListNodesResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/ListMasters")) return refused;
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   const absl::Time now = context_->clock->Now();
@@ -106,6 +114,7 @@ grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* RosterService::ListWorkers(grpc::CallbackServerContext* call,
                                                      const v1::ListWorkersRequest* request,
                                                      v1::ListNodesResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/ListWorkers")) return refused;
   return Finish(call, "Roster/ListWorkers", DoListWorkers(*request, response));
 }
 
@@ -141,6 +150,7 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
 grpc::ServerUnaryReactor* RosterService::ListGroups(grpc::CallbackServerContext* call,
                                                     const v1::ListGroupsRequest*,
                                                     v1::ListGroupsResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/ListGroups")) return refused;
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   for (const auto& [name, group] : view->groups) FillGroup(group, response->add_groups());
@@ -151,6 +161,7 @@ grpc::ServerUnaryReactor* RosterService::ListGroups(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* RosterService::GetWorkerGroup(grpc::CallbackServerContext* call,
                                                         const v1::GetWorkerGroupRequest* request,
                                                         v1::GetWorkerGroupResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetWorkerGroup")) return refused;
   return Finish(call, "Roster/GetWorkerGroup", DoGetWorkerGroup(*request, response));
 }
 
@@ -181,6 +192,7 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
 grpc::ServerUnaryReactor* RosterService::GetNode(grpc::CallbackServerContext* call,
                                                  const v1::GetNodeRequest* request,
                                                  v1::GetNodeResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetNode")) return refused;
   return Finish(call, "Roster/GetNode", DoGetNode(*request, response));
 }
 
@@ -207,6 +219,7 @@ grpc::Status RosterService::DoGetNode(const v1::GetNodeRequest& request,
 grpc::ServerUnaryReactor* RosterService::SelectWorker(grpc::CallbackServerContext* call,
                                                       const v1::SelectWorkerRequest* request,
                                                       v1::SelectWorkerResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/SelectWorker")) return refused;
   return Finish(call, "Roster/SelectWorker", DoSelectWorker(*request, response));
 }
 
@@ -229,6 +242,7 @@ grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& reques
 grpc::ServerUnaryReactor* RosterService::GetMasterSlot(grpc::CallbackServerContext* call,
                                                        const v1::GetMasterSlotRequest* request,
                                                        v1::GetMasterSlotResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetMasterSlot")) return refused;
   return Finish(call, "Roster/GetMasterSlot", DoGetMasterSlot(*request, response));
 }
 
@@ -253,6 +267,7 @@ grpc::Status RosterService::DoGetMasterSlot(const v1::GetMasterSlotRequest& requ
 grpc::ServerUnaryReactor* RosterService::GetLeader(grpc::CallbackServerContext* call,
                                                    const v1::GetLeaderRequest*,
                                                    v1::GetLeaderResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetLeader")) return refused;
   return Finish(call, "Roster/GetLeader", DoGetLeader(response));
 }
 
@@ -270,8 +285,14 @@ grpc::Status RosterService::DoGetLeader(v1::GetLeaderResponse* response) {
 }
 
 grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
-    grpc::CallbackServerContext*, const v1::WatchClusterRequest* request) {
+    grpc::CallbackServerContext* call, const v1::WatchClusterRequest* request) {
   constexpr absl::string_view kMethod = "Roster/WatchCluster";
+  if (absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRead, kMethod);
+      !caller.ok()) {
+    const grpc::Status status = ToGrpcStatus(caller.status());
+    context_->metrics->CountRpc(kMethod, status.error_code());
+    return new FinishedWriteReactor(status);
+  }
   absl::StatusOr<WatchFilterSpec> filter = WatchFilterSpec::FromProto(request->filter());
   if (!filter.ok()) {
     const grpc::Status status = ToGrpcStatus(filter.status());
@@ -331,6 +352,7 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
 
 grpc::ServerUnaryReactor* RosterService::Ping(grpc::CallbackServerContext* call,
                                               const v1::PingRequest*, v1::PingResponse*) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/Ping")) return refused;
   return Finish(call, "Roster/Ping", grpc::Status::OK);
 }
 

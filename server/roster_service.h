@@ -93,6 +93,8 @@ class RosterService final : public v1::Roster::CallbackService {
   grpc::Status DoGetMasterSlot(const v1::GetMasterSlotRequest& request,
                                v1::GetMasterSlotResponse* response);
   grpc::Status DoGetLeader(v1::GetLeaderResponse* response);
+  // Finishes the call refused and returns its reactor, or null when the caller may read.
+  grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* call, absl::string_view method);
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* call, absl::string_view method,
                                    const grpc::Status& status);
 

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "server/convert.h"
+#include "util/log_escape.h"
 
 namespace roster::server {
 
@@ -15,6 +16,28 @@ void FillMeta(const ServiceContext& context, const cluster::ViewSnapshot& snapsh
 void FillMeta(const ServiceContext& context, uint64_t version, v1::ViewMeta* meta) {
   const cluster::ViewSnapshot snapshot = context.cluster->Snapshot();
   FillViewMeta(*snapshot.view, version, context.instance_id, snapshot.freshness, meta);
+}
+
+absl::StatusOr<Caller> AuthorizeCall(const ServiceContext& context,
+                                     const grpc::ServerContextBase& call, Scope scope,
+                                     absl::string_view method) {
+  if (context.authorizer == nullptr) return Caller{"unchecked", ~0u, false};
+  absl::StatusOr<Caller> caller = context.authorizer->Authorize(call, scope, method);
+  if (!caller.ok()) {
+    LOG_EVERY_N(WARNING, 20) << "refused " << method << " from " << LogSafe(call.peer()) << ": "
+                             << caller.status().message() << " (" << google::COUNTER
+                             << " refusals)";
+  }
+  return caller;
+}
+
+void Audit(absl::string_view action, absl::string_view node, const Caller& caller,
+           absl::string_view peer, const absl::Status& result, absl::string_view detail) {
+  LOG(INFO) << "AUDIT " << action << " node='" << LogSafe(node, 256) << "' by='"
+            << LogSafe(caller.identity, 256) << "' from='" << LogSafe(peer, 256)
+            << "' result=" << (result.ok() ? "OK" : absl::StatusCodeToString(result.code()))
+            << (detail.empty() ? "" : " reason='") << LogSafe(detail)
+            << (detail.empty() ? "" : "'");
 }
 
 void FinishRpc(const ServiceContext& context, grpc::ServerUnaryReactor* reactor,

@@ -47,9 +47,16 @@ class RegistrationTest : public ServerTest {
       request.mutable_lease()->set_nanos(
           static_cast<int32_t>(absl::ToInt64Nanoseconds(lease % absl::Seconds(1))));
     }
+    // As the owner of the address: its lease id, if it holds one (a renewal).
+    if (auto it = leases_.find(std::string(address)); it != leases_.end()) {
+      request.set_lease_id(it->second);
+    }
     v1::RegisterNodeResponse ignored;
+    if (response == nullptr) response = &ignored;
     CallContext context;
-    return registration_->RegisterNode(&context, request, response ? response : &ignored);
+    grpc::Status status = registration_->RegisterNode(&context, request, response);
+    if (status.ok()) leases_[std::string(address)] = response->lease_id();
+    return status;
   }
 
   grpc::Status SendHeartbeat(absl::string_view address, v1::Heartbeat heartbeat = Heartbeat(),
@@ -57,6 +64,7 @@ class RegistrationTest : public ServerTest {
     v1::HeartbeatRequest request;
     request.set_address(std::string(address));
     *request.mutable_heartbeat() = heartbeat;
+    request.set_lease_id(leases_[std::string(address)]);
     v1::HeartbeatResponse ignored;
     CallContext context;
     return registration_->Heartbeat(&context, request, response ? response : &ignored);
@@ -65,6 +73,7 @@ class RegistrationTest : public ServerTest {
   grpc::Status Deregister(absl::string_view address) {
     v1::DeregisterNodeRequest request;
     request.set_address(std::string(address));
+    request.set_lease_id(leases_[std::string(address)]);
     v1::DeregisterNodeResponse response;
     CallContext context;
     grpc::Status status = registration_->DeregisterNode(&context, request, &response);
@@ -80,6 +89,9 @@ class RegistrationTest : public ServerTest {
     absl::StatusOr<std::optional<registry::Stat>> stat = writer_->Exists(path);
     return stat.ok() && stat->has_value() ? (*stat)->ephemeral_owner : 0;
   }
+
+  // The lease id each address was last registered with (by this test, as its owner).
+  std::map<std::string, std::string> leases_;
 };
 
 TEST_F(RegistrationTest, RegisterHeartbeatDeregister) {
