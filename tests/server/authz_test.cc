@@ -157,9 +157,10 @@ TEST_F(AuthzTest, CertificatesByCommonNameOrSan) {
   EXPECT_EQ(ops->identity, "cert:ops");
   EXPECT_THAT(authz.Authorize(Cert({"worker-1"}), kScopeAdmin, "RosterAdmin/DrainNode"),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("'cert:worker-1'")));
-  // A certificate the CA signed but the access file does not list: known, with no scope.
+  // A certificate the CA signed but the access file does not list: known, with no scope but
+  // the open reads.
   EXPECT_THAT(authz.Authorize(Cert({"stranger"}), kScopeRegister, "m"),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("'cert:stranger' has none")));
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("'cert:stranger' has read")));
 }
 
 TEST_F(AuthzTest, CallersWithoutCredentials) {
