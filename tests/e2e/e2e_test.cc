@@ -212,7 +212,7 @@ TEST_F(RosterE2eTest, SelectWorkerNeverPicksBusyFaultyDrainedOrDeadWorkers) {
 
 TEST_F(RosterE2eTest, AdminCallsNeedTheTokenWhenOneIsConfigured) {
   const std::string token_file = dir_.Child("admin-token");
-  WriteFileOrDie(token_file, "s3cret-token\n");
+  WriteSecretFileOrDie(token_file, "s3cret-token\n");
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--admin_token_file=" + token_file}));
   v1::DrainNodeRequest drain;
   drain.set_address(workers_[0]);
