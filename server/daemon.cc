@@ -115,6 +115,11 @@ absl::Status Daemon::StartLocked() {
   authorizer_ = std::make_unique<Authorizer>(std::move(authz));
   RETURN_IF_ERROR(authorizer_->Start());
   context_.authorizer = authorizer_.get();
+  if (options_.max_requests_per_second_per_client > 0) {
+    rate_limiter_ =
+        std::make_unique<RateLimiter>(options_.max_requests_per_second_per_client, context_.clock);
+    context_.rate_limiter = rate_limiter_.get();
+  }
 
   ASSIGN_OR_RETURN(const registry::RegistryUri uri, registry::ParseRegistryUri(options_.registry));
   registry::RegistryOptions registry_options;
@@ -148,6 +153,7 @@ absl::Status Daemon::StartLocked() {
   RosterServiceOptions roster_options;
   roster_options.watch_buffer_messages = static_cast<size_t>(options_.watch_buffer_messages);
   roster_options.max_watch_streams = options_.max_watch_streams;
+  roster_options.max_watch_streams_per_client = options_.max_watch_streams_per_client;
   roster_service_ = std::make_unique<RosterService>(&context_, roster_options);
   RegistrationOptions registration_options;
   registration_options.paths = cluster_options.paths;
@@ -216,6 +222,13 @@ absl::Status Daemon::StartServer() {
   builder.RegisterService(registration_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_request_bytes));
+  // Limits a client cannot exceed however it behaves: calls in flight per connection, and
+  // the memory gRPC may spend on all of them (docs/security.md, "Limits").
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options_.max_concurrent_streams_per_connection);
+  grpc::ResourceQuota quota("rosterd");
+  quota.Resize(static_cast<size_t>(options_.grpc_memory_quota_bytes));
+  builder.SetResourceQuota(quota);
   // Keepalive: find dead peers of long watch streams within ~80 s, and let clients ping every
   // 10 s without being told to calm down.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);

@@ -46,6 +46,10 @@ absl::Status DaemonOptions::Validate() const {
       InRange("self_preservation_max_hold_ms", self_preservation_max_hold_ms, 0, 24 * kHour),
       InRange("max_request_bytes", max_request_bytes, 1024, 64 << 20),
       InRange("max_watch_streams", max_watch_streams, 1, 1000000),
+      InRange("max_watch_streams_per_client", max_watch_streams_per_client, 0, 1000000),
+      InRange("max_concurrent_streams_per_connection", max_concurrent_streams_per_connection, 1,
+              1000000),
+      InRange("grpc_memory_quota_bytes", grpc_memory_quota_bytes, 16 << 20, int64_t{1} << 40),
       InRange("watch_buffer_messages", watch_buffer_messages, 1, 1000000),
       InRange("watch_fanout_max_batches", watch_fanout_max_batches, 1, 1000000),
       InRange("shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
@@ -70,6 +74,12 @@ absl::Status DaemonOptions::Validate() const {
     if (!std::isfinite(value) || value < 0 || value > 1) {
       return Bad(flag, absl::StrCat(value), "must be a fraction in [0, 1] (0 disables)");
     }
+  }
+  if (!std::isfinite(max_requests_per_second_per_client) ||
+      max_requests_per_second_per_client < 0 || max_requests_per_second_per_client > 1e7) {
+    return Bad("max_requests_per_second_per_client",
+               absl::StrCat(max_requests_per_second_per_client),
+               "must be in [0, 1e7] (0: no limit)");
   }
   if (absl::StatusOr<cluster::DsVersion> version =
           cluster::ParseDsVersion(dolphinscheduler_version);

@@ -98,6 +98,16 @@ struct DaemonOptions {
   std::string metrics_listen = "127.0.0.1:9091";  // empty: no metrics server
   int64_t max_request_bytes = 1048576;
   int32_t max_watch_streams = 1024;
+  int32_t max_watch_streams_per_client = 128;  // per identity, or per IP address; 0: no limit
+  // HTTP/2 streams (calls in flight, watch streams included) one connection may hold; a client
+  // queues those beyond.
+  int32_t max_concurrent_streams_per_connection = 1000;
+  // Memory gRPC may use for connections and calls (grpc::ResourceQuota); beyond it, new
+  // connections and calls are refused.
+  int64_t grpc_memory_quota_bytes = int64_t{1} << 30;
+  // Calls a second one client (identity, or IP address) may make, bursts of a second's worth;
+  // beyond, RESOURCE_EXHAUSTED. 0: no limit.
+  double max_requests_per_second_per_client = 0;
   int32_t watch_buffer_messages = 4096;
   int32_t watch_fanout_max_batches = 4096;
   int64_t shutdown_grace_ms = 5000;

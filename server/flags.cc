@@ -77,6 +77,19 @@ DEFINE_int64(max_request_bytes, kDefaults.max_request_bytes,
              "Largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).");
 DEFINE_int32(max_watch_streams, kDefaults.max_watch_streams,
              "Concurrent WatchCluster streams; more are refused with RESOURCE_EXHAUSTED.");
+DEFINE_int32(max_watch_streams_per_client, kDefaults.max_watch_streams_per_client,
+             "WatchCluster streams one client may hold (counted per identity, or per IP address "
+             "for callers without one); more are refused with RESOURCE_EXHAUSTED. 0: no limit.");
+DEFINE_int32(max_concurrent_streams_per_connection, kDefaults.max_concurrent_streams_per_connection,
+             "Calls in flight (watch streams included) one client connection may hold; the "
+             "client queues those beyond (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).");
+DEFINE_int64(grpc_memory_quota_bytes, kDefaults.grpc_memory_quota_bytes,
+             "Memory gRPC may use for connections and calls, in bytes (a grpc::ResourceQuota); "
+             "beyond it, new connections and calls are refused.");
+DEFINE_double(max_requests_per_second_per_client, kDefaults.max_requests_per_second_per_client,
+              "Calls a second one client may make (counted per identity, or per IP address "
+              "for callers without one), in bursts of one second's worth; beyond, "
+              "RESOURCE_EXHAUSTED. 0: no limit.");
 DEFINE_int32(watch_buffer_messages, kDefaults.watch_buffer_messages,
              "Messages queued per watch stream for a slow reader before it is told to resync.");
 DEFINE_int32(watch_fanout_max_batches, kDefaults.watch_fanout_max_batches,
@@ -199,6 +212,10 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.max_registrations_per_identity = FLAGS_max_registrations_per_identity;
   options.max_request_bytes = FLAGS_max_request_bytes;
   options.max_watch_streams = FLAGS_max_watch_streams;
+  options.max_watch_streams_per_client = FLAGS_max_watch_streams_per_client;
+  options.max_concurrent_streams_per_connection = FLAGS_max_concurrent_streams_per_connection;
+  options.grpc_memory_quota_bytes = FLAGS_grpc_memory_quota_bytes;
+  options.max_requests_per_second_per_client = FLAGS_max_requests_per_second_per_client;
   options.watch_buffer_messages = FLAGS_watch_buffer_messages;
   options.watch_fanout_max_batches = FLAGS_watch_fanout_max_batches;
   options.shutdown_grace_ms = FLAGS_shutdown_grace_ms;

@@ -6,11 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cluster/master_cluster.h"
 #include "server/convert.h"
 #include "server/status_util.h"
+#include "util/log_escape.h"
 
 namespace roster::server {
 namespace {
@@ -284,14 +286,43 @@ grpc::Status RosterService::DoGetLeader(v1::GetLeaderResponse* response) {
   return grpc::Status::OK;
 }
 
+bool RosterService::TakeClientWatchSlot(const std::string& client) {
+  absl::MutexLock lock(&streams_mu_);
+  int& open = streams_per_client_[client];
+  if (options_.max_watch_streams_per_client > 0 && open >= options_.max_watch_streams_per_client) {
+    if (open == 0) streams_per_client_.erase(client);
+    return false;
+  }
+  ++open;
+  return true;
+}
+
+void RosterService::ReleaseClientWatchSlot(const std::string& client) {
+  absl::MutexLock lock(&streams_mu_);
+  auto it = streams_per_client_.find(client);
+  if (it != streams_per_client_.end() && --it->second <= 0) streams_per_client_.erase(it);
+}
+
 grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
     grpc::CallbackServerContext* call, const v1::WatchClusterRequest* request) {
   constexpr absl::string_view kMethod = "Roster/WatchCluster";
-  if (absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRead, kMethod);
-      !caller.ok()) {
+  absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRead, kMethod);
+  if (!caller.ok()) {
     const grpc::Status status = ToGrpcStatus(caller.status());
     context_->metrics->CountRpc(kMethod, status.error_code());
     return new FinishedWriteReactor(status);
+  }
+  const std::string client = ClientKey(*caller, call->peer());
+  if (!TakeClientWatchSlot(client)) {
+    context_->metrics->watch_streams_refused().Increment();
+    context_->metrics->CountRpc(kMethod, grpc::StatusCode::RESOURCE_EXHAUSTED);
+    LOG_EVERY_N(WARNING, 100) << "refused a WatchCluster stream of '" << LogSafe(client)
+                              << "': it holds " << options_.max_watch_streams_per_client
+                              << " (--max_watch_streams_per_client)";
+    return new FinishedWriteReactor(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("this client already holds ", options_.max_watch_streams_per_client,
+                     " watch streams (--max_watch_streams_per_client)")));
   }
   absl::StatusOr<WatchFilterSpec> filter = WatchFilterSpec::FromProto(request->filter());
   if (!filter.ok()) {
@@ -301,6 +332,7 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
   }
   if (open_watch_streams_.fetch_add(1) >= options_.max_watch_streams) {
     open_watch_streams_.fetch_sub(1);
+    ReleaseClientWatchSlot(client);
     context_->metrics->watch_streams_refused().Increment();
     context_->metrics->CountRpc(kMethod, grpc::StatusCode::RESOURCE_EXHAUSTED);
     LOG_EVERY_N(WARNING, 100) << "refused a WatchCluster stream: " << options_.max_watch_streams
@@ -313,11 +345,12 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
   }
   context_->metrics->watch_streams_open().Add(1);
   auto* reactor = new WatchReactor(context_, *std::move(filter), options_.watch_buffer_messages,
-                                   [this](WatchStream* stream) {
+                                   [this, client](WatchStream* stream) {
                                      {
                                        absl::MutexLock lock(&streams_mu_);
                                        streams_.erase(stream);
                                      }
+                                     ReleaseClientWatchSlot(client);
                                      open_watch_streams_.fetch_sub(1);
                                      context_->metrics->watch_streams_open().Add(-1);
                                    });

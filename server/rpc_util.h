@@ -14,6 +14,7 @@
 #include "cluster/cluster_manager.h"
 #include "roster/v1/roster.pb.h"
 #include "server/authz.h"
+#include "server/rate_limiter.h"
 #include "server/server_metrics.h"
 #include "util/clock.h"
 
@@ -25,11 +26,17 @@ struct ServiceContext {
   std::string instance_id;                     // this daemon run, random at start-up
   Clock* clock = Clock::Real();                // the cluster's clock; not owned
   const Authorizer* authorizer = nullptr;      // not owned; null: every call is allowed
+  RateLimiter* rate_limiter = nullptr;         // not owned; null: no rate limit
 };
+
+// What limits per client count under: the caller's identity, or its IP address when it has
+// none ("ipv4:10.0.0.5:41234" -> "ipv4:10.0.0.5"; every Unix-socket caller is "unix").
+std::string ClientKey(const Caller& caller, absl::string_view peer);
 
 // The caller of `call`, if it may use `scope`; else the status to finish the call with (the
 // refusal is logged, throttled, with the peer and the identity, never a token). Reads open to
-// everyone (allow_unauthenticated_read) are allowed without looking at the credentials.
+// everyone (allow_unauthenticated_read) are allowed without looking at the credentials. A
+// client over its rate (context.rate_limiter) gets RESOURCE_EXHAUSTED.
 absl::StatusOr<Caller> AuthorizeCall(const ServiceContext& context,
                                      const grpc::ServerContextBase& call, Scope scope,
                                      absl::string_view method);

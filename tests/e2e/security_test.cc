@@ -222,6 +222,24 @@ TEST_F(SecurityTest, MtlsIsRequiredForRegistrationAndAdmin) {
   ASSERT_OK_AND_ASSIGN(v1::DrainNodeResponse drained, operator_client->DrainNode(drain));
   EXPECT_EQ(drained.node().state(), v1::OFFLINE);
 
+  // rosterctl takes the same credentials: the reader lists members, and may not drain.
+  const TestPki::Pair& as_reader = clients_.at("reader");
+  const std::vector<std::string> tls = {
+      "--target=" + daemon->target(), "--tls_ca_file=" + pki_->ca_cert_file(),
+      "--tls_cert_file=" + as_reader.cert_file, "--tls_key_file=" + as_reader.key_file};
+  auto with_tls = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), tls.begin(), tls.end());
+    return args;
+  };
+  CliResult members = RunRosterctl(dir_.path(), with_tls({"members"}));
+  EXPECT_EQ(members.exit_code, 0) << members.err;
+  EXPECT_THAT(members.out, HasSubstr(worker));
+  CliResult refused = RunRosterctl(dir_.path(), with_tls({"undrain", worker}));
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_THAT(refused.err, AllOf(HasSubstr("PERMISSION_DENIED"), HasSubstr("admin scope")));
+  CliResult plaintext_cli = RunRosterctl(dir_.path(), {"--target=" + daemon->target(), "members"});
+  EXPECT_EQ(plaintext_cli.exit_code, 1) << plaintext_cli.err;
+
   // The audit log says who did what from where; no log holds the token.
   const std::string log = ReadAll(daemon->process().log_path());
   EXPECT_THAT(log, HasSubstr(absl::StrCat("AUDIT drain node='", worker, "' by='cert:operator'")));
@@ -229,7 +247,8 @@ TEST_F(SecurityTest, MtlsIsRequiredForRegistrationAndAdmin) {
   // Every log this test's processes wrote (rosterd, roster-sim, ZooKeeper, openssl).
   int logs = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
-    if (entry.path().extension() != ".log" && entry.path().extension() != ".out") continue;
+    const std::string extension = entry.path().extension().string();
+    if (extension != ".log" && extension != ".out" && extension != ".err") continue;
     ++logs;
     const std::string text = ReadAll(entry.path().string());
     EXPECT_THAT(text, Not(HasSubstr(kCiToken))) << entry.path();
@@ -315,6 +334,28 @@ TEST_F(SecurityTest, RegistrationsAreCappedPerIdentity) {
               StatusIs(absl::StatusCode::kResourceExhausted,
                        HasSubstr("--max_registrations_per_identity")));
   EXPECT_THAT(b->RegisterNode(Worker("127.0.0.1:7333")).status(), IsOk());
+}
+
+TEST_F(SecurityTest, ACallerOverItsRateIsRefused) {
+  RosterdProcess* daemon = StartSecure({"--max_requests_per_second_per_client=1"});
+  ASSERT_NE(daemon, nullptr);
+  auto reader = As(daemon, "reader");
+  auto other = As(daemon, "registrar-a");
+  // One call a second: of ten calls in a row, most are refused (RESOURCE_EXHAUSTED, naming the
+  // flag); another identity has its own budget.
+  ASSERT_EVENTUALLY(reader->Ping().ok());
+  int refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    absl::Status status = reader->Ping().status();
+    if (absl::IsResourceExhausted(status)) {
+      ++refused;
+      EXPECT_THAT(
+          std::string(status.message()),
+          AllOf(HasSubstr("cert:reader"), HasSubstr("--max_requests_per_second_per_client")));
+    }
+  }
+  EXPECT_GE(refused, 5);
+  ASSERT_EVENTUALLY(other->Ping().ok());
 }
 
 TEST_F(SecurityTest, AWorldReadableSecretFileIsRefusedAtStart) {
