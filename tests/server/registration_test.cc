@@ -183,6 +183,45 @@ TEST_F(RegistrationTest, AnAddressHeldByAnotherProcessIsRefused) {
   EXPECT_EQ(daemon_->metrics().registrations().value(), 0);
 }
 
+class RegistrationLimitsTest : public RegistrationTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    options_.max_registrations = 2;
+    StartDaemon();
+  }
+};
+
+TEST_F(RegistrationLimitsTest, LeasesOwnRegistrationsAndTheTotalIsCapped) {
+  ASSERT_THAT(Register("10.0.0.61:1234"), GrpcOk());
+  const std::string lease = leases_["10.0.0.61:1234"];
+  EXPECT_EQ(lease.size(), 64u);
+  ASSERT_THAT(Register("10.0.0.62:1234"), GrpcOk());
+  EXPECT_NE(leases_["10.0.0.62:1234"], lease);
+  EXPECT_THAT(Register("10.0.0.63:1234"),
+              GrpcIs(grpc::StatusCode::RESOURCE_EXHAUSTED, HasSubstr("--max_registrations")));
+
+  // Without the lease id: no heartbeat, no deregistration, no renewal (a takeover).
+  leases_["10.0.0.61:1234"] = std::string(64, 'f');
+  EXPECT_THAT(SendHeartbeat("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::PERMISSION_DENIED, HasSubstr("lease_id wrong")));
+  EXPECT_THAT(Deregister("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::PERMISSION_DENIED, HasSubstr("lease_id")));
+  EXPECT_THAT(Register("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::ALREADY_EXISTS, HasSubstr("another registration")));
+  leases_.erase("10.0.0.61:1234");
+  EXPECT_THAT(SendHeartbeat("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::PERMISSION_DENIED, HasSubstr("lease_id missing")));
+  EXPECT_THAT(Register("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::ALREADY_EXISTS, HasSubstr("another registration")));
+  EXPECT_TRUE(ZnodeExists("/nodes/worker/10.0.0.61:1234"));
+
+  // The owner deregisters; the freed place takes a new registration.
+  leases_["10.0.0.61:1234"] = lease;
+  ASSERT_THAT(Deregister("10.0.0.61:1234"), GrpcOk());
+  EXPECT_THAT(Register("10.0.0.63:1234"), GrpcOk());
+}
+
 TEST_F(RegistrationTest, BadRequests) {
   EXPECT_THAT(Register("10.0.0.46:1234", v1::NODE_ROLE_UNSPECIFIED),
               GrpcIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("role: is required")));
