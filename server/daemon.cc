@@ -97,17 +97,14 @@ absl::Status Daemon::Start() {
   return status;
 }
 
-absl::Status Daemon::StartLocked() {
-  RETURN_IF_ERROR(options_.Validate());
-  std::string admin_token;
+absl::Status Daemon::StartAccessControl() {
+  AuthorizerOptions authz;
   if (!options_.admin_token_file.empty()) {
     // Refused when others can read it; `cred:NAME` reads a systemd credential.
-    ASSIGN_OR_RETURN(admin_token, ReadSecretLine("admin_token_file", options_.admin_token_file));
+    ASSIGN_OR_RETURN(authz.admin_token,
+                     ReadSecretLine("admin_token_file", options_.admin_token_file));
   }
-  context_.instance_id = NewInstanceId();
-  AuthorizerOptions authz;
   authz.access_file = options_.access_file;
-  authz.admin_token = std::move(admin_token);
   authz.allow_unauthenticated_read = options_.allow_unauthenticated_read;
   authz.allow_loopback_writes = options_.allow_loopback_writes;
   authz.poll_interval = absl::Milliseconds(options_.access_file_poll_interval_ms);
@@ -120,6 +117,13 @@ absl::Status Daemon::StartLocked() {
         std::make_unique<RateLimiter>(options_.max_requests_per_second_per_client, context_.clock);
     context_.rate_limiter = rate_limiter_.get();
   }
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::StartLocked() {
+  RETURN_IF_ERROR(options_.Validate());
+  context_.instance_id = NewInstanceId();
+  RETURN_IF_ERROR(StartAccessControl());
 
   ASSIGN_OR_RETURN(const registry::RegistryUri uri, registry::ParseRegistryUri(options_.registry));
   registry::RegistryOptions registry_options;

@@ -94,6 +94,8 @@ class Daemon {
  private:
   absl::Status StartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StartServer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The Authorizer (admin token, access file) and the rate limiter, into context_.
+  absl::Status StartAccessControl() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WritePortFile() const;
 
   const DaemonOptions options_;
