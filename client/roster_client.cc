@@ -1,6 +1,8 @@
 #include "client/roster_client.h"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <utility>
 
@@ -68,6 +70,54 @@ void WatchStream::Cancel() { context_->TryCancel(); }
 // ---------------------------------------------------------------------------------------------
 // RosterClient
 
+namespace {
+
+absl::StatusOr<std::string> ReadPem(absl::string_view option, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("roster client: cannot read ", option, " '", path, "'"));
+  }
+  if (contents.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("roster client: ", option, " '", path, "' holds no PEM data"));
+  }
+  return contents;
+}
+
+// TLS from the options' files, or plaintext when none is set.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options) {
+  if (options.tls_ca_file.empty()) {
+    if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "roster client: tls_cert_file and tls_key_file need tls_ca_file (the CA that signed "
+          "rosterd's certificate)");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "roster client: tls_cert_file and tls_key_file go together: give both, or neither");
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> ca = ReadPem("tls_ca_file", options.tls_ca_file);
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = *std::move(ca);
+  if (!options.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem("tls_cert_file", options.tls_cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem("tls_key_file", options.tls_key_file);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RosterClient>> RosterClient::Create(ClientOptions options) {
   if (options.target.empty()) {
     return absl::InvalidArgumentError("roster client: no target (expected host:port)");
@@ -90,7 +140,12 @@ absl::StatusOr<std::unique_ptr<RosterClient>> RosterClient::Create(ClientOptions
   if (options.max_receive_message_bytes < 1) {
     return absl::InvalidArgumentError("roster client: max_receive_message_bytes must be positive");
   }
-  if (options.credentials == nullptr) options.credentials = grpc::InsecureChannelCredentials();
+  if (options.credentials == nullptr) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        ChannelCredentialsFor(options);
+    if (!credentials.ok()) return credentials.status();
+    options.credentials = *std::move(credentials);
+  }
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
@@ -99,6 +154,7 @@ absl::StatusOr<std::unique_ptr<RosterClient>> RosterClient::Create(ClientOptions
   // within one max_backoff.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ClampMillis(options.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ClampMillis(options.max_backoff));
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.target, options.credentials, args);
   return std::unique_ptr<RosterClient>(new RosterClient(std::move(options), std::move(channel)));
@@ -160,6 +216,8 @@ absl::Status RosterClient::Invoke(const CallPolicy& policy,
     context.set_deadline(absl::ToChronoTime(deadline));
     if (policy.admin && !options_.admin_token.empty()) {
       context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.admin_token));
+    } else if (!options_.token.empty()) {
+      context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
     }
     const grpc::Status status = attempt(&context);
     if (status.ok()) {
@@ -308,6 +366,9 @@ std::unique_ptr<WatchStream> RosterClient::Watch(uint64_t from_version,
   if (from_version > 0) request.set_instance_id(instance_id);
   *request.mutable_filter() = filter;
   auto context = std::make_unique<grpc::ClientContext>();
+  if (!options_.token.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+  }
   return std::unique_ptr<WatchStream>(new WatchStream(std::move(context), roster_.get(), request));
 }
 

@@ -78,7 +78,18 @@ struct ClientOptions {
   // Sent as `authorization: Bearer <token>` with RosterAdmin calls (and only those). Empty:
   // none (rosterd then accepts admin calls from loopback clients only). Never logged.
   std::string admin_token;
-  // Channel credentials; null means insecure (plaintext).
+  // Sent as `authorization: Bearer <token>` with every call: an identity in rosterd's
+  // --access_file. On RosterAdmin calls admin_token, when set, is sent instead. Never logged.
+  std::string token;
+  // TLS (docs/security.md). tls_ca_file: the PEM bundle that signed rosterd's certificate; set,
+  // the channel uses TLS. With tls_cert_file and tls_key_file (PEM) the client also presents
+  // its certificate (mTLS, for a rosterd with --tls_client_ca_file). tls_server_name: the name
+  // rosterd's certificate must carry, when it is not the target's host.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
+  // Channel credentials; null means the TLS settings above, or else insecure (plaintext).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // The largest response accepted (GetClusterView of a large cluster is a few MiB).
   int max_receive_message_bytes = 64 * 1024 * 1024;
@@ -130,8 +141,8 @@ class WatchStream {
 class RosterClient {
  public:
   // InvalidArgument naming the option when `options` make no sense (empty target,
-  // non-positive deadline or backoff, max_attempts < 1). Does no I/O: the channel connects on
-  // the first call.
+  // non-positive deadline or backoff, max_attempts < 1, a TLS file that cannot be read). Reads
+  // the TLS files, nothing else: the channel connects on the first call.
   static absl::StatusOr<std::unique_ptr<RosterClient>> Create(ClientOptions options);
 
   ~RosterClient();

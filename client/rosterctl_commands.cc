@@ -62,6 +62,14 @@ const std::vector<FlagSpec>& GlobalFlags() {
        absl::StrCat("deadline of each call, retries included (default ", kDefaultTimeoutMs, ")")},
       {"admin_token_file", false, "FILE",
        "a file whose first line is the admin token (drain, undrain)"},
+      {"token_file", false, "FILE",
+       "a file whose first line is a bearer token sent with every call (an identity in "
+       "rosterd's --access_file)"},
+      {"tls_ca_file", false, "FILE", "connect over TLS, trusting this PEM CA bundle"},
+      {"tls_cert_file", false, "FILE", "present this PEM client certificate (mTLS)"},
+      {"tls_key_file", false, "FILE", "the PEM private key of --tls_cert_file"},
+      {"tls_server_name", false, "NAME",
+       "the name rosterd's certificate must carry, if not --target's host"},
   };
   return *flags;
 }
@@ -661,16 +669,36 @@ class Commander {
   const bool json_;
 };
 
-absl::StatusOr<std::string> ReadToken(const std::string& path) {
+absl::StatusOr<std::string> ReadToken(absl::string_view flag, const std::string& path) {
   std::ifstream in(path);
-  if (!in) return UsageError(absl::StrCat("cannot read --admin_token_file '", path, "'"));
+  if (!in) return UsageError(absl::StrCat("cannot read --", flag, " '", path, "'"));
   std::string line;
   std::getline(in, line);
   absl::StripAsciiWhitespace(&line);
   if (line.empty()) {
-    return UsageError(absl::StrCat("--admin_token_file '", path, "' holds no token"));
+    return UsageError(absl::StrCat("--", flag, " '", path, "' holds no token"));
   }
   return line;
+}
+
+// The token and TLS flags into `options`.
+absl::Status CredentialOptions(const ParsedArgs& parsed, ClientOptions* options) {
+  if (parsed.Has("admin_token_file")) {
+    absl::StatusOr<std::string> token =
+        ReadToken("admin_token_file", parsed.Get("admin_token_file"));
+    if (!token.ok()) return token.status();
+    options->admin_token = *std::move(token);
+  }
+  if (parsed.Has("token_file")) {
+    absl::StatusOr<std::string> token = ReadToken("token_file", parsed.Get("token_file"));
+    if (!token.ok()) return token.status();
+    options->token = *std::move(token);
+  }
+  options->tls_ca_file = parsed.Get("tls_ca_file", "");
+  options->tls_cert_file = parsed.Get("tls_cert_file", "");
+  options->tls_key_file = parsed.Get("tls_key_file", "");
+  options->tls_server_name = parsed.Get("tls_server_name", "");
+  return absl::OkStatus();
 }
 
 // "slot 10.0.0.1:5678", for error lines.
@@ -726,13 +754,9 @@ int RunRosterctl(const std::vector<std::string>& argv, std::ostream& out, std::o
     return kExitUsage;
   }
   options.deadline = absl::Milliseconds(*timeout_ms);
-  if (parsed->Has("admin_token_file")) {
-    absl::StatusOr<std::string> token = ReadToken(parsed->Get("admin_token_file"));
-    if (!token.ok()) {
-      err << "rosterctl: " << where << ": " << token.status().message() << std::endl;
-      return kExitUsage;
-    }
-    options.admin_token = *std::move(token);
+  if (absl::Status credentials = CredentialOptions(*parsed, &options); !credentials.ok()) {
+    err << "rosterctl: " << where << ": " << credentials.message() << std::endl;
+    return kExitUsage;
   }
   absl::StatusOr<std::unique_ptr<RosterClient>> client = RosterClient::Create(options);
   if (!client.ok()) {

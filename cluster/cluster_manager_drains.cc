@@ -18,6 +18,7 @@
 #include "cluster/internal/cluster_manager_state.h"
 #include "cluster/node_address.h"
 #include "glog/logging.h"
+#include "util/log_escape.h"
 
 namespace roster::cluster {
 
@@ -133,7 +134,7 @@ void ClusterManager::ApplyDrain(const RegistryEvent& event, absl::Time now, absl
   s.drain_problems.erase(event.path);
   State::Drain& drain = s.drains[event.path];
   if (drain.address != entry->address || drain.reason != entry->reason) {
-    LOG(INFO) << "node '" << entry->address << "' drained: " << entry->reason;
+    LOG(INFO) << "node '" << entry->address << "' drained: " << LogSafe(entry->reason);
   }
   drain = State::Drain{entry->address, entry->reason};
   apply_all(entry->address, true, entry->reason);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "cluster/layout.h"
 #include "glog/logging.h"
+#include "util/log_escape.h"
 
 namespace roster::cluster {
 namespace {
@@ -334,7 +335,9 @@ void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& eve
     auto [it, inserted] =
         rejected_.insert_or_assign(event.path, std::string(where.status().message()));
     if (inserted) {
-      LOG(WARNING) << "ignoring znode '" << event.path << "': " << where.status().message();
+      // Znode names are written by whoever can write the registry: escaped.
+      LOG(WARNING) << "ignoring znode '" << LogSafe(event.path)
+                   << "': " << LogSafe(where.status().message());
     }
     return;
   }

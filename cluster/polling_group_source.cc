@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "util/log_escape.h"
 
 namespace roster::cluster {
 namespace {
@@ -142,7 +143,8 @@ void PollingGroupSource::OnFetched(GroupFetch fetch) {
   PublishStatus(std::move(status));
 
   if (snapshot_ != nullptr && snapshot_->SameGroupsAs(*snapshot)) return;
-  LOG(INFO) << "worker groups from " << description_ << " changed: " << GroupNames(*snapshot);
+  LOG(INFO) << "worker groups from " << description_
+            << " changed: " << LogSafe(GroupNames(*snapshot), 16384);
   snapshot_ = std::move(snapshot);
   if (listener_.on_snapshot) listener_.on_snapshot(snapshot_);
 }

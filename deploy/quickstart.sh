@@ -165,12 +165,15 @@ exec 4>"$scratch/sim.in"  # keeps the simulator's stdin open; commands could be 
 wait_for 60 "the simulator" grep -q '^ready' "$scratch/sim.out"
 echo "quickstart: simulating DolphinScheduler $ds_version"
 
-# rosterd. The simulator heartbeats every second, so rosterd expects that interval.
+# rosterd. The simulator heartbeats every second, so rosterd expects that interval. A local
+# demo: rosterctl on this machine may drain without credentials (--allow_loopback_writes; see
+# docs/security.md for a real deployment).
 roster_port=$(free_port "${ROSTER_PORT:-9090}")
 metrics_port=$(free_port $((roster_port + 1)))
 "$rosterd" --registry="$registry" --listen="127.0.0.1:$roster_port" \
   --metrics_listen="127.0.0.1:$metrics_port" --heartbeat_interval_ms=1000 \
   --zk_session_timeout_ms=10000 --dolphinscheduler_version="$ds_version" "${db_flags[@]}" \
+  --allow_loopback_writes \
   >"$scratch/rosterd.log" 2>&1 &
 pids+=($!)
 export ROSTER_TARGET="127.0.0.1:$roster_port"

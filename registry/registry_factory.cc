@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "registry/memory/memory_registry.h"
 #include "registry/zookeeper/zookeeper_registry.h"
+#include "util/secret_file.h"
 #include "util/status_macros.h"
 
 namespace roster::registry {
@@ -71,13 +72,8 @@ absl::StatusOr<std::string> ParseChroot(absl::string_view uri, absl::string_view
 }
 
 absl::StatusOr<std::string> ReadDigestFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read the ZooKeeper digest file '", path, "'"));
-  }
-  std::string line;
-  std::getline(in, line);
-  absl::StripAsciiWhitespace(&line);
+  // Refuses a file others can read, and resolves `cred:NAME` (util/secret_file.h).
+  ASSIGN_OR_RETURN(std::string line, ReadSecretLine("zk_digest_file", path));
   if (line.find(':') == std::string::npos) {
     // Never quote the content: it is a secret.
     return absl::InvalidArgumentError(

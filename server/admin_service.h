@@ -2,11 +2,10 @@
 // callback API. ClusterManager records them in the registry and calls back once the view shows
 // the change; the reactor is finished from that callback, so no gRPC thread ever waits.
 //
-// Authorisation: with an admin token configured (--admin_token_file), a call needs metadata
-// `authorization: Bearer <token>`; it is compared in constant time and never logged. Missing
-// or malformed: UNAUTHENTICATED; wrong: PERMISSION_DENIED. Without a token only loopback peers
-// (127.0.0.0/8, ::1, Unix sockets) may call; others get PERMISSION_DENIED saying how to set a
-// token.
+// Authorisation: the admin scope (server/authz.h: a token from --access_file or
+// --admin_token_file, a client certificate listed in --access_file, or loopback callers with
+// --allow_loopback_writes). Every drain and undrain is written to the audit log (Audit(),
+// server/rpc_util.h), the reason escaped (LogSafe).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -22,19 +21,13 @@
 
 namespace roster::server {
 
-// The authorisation rule above, on a call's metadata and peer (grpc::ServerContext::peer()
-// form: "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path"). `token` empty: loopback rule.
-grpc::Status AuthorizeAdmin(absl::string_view token,
-                            const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
-                            absl::string_view peer);
-
 // True for peers on this machine: loopback IPv4/IPv6 (also IPv4-mapped) and Unix sockets.
 bool IsLoopbackPeer(absl::string_view peer);
 
 class AdminService final : public v1::RosterAdmin::CallbackService {
  public:
-  // `context` must outlive the service. `admin_token` empty: loopback peers only.
-  AdminService(const ServiceContext* context, std::string admin_token);
+  // `context` must outlive the service.
+  explicit AdminService(const ServiceContext* context);
 
   grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* call,
                                       const v1::DrainNodeRequest* request,
@@ -44,15 +37,15 @@ class AdminService final : public v1::RosterAdmin::CallbackService {
                                         v1::UndrainNodeResponse* response) override;
 
  private:
-  // The caller is authorised and `address` is host:port: the address, else the error to send.
+  // The caller is authorised (filled in) and `address` is host:port: the address, else the
+  // error to send.
   absl::StatusOr<std::string> Admit(grpc::CallbackServerContext* call, absl::string_view method,
-                                    absl::string_view address);
+                                    absl::string_view address, Caller* caller);
   // Fills `node` and `meta` from the view as it is now and finishes the call.
   void Answer(grpc::ServerUnaryReactor* reactor, absl::string_view method,
               const std::string& address, absl::Status status, v1::Node* node, v1::ViewMeta* meta);
 
   const ServiceContext* const context_;
-  const std::string admin_token_;
 };
 
 }  // namespace roster::server

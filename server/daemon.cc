@@ -27,6 +27,8 @@
 #include "cluster/dsdb/ds_database_group_source.h"
 #include "grpc/health/v1/health.pb.h"
 #include "registry/registry_factory.h"
+#include "server/tls.h"
+#include "util/secret_file.h"
 #include "util/status_macros.h"
 
 namespace roster::server {
@@ -35,23 +37,6 @@ namespace {
 std::string NewInstanceId() {
   absl::BitGen gen;
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
-}
-
-// The token is the file's first line, trimmed. Its content is never logged.
-absl::StatusOr<std::string> ReadAdminToken(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read --admin_token_file=", path, ": ", std::strerror(errno)));
-  }
-  std::string line;
-  std::getline(in, line);
-  std::string token(absl::StripAsciiWhitespace(line));
-  if (token.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--admin_token_file=", path, ": the first line (the token) is empty"));
-  }
-  return token;
 }
 
 cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
@@ -112,13 +97,33 @@ absl::Status Daemon::Start() {
   return status;
 }
 
+absl::Status Daemon::StartAccessControl() {
+  AuthorizerOptions authz;
+  if (!options_.admin_token_file.empty()) {
+    // Refused when others can read it; `cred:NAME` reads a systemd credential.
+    ASSIGN_OR_RETURN(authz.admin_token,
+                     ReadSecretLine("admin_token_file", options_.admin_token_file));
+  }
+  authz.access_file = options_.access_file;
+  authz.allow_unauthenticated_read = options_.allow_unauthenticated_read;
+  authz.allow_loopback_writes = options_.allow_loopback_writes;
+  authz.poll_interval = absl::Milliseconds(options_.access_file_poll_interval_ms);
+  authz.clock = context_.clock;
+  authorizer_ = std::make_unique<Authorizer>(std::move(authz));
+  RETURN_IF_ERROR(authorizer_->Start());
+  context_.authorizer = authorizer_.get();
+  if (options_.max_requests_per_second_per_client > 0) {
+    rate_limiter_ =
+        std::make_unique<RateLimiter>(options_.max_requests_per_second_per_client, context_.clock);
+    context_.rate_limiter = rate_limiter_.get();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Daemon::StartLocked() {
   RETURN_IF_ERROR(options_.Validate());
-  std::string admin_token;
-  if (!options_.admin_token_file.empty()) {
-    ASSIGN_OR_RETURN(admin_token, ReadAdminToken(options_.admin_token_file));
-  }
   context_.instance_id = NewInstanceId();
+  RETURN_IF_ERROR(StartAccessControl());
 
   ASSIGN_OR_RETURN(const registry::RegistryUri uri, registry::ParseRegistryUri(options_.registry));
   registry::RegistryOptions registry_options;
@@ -152,14 +157,17 @@ absl::Status Daemon::StartLocked() {
   RosterServiceOptions roster_options;
   roster_options.watch_buffer_messages = static_cast<size_t>(options_.watch_buffer_messages);
   roster_options.max_watch_streams = options_.max_watch_streams;
+  roster_options.max_watch_streams_per_client = options_.max_watch_streams_per_client;
   roster_service_ = std::make_unique<RosterService>(&context_, roster_options);
   RegistrationOptions registration_options;
   registration_options.paths = cluster_options.paths;
   registration_options.heartbeat_limits = cluster_options.heartbeat_limits;
+  registration_options.max_registrations = options_.max_registrations;
+  registration_options.max_registrations_per_identity = options_.max_registrations_per_identity;
   registration_service_ =
       std::make_unique<RegistrationService>(&context_, registry_.get(), registration_options);
   registration_service_->Start();
-  admin_service_ = std::make_unique<AdminService>(&context_, std::move(admin_token));
+  admin_service_ = std::make_unique<AdminService>(&context_);
 
   RETURN_IF_ERROR(StartServer());
   health_ = std::make_unique<HealthReporter>(cluster_.get(), server_->GetHealthCheckService(),
@@ -186,8 +194,11 @@ absl::Status Daemon::StartLocked() {
     RETURN_IF_ERROR(metrics_http_->Start());
   }
   RETURN_IF_ERROR(WritePortFile());
-  LOG(INFO) << "rosterd serving gRPC on " << address() << " (instance " << context_.instance_id
-            << "), registry " << uri.ToString()
+  LOG(INFO) << "rosterd serving gRPC on " << address()
+            << (options_.tls_cert_file.empty()        ? " in plaintext"
+                : options_.tls_client_ca_file.empty() ? " over TLS"
+                                                      : " over mTLS")
+            << " (instance " << context_.instance_id << "), registry " << uri.ToString()
             << (metrics_http_ != nullptr ? absl::StrCat(", metrics on http://",
                                                         options_.metrics_listen.substr(
                                                             0, options_.metrics_listen.rfind(':')),
@@ -203,12 +214,25 @@ absl::Status Daemon::StartServer() {
   // built-in health service (docs/building.md, "gRPC reflection and health").
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
+  ServerTlsOptions tls;
+  tls.cert_file = options_.tls_cert_file;
+  tls.key_file = options_.tls_key_file;
+  tls.client_ca_file = options_.tls_client_ca_file;
+  tls.refresh_interval = absl::Seconds(options_.tls_refresh_interval_s);
+  RETURN_IF_ERROR(ValidateServerTls(&tls));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, MakeServerCredentials(tls), &port_);
   builder.RegisterService(roster_service_.get());
   builder.RegisterService(registration_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_request_bytes));
+  // Limits a client cannot exceed however it behaves: calls in flight per connection, and
+  // the memory gRPC may spend on all of them (docs/security.md, "Limits").
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options_.max_concurrent_streams_per_connection);
+  grpc::ResourceQuota quota("rosterd");
+  quota.Resize(static_cast<size_t>(options_.grpc_memory_quota_bytes));
+  builder.SetResourceQuota(quota);
   // Keepalive: find dead peers of long watch streams within ~80 s, and let clients ping every
   // 10 s without being told to calm down.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
@@ -267,6 +291,7 @@ void Daemon::Shutdown() {
   // 3. The rest, each after what depends on it.
   if (metrics_http_ != nullptr) metrics_http_->Shutdown();
   if (registration_service_ != nullptr) registration_service_->Shutdown();
+  if (authorizer_ != nullptr) authorizer_->Shutdown();
   if (cluster_ != nullptr) cluster_->Shutdown();
   if (registry_ != nullptr) registry_->Shutdown();  // closes the session: our ephemerals go
   LOG(INFO) << "rosterd stopped";

@@ -33,9 +33,11 @@
 #include "registry/registry.h"
 #include "server/admin_service.h"
 #include "server/auth_failure_exit.h"
+#include "server/authz.h"
 #include "server/daemon_options.h"
 #include "server/health_reporter.h"
 #include "server/metrics_http.h"
+#include "server/rate_limiter.h"
 #include "server/registration_service.h"
 #include "server/roster_service.h"
 #include "server/rpc_util.h"
@@ -92,6 +94,8 @@ class Daemon {
  private:
   absl::Status StartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StartServer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The Authorizer (admin token, access file) and the rate limiter, into context_.
+  absl::Status StartAccessControl() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WritePortFile() const;
 
   const DaemonOptions options_;
@@ -105,6 +109,8 @@ class Daemon {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Declared in dependency order: each is destroyed before what it uses.
+  std::unique_ptr<Authorizer> authorizer_;     // used by every service
+  std::unique_ptr<RateLimiter> rate_limiter_;  // null: no rate limit
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<cluster::ClusterManager> cluster_;
   std::unique_ptr<RosterService> roster_service_;

@@ -7,6 +7,7 @@
 #include "cluster/layout.h"
 #include "cluster/master_cluster.h"
 #include "registry/registry_factory.h"
+#include "server/tls.h"
 
 namespace roster::server {
 namespace {
@@ -45,6 +46,10 @@ absl::Status DaemonOptions::Validate() const {
       InRange("self_preservation_max_hold_ms", self_preservation_max_hold_ms, 0, 24 * kHour),
       InRange("max_request_bytes", max_request_bytes, 1024, 64 << 20),
       InRange("max_watch_streams", max_watch_streams, 1, 1000000),
+      InRange("max_watch_streams_per_client", max_watch_streams_per_client, 0, 1000000),
+      InRange("max_concurrent_streams_per_connection", max_concurrent_streams_per_connection, 1,
+              1000000),
+      InRange("grpc_memory_quota_bytes", grpc_memory_quota_bytes, 16 << 20, int64_t{1} << 40),
       InRange("watch_buffer_messages", watch_buffer_messages, 1, 1000000),
       InRange("watch_fanout_max_batches", watch_fanout_max_batches, 1, 1000000),
       InRange("shutdown_grace_ms", shutdown_grace_ms, 0, 600000),
@@ -54,6 +59,10 @@ absl::Status DaemonOptions::Validate() const {
       InRange("worker_group_db_connect_timeout_ms", worker_group_db_connect_timeout_ms, 1000,
               600000),
       InRange("worker_group_db_query_timeout_ms", worker_group_db_query_timeout_ms, 100, 600000),
+      InRange("tls_refresh_interval_s", tls_refresh_interval_s, 1, 24 * 3600),
+      InRange("access_file_poll_interval_ms", access_file_poll_interval_ms, 100, kHour),
+      InRange("max_registrations", max_registrations, 1, 10000000),
+      InRange("max_registrations_per_identity", max_registrations_per_identity, 1, 10000000),
   };
   for (const absl::Status& status : checks) {
     if (!status.ok()) return status;
@@ -66,6 +75,12 @@ absl::Status DaemonOptions::Validate() const {
       return Bad(flag, absl::StrCat(value), "must be a fraction in [0, 1] (0 disables)");
     }
   }
+  if (!std::isfinite(max_requests_per_second_per_client) ||
+      max_requests_per_second_per_client < 0 || max_requests_per_second_per_client > 1e7) {
+    return Bad("max_requests_per_second_per_client",
+               absl::StrCat(max_requests_per_second_per_client),
+               "must be in [0, 1e7] (0: no limit)");
+  }
   if (absl::StatusOr<cluster::DsVersion> version =
           cluster::ParseDsVersion(dolphinscheduler_version);
       !version.ok()) {
@@ -76,6 +91,12 @@ absl::Status DaemonOptions::Validate() const {
         !policy.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--slot_policy: ", policy.status().message()));
     }
+  }
+  if (tls_cert_file.empty() && !allow_plaintext_listen && !IsLoopbackListenAddress(listen)) {
+    return Bad("listen", listen,
+               "plaintext gRPC on an address other machines can reach: give --tls_cert_file and "
+               "--tls_key_file (and --tls_client_ca_file for mTLS), listen on loopback, or "
+               "accept plaintext explicitly with --allow_plaintext_listen");
   }
   if (worker_group_db_uri.empty() && !worker_group_db_password_file.empty()) {
     return Bad("worker_group_db_password_file", worker_group_db_password_file,

@@ -98,10 +98,42 @@ struct DaemonOptions {
   std::string metrics_listen = "127.0.0.1:9091";  // empty: no metrics server
   int64_t max_request_bytes = 1048576;
   int32_t max_watch_streams = 1024;
+  int32_t max_watch_streams_per_client = 128;  // per identity, or per IP address; 0: no limit
+  // HTTP/2 streams (calls in flight, watch streams included) one connection may hold; a client
+  // queues those beyond.
+  int32_t max_concurrent_streams_per_connection = 1000;
+  // Memory gRPC may use for connections and calls (grpc::ResourceQuota); beyond it, new
+  // connections and calls are refused.
+  int64_t grpc_memory_quota_bytes = int64_t{1} << 30;
+  // Calls a second one client (identity, or IP address) may make, bursts of a second's worth;
+  // beyond, RESOURCE_EXHAUSTED. 0: no limit.
+  double max_requests_per_second_per_client = 0;
   int32_t watch_buffer_messages = 4096;
   int32_t watch_fanout_max_batches = 4096;
   int64_t shutdown_grace_ms = 5000;
   int64_t health_check_interval_ms = 100;  // how often health follows the session
+
+  // Security (docs/security.md). TLS on the gRPC listener: the server's certificate chain and
+  // private key (PEM; the key mode 0600 or `cred:NAME`), re-read when they change. A client CA
+  // bundle makes it mTLS: every client must present a certificate it signed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  int64_t tls_refresh_interval_s = 30;
+  // Plaintext gRPC is refused on a non-loopback --listen unless this says so.
+  bool allow_plaintext_listen = false;
+  // Who may call what (server/authz.h): identities (certificate names, hashed bearer tokens)
+  // and their scopes, re-read when the file changes.
+  std::string access_file;
+  int64_t access_file_poll_interval_ms = 2000;
+  // Callers without an identity may read (Roster lookups, WatchCluster).
+  bool allow_unauthenticated_read = true;
+  // Compatibility: callers on loopback without an identity may also register and drain, as
+  // before roster had scopes. Off: writes always need an identity with the scope.
+  bool allow_loopback_writes = false;
+  // Sidecar registrations held at once: in all, and per caller identity.
+  int32_t max_registrations = 10000;
+  int32_t max_registrations_per_identity = 1000;
 
   // InvalidArgument naming the flag and the bad value ("--missed_heartbeats=0: must be in
   // [1, 100]"), for the first bad setting.

@@ -39,10 +39,57 @@ DEFINE_string(metrics_listen, kDefaults.metrics_listen.c_str(),
 DEFINE_string(admin_token_file, kDefaults.admin_token_file.c_str(),
               "A file holding the token RosterAdmin calls must send as 'authorization: Bearer "
               "<token>'. Without it, only loopback clients may call RosterAdmin.");
+// Security (docs/security.md).
+DEFINE_string(tls_cert_file, kDefaults.tls_cert_file.c_str(),
+              "PEM certificate chain of the gRPC server (leaf first). With --tls_key_file: gRPC "
+              "over TLS. Re-read when it changes (see --tls_refresh_interval_s).");
+DEFINE_string(tls_key_file, kDefaults.tls_key_file.c_str(),
+              "PEM private key of --tls_cert_file: mode 0600, or cred:NAME for a systemd "
+              "credential. Never logged.");
+DEFINE_string(tls_client_ca_file, kDefaults.tls_client_ca_file.c_str(),
+              "PEM CA bundle for client certificates: set, every client must present a "
+              "certificate it signed (mTLS); its name (CN or SAN) is the caller's identity in "
+              "--access_file.");
+DEFINE_int64(tls_refresh_interval_s, kDefaults.tls_refresh_interval_s,
+             "How often the TLS files are checked for a change, in seconds (no restart needed).");
+DEFINE_bool(allow_plaintext_listen, kDefaults.allow_plaintext_listen,
+            "Serve plaintext gRPC on a --listen address other machines can reach. Without it "
+            "rosterd refuses to start with a non-loopback --listen and no TLS.");
+DEFINE_string(access_file, kDefaults.access_file.c_str(),
+              "Who may call what: lines 'cert NAME SCOPES' (a client certificate's CN or SAN) "
+              "and 'token NAME sha256:HEX SCOPES' (a bearer token's SHA-256), SCOPES being "
+              "read,register,admin. Mode 0600 or cred:NAME; re-read when it changes.");
+DEFINE_int64(access_file_poll_interval_ms, kDefaults.access_file_poll_interval_ms,
+             "How often --access_file is checked for a change, in milliseconds.");
+DEFINE_bool(allow_unauthenticated_read, kDefaults.allow_unauthenticated_read,
+            "Callers without an identity may read (Roster lookups and WatchCluster). Off: "
+            "reads need the read scope too.");
+DEFINE_bool(allow_loopback_writes, kDefaults.allow_loopback_writes,
+            "Compatibility with roster before scopes: callers on loopback without an identity "
+            "may also register nodes and drain/undrain. Off by default: writes need an "
+            "identity with the register or admin scope.");
+DEFINE_int32(max_registrations, kDefaults.max_registrations,
+             "Sidecar registrations (roster.v1.Registration) held at once; more are refused "
+             "with RESOURCE_EXHAUSTED.");
+DEFINE_int32(max_registrations_per_identity, kDefaults.max_registrations_per_identity,
+             "Sidecar registrations one caller identity may hold at once.");
 DEFINE_int64(max_request_bytes, kDefaults.max_request_bytes,
              "Largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).");
 DEFINE_int32(max_watch_streams, kDefaults.max_watch_streams,
              "Concurrent WatchCluster streams; more are refused with RESOURCE_EXHAUSTED.");
+DEFINE_int32(max_watch_streams_per_client, kDefaults.max_watch_streams_per_client,
+             "WatchCluster streams one client may hold (counted per identity, or per IP address "
+             "for callers without one); more are refused with RESOURCE_EXHAUSTED. 0: no limit.");
+DEFINE_int32(max_concurrent_streams_per_connection, kDefaults.max_concurrent_streams_per_connection,
+             "Calls in flight (watch streams included) one client connection may hold; the "
+             "client queues those beyond (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).");
+DEFINE_int64(grpc_memory_quota_bytes, kDefaults.grpc_memory_quota_bytes,
+             "Memory gRPC may use for connections and calls, in bytes (a grpc::ResourceQuota); "
+             "beyond it, new connections and calls are refused.");
+DEFINE_double(max_requests_per_second_per_client, kDefaults.max_requests_per_second_per_client,
+              "Calls a second one client may make (counted per identity, or per IP address "
+              "for callers without one), in bursts of one second's worth; beyond, "
+              "RESOURCE_EXHAUSTED. 0: no limit.");
 DEFINE_int32(watch_buffer_messages, kDefaults.watch_buffer_messages,
              "Messages queued per watch stream for a slow reader before it is told to resync.");
 DEFINE_int32(watch_fanout_max_batches, kDefaults.watch_fanout_max_batches,
@@ -152,8 +199,23 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.port_file = FLAGS_port_file;
   options.metrics_listen = FLAGS_metrics_listen;
   options.admin_token_file = FLAGS_admin_token_file;
+  options.tls_cert_file = FLAGS_tls_cert_file;
+  options.tls_key_file = FLAGS_tls_key_file;
+  options.tls_client_ca_file = FLAGS_tls_client_ca_file;
+  options.tls_refresh_interval_s = FLAGS_tls_refresh_interval_s;
+  options.allow_plaintext_listen = FLAGS_allow_plaintext_listen;
+  options.access_file = FLAGS_access_file;
+  options.access_file_poll_interval_ms = FLAGS_access_file_poll_interval_ms;
+  options.allow_unauthenticated_read = FLAGS_allow_unauthenticated_read;
+  options.allow_loopback_writes = FLAGS_allow_loopback_writes;
+  options.max_registrations = FLAGS_max_registrations;
+  options.max_registrations_per_identity = FLAGS_max_registrations_per_identity;
   options.max_request_bytes = FLAGS_max_request_bytes;
   options.max_watch_streams = FLAGS_max_watch_streams;
+  options.max_watch_streams_per_client = FLAGS_max_watch_streams_per_client;
+  options.max_concurrent_streams_per_connection = FLAGS_max_concurrent_streams_per_connection;
+  options.grpc_memory_quota_bytes = FLAGS_grpc_memory_quota_bytes;
+  options.max_requests_per_second_per_client = FLAGS_max_requests_per_second_per_client;
   options.watch_buffer_messages = FLAGS_watch_buffer_messages;
   options.watch_fanout_max_batches = FLAGS_watch_fanout_max_batches;
   options.shutdown_grace_ms = FLAGS_shutdown_grace_ms;

@@ -1,13 +1,17 @@
 #include "server/registration_service.h"
 
 #include <glog/logging.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/convert.h"
 #include "server/status_util.h"
+#include "util/log_escape.h"
 
 namespace roster::server {
 namespace {
@@ -40,6 +44,19 @@ grpc::Status Unavailable(absl::string_view why) {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(why));
 }
 
+// 32 random bytes from OpenSSL's CSPRNG, as 64 hex digits.
+std::string NewLeaseId() {
+  unsigned char bytes[32];
+  CHECK_EQ(RAND_bytes(bytes, sizeof(bytes)), 1) << "OpenSSL's random generator failed";
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+bool LeaseMatches(const Sha256& hash, absl::string_view lease_id) {
+  const Sha256 presented = HashToken(lease_id);
+  return CRYPTO_memcmp(hash.data(), presented.data(), hash.size()) == 0;
+}
+
 }  // namespace
 
 RegistrationService::RegistrationService(const ServiceContext* context,
@@ -69,6 +86,60 @@ absl::StatusOr<std::string> RegistrationService::Payload(NodeRole role, const st
                              context_->clock->WallNow());
 }
 
+absl::StatusOr<RegistrationService::Requester> RegistrationService::Admit(
+    grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor, absl::string_view method,
+    std::string lease_id) {
+  absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRegister, method);
+  if (!caller.ok()) {
+    FinishRpc(*context_, reactor, method, ToGrpcStatus(caller.status()));
+    return caller.status();
+  }
+  return Requester{*std::move(caller), call->peer(), std::move(lease_id)};
+}
+
+absl::Status RegistrationService::CheckCaps(const Caller& caller) const {
+  if (static_cast<int>(entries_.size()) >= options_.max_registrations) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this rosterd holds ", entries_.size(), " registrations, its limit (--max_registrations)"));
+  }
+  auto it = per_identity_.find(caller.identity);
+  if (it != per_identity_.end() && it->second >= options_.max_registrations_per_identity) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("identity '", LogSafe(caller.identity, 256), "' holds ", it->second,
+                     " registrations, the limit per identity (--max_registrations_per_identity)"));
+  }
+  return absl::OkStatus();
+}
+
+void RegistrationService::Erase(std::map<std::string, Entry>::iterator it) {
+  auto owner = per_identity_.find(it->second.owner.identity);
+  if (owner != per_identity_.end() && --owner->second <= 0) per_identity_.erase(owner);
+  entries_.erase(it);
+}
+
+absl::StatusOr<RegistrationService::Entry*> RegistrationService::Owned(const std::string& address,
+                                                                       const Requester& requester) {
+  auto it = entries_.find(address);
+  if (it == entries_.end()) {
+    return absl::NotFoundError(absl::StrCat("no registration of '", address,
+                                            "' (never registered, deregistered, its lease "
+                                            "ended, or this rosterd restarted since): register "
+                                            "again"));
+  }
+  Entry& entry = it->second;
+  // Before the lease check: while it is being created, its owner has no lease id yet either.
+  if (entry.phase != Phase::kActive) {
+    return absl::AbortedError(
+        absl::StrCat("a registration or deregistration of '", address, "' is under way; retry"));
+  }
+  if (!LeaseMatches(entry.lease_hash, requester.lease_id)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "lease_id ", requester.lease_id.empty() ? "missing" : "wrong", " for '", address,
+        "': only the holder of the lease id RegisterNode returned may heartbeat or deregister"));
+  }
+  return &entry;
+}
+
 grpc::ServerUnaryReactor* RegistrationService::RegisterNode(grpc::CallbackServerContext* call,
                                                             const v1::RegisterNodeRequest* request,
                                                             v1::RegisterNodeResponse* response) {
@@ -77,6 +148,8 @@ grpc::ServerUnaryReactor* RegistrationService::RegisterNode(grpc::CallbackServer
     FinishRpc(*context_, reactor, kRegister, ToGrpcStatus(status));
     return reactor;
   };
+  absl::StatusOr<Requester> requester = Admit(call, reactor, kRegister, request->lease_id());
+  if (!requester.ok()) return reactor;
   absl::StatusOr<NodeRole> role = ToNodeRole("role", request->role());
   if (!role.ok()) return fail(role.status());
   absl::StatusOr<std::string> address = ParseAddressField("address", request->address());
@@ -86,50 +159,71 @@ grpc::ServerUnaryReactor* RegistrationService::RegisterNode(grpc::CallbackServer
   if (!lease.ok()) return fail(lease.status());
   absl::StatusOr<std::string> payload = Payload(*role, *address, request->heartbeat());
   if (!payload.ok()) return fail(payload.status());
-  PostOrFail(reactor, kRegister,
-             [this, reactor, response, role = *role, address = *std::move(address),
-              payload = *std::move(payload), lease = *lease]() mutable {
-               executor_.AssertCurrent();
-               DoRegister(reactor, response, role, std::move(address), std::move(payload), lease);
-             });
+  PostOrFail(
+      reactor, kRegister,
+      [this, reactor, response, role = *role, address = *std::move(address),
+       payload = *std::move(payload), lease = *lease, requester = *std::move(requester)]() mutable {
+        executor_.AssertCurrent();
+        DoRegister(reactor, response, role, std::move(address), std::move(payload), lease,
+                   std::move(requester));
+      });
   return reactor;
 }
 
 void RegistrationService::DoRegister(grpc::ServerUnaryReactor* reactor,
                                      v1::RegisterNodeResponse* response, NodeRole role,
-                                     std::string address, std::string payload,
-                                     absl::Duration lease) {
+                                     std::string address, std::string payload, absl::Duration lease,
+                                     Requester requester) {
+  auto refuse = [&](grpc::StatusCode code, std::string message) {
+    Audit("register", address, requester.caller, requester.peer,
+          absl::Status(static_cast<absl::StatusCode>(code), message));
+    FinishRpc(*context_, reactor, kRegister, grpc::Status(code, std::move(message)));
+  };
   auto it = entries_.find(address);
   if (it != entries_.end()) {
     Entry& entry = it->second;
+    // Only the lease's holder may renew it: anyone else would take the address over.
+    if (requester.lease_id.empty() || !LeaseMatches(entry.lease_hash, requester.lease_id)) {
+      return refuse(grpc::StatusCode::ALREADY_EXISTS,
+                    absl::StrCat("'", address,
+                                 "' is held by another registration through this "
+                                 "rosterd, until its lease of ",
+                                 absl::FormatDuration(entry.lease),
+                                 " runs out without a heartbeat (to renew your own, send its "
+                                 "lease_id)"));
+    }
     if (entry.role != role) {
-      FinishRpc(
-          *context_, reactor, kRegister,
-          grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                       absl::StrCat("'", address, "' is registered through this rosterd as a ",
-                                    RoleWord(entry.role), "; deregister it first")));
-      return;
+      return refuse(grpc::StatusCode::ALREADY_EXISTS,
+                    absl::StrCat("'", address, "' is registered through this rosterd as a ",
+                                 RoleWord(entry.role), "; deregister it first"));
     }
     if (entry.phase != Phase::kActive) {
-      FinishRpc(*context_, reactor, kRegister,
-                grpc::Status(grpc::StatusCode::ABORTED,
-                             absl::StrCat("a registration or deregistration of '", address,
-                                          "' is under way; retry")));
-      return;
+      return refuse(grpc::StatusCode::ABORTED, absl::StrCat("a registration or deregistration of '",
+                                                            address, "' is under way; retry"));
     }
     // Registering again: a new lease and heartbeat for the same registration.
     entry.lease = lease;
     entry.deadline = context_->clock->Now() + lease;
+    response->set_lease_id(requester.lease_id);
   } else {
+    if (absl::Status caps = CheckCaps(requester.caller); !caps.ok()) {
+      return refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(caps.message()));
+    }
     // A lease-expired znode still being deleted is taken over rather than deleted.
     deleting_.erase(address);
+    const std::string lease_id = NewLeaseId();
     Entry entry;
     entry.id = next_id_++;
     entry.role = role;
     entry.path = registry::JoinPath(options_.paths.RootOf(role), address);
     entry.lease = lease;
     entry.phase = Phase::kCreating;
+    entry.lease_hash = HashToken(lease_id);
+    entry.owner = requester.caller;
+    entry.peer = requester.peer;
+    ++per_identity_[entry.owner.identity];
     it = entries_.emplace(address, std::move(entry)).first;
+    response->set_lease_id(lease_id);
   }
   response->set_path(it->second.path);
   const uint64_t id = it->second.id;
@@ -149,6 +243,8 @@ grpc::ServerUnaryReactor* RegistrationService::Heartbeat(grpc::CallbackServerCon
                                                          const v1::HeartbeatRequest* request,
                                                          v1::HeartbeatResponse* response) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  absl::StatusOr<Requester> requester = Admit(call, reactor, kHeartbeat, request->lease_id());
+  if (!requester.ok()) return reactor;
   absl::StatusOr<std::string> address = ParseAddressField("address", request->address());
   if (!address.ok()) {
     FinishRpc(*context_, reactor, kHeartbeat, ToGrpcStatus(address.status()));
@@ -156,33 +252,26 @@ grpc::ServerUnaryReactor* RegistrationService::Heartbeat(grpc::CallbackServerCon
   }
   PostOrFail(reactor, kHeartbeat,
              [this, reactor, response, address = *std::move(address),
-              heartbeat = request->heartbeat()]() mutable {
+              heartbeat = request->heartbeat(), requester = *std::move(requester)]() mutable {
                executor_.AssertCurrent();
-               DoHeartbeat(reactor, response, std::move(address), std::move(heartbeat));
+               DoHeartbeat(reactor, response, std::move(address), std::move(heartbeat),
+                           std::move(requester));
              });
   return reactor;
 }
 
 void RegistrationService::DoHeartbeat(grpc::ServerUnaryReactor* reactor,
                                       v1::HeartbeatResponse* response, std::string address,
-                                      v1::Heartbeat heartbeat) {
-  auto it = entries_.find(address);
-  if (it == entries_.end()) {
-    FinishRpc(*context_, reactor, kHeartbeat,
-              grpc::Status(grpc::StatusCode::NOT_FOUND,
-                           absl::StrCat("no registration of '", address,
-                                        "' (never registered, deregistered, its lease ended, "
-                                        "or this rosterd restarted since): register again")));
+                                      v1::Heartbeat heartbeat, Requester requester) {
+  absl::StatusOr<Entry*> owned = Owned(address, requester);
+  if (!owned.ok()) {
+    if (absl::IsPermissionDenied(owned.status())) {
+      Audit("forged-heartbeat", address, requester.caller, requester.peer, owned.status());
+    }
+    FinishRpc(*context_, reactor, kHeartbeat, ToGrpcStatus(owned.status()));
     return;
   }
-  Entry& entry = it->second;
-  if (entry.phase != Phase::kActive) {
-    FinishRpc(*context_, reactor, kHeartbeat,
-              grpc::Status(grpc::StatusCode::ABORTED,
-                           absl::StrCat("a registration or deregistration of '", address,
-                                        "' is under way; retry")));
-    return;
-  }
+  Entry& entry = **owned;
   absl::StatusOr<std::string> payload = Payload(entry.role, address, std::move(heartbeat));
   if (!payload.ok()) {
     FinishRpc(*context_, reactor, kHeartbeat, ToGrpcStatus(payload.status()));
@@ -228,7 +317,10 @@ void RegistrationService::Written(grpc::ServerUnaryReactor* reactor, absl::strin
         LOG(WARNING) << what << ": the znode now belongs to another session; registration "
                      << "dropped";
       }
-      entries_.erase(it);
+      if (registering) {
+        Audit("register", address, entry.owner, entry.peer, status);
+      }
+      Erase(it);
     }
     if (lost) {
       FinishRpc(
@@ -249,6 +341,7 @@ void RegistrationService::Written(grpc::ServerUnaryReactor* reactor, absl::strin
     context_->metrics->registrations().Add(1);
     LOG(INFO) << "registered " << RoleWord(entry.role) << " '" << address << "' at '" << entry.path
               << "' (lease " << absl::FormatDuration(entry.lease) << ")";
+    Audit("register", address, entry.owner, entry.peer, absl::OkStatus());
   }
   FillMeta(*context_, context_->cluster->view()->version, meta);
   FinishRpc(*context_, reactor, method, grpc::Status::OK);
@@ -258,47 +351,44 @@ grpc::ServerUnaryReactor* RegistrationService::DeregisterNode(
     grpc::CallbackServerContext* call, const v1::DeregisterNodeRequest* request,
     v1::DeregisterNodeResponse* response) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  absl::StatusOr<Requester> requester = Admit(call, reactor, kDeregister, request->lease_id());
+  if (!requester.ok()) return reactor;
   absl::StatusOr<std::string> address = ParseAddressField("address", request->address());
   if (!address.ok()) {
     FinishRpc(*context_, reactor, kDeregister, ToGrpcStatus(address.status()));
     return reactor;
   }
   PostOrFail(reactor, kDeregister,
-             [this, reactor, response, address = *std::move(address)]() mutable {
+             [this, reactor, response, address = *std::move(address),
+              requester = *std::move(requester)]() mutable {
                executor_.AssertCurrent();
-               DoDeregister(reactor, response, std::move(address));
+               DoDeregister(reactor, response, std::move(address), std::move(requester));
              });
   return reactor;
 }
 
 void RegistrationService::DoDeregister(grpc::ServerUnaryReactor* reactor,
-                                       v1::DeregisterNodeResponse* response, std::string address) {
-  auto it = entries_.find(address);
-  if (it == entries_.end()) {
-    FinishRpc(*context_, reactor, kDeregister,
-              grpc::Status(grpc::StatusCode::NOT_FOUND,
-                           absl::StrCat("no registration of '", address,
-                                        "' (never registered, deregistered, or its lease "
-                                        "ended)")));
+                                       v1::DeregisterNodeResponse* response, std::string address,
+                                       Requester requester) {
+  absl::StatusOr<Entry*> owned = Owned(address, requester);
+  if (!owned.ok()) {
+    if (absl::IsPermissionDenied(owned.status())) {
+      Audit("deregister", address, requester.caller, requester.peer, owned.status());
+    }
+    FinishRpc(*context_, reactor, kDeregister, ToGrpcStatus(owned.status()));
     return;
   }
-  Entry& entry = it->second;
-  if (entry.phase != Phase::kActive) {
-    FinishRpc(*context_, reactor, kDeregister,
-              grpc::Status(grpc::StatusCode::ABORTED,
-                           absl::StrCat("a registration or deregistration of '", address,
-                                        "' is under way; retry")));
-    return;
-  }
+  Entry& entry = **owned;
   entry.phase = Phase::kDeleting;
   executor_.Cancel(entry.timer);
   entry.timer = 0;
   const uint64_t id = entry.id;
   DeleteOwned(
-      entry.path, kAttempts, [this, reactor, response, address, id](absl::Status status) mutable {
+      entry.path, kAttempts,
+      [this, reactor, response, address, id, requester](absl::Status status) mutable {
         PostOrFail(reactor, kDeregister,
                    [this, reactor, response, address = std::move(address), id,
-                    status = std::move(status)]() mutable {
+                    requester = std::move(requester), status = std::move(status)]() mutable {
                      executor_.AssertCurrent();
                      auto it = entries_.find(address);
                      if (it == entries_.end() || it->second.id != id) {
@@ -320,7 +410,8 @@ void RegistrationService::DoDeregister(grpc::ServerUnaryReactor* reactor,
                      }
                      LOG(INFO) << "deregistered " << RoleWord(entry.role) << " '" << address
                                << "' ('" << entry.path << "' deleted)";
-                     entries_.erase(it);
+                     Audit("deregister", address, requester.caller, requester.peer, status);
+                     Erase(it);
                      context_->metrics->registrations().Add(-1);
                      FillMeta(*context_, context_->cluster->view()->version,
                               response->mutable_meta());
@@ -351,8 +442,9 @@ void RegistrationService::OnLeaseTimer(const std::string& address, uint64_t id) 
             << "; deleting '" << entry.path << "'";
   context_->metrics->lease_expiries().Increment();
   context_->metrics->registrations().Add(-1);
+  Audit("lease-expired", address, entry.owner, entry.peer, absl::OkStatus());
   std::string path = std::move(entry.path);
-  entries_.erase(it);
+  Erase(it);
   deleting_[address] = id;
   DeleteExpired(address, std::move(path), id, options_.delete_retries);
 }

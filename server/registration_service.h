@@ -13,6 +13,13 @@
 // another session meanwhile is dropped (the next heartbeat gets NOT_FOUND). Writes and deletes
 // check the owner first, so rosterd never overwrites or deletes another process's znode.
 //
+// Ownership (docs/security.md): every call needs the register scope. RegisterNode returns a
+// lease id, 32 random bytes as hex, of which only the SHA-256 is kept; Heartbeat and
+// DeregisterNode must present it (compared in constant time), else PERMISSION_DENIED. An
+// address held by another registration here, or by another ZooKeeper session, is refused with
+// ALREADY_EXISTS. Registrations are capped in all and per identity. Every registration,
+// deregistration and lease expiry is written to the audit log.
+//
 // Thread-safety: thread-safe. Handlers run on gRPC threads and post to the executor.
 #pragma once
 
@@ -44,6 +51,9 @@ struct RegistrationOptions {
   // A lease-expiry delete that fails (e.g. the session is suspended) is retried this often.
   absl::Duration delete_retry_interval = absl::Seconds(1);
   int delete_retries = 60;
+  // Registrations held at once (RESOURCE_EXHAUSTED beyond), in all and per caller identity.
+  int max_registrations = 10000;
+  int max_registrations_per_identity = 1000;
 };
 
 class RegistrationService final : public v1::Registration::CallbackService {
@@ -84,18 +94,41 @@ class RegistrationService final : public v1::Registration::CallbackService {
     absl::Time deadline;  // on context->clock
     SerialExecutor::TimerId timer = 0;
     Phase phase = Phase::kCreating;
+    Sha256 lease_hash{};  // of the lease id handed out; the id itself is not kept
+    Caller owner;         // who registered it, for the caps and the audit log
+    std::string peer;
+  };
+  // What a request brings: who sent it, from where, and the lease id it presents.
+  struct Requester {
+    Caller caller;
+    std::string peer;
+    std::string lease_id;
   };
   using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
   // Executor side of the three RPCs.
   void DoRegister(grpc::ServerUnaryReactor* reactor, v1::RegisterNodeResponse* response,
                   cluster::NodeRole role, std::string address, std::string payload,
-                  absl::Duration lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+                  absl::Duration lease, Requester requester)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void DoHeartbeat(grpc::ServerUnaryReactor* reactor, v1::HeartbeatResponse* response,
-                   std::string address, v1::Heartbeat heartbeat)
+                   std::string address, v1::Heartbeat heartbeat, Requester requester)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void DoDeregister(grpc::ServerUnaryReactor* reactor, v1::DeregisterNodeResponse* response,
-                    std::string address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+                    std::string address, Requester requester)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  // The registration of `address` that `requester` may use (its lease id matches), else the
+  // status to answer with (NOT_FOUND, PERMISSION_DENIED, ABORTED while it changes).
+  absl::StatusOr<Entry*> Owned(const std::string& address, const Requester& requester)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  // RESOURCE_EXHAUSTED when `caller` may not take one more registration.
+  absl::Status CheckCaps(const Caller& caller) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  // Drops `it` from entries_ and the owner's count.
+  void Erase(std::map<std::string, Entry>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  // The caller if it has the register scope, else finishes the call and returns an error.
+  absl::StatusOr<Requester> Admit(grpc::CallbackServerContext* call,
+                                  grpc::ServerUnaryReactor* reactor, absl::string_view method,
+                                  std::string lease_id);
   // After a write of `address`'s entry `id` completed.
   void Written(grpc::ServerUnaryReactor* reactor, absl::string_view method,
                const std::string& address, uint64_t id, absl::Status status, v1::ViewMeta* meta)
@@ -130,6 +163,8 @@ class RegistrationService final : public v1::Registration::CallbackService {
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(executor_);  // by address
   // Lease-expired znodes still to delete, by address.
   std::map<std::string, uint64_t> deleting_ ABSL_GUARDED_BY(executor_);
+  // Registrations (entries_) per owner identity.
+  std::map<std::string, int> per_identity_ ABSL_GUARDED_BY(executor_);
   uint64_t next_id_ ABSL_GUARDED_BY(executor_) = 1;
 
   SerialExecutor executor_;

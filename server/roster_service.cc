@@ -6,11 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cluster/master_cluster.h"
 #include "server/convert.h"
 #include "server/status_util.h"
+#include "util/log_escape.h"
 
 namespace roster::server {
 namespace {
@@ -73,6 +75,12 @@ size_t RosterService::max_queued() const {
   return most;
 }
 
+grpc::ServerUnaryReactor* RosterService::Refuse(grpc::CallbackServerContext* call,
+                                                absl::string_view method) {
+  absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRead, method);
+  return caller.ok() ? nullptr : Finish(call, method, ToGrpcStatus(caller.status()));
+}
+
 grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* call,
                                                 absl::string_view method,
                                                 const grpc::Status& status) {
@@ -84,6 +92,7 @@ grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* cal
 grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerContext* call,
                                                         const v1::GetClusterViewRequest*,
                                                         v1::GetClusterViewResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetClusterView")) return refused;
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   FillClusterView(*view, context_->clock->Now(), response);
@@ -94,6 +103,7 @@ grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext* call,
                                                      const v1::ListMastersRequest*,
                                                      v1::ListNodesResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/ListMasters")) return refused;
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   const absl::Time now = context_->clock->Now();
@@ -106,6 +116,7 @@ grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* RosterService::ListWorkers(grpc::CallbackServerContext* call,
                                                      const v1::ListWorkersRequest* request,
                                                      v1::ListNodesResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/ListWorkers")) return refused;
   return Finish(call, "Roster/ListWorkers", DoListWorkers(*request, response));
 }
 
@@ -141,6 +152,7 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
 grpc::ServerUnaryReactor* RosterService::ListGroups(grpc::CallbackServerContext* call,
                                                     const v1::ListGroupsRequest*,
                                                     v1::ListGroupsResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/ListGroups")) return refused;
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   for (const auto& [name, group] : view->groups) FillGroup(group, response->add_groups());
@@ -151,6 +163,7 @@ grpc::ServerUnaryReactor* RosterService::ListGroups(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* RosterService::GetWorkerGroup(grpc::CallbackServerContext* call,
                                                         const v1::GetWorkerGroupRequest* request,
                                                         v1::GetWorkerGroupResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetWorkerGroup")) return refused;
   return Finish(call, "Roster/GetWorkerGroup", DoGetWorkerGroup(*request, response));
 }
 
@@ -181,6 +194,7 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
 grpc::ServerUnaryReactor* RosterService::GetNode(grpc::CallbackServerContext* call,
                                                  const v1::GetNodeRequest* request,
                                                  v1::GetNodeResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetNode")) return refused;
   return Finish(call, "Roster/GetNode", DoGetNode(*request, response));
 }
 
@@ -207,6 +221,7 @@ grpc::Status RosterService::DoGetNode(const v1::GetNodeRequest& request,
 grpc::ServerUnaryReactor* RosterService::SelectWorker(grpc::CallbackServerContext* call,
                                                       const v1::SelectWorkerRequest* request,
                                                       v1::SelectWorkerResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/SelectWorker")) return refused;
   return Finish(call, "Roster/SelectWorker", DoSelectWorker(*request, response));
 }
 
@@ -229,6 +244,7 @@ grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& reques
 grpc::ServerUnaryReactor* RosterService::GetMasterSlot(grpc::CallbackServerContext* call,
                                                        const v1::GetMasterSlotRequest* request,
                                                        v1::GetMasterSlotResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetMasterSlot")) return refused;
   return Finish(call, "Roster/GetMasterSlot", DoGetMasterSlot(*request, response));
 }
 
@@ -253,6 +269,7 @@ grpc::Status RosterService::DoGetMasterSlot(const v1::GetMasterSlotRequest& requ
 grpc::ServerUnaryReactor* RosterService::GetLeader(grpc::CallbackServerContext* call,
                                                    const v1::GetLeaderRequest*,
                                                    v1::GetLeaderResponse* response) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetLeader")) return refused;
   return Finish(call, "Roster/GetLeader", DoGetLeader(response));
 }
 
@@ -269,9 +286,44 @@ grpc::Status RosterService::DoGetLeader(v1::GetLeaderResponse* response) {
   return grpc::Status::OK;
 }
 
+bool RosterService::TakeClientWatchSlot(const std::string& client) {
+  absl::MutexLock lock(&streams_mu_);
+  int& open = streams_per_client_[client];
+  if (options_.max_watch_streams_per_client > 0 && open >= options_.max_watch_streams_per_client) {
+    if (open == 0) streams_per_client_.erase(client);
+    return false;
+  }
+  ++open;
+  return true;
+}
+
+void RosterService::ReleaseClientWatchSlot(const std::string& client) {
+  absl::MutexLock lock(&streams_mu_);
+  auto it = streams_per_client_.find(client);
+  if (it != streams_per_client_.end() && --it->second <= 0) streams_per_client_.erase(it);
+}
+
 grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
-    grpc::CallbackServerContext*, const v1::WatchClusterRequest* request) {
+    grpc::CallbackServerContext* call, const v1::WatchClusterRequest* request) {
   constexpr absl::string_view kMethod = "Roster/WatchCluster";
+  absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeRead, kMethod);
+  if (!caller.ok()) {
+    const grpc::Status status = ToGrpcStatus(caller.status());
+    context_->metrics->CountRpc(kMethod, status.error_code());
+    return new FinishedWriteReactor(status);
+  }
+  const std::string client = ClientKey(*caller, call->peer());
+  if (!TakeClientWatchSlot(client)) {
+    context_->metrics->watch_streams_refused().Increment();
+    context_->metrics->CountRpc(kMethod, grpc::StatusCode::RESOURCE_EXHAUSTED);
+    LOG_EVERY_N(WARNING, 100) << "refused a WatchCluster stream of '" << LogSafe(client)
+                              << "': it holds " << options_.max_watch_streams_per_client
+                              << " (--max_watch_streams_per_client)";
+    return new FinishedWriteReactor(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("this client already holds ", options_.max_watch_streams_per_client,
+                     " watch streams (--max_watch_streams_per_client)")));
+  }
   absl::StatusOr<WatchFilterSpec> filter = WatchFilterSpec::FromProto(request->filter());
   if (!filter.ok()) {
     const grpc::Status status = ToGrpcStatus(filter.status());
@@ -280,6 +332,7 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
   }
   if (open_watch_streams_.fetch_add(1) >= options_.max_watch_streams) {
     open_watch_streams_.fetch_sub(1);
+    ReleaseClientWatchSlot(client);
     context_->metrics->watch_streams_refused().Increment();
     context_->metrics->CountRpc(kMethod, grpc::StatusCode::RESOURCE_EXHAUSTED);
     LOG_EVERY_N(WARNING, 100) << "refused a WatchCluster stream: " << options_.max_watch_streams
@@ -292,11 +345,12 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
   }
   context_->metrics->watch_streams_open().Add(1);
   auto* reactor = new WatchReactor(context_, *std::move(filter), options_.watch_buffer_messages,
-                                   [this](WatchStream* stream) {
+                                   [this, client](WatchStream* stream) {
                                      {
                                        absl::MutexLock lock(&streams_mu_);
                                        streams_.erase(stream);
                                      }
+                                     ReleaseClientWatchSlot(client);
                                      open_watch_streams_.fetch_sub(1);
                                      context_->metrics->watch_streams_open().Add(-1);
                                    });
@@ -331,6 +385,7 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
 
 grpc::ServerUnaryReactor* RosterService::Ping(grpc::CallbackServerContext* call,
                                               const v1::PingRequest*, v1::PingResponse*) {
+  if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/Ping")) return refused;
   return Finish(call, "Roster/Ping", grpc::Status::OK);
 }
 

@@ -31,6 +31,9 @@ struct RosterServiceOptions {
   size_t watch_buffer_messages = 4096;
   // Concurrent WatchCluster streams; more are refused with RESOURCE_EXHAUSTED.
   int max_watch_streams = 1024;
+  // Watch streams one client may hold (its identity, or its IP address when it has none);
+  // 0: no limit per client.
+  int max_watch_streams_per_client = 128;
 };
 
 class RosterService final : public v1::Roster::CallbackService {
@@ -93,6 +96,11 @@ class RosterService final : public v1::Roster::CallbackService {
   grpc::Status DoGetMasterSlot(const v1::GetMasterSlotRequest& request,
                                v1::GetMasterSlotResponse* response);
   grpc::Status DoGetLeader(v1::GetLeaderResponse* response);
+  // Counts one more stream for `client`; false when it holds its maximum already.
+  bool TakeClientWatchSlot(const std::string& client);
+  void ReleaseClientWatchSlot(const std::string& client);
+  // Finishes the call refused and returns its reactor, or null when the caller may read.
+  grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* call, absl::string_view method);
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* call, absl::string_view method,
                                    const grpc::Status& status);
 
@@ -118,6 +126,8 @@ class RosterService final : public v1::Roster::CallbackService {
   // Open streams, so EndWatches() can reach them; a stream leaves in its reactor's OnDone().
   std::map<const WatchStream*, std::shared_ptr<WatchStream>> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool ending_ ABSL_GUARDED_BY(streams_mu_) = false;
+  // Open watch streams per client (WatchClientKey).
+  std::map<std::string, int> streams_per_client_ ABSL_GUARDED_BY(streams_mu_);
 };
 
 }  // namespace roster::server

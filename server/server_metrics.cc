@@ -92,6 +92,9 @@ void ServerMetrics::Write(PrometheusWriter* w) const {
             "Sidecar registrations deleted because no heartbeat came within the lease.");
   w->Sample("roster_registration_lease_expiries_total",
             static_cast<double>(lease_expiries_.value()));
+  w->Family("roster_rate_limited_calls_total", "counter",
+            "Calls refused because their client was over --max_requests_per_second_per_client.");
+  w->Sample("roster_rate_limited_calls_total", static_cast<double>(rate_limited_.value()));
 }
 
 }  // namespace roster::server

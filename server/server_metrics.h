@@ -37,6 +37,8 @@ class ServerMetrics {
   Counter& watch_streams_refused() { return watch_streams_refused_; }
   Gauge& registrations() { return registrations_; }
   Counter& lease_expiries() { return lease_expiries_; }
+  // Calls refused by the per-client rate limit (RESOURCE_EXHAUSTED).
+  Counter& rate_limited() { return rate_limited_; }
 
   // A watch stream's queue reached `length` messages; keeps the maximum ever seen.
   void NoteWatchQueueLength(int64_t length);
@@ -53,6 +55,7 @@ class ServerMetrics {
   Counter watch_streams_refused_;
   Gauge registrations_;
   Counter lease_expiries_;
+  Counter rate_limited_;
   std::atomic<int64_t> watch_queue_high_water_{0};
 };
 

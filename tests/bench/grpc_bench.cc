@@ -147,6 +147,7 @@ struct NodeSpec {
   v1::NodeRole role;
   std::string address;
   v1::Heartbeat heartbeat;
+  std::string lease_id;  // set by RegisterCluster
 };
 
 std::vector<NodeSpec> ClusterNodes() {
@@ -179,10 +180,9 @@ std::unique_ptr<grpc::ClientContext> CallContext(absl::Duration timeout = absl::
   return context;
 }
 
-void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel,
-                     const std::vector<NodeSpec>& nodes) {
+void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel, std::vector<NodeSpec>& nodes) {
   auto registration = v1::Registration::NewStub(channel);
-  for (const NodeSpec& node : nodes) {
+  for (NodeSpec& node : nodes) {
     v1::RegisterNodeRequest request;
     request.set_role(node.role);
     request.set_address(node.address);
@@ -191,6 +191,7 @@ void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel,
     v1::RegisterNodeResponse response;
     const grpc::Status status = registration->RegisterNode(CallContext().get(), request, &response);
     CHECK(status.ok()) << "RegisterNode " << node.address << ": " << status.error_message();
+    node.lease_id = response.lease_id();
   }
   // Until every worker is selectable: the daemon applies registrations asynchronously.
   auto roster = v1::Roster::NewStub(channel);
@@ -230,6 +231,7 @@ class Heartbeater {
       v1::HeartbeatRequest request;
       request.set_address(nodes_[i].address);
       *request.mutable_heartbeat() = nodes_[i].heartbeat;
+      request.set_lease_id(nodes_[i].lease_id);
       v1::HeartbeatResponse response;
       const grpc::Status status = stub_->Heartbeat(CallContext().get(), request, &response);
       LOG_IF(WARNING, !status.ok())
@@ -479,6 +481,7 @@ class Server {
       server::DaemonOptions options;
       options.registry = "memory://grpc_bench";
       options.listen = "127.0.0.1:0";
+      options.allow_loopback_writes = true;  // the bench registers its nodes over loopback
       options.metrics_listen = "";
       options.heartbeat_interval_ms = liveness_ms;
       daemon_ = std::make_unique<server::Daemon>(options);
@@ -496,6 +499,7 @@ class Server {
                     "--listen=127.0.0.1:0",
                     "--metrics_listen=",
                     "--port_file=" + port_file,
+                    "--allow_loopback_writes",
                     absl::StrCat("--heartbeat_interval_ms=", liveness_ms)};
     options.log_path = dir_->Child("rosterd.log");
     absl::StatusOr<std::unique_ptr<testing::Subprocess>> child =
@@ -551,7 +555,7 @@ int Main() {
 
   Server server;
   server.Start();
-  const std::vector<NodeSpec> nodes = ClusterNodes();
+  std::vector<NodeSpec> nodes = ClusterNodes();
   std::shared_ptr<grpc::Channel> setup = NewChannel(server.address(), -1);
   RegisterCluster(setup, nodes);
   std::unique_ptr<Heartbeater> heartbeater;

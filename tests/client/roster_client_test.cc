@@ -282,6 +282,22 @@ TEST(RosterClientNoServerTest, CreateRejectsBadOptions) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("backoff")));
 }
 
+TEST(RosterClientNoServerTest, CreateChecksTheTlsOptions) {
+  ClientOptions options;
+  options.target = "127.0.0.1:9090";
+  options.tls_cert_file = "/nonexistent/client.crt";
+  options.tls_key_file = "/nonexistent/client.key";
+  EXPECT_THAT(RosterClient::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("need tls_ca_file")));
+  options.tls_ca_file = "/nonexistent/ca.crt";
+  EXPECT_THAT(RosterClient::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cannot read tls_ca_file '/nonexistent/ca.crt'")));
+  options.tls_key_file.clear();
+  EXPECT_THAT(RosterClient::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("go together")));
+}
+
 TEST(FromGrpcStatusTest, KeepsCodeAndMessage) {
   EXPECT_OK(FromGrpcStatus(grpc::Status::OK));
   EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "no group 'etl'")),

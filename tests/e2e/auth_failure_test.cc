@@ -41,7 +41,7 @@ class AuthFailureTest : public E2eTest {
  protected:
   std::string DigestFile(const std::string& name, const std::string& digest) {
     const std::string path = dir_.Child(name);
-    WriteFileOrDie(path, digest + "\n");
+    WriteSecretFileOrDie(path, digest + "\n");
     return path;
   }
 

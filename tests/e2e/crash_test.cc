@@ -155,7 +155,9 @@ v1::RegisterNodeRequest SidecarWorker() {
 // held (ALREADY_EXISTS: a crashed rosterd's session still holds the znode).
 class SidecarOwner {
  public:
-  explicit SidecarOwner(client::RosterClient* client) : client_(client) {
+  // `lease_id`: of the registration the test made first.
+  SidecarOwner(client::RosterClient* client, std::string lease_id)
+      : client_(client), lease_id_(std::move(lease_id)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~SidecarOwner() {
@@ -187,6 +189,7 @@ class SidecarOwner {
         heartbeat.set_address("127.0.0.1:7001");
         heartbeat.mutable_heartbeat()->set_server_status(v1::Heartbeat::NORMAL);
         heartbeat.mutable_heartbeat()->set_worker_group("sidecar");
+        heartbeat.set_lease_id(lease_id_);
         absl::Status status = client_->Heartbeat(heartbeat).status();
         Note(absl::StrCat("Heartbeat ", absl::StatusCodeToString(status.code())));
         if (absl::IsNotFound(status)) {
@@ -194,10 +197,12 @@ class SidecarOwner {
           lost = true;
         }
       } else {
-        absl::Status status = client_->RegisterNode(SidecarWorker()).status();
+        absl::StatusOr<v1::RegisterNodeResponse> answer = client_->RegisterNode(SidecarWorker());
+        const absl::Status status = answer.status();
         Note(absl::StrCat("RegisterNode ", absl::StatusCodeToString(status.code())));
         if (status.ok()) {
           registered = true;
+          lease_id_ = answer->lease_id();
           absl::MutexLock lock(&mu_);
           if (lost && registered_again_at_ == absl::InfinitePast())
             registered_again_at_ = absl::Now();
@@ -207,6 +212,7 @@ class SidecarOwner {
   }
 
   client::RosterClient* const client_;
+  std::string lease_id_;  // owned by the thread once started
   absl::Notification stop_;
   mutable absl::Mutex mu_;
   std::vector<std::string> codes_ ABSL_GUARDED_BY(mu_);
@@ -219,9 +225,9 @@ TEST_F(CrashTest, RosterdKilledUnderLoadIsResumedAsANewInstance) {
   const int port = daemon_->port();
   std::unique_ptr<client::RosterClient> client = ClientFor(port);
   ASSERT_NE(client, nullptr);
-  ASSERT_OK(client->RegisterNode(SidecarWorker()).status());
+  ASSERT_OK_AND_ASSIGN(v1::RegisterNodeResponse registered, client->RegisterNode(SidecarWorker()));
   ASSERT_EVENTUALLY(StateOf("127.0.0.1:7001") == v1::RUNNING);
-  SidecarOwner owner(client.get());
+  SidecarOwner owner(client.get(), registered.lease_id());
 
   // Load: readers on one shared client, watchers each following the view.
   std::atomic<bool> stop{false};

@@ -250,6 +250,11 @@ RosterdProcess* E2eTest::StartRosterd(std::vector<std::string> extra_flags) {
       "--health_check_interval_ms=50",
       // roster's own slot rule unless a test names a release (tests/e2e/dolphinscheduler_test.cc).
       "--slot_policy=stable",
+      // Registration and drains from the test on loopback, as before scopes existed
+      // (tests/e2e/security_test.cc runs rosterd without it).
+      "--allow_loopback_writes",
+      // The fault tests' watchers all come from 127.0.0.1.
+      "--max_watch_streams_per_client=0",
   };
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   absl::StatusOr<std::unique_ptr<RosterdProcess>> daemon = RosterdProcess::Start(

@@ -212,7 +212,7 @@ TEST_F(RosterE2eTest, SelectWorkerNeverPicksBusyFaultyDrainedOrDeadWorkers) {
 
 TEST_F(RosterE2eTest, AdminCallsNeedTheTokenWhenOneIsConfigured) {
   const std::string token_file = dir_.Child("admin-token");
-  WriteFileOrDie(token_file, "s3cret-token\n");
+  WriteSecretFileOrDie(token_file, "s3cret-token\n");
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--admin_token_file=" + token_file}));
   v1::DrainNodeRequest drain;
   drain.set_address(workers_[0]);
@@ -606,10 +606,12 @@ TEST_F(RosterE2eTest, NodeRegisteredThroughOneRosterdIsSeenByAnother) {
   heartbeat.set_address("127.0.0.1:7001");
   heartbeat.mutable_heartbeat()->set_server_status(v1::Heartbeat::BUSY);
   heartbeat.mutable_heartbeat()->set_worker_group("sidecar");
+  heartbeat.set_lease_id(registered.lease_id());
   ASSERT_OK(a->client().Heartbeat(heartbeat).status());
   ASSERT_EVENTUALLY(StateOf("127.0.0.1:7001", b) == v1::OVERLOAD);
   v1::DeregisterNodeRequest deregister;
   deregister.set_address("127.0.0.1:7001");
+  deregister.set_lease_id(registered.lease_id());
   ASSERT_OK(a->client().DeregisterNode(deregister).status());
   ASSERT_EVENTUALLY(StateOf("127.0.0.1:7001", b) == v1::OFFLINE);
 }

@@ -11,6 +11,7 @@
 namespace roster::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 TEST(FlagsTest, DefaultsAreDolphinSchedulersAndValid) {
@@ -45,12 +46,31 @@ TEST(FlagsTest, BadRegistryUri) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--registry: ")));
 }
 
+TEST(FlagsTest, PlaintextOnlyOnLoopbackUnlessAskedFor) {
+  gflags::FlagSaver saver;
+  gflags::SetCommandLineOption("listen", "10.0.0.5:9090");
+  EXPECT_THAT(server::DaemonOptionsFromFlags(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("--listen=10.0.0.5:9090"), HasSubstr("--tls_cert_file"),
+                             HasSubstr("--allow_plaintext_listen"))));
+  for (const char* local : {"127.0.0.1:9090", "[::1]:9090", "localhost:9090", "unix:/run/r.sock"}) {
+    gflags::SetCommandLineOption("listen", local);
+    EXPECT_TRUE(server::DaemonOptionsFromFlags().ok()) << local;
+  }
+  gflags::SetCommandLineOption("listen", "[::]:9090");
+  EXPECT_FALSE(server::DaemonOptionsFromFlags().ok());
+  gflags::SetCommandLineOption("tls_cert_file", "/etc/roster/tls.crt");
+  gflags::SetCommandLineOption("tls_key_file", "/etc/roster/tls.key");
+  EXPECT_TRUE(server::DaemonOptionsFromFlags().ok()) << "TLS: any address";
+}
+
 TEST(FlagsTest, FlagFile) {
   gflags::FlagSaver saver;
   TempDir dir("flags_test");
   WriteFileOrDie(dir.Child("rosterd.flags"),
                  "--registry=zk://10.0.0.1:2181,10.0.0.2:2181/dolphinscheduler\n"
                  "--listen=0.0.0.0:9999\n"
+                 "--allow_plaintext_listen\n"
                  "--zk_session_timeout_ms=6000\n"
                  "--staleness_bound_ms=0\n");
   ASSERT_TRUE(gflags::ReadFromFlagsFile(dir.Child("rosterd.flags"), "rosterd", true));

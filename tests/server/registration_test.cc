@@ -47,9 +47,16 @@ class RegistrationTest : public ServerTest {
       request.mutable_lease()->set_nanos(
           static_cast<int32_t>(absl::ToInt64Nanoseconds(lease % absl::Seconds(1))));
     }
+    // As the owner of the address: its lease id, if it holds one (a renewal).
+    if (auto it = leases_.find(std::string(address)); it != leases_.end()) {
+      request.set_lease_id(it->second);
+    }
     v1::RegisterNodeResponse ignored;
+    if (response == nullptr) response = &ignored;
     CallContext context;
-    return registration_->RegisterNode(&context, request, response ? response : &ignored);
+    grpc::Status status = registration_->RegisterNode(&context, request, response);
+    if (status.ok()) leases_[std::string(address)] = response->lease_id();
+    return status;
   }
 
   grpc::Status SendHeartbeat(absl::string_view address, v1::Heartbeat heartbeat = Heartbeat(),
@@ -57,6 +64,7 @@ class RegistrationTest : public ServerTest {
     v1::HeartbeatRequest request;
     request.set_address(std::string(address));
     *request.mutable_heartbeat() = heartbeat;
+    request.set_lease_id(leases_[std::string(address)]);
     v1::HeartbeatResponse ignored;
     CallContext context;
     return registration_->Heartbeat(&context, request, response ? response : &ignored);
@@ -65,6 +73,7 @@ class RegistrationTest : public ServerTest {
   grpc::Status Deregister(absl::string_view address) {
     v1::DeregisterNodeRequest request;
     request.set_address(std::string(address));
+    request.set_lease_id(leases_[std::string(address)]);
     v1::DeregisterNodeResponse response;
     CallContext context;
     grpc::Status status = registration_->DeregisterNode(&context, request, &response);
@@ -80,6 +89,9 @@ class RegistrationTest : public ServerTest {
     absl::StatusOr<std::optional<registry::Stat>> stat = writer_->Exists(path);
     return stat.ok() && stat->has_value() ? (*stat)->ephemeral_owner : 0;
   }
+
+  // The lease id each address was last registered with (by this test, as its owner).
+  std::map<std::string, std::string> leases_;
 };
 
 TEST_F(RegistrationTest, RegisterHeartbeatDeregister) {
@@ -169,6 +181,45 @@ TEST_F(RegistrationTest, AnAddressHeldByAnotherProcessIsRefused) {
   EXPECT_THAT(node.data, HasSubstr("23817"));
   EXPECT_THAT(SendHeartbeat("10.0.0.45:1234"), GrpcIs(grpc::StatusCode::NOT_FOUND, HasSubstr("")));
   EXPECT_EQ(daemon_->metrics().registrations().value(), 0);
+}
+
+class RegistrationLimitsTest : public RegistrationTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    options_.max_registrations = 2;
+    StartDaemon();
+  }
+};
+
+TEST_F(RegistrationLimitsTest, LeasesOwnRegistrationsAndTheTotalIsCapped) {
+  ASSERT_THAT(Register("10.0.0.61:1234"), GrpcOk());
+  const std::string lease = leases_["10.0.0.61:1234"];
+  EXPECT_EQ(lease.size(), 64u);
+  ASSERT_THAT(Register("10.0.0.62:1234"), GrpcOk());
+  EXPECT_NE(leases_["10.0.0.62:1234"], lease);
+  EXPECT_THAT(Register("10.0.0.63:1234"),
+              GrpcIs(grpc::StatusCode::RESOURCE_EXHAUSTED, HasSubstr("--max_registrations")));
+
+  // Without the lease id: no heartbeat, no deregistration, no renewal (a takeover).
+  leases_["10.0.0.61:1234"] = std::string(64, 'f');
+  EXPECT_THAT(SendHeartbeat("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::PERMISSION_DENIED, HasSubstr("lease_id wrong")));
+  EXPECT_THAT(Deregister("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::PERMISSION_DENIED, HasSubstr("lease_id")));
+  EXPECT_THAT(Register("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::ALREADY_EXISTS, HasSubstr("another registration")));
+  leases_.erase("10.0.0.61:1234");
+  EXPECT_THAT(SendHeartbeat("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::PERMISSION_DENIED, HasSubstr("lease_id missing")));
+  EXPECT_THAT(Register("10.0.0.61:1234"),
+              GrpcIs(grpc::StatusCode::ALREADY_EXISTS, HasSubstr("another registration")));
+  EXPECT_TRUE(ZnodeExists("/nodes/worker/10.0.0.61:1234"));
+
+  // The owner deregisters; the freed place takes a new registration.
+  leases_["10.0.0.61:1234"] = lease;
+  ASSERT_THAT(Deregister("10.0.0.61:1234"), GrpcOk());
+  EXPECT_THAT(Register("10.0.0.63:1234"), GrpcOk());
 }
 
 TEST_F(RegistrationTest, BadRequests) {

@@ -250,6 +250,9 @@ void ServerTest::SetUp() {
   options_.listen = "127.0.0.1:0";
   options_.metrics_listen = "127.0.0.1:0";
   options_.health_check_interval_ms = 20;
+  // These tests predate scopes: loopback callers may register and drain, as before
+  // (tests/server/authz_test.cc covers scopes).
+  options_.allow_loopback_writes = true;
   options_.slot_policy = "stable";  // roster's own rule; DolphinScheduler's in the e2e tests
   options_.resync_interval_ms = 60000;
 

@@ -318,6 +318,28 @@ TEST_F(WatchTest, StreamLimit) {
   EXPECT_FALSE(fourth.done());
 }
 
+TEST_F(WatchTest, StreamLimitPerClient) {
+  // One client (127.0.0.1, no identity) may not take every stream of the daemon.
+  options_.max_watch_streams = 100;
+  options_.max_watch_streams_per_client = 2;
+  StartDaemon();
+  auto first = std::make_unique<WatchClient>(roster_.get(), Request());
+  WatchClient second(roster_.get(), Request());
+  ASSERT_EVENTUALLY(first->size() >= 1 && second.size() >= 1);
+  {
+    WatchClient third(roster_.get(), Request());
+    ASSERT_EVENTUALLY(third.done());
+    EXPECT_THAT(third.status(), GrpcIs(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       HasSubstr("--max_watch_streams_per_client")));
+  }
+  EXPECT_EQ(daemon_->roster_service()->open_watch_streams(), 2);
+  first.reset();  // cancels: the slot is the client's again
+  ASSERT_EVENTUALLY(daemon_->roster_service()->open_watch_streams() == 1);
+  WatchClient fourth(roster_.get(), Request());
+  ASSERT_EVENTUALLY(fourth.size() >= 1);
+  EXPECT_FALSE(fourth.done());
+}
+
 TEST_F(WatchTest, ShutdownEndsWatchStreamsWithoutWaitingForTheGrace) {
   options_.shutdown_grace_ms = 60000;
   StartDaemon();

@@ -91,7 +91,7 @@ TEST_F(SimulatorZooKeeperTest, OneSessionPerNode) {
 TEST_F(SimulatorZooKeeperTest, DigestGivesCreatorOnlyAcls) {
   roster::testing::TempDir dir("roster-sim-digest");
   const std::string digest_file = dir.Child("digest");
-  roster::testing::WriteFileOrDie(digest_file, "dolphin:s3cret\n");
+  roster::testing::WriteSecretFileOrDie(digest_file, "dolphin:s3cret\n");
   SimulatorOptions options = Options();
   options.digest_file = digest_file;
   Simulator sim(options);

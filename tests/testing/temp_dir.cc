@@ -1,6 +1,7 @@
 #include "tests/testing/temp_dir.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -52,6 +53,11 @@ void WriteFileOrDie(const std::string& path, absl::string_view contents) {
   out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   out.close();
   CHECK(out) << "cannot write " << path;
+}
+
+void WriteSecretFileOrDie(const std::string& path, absl::string_view contents) {
+  WriteFileOrDie(path, contents);
+  CHECK_EQ(chmod(path.c_str(), 0600), 0) << "cannot chmod " << path;
 }
 
 }  // namespace roster::testing

@@ -34,5 +34,7 @@ class TempDir {
 // Writes `contents` to `path` (replacing it). CHECK-fails on error: a test fixture that
 // cannot write its own files cannot go on.
 void WriteFileOrDie(const std::string& path, absl::string_view contents);
+// The same, mode 0600: a secret file rosterd accepts (util/secret_file.h refuses others).
+void WriteSecretFileOrDie(const std::string& path, absl::string_view contents);
 
 }  // namespace roster::testing
