@@ -358,6 +358,12 @@ absl::StatusOr<v1::UndrainNodeResponse> RosterClient::UndrainNode(
               &v1::RosterAdmin::Stub::UndrainNode, request);
 }
 
+absl::StatusOr<v1::AcceptHeldLossesResponse> RosterClient::AcceptHeldLosses(
+    const v1::AcceptHeldLossesRequest& request) {
+  return Call({"AcceptHeldLosses", /*retry=*/false, /*admin=*/true}, admin_.get(),
+              &v1::RosterAdmin::Stub::AcceptHeldLosses, request);
+}
+
 std::unique_ptr<WatchStream> RosterClient::Watch(uint64_t from_version,
                                                  const v1::WatchFilter& filter,
                                                  const std::string& instance_id) {

@@ -198,6 +198,9 @@ class RosterClient {
       const roster::v1::DrainNodeRequest& request);
   absl::StatusOr<roster::v1::UndrainNodeResponse> UndrainNode(
       const roster::v1::UndrainNodeRequest& request);
+  // Never retried: a retry could accept losses held after the first attempt.
+  absl::StatusOr<roster::v1::AcceptHeldLossesResponse> AcceptHeldLosses(
+      const roster::v1::AcceptHeldLossesRequest& request);
 
   // The freshest view seen so far (see "Staleness" in the file comment).
   ViewPosition last_seen() const;

@@ -61,7 +61,7 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {"timeout_ms", false, "MS",
        absl::StrCat("deadline of each call, retries included (default ", kDefaultTimeoutMs, ")")},
       {"admin_token_file", false, "FILE",
-       "a file whose first line is the admin token (drain, undrain)"},
+       "a file whose first line is the admin token (drain, undrain, accept-held-losses)"},
       {"token_file", false, "FILE",
        "a file whose first line is a bearer token sent with every call (an identity in "
        "rosterd's --access_file)"},
@@ -113,6 +113,10 @@ const std::vector<CommandSpec>& Commands() {
        {{"reason", false, "TEXT", "why (required)"}},
        "take node ADDRESS out of service (admin)"},
       {"undrain", {"ADDRESS"}, {}, "put node ADDRESS back in service (admin)"},
+      {"accept-held-losses",
+       {},
+       {{"reason", false, "TEXT", "why the outage is real (required)"}},
+       "publish the losses self-preservation holds now, not after its maximum hold (admin)"},
       {"node", {"ADDRESS"}, {}, "node ADDRESS in detail, with its transition history"},
       {"view", {}, {}, "the whole view: nodes, groups, slots, leader, rejected znodes"},
   };
@@ -336,6 +340,7 @@ class Commander {
     if (c == "watch") return Watch();
     if (c == "drain") return Drain();
     if (c == "undrain") return Undrain();
+    if (c == "accept-held-losses") return AcceptHeldLosses();
     if (c == "node") return Node();
     if (c == "view") return View();
     return UsageError(absl::StrCat("unknown command '", c, "'"));
@@ -548,6 +553,21 @@ class Commander {
     v1::UndrainNodeRequest request;
     request.set_address(args_.args[0]);
     return PrintNodeAnswer(client_->UndrainNode(request));
+  }
+
+  absl::Status AcceptHeldLosses() {
+    const std::string reason = args_.Get("reason");
+    if (absl::StripAsciiWhitespace(reason).empty()) {
+      return UsageError("--reason is required: say why the outage is real");
+    }
+    v1::AcceptHeldLossesRequest request;
+    request.set_reason(reason);
+    absl::StatusOr<v1::AcceptHeldLossesResponse> answer = client_->AcceptHeldLosses(request);
+    if (!answer.ok()) return answer.status();
+    if (json_) return PrintJson(*answer);
+    out_ << "accepted " << answer->accepted() << " held loss(es)\n"
+         << MetaLine(answer->meta()) << "\n";
+    return absl::OkStatus();
   }
 
   // A drain or undrain answer: the node as it is now.

@@ -292,22 +292,36 @@ void ClusterManager::Preserve(absl::Time now, absl::Time wall_now, ViewChanges* 
 }
 
 int ClusterManager::AcceptHeldLosses(std::string why) {
-  State& s = *state_;
-  if (!s.executor_started) return 0;
-  int accepted = 0;
+  absl::StatusOr<int> accepted;
   absl::Notification done;
-  if (!s.executor.Post([&] {
+  AcceptHeldLosses(std::move(why), [&](absl::StatusOr<int> result) {
+    accepted = std::move(result);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return accepted.value_or(0);
+}
+
+void ClusterManager::AcceptHeldLosses(std::string why,
+                                      absl::AnyInvocable<void(absl::StatusOr<int>) &&> done) {
+  State& s = *state_;
+  auto not_running = [] { return absl::UnavailableError("the cluster manager is not running"); };
+  if (!s.executor_started) {
+    std::move(done)(not_running());
+    return;
+  }
+  // If Post fails (shutting down) the task, `done` with it, is dropped unrun: answer from here.
+  auto shared_done =
+      std::make_shared<absl::AnyInvocable<void(absl::StatusOr<int>) &&>>(std::move(done));
+  if (!s.executor.Post([this, &s, why = std::move(why), shared_done]() mutable {
         s.executor.AssertCurrent();
         s.accept_held = std::move(why);
         s.accepted_held = 0;
         Publish(/*tick=*/false);
-        accepted = s.accepted_held;
-        done.Notify();
+        std::move (*shared_done)(s.accepted_held);
       })) {
-    return 0;
+    std::move (*shared_done)(not_running());
   }
-  done.WaitForNotification();
-  return accepted;
 }
 
 ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time wall_now) {

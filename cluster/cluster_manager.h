@@ -194,6 +194,9 @@ class ClusterManager {
   // Accepts at once the losses self-preservation holds (an operator who knows the outage is
   // real), and waits for the view that shows them. Returns how many nodes were held.
   int AcceptHeldLosses(std::string why);
+  // The same without waiting: `done` gets the count once the view shows it (on the cluster
+  // executor), or Unavailable when the manager is not running.
+  void AcceptHeldLosses(std::string why, absl::AnyInvocable<void(absl::StatusOr<int>) &&> done);
 
   // Runs the periodic tick now and waits for it (tests with run_timers = false).
   void TickNow();

@@ -11,7 +11,6 @@
 #include "util/log_escape.h"
 
 namespace roster::server {
-namespace {}  // namespace
 
 bool IsLoopbackPeer(absl::string_view peer) {
   return absl::StartsWith(peer, "ipv4:127.") || absl::StartsWith(peer, "ipv6:[::1]") ||
@@ -86,6 +85,31 @@ grpc::ServerUnaryReactor* AdminService::UndrainNode(grpc::CallbackServerContext*
         Audit("undrain", address, caller, peer, status);
         Answer(reactor, kMethod, address, std::move(status), response->mutable_node(),
                response->mutable_meta());
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::AcceptHeldLosses(grpc::CallbackServerContext* call,
+                                                         const v1::AcceptHeldLossesRequest* request,
+                                                         v1::AcceptHeldLossesResponse* response) {
+  static constexpr absl::string_view kMethod = "RosterAdmin/AcceptHeldLosses";
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  absl::StatusOr<Caller> caller = AuthorizeCall(*context_, *call, kScopeAdmin, kMethod);
+  absl::Status admitted = caller.status();
+  if (admitted.ok()) admitted = ValidateDrainReason(request->reason());
+  if (!admitted.ok()) {
+    FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(admitted));
+    return reactor;
+  }
+  context_->cluster->AcceptHeldLosses(
+      request->reason(), [this, reactor, response, caller = *std::move(caller), peer = call->peer(),
+                          reason = request->reason()](absl::StatusOr<int> accepted) {
+        Audit("accept-held-losses", "*", caller, peer, accepted.status(), reason);
+        if (accepted.ok()) {
+          response->set_accepted(*accepted);
+          FillMeta(*context_, context_->cluster->view()->version, response->mutable_meta());
+        }
+        FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(accepted.status()));
       });
   return reactor;
 }

@@ -1,10 +1,11 @@
-// AdminService: roster.v1.RosterAdmin, the operator actions (drain, undrain), over the gRPC
+// AdminService: roster.v1.RosterAdmin, the operator actions (drain, undrain, accepting the
+// losses self-preservation holds), over the gRPC
 // callback API. ClusterManager records them in the registry and calls back once the view shows
 // the change; the reactor is finished from that callback, so no gRPC thread ever waits.
 //
 // Authorisation: the admin scope (server/authz.h: a token from --access_file or
 // --admin_token_file, a client certificate listed in --access_file, or loopback callers with
-// --allow_loopback_writes). Every drain and undrain is written to the audit log (Audit(),
+// --allow_loopback_writes). Every action is written to the audit log (Audit(),
 // server/rpc_util.h), the reason escaped (LogSafe).
 //
 // Thread-safety: thread-safe.
@@ -35,6 +36,9 @@ class AdminService final : public v1::RosterAdmin::CallbackService {
   grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* call,
                                         const v1::UndrainNodeRequest* request,
                                         v1::UndrainNodeResponse* response) override;
+  grpc::ServerUnaryReactor* AcceptHeldLosses(grpc::CallbackServerContext* call,
+                                             const v1::AcceptHeldLossesRequest* request,
+                                             v1::AcceptHeldLossesResponse* response) override;
 
  private:
   // The caller is authorised (filled in) and `address` is host:port: the address, else the

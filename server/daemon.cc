@@ -239,6 +239,12 @@ absl::Status Daemon::StartServer() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  // A connection whose HTTP/2 (or TLS) handshake has not finished within 10 s is closed; gRPC's
+  // default is 120 s. Clients that give up on slow handshakes and retry on new connections
+  // would otherwise leave a socket each behind for two minutes, and a reconnect storm could
+  // exhaust rosterd's descriptors (docs/architecture.md, "Watch streams, restarts and many
+  // clients").
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000);
   // Two daemons must not share a port silently (gRPC sets SO_REUSEPORT by default).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server_ = builder.BuildAndStart();

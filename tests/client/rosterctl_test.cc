@@ -170,6 +170,8 @@ TEST_F(RosterctlTest, UsageErrorsAreOneLineAndExitCode2) {
            {"members", "--role=master", "--group=etl"},
            {"select", "--strategy=FASTEST"},
            {"drain", "10.0.0.2:1234"},
+           {"accept-held-losses"},
+           {"accept-held-losses", "--reason= "},
            {"slot"},
            {"watch", "--count=-1"},
            {"nonsense"},

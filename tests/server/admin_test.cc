@@ -1,7 +1,10 @@
-// roster.v1.RosterAdmin: drain and undrain, and who may call them.
+// roster.v1.RosterAdmin: drain, undrain, accepting held losses, and who may call them.
+#include <algorithm>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -96,6 +99,65 @@ TEST_F(AdminTest, ATokenIsRequiredWhenConfigured) {
   EXPECT_FALSE(Find(NodeRole::kWorker, "10.0.0.21:1234")->drained);
   EXPECT_THAT(Drain("10.0.0.21:1234", "why", nullptr, "Bearer s3cret-token"), GrpcOk());
   EXPECT_TRUE(Find(NodeRole::kWorker, "10.0.0.21:1234")->drained);
+}
+
+TEST_F(AdminTest, AcceptHeldLossesPublishesWhatSelfPreservationHolds) {
+  StartDaemon();
+  const std::vector<std::string> etl = {"10.0.0.21:1234", "10.0.0.22:1234", "10.0.0.23:1234",
+                                        "10.0.0.24:1234"};
+  for (const std::string& address : etl) AddWorker(address, "NORMAL", "etl");
+  auto all_in = [&](NodeState state) {
+    for (const std::string& address : etl) {
+      if (!InState(NodeRole::kWorker, address, state)) return false;
+    }
+    return true;
+  };
+  ASSERT_EVENTUALLY(all_in(NodeState::kRunning));
+  auto held = [&] {
+    int n = 0;
+    for (const std::string& address : etl) {
+      cluster::NodeInfoPtr node = Find(NodeRole::kWorker, address);
+      n += node != nullptr && absl::StrContains(node->reason, "held by self-preservation");
+    }
+    return n;
+  };
+
+  // The whole group vanishes at once: more than 70% of it, so rosterd holds the losses.
+  for (const std::string& address : etl) RemoveNode(kWorkers, address);
+  ASSERT_EVENTUALLY(held() > 0 && held() + static_cast<int>(std::count_if(
+                                               etl.begin(), etl.end(),
+                                               [&](const std::string& address) {
+                                                 return InState(NodeRole::kWorker, address,
+                                                                NodeState::kOffline);
+                                               })) ==
+                                      4);
+  const int held_before = held();
+
+  v1::AcceptHeldLossesRequest request;
+  v1::AcceptHeldLossesResponse response;
+  {
+    CallContext context;
+    EXPECT_THAT(admin_->AcceptHeldLosses(&context, request, &response),
+                GrpcIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("reason: is required")));
+  }
+  EXPECT_EQ(held(), held_before) << "a refused request accepts nothing";
+
+  request.set_reason("rack 4 lost power");
+  {
+    CallContext context;
+    ASSERT_THAT(admin_->AcceptHeldLosses(&context, request, &response), GrpcOk());
+  }
+  EXPECT_EQ(response.accepted(), held_before);
+  ExpectFreshMeta(response.meta());
+  EXPECT_TRUE(response.meta().self_preservation().empty()) << response.meta().self_preservation();
+  // The answer comes once the view shows the losses.
+  EXPECT_EQ(held(), 0);
+  EXPECT_TRUE(all_in(NodeState::kOffline));
+  {
+    CallContext context;
+    ASSERT_THAT(admin_->AcceptHeldLosses(&context, request, &response), GrpcOk());
+  }
+  EXPECT_EQ(response.accepted(), 0) << "nothing is held any more";
 }
 
 TEST_F(AdminTest, EmptyTokenFileFailsTheStart) {
