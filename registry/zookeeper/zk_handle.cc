@@ -6,9 +6,11 @@
 #include <cstring>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -19,21 +21,46 @@ namespace roster::registry {
 
 // Everything a C-client callback needs to hand its result over. One per handle; the C client
 // passes it back as the watcher context and inside every request context.
+struct ZkRoute;
+
+// The `data` argument of every completion: which handle, which request.
+struct ZkRequestContext {
+  const ZkRoute* route;
+  uint64_t request_id;
+};
+
 struct ZkRoute {
-  SerialExecutor* executor;
-  ZkEventSink* sink;
-  uint64_t generation;
+  SerialExecutor* executor = nullptr;
+  ZkEventSink* sink = nullptr;
+  uint64_t generation = 0;
+  // The requests the C client accepted and has not completed. zookeeper_close() on a connected
+  // handle drops the completions of requests still waiting for their answer without calling
+  // them (destroy() -> free_completions(zh, 0, ZCLOSING) in 3.8.0's zookeeper.c), so ~ZkHandle
+  // answers those itself, and nothing is left waiting or leaked.
+  mutable absl::Mutex mu;
+  mutable absl::flat_hash_set<const ZkRequestContext*> outstanding ABSL_GUARDED_BY(mu);
 };
 
 namespace {
 
 constexpr int kResolutionDelayMs = 30000;
 
-// The `data` argument of every completion: which handle, which request.
-struct RequestContext {
-  const ZkRoute* route;
-  uint64_t request_id;
-};
+// A context for a request about to be issued, counted as outstanding.
+ZkRequestContext* NewContext(const ZkRoute* route, uint64_t request_id) {
+  auto* context = new ZkRequestContext{route, request_id};
+  absl::MutexLock lock(&route->mu);
+  route->outstanding.insert(context);
+  return context;
+}
+
+// Frees `context`, no longer outstanding.
+void FreeContext(const ZkRequestContext* context) {
+  {
+    absl::MutexLock lock(&context->route->mu);
+    context->route->outstanding.erase(context);
+  }
+  delete context;
+}
 
 // The C client's log level is process-wide. Quiet by default: the registry logs the session
 // transitions itself.
@@ -148,11 +175,14 @@ int CreateFlags(CreateMode mode) {
 // Hands a result to the executor. Runs on the completion thread (or, for requests failed by
 // zookeeper_close(), on the closing thread): copy and post, nothing else.
 void Deliver(const void* data, ZkReply reply) {
-  std::unique_ptr<const RequestContext> context(static_cast<const RequestContext*>(data));
+  const auto* context = static_cast<const ZkRequestContext*>(data);
   const ZkRoute* route = context->route;
+  const uint64_t id = context->request_id;
+  FreeContext(context);
   route->executor->Post(
-      [sink = route->sink, generation = route->generation, id = context->request_id,
-       reply = std::move(reply)]() mutable { sink->OnZkReply(generation, id, std::move(reply)); });
+      [sink = route->sink, generation = route->generation, id, reply = std::move(reply)]() mutable {
+        sink->OnZkReply(generation, id, std::move(reply));
+      });
 }
 
 void Watcher(zhandle_t* /*zh*/, int type, int state, const char* path, void* context) {
@@ -216,8 +246,10 @@ void VoidCompletion(int rc, const void* data) {
 absl::StatusOr<std::unique_ptr<ZkHandle>> ZkHandle::Open(Options options) {
   CHECK(options.executor != nullptr && options.sink != nullptr);
   SetClientLogLevelOnce();
-  auto route =
-      std::make_unique<ZkRoute>(ZkRoute{options.executor, options.sink, options.generation});
+  auto route = std::make_unique<ZkRoute>();
+  route->executor = options.executor;
+  route->sink = options.sink;
+  route->generation = options.generation;
   std::unique_ptr<ZkHandle> handle(new ZkHandle(options.generation, std::move(route)));
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(options.session_timeout));
   errno = 0;
@@ -255,11 +287,21 @@ ZkHandle::ZkHandle(uint64_t generation, std::unique_ptr<ZkRoute> route)
     : generation_(generation), route_(std::move(route)) {}
 
 ZkHandle::~ZkHandle() {
-  if (zh_ != nullptr) {
-    // Joins the C client's threads; every outstanding completion has been called (with
-    // ZCLOSING) when it returns, so `route_` may go.
-    zookeeper_close(zh_);
-    zh_ = nullptr;
+  if (zh_ == nullptr) return;
+  // Joins the C client's threads: no completion runs after it returns.
+  zookeeper_close(zh_);
+  zh_ = nullptr;
+  // The requests whose completions the C client dropped (see ZkRoute::outstanding) get the
+  // answer it would have given, so `route_` may go.
+  std::vector<const ZkRequestContext*> dropped;
+  {
+    absl::MutexLock lock(&route_->mu);
+    dropped.assign(route_->outstanding.begin(), route_->outstanding.end());
+  }
+  for (const ZkRequestContext* context : dropped) {
+    ZkReply reply;
+    reply.rc = ZCLOSING;
+    Deliver(context, std::move(reply));
   }
 }
 
@@ -277,29 +319,29 @@ absl::Duration ZkHandle::negotiated_timeout() const {
 namespace {
 
 // Frees the request context when the C client refused the request (no completion follows).
-int Issued(int rc, RequestContext* context) {
-  if (rc != ZOK) delete context;
+int Issued(int rc, ZkRequestContext* context) {
+  if (rc != ZOK) FreeContext(context);
   return rc;
 }
 
 }  // namespace
 
 int ZkHandle::GetData(const std::string& path, bool watch, uint64_t request_id) {
-  auto* context = new RequestContext{route_.get(), request_id};
+  ZkRequestContext* context = NewContext(route_.get(), request_id);
   return Issued(zoo_awget(zh_, path.c_str(), watch ? &Watcher : nullptr,
                           watch ? route_.get() : nullptr, &DataCompletion, context),
                 context);
 }
 
 int ZkHandle::GetChildren(const std::string& path, bool watch, uint64_t request_id) {
-  auto* context = new RequestContext{route_.get(), request_id};
+  ZkRequestContext* context = NewContext(route_.get(), request_id);
   return Issued(zoo_awget_children2(zh_, path.c_str(), watch ? &Watcher : nullptr,
                                     watch ? route_.get() : nullptr, &ChildrenCompletion, context),
                 context);
 }
 
 int ZkHandle::Exists(const std::string& path, bool watch, uint64_t request_id) {
-  auto* context = new RequestContext{route_.get(), request_id};
+  ZkRequestContext* context = NewContext(route_.get(), request_id);
   return Issued(zoo_awexists(zh_, path.c_str(), watch ? &Watcher : nullptr,
                              watch ? route_.get() : nullptr, &StatCompletion, context),
                 context);
@@ -318,7 +360,7 @@ int ZkHandle::Create(const std::string& path, const std::string& data, const std
     entries.push_back(c_entry);
   }
   struct ACL_vector acl_vector = {static_cast<int32_t>(entries.size()), entries.data()};
-  auto* context = new RequestContext{route_.get(), request_id};
+  ZkRequestContext* context = NewContext(route_.get(), request_id);
   return Issued(zoo_acreate2(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
                              &acl_vector, CreateFlags(mode), &CreateCompletion, context),
                 context);
@@ -326,14 +368,14 @@ int ZkHandle::Create(const std::string& path, const std::string& data, const std
 
 int ZkHandle::Set(const std::string& path, const std::string& data, int32_t expected_version,
                   uint64_t request_id) {
-  auto* context = new RequestContext{route_.get(), request_id};
+  ZkRequestContext* context = NewContext(route_.get(), request_id);
   return Issued(zoo_aset(zh_, path.c_str(), data.data(), static_cast<int>(data.size()),
                          expected_version, &StatCompletion, context),
                 context);
 }
 
 int ZkHandle::Delete(const std::string& path, int32_t expected_version, uint64_t request_id) {
-  auto* context = new RequestContext{route_.get(), request_id};
+  ZkRequestContext* context = NewContext(route_.get(), request_id);
   return Issued(zoo_adelete(zh_, path.c_str(), expected_version, &VoidCompletion, context),
                 context);
 }
