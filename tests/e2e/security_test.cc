@@ -138,6 +138,17 @@ class SecurityTest : public E2eTest {
     return Client(daemon, &clients_.at(name));
   }
 
+  // A simulated cluster (one master, one worker) and a secure rosterd with `flags`, with two
+  // registrars as clients (a_, b_), fresh. Use with ASSERT_NO_FATAL_FAILURE.
+  void StartWithTwoRegistrars(std::vector<std::string> flags = {}) {
+    StartSim(1, 1, "etl");
+    daemon_ = StartSecure(std::move(flags));
+    ASSERT_NE(daemon_, nullptr);
+    a_ = As(daemon_, "registrar-a");
+    b_ = As(daemon_, "registrar-b");
+    ASSERT_TRUE(WaitFresh(a_.get())) << daemon_->LogTail();
+  }
+
   // Until `daemon` has read the registry (as seen by `reader`).
   bool WaitFresh(client::RosterClient* reader) {
     return WaitFor(
@@ -165,6 +176,9 @@ class SecurityTest : public E2eTest {
 
   std::unique_ptr<TestPki> pki_;
   std::map<std::string, TestPki::Pair> clients_;
+  // Set by StartWithTwoRegistrars().
+  std::unique_ptr<client::RosterClient> a_;
+  std::unique_ptr<client::RosterClient> b_;
   TestPki::Pair server_;
   TestPki::Pair forged_;
   std::string access_file_;
@@ -258,12 +272,10 @@ TEST_F(SecurityTest, MtlsIsRequiredForRegistrationAndAdmin) {
 }
 
 TEST_F(SecurityTest, AForgedHeartbeatOrDeregistrationIsRefused) {
-  StartSim(1, 1, "etl");
-  RosterdProcess* daemon = StartSecure();
-  ASSERT_NE(daemon, nullptr);
-  auto a = As(daemon, "registrar-a");
-  auto b = As(daemon, "registrar-b");
-  ASSERT_TRUE(WaitFresh(a.get())) << daemon->LogTail();
+  ASSERT_NO_FATAL_FAILURE(StartWithTwoRegistrars());
+  RosterdProcess* daemon = daemon_;
+  client::RosterClient* a = a_.get();
+  client::RosterClient* b = b_.get();
   ASSERT_OK_AND_ASSIGN(v1::RegisterNodeResponse registered,
                        a->RegisterNode(Worker("127.0.0.1:7311")));
 
@@ -292,12 +304,9 @@ TEST_F(SecurityTest, AForgedHeartbeatOrDeregistrationIsRefused) {
 }
 
 TEST_F(SecurityTest, AnAddressSquatIsRefused) {
-  StartSim(1, 1, "etl");
-  RosterdProcess* daemon = StartSecure();
-  ASSERT_NE(daemon, nullptr);
-  auto a = As(daemon, "registrar-a");
-  auto b = As(daemon, "registrar-b");
-  ASSERT_TRUE(WaitFresh(a.get())) << daemon->LogTail();
+  ASSERT_NO_FATAL_FAILURE(StartWithTwoRegistrars());
+  client::RosterClient* a = a_.get();
+  client::RosterClient* b = b_.get();
   ASSERT_OK_AND_ASSIGN(std::vector<SimProcess::Node> nodes, sim_->List());
   ASSERT_EQ(nodes.size(), 2u);
 
@@ -322,12 +331,9 @@ TEST_F(SecurityTest, AnAddressSquatIsRefused) {
 }
 
 TEST_F(SecurityTest, RegistrationsAreCappedPerIdentity) {
-  StartSim(1, 1, "etl");  // it creates DolphinScheduler's namespace
-  RosterdProcess* daemon = StartSecure({"--max_registrations_per_identity=2"});
-  ASSERT_NE(daemon, nullptr);
-  auto a = As(daemon, "registrar-a");
-  auto b = As(daemon, "registrar-b");
-  ASSERT_TRUE(WaitFresh(a.get())) << daemon->LogTail();
+  ASSERT_NO_FATAL_FAILURE(StartWithTwoRegistrars({"--max_registrations_per_identity=2"}));
+  client::RosterClient* a = a_.get();
+  client::RosterClient* b = b_.get();
   ASSERT_OK(a->RegisterNode(Worker("127.0.0.1:7331")).status());
   ASSERT_OK(a->RegisterNode(Worker("127.0.0.1:7332")).status());
   EXPECT_THAT(a->RegisterNode(Worker("127.0.0.1:7333")),
