@@ -6,23 +6,23 @@
 # so absl::Mutex, absl::CondVar and absl::Notification synchronise through atomics and futexes
 # TSan cannot see, and every access guarded by them would be reported as a race. With
 # ROSTER_TSAN_ABSL_SOURCE_DIR (Debian's abseil source package, same version as libabsl-dev; see
-# deploy/sanitize.sh) the synchronization component is compiled again with TSan against the
-# installed headers, as the shared library roster_tsan_absl_synchronization, and linked first into
+# deploy/sanitize.sh) the synchronization and status components are compiled again with TSan
+# against the installed headers, as the shared library roster_tsan_absl, and linked first into
 # every executable. The dynamic linker then binds every caller (roster, gRPC, glog) to the
 # instrumented copy, whose TSan annotations (absl/base/internal/tsan_mutex_interface.h) tell TSan
-# about each lock, unlock, wait and signal.
+# about each lock, unlock, wait and signal, and whose atomics TSan sees.
 
 set(ROSTER_SANITIZE "" CACHE STRING
     "Comma-separated sanitizers for -fsanitize= (address,undefined | thread); empty: none")
 set(ROSTER_TSAN_ABSL_SOURCE_DIR "" CACHE PATH
-    "Abseil source tree of the installed version; with ROSTER_SANITIZE=thread, its synchronization component is rebuilt with TSan")
+    "Abseil source tree of the installed version; with ROSTER_SANITIZE=thread, its synchronization and status components are rebuilt with TSan")
 
 # Called once at the end of the top-level CMakeLists.txt: with the TSan build of Abseil's
-# synchronization, every executable depends on it and names it first among its shared libraries
-# (before libabsl_synchronization, which gRPC and roster's libraries pull in), so the dynamic
+# synchronization and status, every executable depends on it and names it first among its shared libraries
+# (before libabsl_synchronization and libabsl_status, which gRPC and roster's libraries pull in), so the dynamic
 # linker's symbol lookup finds the instrumented definitions first.
 function(roster_sanitize_executables)
-  if(NOT TARGET roster_tsan_absl_synchronization)
+  if(NOT TARGET roster_tsan_absl)
     return()
   endif()
   set(dirs "${CMAKE_SOURCE_DIR}")
@@ -34,12 +34,12 @@ function(roster_sanitize_executables)
     foreach(target IN LISTS targets)
       get_target_property(type ${target} TYPE)
       if(type STREQUAL "EXECUTABLE")
-        add_dependencies(${target} roster_tsan_absl_synchronization)
+        add_dependencies(${target} roster_tsan_absl)
         set_property(TARGET ${target} APPEND PROPERTY LINK_OPTIONS
           "-Wl,--no-as-needed"
-          "$<TARGET_FILE:roster_tsan_absl_synchronization>"
+          "$<TARGET_FILE:roster_tsan_absl>"
           "-Wl,--as-needed"
-          "-Wl,-rpath,$<TARGET_FILE_DIR:roster_tsan_absl_synchronization>")
+          "-Wl,-rpath,$<TARGET_FILE_DIR:roster_tsan_absl>")
       endif()
     endforeach()
   endwhile()
@@ -67,7 +67,7 @@ if(ROSTER_SANITIZE MATCHES "thread")
   # The sources of absl_synchronization and absl_graphcycles_internal
   # (absl/synchronization/CMakeLists.txt), compiled against the installed headers (the source
   # tree is deliberately not on the include path: Debian's absl/base/options.h differs).
-  add_library(roster_tsan_absl_synchronization SHARED
+  add_library(roster_tsan_absl SHARED
     "${_absl_sync}/barrier.cc"
     "${_absl_sync}/blocking_counter.cc"
     "${_absl_sync}/internal/create_thread_identity.cc"
@@ -76,8 +76,17 @@ if(ROSTER_SANITIZE MATCHES "thread")
     "${_absl_sync}/internal/waiter.cc"
     "${_absl_sync}/mutex.cc"
     "${_absl_sync}/notification.cc")
-  target_compile_options(roster_tsan_absl_synchronization PRIVATE -w)
-  target_link_libraries(roster_tsan_absl_synchronization PRIVATE
-    absl::base absl::malloc_internal absl::raw_logging_internal absl::stacktrace
-    absl::symbolize absl::time Threads::Threads)
+  # absl::Status shares its heap rep between copies through a reference count that
+  # libabsl_status drops (Status::UnrefNonInlined) in code TSan cannot see, so the last owner's
+  # delete looked unordered with another thread's earlier read of the message (seen in
+  # registry_contract_memory_test: a registry callback's Status destroyed on the mailbox thread
+  # after the test thread matched its copy). The status component is rebuilt with it.
+  target_sources(roster_tsan_absl PRIVATE
+    "${ROSTER_TSAN_ABSL_SOURCE_DIR}/absl/status/status.cc"
+    "${ROSTER_TSAN_ABSL_SOURCE_DIR}/absl/status/status_payload_printer.cc"
+    "${ROSTER_TSAN_ABSL_SOURCE_DIR}/absl/status/statusor.cc")
+  target_compile_options(roster_tsan_absl PRIVATE -w)
+  target_link_libraries(roster_tsan_absl PRIVATE
+    absl::base absl::cord absl::malloc_internal absl::raw_logging_internal absl::stacktrace
+    absl::str_format absl::strerror absl::strings absl::symbolize absl::time Threads::Threads)
 endif()
