@@ -245,6 +245,7 @@ void ClusterManager::Publish(bool tick) {
   CommitFreshness(BuildAndPublish(std::move(changes)));
   ResolvePendingDrains(now);
   UpdateTableMetrics();
+  ArmDeadlineTimer(now);
 }
 
 bool ClusterManager::BuildAndPublish(ViewChanges changes) {
@@ -449,6 +450,26 @@ void ClusterManager::ScheduleTick() {
   state_->executor.PostAfter(options_.tick_interval, [this] {
     Publish(/*tick=*/true);
     ScheduleTick();
+  });
+}
+
+void ClusterManager::ArmDeadlineTimer(absl::Time now) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  if (!options_.run_timers) return;
+  absl::Time next = absl::InfiniteFuture();
+  for (NodeTable* table : s.mutable_tables()) next = std::min(next, table->NextDeadline());
+  // A deadline already past, that the tick just made did not act on, waits for the contact
+  // probe to confirm the silence (contact_grace): the periodic tick retries it.
+  if (next <= now || next >= s.deadline_armed) return;
+  if (s.deadline_timer != 0) s.executor.Cancel(s.deadline_timer);
+  s.deadline_armed = next;
+  s.deadline_timer = s.executor.PostAfter(next - now, [this] {
+    State& s = *state_;
+    s.executor.AssertCurrent();
+    s.deadline_timer = 0;
+    s.deadline_armed = absl::InfiniteFuture();
+    Publish(/*tick=*/true);
   });
 }
 

@@ -86,7 +86,10 @@ struct ClusterOptions {
   // The periodic full resync: every interval, +- jitter (a fraction of it).
   absl::Duration resync_interval = absl::Seconds(60);
   double resync_jitter = 0.2;
-  // How often heartbeat timeouts, probation and tombstone retention are evaluated.
+  // The periodic tick: heartbeat timeouts, probation and tombstone retention are evaluated
+  // (and the contact probe sent). Each of those deadlines also has a timer of its own, so they
+  // are met on time; the tick is the backstop, and retries a deadline the contact probe held
+  // back (docs/states.md, "Timers").
   absl::Duration tick_interval = absl::Seconds(1);
   // When positive, every tick also reads the masters' directory as a contact probe, and a
   // node's silence counts only until the last probe answered (sent at T: every change made
@@ -269,6 +272,10 @@ class ClusterManager {
   // Copies the executor-confined table counters for WriteMetrics().
   void UpdateTableMetrics();
   void ScheduleTick();
+  // Sets a timer for the earliest deadline of the tables (NodeTable::NextDeadline()) when it
+  // comes before the one already set: a silent node is FAULT at its heartbeat timeout, not up
+  // to a tick_interval later.
+  void ArmDeadlineTimer(absl::Time now);
   // Sends a contact probe unless one is under way (see ClusterOptions::contact_grace), and
   // returns until when the registry has been observed: the last answered probe's send time
   // plus the grace (InfiniteFuture when probing is off).

@@ -243,6 +243,15 @@ bool NodeStateMachine::Tick(absl::Time now, absl::Time wall_now, absl::Time obse
   return state_ != before;
 }
 
+absl::Time NodeStateMachine::NextDeadline() const {
+  if (drained_ || !ExpectsHeartbeats(state_)) return absl::InfiniteFuture();
+  absl::Time deadline = std::max(last_data_change_, excused_until_) + options_->heartbeat_timeout();
+  if (state_ == S::kRecovering) {
+    deadline = std::min(deadline, state_since_ + options_->probation());
+  }
+  return deadline;
+}
+
 void NodeStateMachine::NoteHeartbeat(NodeInput input, absl::string_view cause, absl::Time now) {
   last_data_change_ = now;
   last_verdict_ = input;

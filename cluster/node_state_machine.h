@@ -92,6 +92,12 @@ class NodeStateMachine {
   bool Tick(absl::Time now, absl::Time wall_now,
             absl::Time observed_until = absl::InfiniteFuture());
 
+  // The earliest monotonic time at which Tick() could change the state: the heartbeat timeout,
+  // or the end of probation; InfiniteFuture() when no change is due by time alone. Tick() any
+  // earlier changes nothing (later, with `observed_until` short of it, may change nothing
+  // either). ClusterManager sets a timer for the earliest of these (docs/states.md, "Timers").
+  absl::Time NextDeadline() const;
+
   NodeState state() const { return state_; }
   const std::string& reason() const { return reason_; }
   absl::Time state_since_wall() const { return state_since_wall_; }

@@ -146,6 +146,19 @@ class NodeTable::Record {
 
   void ExcuseSilenceUntil(absl::Time now) { machine_.ExcuseSilenceUntil(now); }
 
+  // When Tick() may next have something to do for this node (NodeStateMachine::NextDeadline(),
+  // or the end of a tombstone's retention).
+  absl::Time NextDeadline() const {
+    absl::Time deadline = machine_.NextDeadline();
+    if (znodes_.empty() && machine_.state() == NodeState::kOffline && !machine_.drained()) {
+      deadline = std::min(deadline, offline_since_ + options_->tombstone_retention);
+    }
+    return deadline;
+  }
+  // The deadline of this record's live entry in NodeTable::deadlines_, or InfiniteFuture().
+  absl::Time queued_deadline() const { return queued_deadline_; }
+  void set_queued_deadline(absl::Time at) { queued_deadline_ = at; }
+
   bool Expired(absl::Time now) const {
     return znodes_.empty() && machine_.state() == NodeState::kOffline && !machine_.drained() &&
            now - offline_since_ >= options_->tombstone_retention;
@@ -293,6 +306,7 @@ class NodeTable::Record {
   Incarnation incarnation_;
   std::string drain_reason_;
   absl::Time offline_since_ = absl::InfinitePast();
+  absl::Time queued_deadline_ = absl::InfiniteFuture();
   bool dirty_ = false;       // queued in NodeTable::dirty_
   bool data_dirty_ = false;  // a payload to parse
   bool info_stale_ = true;   // the published info must be rebuilt
@@ -421,6 +435,7 @@ void NodeTable::Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChan
   dirty.swap(dirty_);
   for (Record* record : dirty) {
     record->Derive(this, now, wall_now);
+    QueueDeadline(record);
     if (std::optional<NodeChange> change = record->Publish()) {
       changes->push_back(*std::move(change));
     }
@@ -429,19 +444,57 @@ void NodeTable::Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChan
 
 void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
                      absl::Time observed_until) {
+  bool erased = false;
   for (auto it = records_.begin(); it != records_.end();) {
     Record* record = it->second.get();
     if (record->Expired(now)) {
       changes->push_back(NodeChange{record->info(), nullptr});
       dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), record), dirty_.end());
       it = records_.erase(it);
+      erased = true;
       continue;
     }
     record->Tick(this, now, wall_now, observed_until);
     if (record->info_stale() && record->MarkDirty(false)) dirty_.push_back(record);
     ++it;
   }
+  // The queue may point at the records just erased (tombstones expire rarely): rebuilt.
+  if (erased) RebuildDeadlines();
   Derive(now, wall_now, changes);
+}
+
+void NodeTable::QueueDeadline(Record* record) {
+  const absl::Time at = record->NextDeadline();
+  // A deadline that moved later (every heartbeat moves the timeout) is found stale when its
+  // entry reaches the top; only one that moved earlier needs an entry now.
+  if (at >= record->queued_deadline()) return;
+  record->set_queued_deadline(at);
+  deadlines_.push(DeadlineEntry{at, record});
+}
+
+void NodeTable::RebuildDeadlines() {
+  deadlines_ = {};
+  for (const auto& [address, record] : records_) {
+    record->set_queued_deadline(absl::InfiniteFuture());
+    QueueDeadline(record.get());
+  }
+}
+
+absl::Time NodeTable::NextDeadline() {
+  while (!deadlines_.empty()) {
+    const DeadlineEntry top = deadlines_.top();
+    // Superseded by an earlier entry of the same record: dropped.
+    if (top.at != top.record->queued_deadline()) {
+      deadlines_.pop();
+      continue;
+    }
+    if (top.record->NextDeadline() == top.at) return top.at;
+    // The deadline moved (a heartbeat came, silence was excused): queued again where it is now.
+    deadlines_.pop();
+    top.record->set_queued_deadline(absl::InfiniteFuture());
+    QueueDeadline(top.record);
+  }
+  return absl::InfiniteFuture();
 }
 
 void NodeTable::RefreshGroups() {

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +113,13 @@ class NodeTable {
   // heartbeat timeout. Called while the view is stale and when it turns fresh again.
   void ExcuseSilenceUntil(absl::Time now);
 
+  // The earliest moment Tick() may have something to do: a node's heartbeat timeout, the end
+  // of a probation, a tombstone's retention; InfiniteFuture() if none. O(log n) amortised:
+  // deadlines wait in a queue, and an entry whose node has since heartbeated is found stale and
+  // re-queued only when it reaches the top. ClusterManager sets a timer for it, so a silent
+  // node is FAULT at its deadline, not at the next periodic tick (docs/states.md, "Timers").
+  absl::Time NextDeadline();
+
   // Every node's current info, sorted by address.
   std::vector<NodeInfoPtr> Snapshot() const;
   NodeInfoPtr Find(absl::string_view address) const;
@@ -146,8 +154,21 @@ class NodeTable {
   void UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
                    absl::Time wall_now);
 
+  // Queues `record`'s deadline if it is earlier than the one queued for it.
+  void QueueDeadline(Record* record);
+  void RebuildDeadlines();
+
+  struct DeadlineEntry {
+    absl::Time at;
+    Record* record;
+    bool operator>(const DeadlineEntry& other) const { return at > other.at; }
+  };
+
   const NodeTableOptions* const options_;
   std::map<std::string, std::unique_ptr<Record>, std::less<>> records_;  // by address
+  // Earliest first. At most one live entry per record (its queued_deadline()); the others are
+  // dropped when they reach the top.
+  std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
   absl::flat_hash_map<std::string, Record*> by_path_;
   absl::flat_hash_map<std::string, std::string> drains_;  // address -> reason
   std::vector<Record*> dirty_;

@@ -64,7 +64,7 @@ struct ClusterManager::State {
         preservation(options.self_preservation),
         fanout(std::make_shared<ChangeFanout>(
             FanoutOptions{options.watch_fanout_max_batches, options.name + "-fanout"})),
-        executor(options.name) {}
+        executor(options.name, options.clock) {}
 
   static NodeTableOptions TableOptions(const ClusterOptions& options, NodeRole role) {
     NodeTableOptions table;
@@ -120,6 +120,10 @@ struct ClusterManager::State {
   // An operator's AcceptHeldLosses() for the next publish (why), and how many it accepted.
   std::optional<std::string> accept_held ABSL_GUARDED_BY(executor);
   int accepted_held ABSL_GUARDED_BY(executor) = 0;
+  // The timer for the tables' next deadline (ClusterManager::ArmDeadlineTimer()), and when it
+  // fires (InfiniteFuture() when none is set).
+  SerialExecutor::TimerId deadline_timer ABSL_GUARDED_BY(executor) = 0;
+  absl::Time deadline_armed ABSL_GUARDED_BY(executor) = absl::InfiniteFuture();
 
   // Worker groups from outside the registry, in the order they were added (the group file
   // first). `source` is thread-safe; the rest is confined to the executor.

@@ -146,6 +146,40 @@ TEST_F(ClusterManagerClockTest, RosterdsWallClockJumpingHoursEitherWayFaultsNoNo
   }
 }
 
+TEST_F(ClusterManagerClockTest, ASilentWorkerIsFaultAtItsDeadlineNotAtTheNextTick) {
+  // Timers on, on the fake clock, with the periodic tick and the resync an hour apart: only the
+  // deadline timer can time a node out here.
+  ClusterOptions options = Options();
+  options.run_timers = true;
+  options.tick_interval = absl::Hours(1);
+  options.resync_interval = absl::Hours(1);
+  options.resync_jitter = 0;
+  StartCluster(std::move(options));
+  const std::string zombie = kEtl[0];
+  // Everyone was heard at t0; at t0 + 10 s all but the zombie heartbeat. With 10 s intervals
+  // and 3 missed, the zombie's deadline is t0 + 30 s, everyone else's t0 + 40 s.
+  clock_.Advance(absl::Seconds(10));
+  zk_clock_.Advance(absl::Seconds(10));
+  for (const auto& [address, session] : nodes_) {
+    if (address != zombie) Heartbeat(address);
+  }
+  clock_.Advance(absl::Seconds(20) - absl::Milliseconds(1));
+  zk_clock_.Advance(absl::Seconds(20) - absl::Milliseconds(1));
+  // A timer due now would run before this write is applied (the executor runs due timers
+  // first), so once the view shows the write, the zombie's state 1 ms early is known.
+  Heartbeat(kEtl[1]);
+  EXPECT_EQ(Shown(zombie), NodeState::kRunning);
+
+  clock_.Advance(absl::Milliseconds(1));
+  ASSERT_EVENTUALLY(Shown(zombie) == NodeState::kFault);
+  EXPECT_EQ(manager_->view()->FindAny(zombie)->reason, "no heartbeat for 30s (3 intervals of 10s)");
+  for (const auto& [address, session] : nodes_) {
+    if (address != zombie) {
+      EXPECT_EQ(Shown(address), NodeState::kRunning) << address;
+    }
+  }
+}
+
 TEST_F(ClusterManagerClockTest, AWriterWhoseClockIsOffIsStillFlaggedAlone) {
   StartCluster();
   clock_.AdvanceWall(-absl::Hours(6));  // and whatever rosterd's own clock says

@@ -221,6 +221,42 @@ TEST_F(NodeStateMachineTest, TimeoutFiresExactlyAfterKIntervals) {
   EXPECT_EQ(m.history().size(), 3u);
 }
 
+TEST_F(NodeStateMachineTest, NextDeadlineIsTheFirstMomentTickChangesTheState) {
+  // Expected deadlines worked by hand from the defaults: 10 s intervals, FAULT after 3 (30 s),
+  // probation 2 intervals (20 s); every machine below last heard from its node at t0.
+  const absl::Time never = absl::InfiniteFuture();
+  const std::pair<S, absl::Time> cases[] = {
+      {S::kRegistering, At(absl::Seconds(30))},  // the znode's creation starts the timeout
+      {S::kRunning, At(absl::Seconds(30))},
+      {S::kOverload, At(absl::Seconds(30))},
+      {S::kRecovering, At(absl::Seconds(20))},  // probation ends before the timeout
+      {S::kFault, never},                       // FAULT is the verdict: nothing further
+      {S::kOffline, never},
+  };
+  for (const auto& [state, deadline] : cases) {
+    SCOPED_TRACE(NodeStateName(state));
+    NodeStateMachine m = MakeIn(state);
+    EXPECT_EQ(m.NextDeadline(), deadline);
+    if (deadline == never) {
+      EXPECT_FALSE(m.Tick(At(absl::Hours(24)), WallAt(absl::Hours(24))));
+      continue;
+    }
+    NodeStateMachine early = m;
+    EXPECT_FALSE(early.Tick(deadline - absl::Nanoseconds(1), wall0_));
+    EXPECT_TRUE(m.Tick(deadline, wall0_));
+  }
+}
+
+TEST_F(NodeStateMachineTest, NextDeadlineMovesWithHeartbeatsAndExcusedSilence) {
+  NodeStateMachine m = MakeIn(S::kRunning);
+  Feed(m, I::kHeartbeatNormal, absl::Seconds(8));
+  EXPECT_EQ(m.NextDeadline(), At(absl::Seconds(38)));
+  m.ExcuseSilenceUntil(At(absl::Seconds(15)));  // rosterd was blind until 15 s
+  EXPECT_EQ(m.NextDeadline(), At(absl::Seconds(45)));
+  Feed(m, I::kDrained, absl::Seconds(16));
+  EXPECT_EQ(m.NextDeadline(), absl::InfiniteFuture());
+}
+
 TEST_F(NodeStateMachineTest, SilenceCountsOnlyUntilTheRegistryWasLastObserved) {
   // The daemon heard from the registry until 5 s (a partition it has not noticed yet): a node
   // silent since 0 s is not timed out at 100 s, however late it is on the clock.
