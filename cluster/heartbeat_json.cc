@@ -24,6 +24,9 @@ constexpr size_t kMaxDepth = 16;
 // Integers up to 2^53 are exact as doubles: an integer-spelled double field reads the same
 // through protobuf (int64, then a checked cast) and here.
 constexpr int64_t kMaxExactInteger = int64_t{1} << 53;
+// Each thread's parser keeps the capacity of the largest document it read: larger payloads
+// (only under a raised --max_heartbeat_bytes) are protobuf's, so that stays bounded.
+constexpr size_t kMaxBytes = 64 * 1024;
 
 // A field of DolphinHeartbeatJson, as protobuf's JSON parser finds it by key.
 struct Field {
@@ -73,7 +76,10 @@ simdjson::dom::parser& ThreadParser() {
     simdjson::dom::parser p;
     // A failure leaves the parser unallocated: its first parse then allocates with the
     // default depth, and the depth check below refuses every document instead.
-    if (p.allocate(4096, kMaxDepth) != simdjson::SUCCESS) LOG(WARNING) << "simdjson allocate";
+    if (p.allocate(4096, kMaxDepth) != simdjson::SUCCESS) {
+      LOG(WARNING) << "simdjson cannot allocate its parser: this thread's heartbeats are read "
+                      "by protobuf's JSON parser";
+    }
     return p;
   }();
   return parser;
@@ -263,7 +269,7 @@ bool ReadHeartbeatJsonFast(absl::string_view payload, DolphinHeartbeatJson* json
                            NumberSpelling* thread_pool) {
   // Escapes are where JSON parsers differ most (surrogates, \u0000, error messages): payloads
   // that use them (DolphinScheduler's never do) are protobuf's.
-  if (payload.find('\\') != absl::string_view::npos) return false;
+  if (payload.size() > kMaxBytes || payload.find('\\') != absl::string_view::npos) return false;
   simdjson::dom::parser& parser = ThreadParser();
   if (parser.max_depth() > kMaxDepth) return false;
   simdjson::dom::element root;

@@ -27,9 +27,9 @@ enum class NumberSpelling {
 // be empty) as google::protobuf::util::JsonStringToMessage with ignore_unknown_fields does, and
 // sets `*thread_pool` to the spelling of the top-level threadPoolUsage value. Returns false,
 // leaving `json` and `*thread_pool` unspecified, for a payload outside what it reproduces
-// exactly: one protobuf would refuse, one that is not strict JSON, one with a backslash, nested
-// more than 16 levels, repeating a field of `json`, or holding a field's value in a type other
-// than the one DolphinScheduler writes (a string for an int, null, ...). Never fails otherwise.
+// exactly: one protobuf would refuse, one that is not strict JSON, one with a backslash, over
+// 64 KiB, nested 16 levels or more, repeating a field of `json`, or holding a field's value in a
+// type other than the one DolphinScheduler writes (a string for an int, null, ...).
 bool ReadHeartbeatJsonFast(absl::string_view payload, roster::v1::DolphinHeartbeatJson* json,
                            NumberSpelling* thread_pool);
 

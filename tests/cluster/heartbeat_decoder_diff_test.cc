@@ -252,6 +252,25 @@ TEST(HeartbeatDecoderDiffTest, Oddities) {
   }
 }
 
+// Under a raised --max_heartbeat_bytes, payloads over 64 KiB are protobuf's (each thread's
+// simdjson parser keeps the capacity of the largest payload it read).
+TEST(HeartbeatDecoderDiffTest, LargePayloadsUnderARaisedLimit) {
+  HeartbeatLimits limits;
+  limits.max_payload_bytes = 1 << 20;
+  for (const size_t padding : {size_t{60} << 10, size_t{100} << 10}) {
+    const std::string payload =
+        absl::StrCat(R"({"x":")", std::string(padding, 'a'), R"(","port":5678})");
+    const absl::StatusOr<Heartbeat> fast =
+        ParseHeartbeat(NodeRole::kWorker, payload, limits, kWrittenAt);
+    const absl::StatusOr<Heartbeat> reference =
+        ParseHeartbeatReference(NodeRole::kWorker, payload, limits, kWrittenAt);
+    ASSERT_TRUE(fast.ok() && reference.ok()) << fast.status() << " " << reference.status();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*fast, *reference));
+    EXPECT_EQ(fast->port(), 5678);
+    EXPECT_EQ(ReadFast(payload), payload.size() <= (64 << 10)) << payload.size();
+  }
+}
+
 // Mutations of the golden payloads (a byte changed, deleted, duplicated, or a JSON token
 // inserted), with a fixed seed: the near misses a fuzzer tries first.
 TEST(HeartbeatDecoderDiffTest, MutatedGoldenPayloads) {
