@@ -89,7 +89,7 @@ absl::StatusOr<roster::v1::Heartbeat> ParseHeartbeat(
 
 // ParseHeartbeat with protobuf's JSON parser for every JSON payload, never simdjson: the
 // reference the fast reader is tested against, and the baseline of its benchmark
-// (tests/bench/cluster_bench.cc). Same contract and results as ParseHeartbeat, about 20x
+// (tests/bench/cluster_bench.cc). Same contract and results as ParseHeartbeat, about 25x
 // slower.
 absl::StatusOr<roster::v1::Heartbeat> ParseHeartbeatReference(
     NodeRole role, absl::string_view payload, const HeartbeatLimits& limits, absl::Time written_at,
