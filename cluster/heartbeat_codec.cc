@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/types/span.h"
+#include "cluster/heartbeat_json.h"
 #include "cluster/node_address.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -299,8 +300,7 @@ absl::string_view RawMemberValue(absl::string_view payload, absl::string_view ke
   }
 }
 
-// How a number was spelled in the payload.
-enum class Spelling { kAbsent, kInteger, kDecimal, kOther };
+using Spelling = NumberSpelling;
 
 Spelling SpellingOf(absl::string_view raw) {
   if (raw.empty()) return Spelling::kAbsent;
@@ -552,6 +552,8 @@ absl::string_view UsageCause(absl::string_view name, bool above, HeartbeatDialec
 
 // A usage meant as a fraction in [0, 1]: kept as written, with a warning when it is not one.
 double ReadUsage(absl::string_view name, double value, HeartbeatDialect version, Heartbeat* out) {
+  if (value >= 0 && value <= 1) return value == 0 ? 0.0 : value;  // no -0; the common case
+  // Spelled only for a warning: it is most of a heartbeat's decoding time otherwise.
   const std::string text = NumberText(value);
   if (!std::isfinite(value)) {
     Warn(out, name, text, absl::StrCat(name, " ", text, " is not a number: read as 0"));
@@ -774,9 +776,12 @@ absl::string_view HeartbeatDialectName(HeartbeatDialect dialect) {
   return "unknown";
 }
 
-absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payload,
-                                         const HeartbeatLimits& limits, absl::Time written_at,
-                                         HeartbeatDialect dialect) {
+namespace {
+
+// ParseHeartbeat, with simdjson first (`fast`) or protobuf's parser alone.
+absl::StatusOr<Heartbeat> Parse(NodeRole role, absl::string_view payload,
+                                const HeartbeatLimits& limits, absl::Time written_at,
+                                HeartbeatDialect dialect, bool fast) {
   // Cheap checks first: a huge or hostile payload never reaches the JSON parser.
   if (payload.size() > limits.max_payload_bytes) {
     return Invalid(absl::StrCat("heartbeat is ", payload.size(), " bytes, over the ",
@@ -801,6 +806,17 @@ absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payloa
     not_text = absl::StrCat("; as DolphinScheduler 2.0/3.0 text it has ", fields,
                             " comma-separated fields, not 14 or 13");
   }
+  if (fast && payload[start] == '{') {
+    // The same DolphinHeartbeatJson and spelling protobuf's reading below gives, or a refusal
+    // to read the payload, which protobuf then reads (docs/dolphinscheduler.md, "Heartbeat
+    // decoding").
+    Spelling thread_pool = Spelling::kAbsent;
+    if (ReadHeartbeatJsonFast(payload, &json, &thread_pool)) {
+      return Normalise(role, json, thread_pool, DetectJsonFormat(json, thread_pool), dialect,
+                       limits, written_at);
+    }
+    json.Clear();
+  }
   if (const size_t deep = FindTooDeep(payload, kMaxJsonDepth); deep != absl::string_view::npos) {
     return Invalid(absl::StrCat("heartbeat nests JSON more than ", kMaxJsonDepth,
                                 " levels deep (at byte ", deep, ")"));
@@ -812,6 +828,20 @@ absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payloa
   }
   return Normalise(role, json, thread_pool, DetectJsonFormat(json, thread_pool), dialect, limits,
                    written_at);
+}
+
+}  // namespace
+
+absl::StatusOr<Heartbeat> ParseHeartbeat(NodeRole role, absl::string_view payload,
+                                         const HeartbeatLimits& limits, absl::Time written_at,
+                                         HeartbeatDialect dialect) {
+  return Parse(role, payload, limits, written_at, dialect, /*fast=*/true);
+}
+
+absl::StatusOr<Heartbeat> ParseHeartbeatReference(NodeRole role, absl::string_view payload,
+                                                  const HeartbeatLimits& limits,
+                                                  absl::Time written_at, HeartbeatDialect dialect) {
+  return Parse(role, payload, limits, written_at, dialect, /*fast=*/false);
 }
 
 }  // namespace roster::cluster

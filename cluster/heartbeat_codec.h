@@ -2,12 +2,15 @@
 // znodes (2.0 and 3.0 comma-separated text; 3.1, 3.2.0, 3.2.1, 3.2.2 and dev JSON) into a
 // checked, normalised roster.v1.Heartbeat, and back.
 //
-// JSON is parsed with protobuf's JSON utilities (no hand-written JSON parser): every field
-// optional, unknown fields ignored. A payload fails only when the node cannot be used (it is
-// not a heartbeat at all, its status is unknown, its address or clocks are wrong): the cluster
-// layer turns that into FAULT with the reason. Load figures that are out of range, as real
-// clusters write them (3.2.1's cpuUsage above 1, -1 for "unknown", a task count in
-// threadPoolUsage), are kept as written with a warning in the Heartbeat.
+// JSON is read as protobuf's JSON parser reads it into roster.v1.DolphinHeartbeatJson: every
+// field optional, unknown fields ignored. simdjson reads the payloads whose reading by protobuf
+// it reproduces exactly (DolphinScheduler's all are), protobuf's parser the rest, so the answer,
+// error text included, is protobuf's for every payload (docs/dolphinscheduler.md, "Heartbeat
+// decoding"; tests/cluster/heartbeat_decoder_diff_test.cc compares the two). A payload fails only
+// when the node cannot be used (it is not a heartbeat at all, its status is unknown, its address or
+// clocks are wrong): the cluster layer turns that into FAULT with the reason. Load figures that are
+// out of range, as real clusters write them (3.2.1's cpuUsage above 1, -1 for "unknown", a task
+// count in threadPoolUsage), are kept as written with a warning in the Heartbeat.
 //
 // Thread-safety: the functions are thread-safe.
 #pragma once
@@ -81,6 +84,14 @@ absl::Span<const absl::string_view> TextHeartbeatFields(HeartbeatDialect dialect
 //   negative", "workerGroup 'a/b' contains '/'" (roster's extension).
 // An empty payload is NotFound ("no heartbeat yet"): the node stays REGISTERING.
 absl::StatusOr<roster::v1::Heartbeat> ParseHeartbeat(
+    NodeRole role, absl::string_view payload, const HeartbeatLimits& limits, absl::Time written_at,
+    HeartbeatDialect dialect = HeartbeatDialect::kAuto);
+
+// ParseHeartbeat with protobuf's JSON parser for every JSON payload, never simdjson: the
+// reference the fast reader is tested against, and the baseline of its benchmark
+// (tests/bench/cluster_bench.cc). Same contract and results as ParseHeartbeat, about 25x
+// slower.
+absl::StatusOr<roster::v1::Heartbeat> ParseHeartbeatReference(
     NodeRole role, absl::string_view payload, const HeartbeatLimits& limits, absl::Time written_at,
     HeartbeatDialect dialect = HeartbeatDialect::kAuto);
 

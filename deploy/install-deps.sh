@@ -10,6 +10,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libzookeeper-mt-dev libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev
   libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps
+  # simdjson: the heartbeat JSON reader ahead of protobuf's parser (cluster/heartbeat_json.cc).
+  libsimdjson-dev
   # DolphinScheduler's worker groups from its database (cluster/dsdb) and the test servers.
   postgresql mariadb-server libpq-dev libmariadb-dev
 )

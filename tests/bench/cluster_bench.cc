@@ -20,6 +20,10 @@
 // ratios against them as counters (x_registry, x_parse); see that section.
 // Only its events: --benchmark_filter=ClusterManagerEvents
 //
+// The heartbeat decoding section times ParseHeartbeat against protobuf's JSON
+// parser (ParseHeartbeatReference) on the same payloads, in the same run
+// (x_protobuf); see that section. Only it: --benchmark_filter=HeartbeatDecode
+//
 // Sections: baselines, then one per component (WorkerSelector, ...). Add new
 // sections above the reporting code at the end.
 #include <algorithm>
@@ -27,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <memory>
@@ -203,6 +208,126 @@ BENCHMARK_CAPTURE(BM_SelectShared, ROUND_ROBIN, SelectionStrategy::kRoundRobin)
     ->Threads(2)
     ->UseRealTime();
 
+void CheckOk(const absl::Status& status) { CHECK(status.ok()) << status; }
+template <typename T>
+void CheckOk(const absl::StatusOr<T>& result) {
+  CheckOk(result.status());
+}
+
+// -----------------------------------------------------------------------------
+// Heartbeat decoding: ParseHeartbeat (simdjson, protobuf for what it declines)
+// against ParseHeartbeatReference (protobuf's JSON parser alone), on the same
+// payloads: 1,000 workers' heartbeats as each DolphinScheduler version spells
+// them (EncodeHeartbeat), read as the cluster layer reads them (kAuto, the
+// znode's mtime as the clock reference).
+//   BM_HeartbeatDecode/<version>/fast       items/s = heartbeats decoded/s
+//   BM_HeartbeatDecode/<version>/protobuf   the reference, the same payloads
+// The fast one also times both over the same payloads in the same run, in
+// CPU time (counters fast_ns, ref_ns), and reports x_protobuf = ref_ns /
+// fast_ns: how many times faster than protobuf's parser the codec decodes.
+// Only these: --benchmark_filter=HeartbeatDecode
+
+constexpr int kDecodePayloads = 1000;
+
+std::vector<std::string> DecodePayloads(HeartbeatDialect dialect) {
+  const int64_t startup_ms = absl::ToUnixMillis(absl::Now() - absl::Hours(1));
+  std::vector<std::string> payloads;
+  for (int i = 0; i < kDecodePayloads; ++i) {
+    roster::v1::Heartbeat h;
+    h.set_server_status(i % 10 == 0 ? roster::v1::Heartbeat::BUSY : roster::v1::Heartbeat::NORMAL);
+    h.set_process_id(2000 + i);
+    h.set_startup_time_ms(startup_ms);
+    h.set_report_time_ms(startup_ms + 1000 + i);
+    h.set_cpu_usage(0.01 * (i % 90));
+    h.set_memory_usage(0.011 * (i % 80));
+    h.set_jvm_cpu_usage(0.002 * (i % 50));
+    h.set_jvm_memory_usage(0.007 * (i % 100));
+    h.set_load_average(0.25 * (i % 16));
+    h.set_available_memory_gb(1.5 + i % 30);
+    h.set_reserved_memory(0.3);
+    h.set_max_cpu_load_avg(16);
+    h.set_disk_available_gb(100.25);
+    h.set_host(absl::StrCat("10.1.", i / 200, ".", i % 200 + 10));
+    h.set_port(1234);
+    h.set_host_weight(100);
+    h.set_exec_threads(100);
+    h.set_waiting_tasks(i % 3);
+    h.set_running_tasks(i % 7);
+    h.set_thread_pool_usage(0.01 * (i % 100));
+    payloads.push_back(EncodeHeartbeat(NodeRole::kWorker, h, dialect));
+  }
+  return payloads;
+}
+
+using DecodeFunction = absl::StatusOr<roster::v1::Heartbeat> (*)(NodeRole, absl::string_view,
+                                                                 const HeartbeatLimits&, absl::Time,
+                                                                 HeartbeatDialect);
+
+// This thread's CPU time: the machines these run on are shared, and wall time
+// counts the other tenants' work too.
+absl::Duration ThreadCpuTime() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
+// CPU nanoseconds per heartbeat of `decode` over `payloads`, `passes` times.
+double TimeDecode(DecodeFunction decode, const std::vector<std::string>& payloads, int passes) {
+  const HeartbeatLimits limits;
+  const absl::Time written_at = absl::Now();
+  const absl::Duration start = ThreadCpuTime();
+  for (int pass = 0; pass < passes; ++pass) {
+    for (const std::string& payload : payloads) {
+      auto parsed = decode(NodeRole::kWorker, payload, limits, written_at, HeartbeatDialect::kAuto);
+      benchmark::DoNotOptimize(parsed);
+    }
+  }
+  return absl::ToDoubleNanoseconds(ThreadCpuTime() - start) / (passes * payloads.size());
+}
+
+void BM_HeartbeatDecode(benchmark::State& state, HeartbeatDialect dialect, bool fast) {
+  const std::vector<std::string> payloads = DecodePayloads(dialect);
+  const HeartbeatLimits limits;
+  const absl::Time written_at = absl::Now();
+  const DecodeFunction decode = fast ? &ParseHeartbeat : &ParseHeartbeatReference;
+  for (const std::string& payload : payloads) {  // every payload is a heartbeat, both ways
+    CheckOk(decode(NodeRole::kWorker, payload, limits, written_at, HeartbeatDialect::kAuto));
+  }
+  double reference_ns = 0;
+  if (fast) reference_ns = TimeDecode(&ParseHeartbeatReference, payloads, 1);
+  size_t k = 0;
+  for (auto _ : state) {
+    auto parsed =
+        decode(NodeRole::kWorker, payloads[k], limits, written_at, HeartbeatDialect::kAuto);
+    benchmark::DoNotOptimize(parsed);
+    if (++k == payloads.size()) k = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (fast) {
+    // The fast figure again, timed like the reference (same loop, same run).
+    const double fast_ns = TimeDecode(&ParseHeartbeat, payloads, 20);
+    state.counters["fast_ns"] = fast_ns;
+    state.counters["ref_ns"] = reference_ns;
+    state.counters["x_protobuf"] = reference_ns / fast_ns;
+  }
+}
+
+void RegisterDecodeBenchmarks() {
+  const std::pair<const char*, HeartbeatDialect> versions[] = {
+      {"3.1", HeartbeatDialect::kJson31},
+      {"3.2.0", HeartbeatDialect::kJson320},
+      {"3.2.1", HeartbeatDialect::kJson321},
+      {"3.2.2", HeartbeatDialect::kJson322},
+      {"3.3", HeartbeatDialect::kJson33}};
+  for (const auto& [name, dialect] : versions) {
+    for (const bool fast : {true, false}) {
+      benchmark::RegisterBenchmark(
+          absl::StrCat("BM_HeartbeatDecode/", name, fast ? "/fast" : "/protobuf").c_str(),
+          &BM_HeartbeatDecode, dialect, fast);
+    }
+  }
+}
+
 // -----------------------------------------------------------------------------
 // ClusterManager events: heartbeats, from registry events to published views
 //
@@ -237,12 +362,6 @@ BENCHMARK_CAPTURE(BM_SelectShared, ROUND_ROBIN, SelectionStrategy::kRoundRobin)
 //            node once per batch (NodeTable::Derive), so events that share a
 //            batch with a later event of the same node cost no parse:
 //            parses/event shows how far that coalescing went.
-
-void CheckOk(const absl::Status& status) { CHECK(status.ok()) << status; }
-template <typename T>
-void CheckOk(const absl::StatusOr<T>& result) {
-  CheckOk(result.status());
-}
 
 constexpr int kEventWorkers = 10000;
 constexpr int kEventRounds = 5;
@@ -973,6 +1092,7 @@ int main(int argc, char** argv) {
   argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  roster::cluster::RegisterDecodeBenchmarks();
   roster::cluster::RegisterEventBenchmarks();
   roster::cluster::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

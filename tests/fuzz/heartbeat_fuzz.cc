@@ -8,7 +8,10 @@
 //  - an accepted heartbeat has no NaN or infinite figure, a port in [0, 65535], a weight in
 //    [0, 10000], and a valid group;
 //  - for every dialect D, EncodeHeartbeat(h, D) parses with D, and encoding what it parses
-//    to gives the same bytes again (the codec's round trip, for the fields D writes).
+//    to gives the same bytes again (the codec's round trip, for the fields D writes);
+//  - ParseHeartbeat (simdjson, protobuf for what it declines) answers exactly as
+//    ParseHeartbeatReference (protobuf's JSON parser alone): the same Heartbeat, or the same
+//    status code and message.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include "absl/time/time.h"
 #include "cluster/heartbeat_codec.h"
 #include "cluster/node_address.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace roster::fuzz {
@@ -71,10 +75,30 @@ void RoundTrip(NodeRole role, const Heartbeat& h, absl::string_view payload) {
   }
 }
 
+// The fast reader's answer is the reference reader's.
+void CheckSameAsReference(NodeRole role, HeartbeatDialect dialect, absl::string_view payload,
+                          const absl::StatusOr<Heartbeat>& parsed) {
+  const absl::StatusOr<Heartbeat> reference = cluster::ParseHeartbeatReference(
+      role, payload, cluster::HeartbeatLimits(), kWallNow, dialect);
+  if (!parsed.ok() || !reference.ok()) {
+    Check(parsed.status() == reference.status(),
+          "fast and reference readers give the same status: " + parsed.status().ToString() +
+              " vs " + reference.status().ToString(),
+          payload);
+    return;
+  }
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&diff);
+  Check(differencer.Compare(*reference, *parsed),
+        "fast and reference readers give the same Heartbeat: " + diff, payload);
+}
+
 void FuzzHeartbeat(NodeRole role, HeartbeatDialect dialect, absl::string_view payload) {
   const cluster::HeartbeatLimits limits;
   absl::StatusOr<Heartbeat> parsed =
       cluster::ParseHeartbeat(role, payload, limits, kWallNow, dialect);
+  CheckSameAsReference(role, dialect, payload, parsed);
   if (!parsed.ok()) {
     Check(absl::IsInvalidArgument(parsed.status()) || absl::IsNotFound(parsed.status()),
           "a bad heartbeat is InvalidArgument or NotFound", payload);

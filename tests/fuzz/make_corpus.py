@@ -48,6 +48,10 @@ def heartbeat():
         '{"workerGroup":" etl"}', '{"host":"my host"}', '{"port":1,"port":2}',
         '{"x":' + "[" * 40 + "]" * 40 + "}", '{"threadPoolUsage":3}',
         '{"threadPoolUsage":0.25,"jvmCpuUsage":0.1}', "{'cpuUsage':0.5,port:1}",
+        # Where the simdjson reader hands over to protobuf's (cluster/heartbeat_json.h).
+        '{"":1,"port":5678}', '{"port":"5678","processId":8e2}', '{"cpuUsage":9007199254740993}',
+        '{"serverStatus":"BUSY","serverStatus":2}', '{"cpuUsage":"NaN","threadPoolUsage":-0}',
+        '{"x":1,"x":[],"port":5678}', '{"host":null,"startupTime":"1729238400123"}',
     ]
     for payload in bad:
         put("heartbeat_fuzz", bytes([1]) + payload.encode())
