@@ -331,5 +331,72 @@ TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnec
       absl::ToDoubleSeconds(t_resynced - t_healed));
 }
 
+// The same recovery on a small tree with max_reconnect_watches = 0 (every disconnect drops
+// every watch), for each kind of watch a subscription holds: data watches on nodes, child
+// watches on listed parents (depth 2), and the exists watch on a root that does not exist yet.
+// Changes in the outage are found by the re-read; changes after it, by the re-armed watches.
+TEST_F(ZooKeeperManyWatchesTest, EveryKindOfWatchIsArmedAgainAfterADrop) {
+  ZooKeeperServer& server = StartServer();
+  TcpProxyOptions proxy_options;
+  proxy_options.upstream_port = server.port();
+  proxy_options.name = "zk-client";
+  proxy_ = std::make_unique<TcpProxy>(proxy_options);
+  ASSERT_OK(proxy_->Start());
+  RawZooKeeper writer;
+  ASSERT_OK(writer.Connect(server.ConnectString()));
+  for (const char* path : {"/tree", "/tree/a", "/tree/b", "/tree/c"}) {
+    ASSERT_OK(writer.CreatePersistent(path));
+  }
+
+  RegistryOptions options = Options("dropall", absl::Seconds(10));
+  options.max_reconnect_watches = 0;
+  Registry* r = Open(absl::StrCat("127.0.0.1:", proxy_->port()), options);
+  ASSERT_NE(r, nullptr);
+  EventRecorder tree, later;
+  registry::SubscribeOptions depth2;
+  depth2.max_depth = 2;
+  registry::SubscribeOptions root_only;
+  root_only.max_depth = 0;
+  root_only.include_root = true;
+  ASSERT_OK_AND_ASSIGN(auto tree_subscription, r->Subscribe("/tree", depth2, tree.Listener()));
+  ASSERT_OK_AND_ASSIGN(auto later_subscription,
+                       r->Subscribe("/later", root_only, later.Listener()));
+  ASSERT_EVENTUALLY(tree.Synced() >= 1 && later.Synced() >= 1);
+  ASSERT_EQ(tree.View().size(), 3u);
+  ASSERT_TRUE(later.View().empty());
+  const registry::SessionInfo before = r->session();
+  const int tree_synced = tree.Synced(), later_synced = later.Synced();
+
+  proxy_->SetReset(true);
+  ASSERT_EVENTUALLY(r->session().state == SessionState::kSuspended);
+  ASSERT_OK(writer.CreateEphemeral("/tree/a/x", "x"));  // a child of a listed node
+  ASSERT_OK(writer.Delete("/tree/b"));
+  ASSERT_OK(writer.Set("/tree/c", "c1"));
+  proxy_->SetReset(false);
+  ASSERT_EVENTUALLY(tree.Synced() > tree_synced && later.Synced() > later_synced &&
+                    r->session().state == SessionState::kConnected);
+  EXPECT_EQ(r->session().session_id, before.session_id);
+  EXPECT_EQ(tree.View(), (std::map<std::string, std::string>{
+                             {"/tree/a", ""}, {"/tree/a/x", "x"}, {"/tree/c", "c1"}}));
+
+  // Each kind of watch fires again: a child watch (/tree/a), a data watch (/tree/c), the child
+  // watch on the root (/tree), and the exists watch on a missing root (/later).
+  ASSERT_OK(writer.CreateEphemeral("/tree/a/y", "y"));
+  ASSERT_OK(writer.Set("/tree/c", "c2"));
+  ASSERT_OK(writer.CreatePersistent("/tree/d"));
+  ASSERT_OK(writer.CreateEphemeral("/later", "here"));
+  ASSERT_EVENTUALLY(tree.View() == (std::map<std::string, std::string>{{"/tree/a", ""},
+                                                                       {"/tree/a/x", "x"},
+                                                                       {"/tree/a/y", "y"},
+                                                                       {"/tree/c", "c2"},
+                                                                       {"/tree/d", ""}}) &&
+                    later.View() == (std::map<std::string, std::string>{{"/later", "here"}}));
+  // Found by watches, not by another full re-read.
+  EXPECT_EQ(tree.Synced(), tree_synced + 1);
+  EXPECT_EQ(later.Synced(), later_synced + 1);
+  EXPECT_TRUE(tree.Violations().empty()) << tree.Violations().front();
+  EXPECT_TRUE(later.Violations().empty()) << later.Violations().front();
+}
+
 }  // namespace
 }  // namespace roster::testing
