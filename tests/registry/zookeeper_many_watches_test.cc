@@ -144,16 +144,23 @@ class RawZooKeeper {
     std::vector<std::string> names(children.data, children.data + children.count);
     deallocate_String_vector(&children);
     Reads reads;
-    reads.pending = static_cast<int>(names.size());
+    {
+      absl::MutexLock lock(&reads.mu);
+      reads.pending = static_cast<int>(names.size());
+    }
     std::vector<std::unique_ptr<Read>> slots;
     for (const std::string& name : names) {
       slots.push_back(std::make_unique<Read>(Read{&reads, name}));
       rc = zoo_aget(zh_, absl::StrCat(parent, "/", name).c_str(), 0, &OnRead, slots.back().get());
-      if (rc != ZOK) return Check(rc, "get", name);
+      if (rc != ZOK) {  // no completion follows: count it here (the others still arrive)
+        absl::MutexLock lock(&reads.mu);
+        --reads.pending;
+        ++reads.failed;
+      }
     }
     absl::MutexLock lock(&reads.mu);
     reads.mu.Await(absl::Condition(
-        +[](Reads* r) { return r->pending == 0; }, &reads));
+        +[](Reads* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu) { return r->pending == 0; }, &reads));
     if (reads.failed != 0) return absl::InternalError(absl::StrCat(reads.failed, " reads failed"));
     return std::move(reads.nodes);
   }
