@@ -88,6 +88,11 @@ class RawZooKeeper {
     zh_ = zookeeper_init(connect_string.c_str(), &IgnoreWatch, 30000, nullptr, nullptr, 0);
     if (zh_ == nullptr) return absl::InternalError("zookeeper_init failed");
     zoo_set_servers_resolution_delay(zh_, 30000);
+    return WaitConnected();
+  }
+
+  // Until the handle is connected (again, after a server restart).
+  absl::Status WaitConnected() {
     if (!WaitFor([this] { return zoo_state(zh_) == ZOO_CONNECTED_STATE; },
                  kDefaultEventuallyTimeout)) {
       return absl::UnavailableError("the raw ZooKeeper handle never connected");
@@ -243,7 +248,7 @@ void ExpectViewMatchesServer(const EventRecorder& events,
   EXPECT_EQ(ghosts, 0);
 }
 
-TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnection) {
+TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnectionAndARestart) {
   const absl::Time t0 = absl::Now();
   ZooKeeperServer& server = StartServer();
   ASSERT_TRUE(server.running());
@@ -271,7 +276,7 @@ TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnec
   ASSERT_GT(set_watches, kJuteMaxBuffer) << "the test must cross ZooKeeper's request limit";
   const absl::Time t_loaded = absl::Now();
 
-  RegistryOptions options = Options("bigwatch", absl::Seconds(10));
+  RegistryOptions options = Options("bigwatch", absl::Seconds(20));
   Registry* r = Open(absl::StrCat("127.0.0.1:", proxy_->port(), kChroot), options);
   ASSERT_NE(r, nullptr);
   SessionRecorder sessions;
@@ -284,58 +289,74 @@ TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnec
   ASSERT_EQ(events.View().size(), static_cast<size_t>(kNodes));
   const absl::Time t_synced = absl::Now();
   const registry::SessionInfo before = r->session();
-  const int synced_before = events.Synced();
-
-  // The outage: the registry's connection is reset and new ones refused, while the writer
-  // changes one node, deletes another and adds a third.
-  const std::string changed = WorkerName(17), deleted = WorkerName(4242), added = "10.255.0.1:1234";
-  proxy_->SetReset(true);
-  ASSERT_EVENTUALLY(r->session().state == SessionState::kSuspended);
-  ASSERT_OK(writer.Set(Full(changed), "changed during the outage"));
-  ASSERT_OK(writer.Delete(Full(deleted)));
-  ASSERT_OK(writer.CreateEphemeral(Full(added), "added during the outage"));
-  const absl::Time t_healed = absl::Now();
-  proxy_->SetReset(false);
-
-  // Reconnected within the session timeout, in the same session, and re-read.
-  ASSERT_EVENTUALLY_WITHIN(absl::Seconds(30), events.Synced() > synced_before &&
-                                                  r->session().state == SessionState::kConnected)
-      << "the registry never re-synced after the reconnect; session events: "
-      << sessions.Types().size() << ", proxy connections accepted: " << proxy_->accepted();
-  const absl::Time t_resynced = absl::Now();
-  EXPECT_EQ(r->session().session, before.session);
-  EXPECT_EQ(r->session().session_id, before.session_id);
-  EXPECT_FALSE(sessions.Saw(SessionEventType::kExpired));
-  EXPECT_FALSE(sessions.Saw(SessionEventType::kLost));
-  EXPECT_TRUE(sessions.Saw(SessionEventType::kReconnected));
-
   const std::string parent = kParent;
-  const std::map<std::string, std::string> view = events.View();
-  EXPECT_EQ(view.count(parent + "/" + deleted), 0u) << "a node deleted in the outage is ghosted";
-  ASSERT_EQ(view.count(parent + "/" + changed), 1u);
-  EXPECT_EQ(view.at(parent + "/" + changed), "changed during the outage");
-  ASSERT_EQ(view.count(parent + "/" + added), 1u);
-  EXPECT_EQ(view.at(parent + "/" + added), "added during the outage");
-  ASSERT_OK_AND_ASSIGN(auto direct, writer.ReadAll(absl::StrCat(kChroot, kParent)));
-  EXPECT_EQ(direct.size(), static_cast<size_t>(kNodes));
-  ExpectViewMatchesServer(events, direct);
+  size_t expected_nodes = kNodes;  // what the writer leaves, counted here
 
-  // The watches are armed again: changes after the reconnect arrive as they happen.
-  const std::string later = WorkerName(kNodes - 1), gone = WorkerName(0);
-  ASSERT_OK(writer.Set(Full(later), "changed after the reconnect"));
-  ASSERT_OK(writer.Delete(Full(gone)));
-  ASSERT_EVENTUALLY(events.View().count(parent + "/" + later) == 1 &&
-                    events.View().at(parent + "/" + later) == "changed after the reconnect" &&
-                    events.View().count(parent + "/" + gone) == 0);
-  EXPECT_TRUE(events.HasEvent(EventType::kRemoved, parent + "/" + gone));
+  // Two outages: the registry's connection reset (new ones refused) while the server runs,
+  // then the same with a server restart in the middle. In each, the writer changes one node,
+  // deletes another and adds a third while the registry is cut off.
+  for (const bool restart : {false, true}) {
+    SCOPED_TRACE(restart ? "outage with a server restart" : "connection dropped");
+    const int synced_before = events.Synced();
+    const std::string round = restart ? "2" : "1";
+    const std::string changed = WorkerName(restart ? 18 : 17);
+    const std::string deleted = WorkerName(restart ? 4343 : 4242);
+    const std::string added = absl::StrCat("10.255.0.", round, ":1234");
+    proxy_->SetReset(true);
+    ASSERT_EVENTUALLY(r->session().state == SessionState::kSuspended);
+    if (restart) {
+      ASSERT_OK(server.Restart());
+      ASSERT_OK(writer.WaitConnected());
+    }
+    ASSERT_OK(writer.Set(Full(changed), "changed during outage " + round));
+    ASSERT_OK(writer.Delete(Full(deleted)));
+    ASSERT_OK(writer.CreateEphemeral(Full(added), "added during outage " + round));
+    const absl::Time t_healed = absl::Now();
+    proxy_->SetReset(false);
+
+    // Reconnected within the session timeout, in the same session, and re-read.
+    ASSERT_EVENTUALLY_WITHIN(absl::Seconds(30), events.Synced() > synced_before &&
+                                                    r->session().state == SessionState::kConnected)
+        << "the registry never re-synced after the reconnect; session events: "
+        << sessions.Types().size() << ", proxy connections accepted: " << proxy_->accepted();
+    const absl::Time t_resynced = absl::Now();
+    EXPECT_EQ(r->session().session, before.session);
+    EXPECT_EQ(r->session().session_id, before.session_id);
+    EXPECT_FALSE(sessions.Saw(SessionEventType::kExpired));
+    EXPECT_FALSE(sessions.Saw(SessionEventType::kLost));
+    EXPECT_TRUE(sessions.Saw(SessionEventType::kReconnected));
+
+    const std::map<std::string, std::string> view = events.View();
+    EXPECT_EQ(view.count(parent + "/" + deleted), 0u) << "a node deleted in the outage is ghosted";
+    ASSERT_EQ(view.count(parent + "/" + changed), 1u);
+    EXPECT_EQ(view.at(parent + "/" + changed), "changed during outage " + round);
+    ASSERT_EQ(view.count(parent + "/" + added), 1u);
+    EXPECT_EQ(view.at(parent + "/" + added), "added during outage " + round);
+    ASSERT_OK_AND_ASSIGN(auto direct, writer.ReadAll(absl::StrCat(kChroot, kParent)));
+    EXPECT_EQ(direct.size(), expected_nodes);  // one deleted, one added
+    ExpectViewMatchesServer(events, direct);
+
+    // The watches are armed again: changes after the reconnect arrive as they happen.
+    const std::string later = WorkerName(kNodes - (restart ? 2 : 1));
+    const std::string gone = WorkerName(restart ? 1 : 0);
+    ASSERT_OK(writer.Set(Full(later), "changed after reconnect " + round));
+    ASSERT_OK(writer.Delete(Full(gone)));
+    --expected_nodes;
+    ASSERT_EVENTUALLY(events.View().count(parent + "/" + later) == 1 &&
+                      events.View().at(parent + "/" + later) ==
+                          "changed after reconnect " + round &&
+                      events.View().count(parent + "/" + gone) == 0);
+    EXPECT_TRUE(events.HasEvent(EventType::kRemoved, parent + "/" + gone));
+    std::printf("20k watches, %s: healed to re-synced %.2f s\n",
+                restart ? "server restarted" : "connection dropped",
+                absl::ToDoubleSeconds(t_resynced - t_healed));
+  }
   EXPECT_TRUE(events.Violations().empty()) << events.Violations().front();
-
   std::printf(
       "20k watches: SetWatches avoided ~%zu bytes (%.1f bytes a path, limit %zu); server up and "
-      "loaded %.2f s, first sync %.2f s, reconnect to re-synced %.2f s\n",
+      "loaded %.2f s, first sync %.2f s\n",
       set_watches, static_cast<double>(set_watches) / (kNodes + 1), kJuteMaxBuffer,
-      absl::ToDoubleSeconds(t_loaded - t0), absl::ToDoubleSeconds(t_synced - t_loaded),
-      absl::ToDoubleSeconds(t_resynced - t_healed));
+      absl::ToDoubleSeconds(t_loaded - t0), absl::ToDoubleSeconds(t_synced - t_loaded));
 }
 
 // The same recovery on a small tree with max_reconnect_watches = 0 (every disconnect drops
