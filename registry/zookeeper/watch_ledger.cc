@@ -28,16 +28,16 @@ void WatchLedger::Armed(const std::string& path, Kind kind) {
   path_bytes_ += path.size();
 }
 
-void WatchLedger::Fired(const std::string& path, Event event) {
+void WatchLedger::Fired(const std::string& path, internal::WatchEventType event) {
   switch (event) {
-    case Event::kDeleted:  // fires every watch on the path
+    case internal::WatchEventType::kDeleted:
       Remove(path, kData | kChild);
       break;
-    case Event::kCreated:
-    case Event::kDataChanged:
+    case internal::WatchEventType::kCreated:
+    case internal::WatchEventType::kDataChanged:
       Remove(path, kData);
       break;
-    case Event::kChildrenChanged:
+    case internal::WatchEventType::kChildrenChanged:
       Remove(path, kChild);
       break;
   }

@@ -8,7 +8,7 @@
 // jute.maxbuffer (1 MiB - 1 by default; NIOServerCnxn.readLength): past it, it closes the
 // connection, the client reconnects and sends the same request again, for ever. With one data
 // watch per worker znode (~55-75 bytes each on DolphinScheduler's paths) that happens near
-// 15-19k workers.
+// 14-19k workers.
 //
 // What the registry does about it (docs/architecture.md, "More watches than one packet"):
 // above RegistryOptions::max_reconnect_watches, a disconnect drops every watch locally
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "registry/internal/watch_backend.h"
 
 namespace roster::registry {
 
@@ -41,8 +42,6 @@ class WatchLedger {
     kData = 1 << 0,   // GetData or Exists: the C client's node or exist watch
     kChild = 1 << 1,  // GetChildren
   };
-  // A watch event, as it consumes watches (the C client's collectWatchers).
-  enum class Event { kCreated, kDeleted, kDataChanged, kChildrenChanged };
 
   // `max_kept`: RegistryOptions::max_reconnect_watches (< 0: never drop). `chroot`: "" or
   // "/name", prefixed by the C client to every path it sends.
@@ -50,8 +49,10 @@ class WatchLedger {
 
   // A read that leaves a watch of `kind` on `path` (a client path) succeeded.
   void Armed(const std::string& path, Kind kind);
-  // A watch event for `path`.
-  void Fired(const std::string& path, Event event);
+  // A watch event for `path`: it consumes the watches it fires (the C client's
+  // collectWatchers): a deletion every watch on the path, a creation or data change the data
+  // watch, a children change the child watch.
+  void Fired(const std::string& path, internal::WatchEventType event);
   // Every watch is gone (new handle, or dropped).
   void Clear();
 

@@ -280,22 +280,19 @@ class ZooKeeperRegistry final : public Registry,
     internal::WatchEvent event;
     if (type == ZOO_CREATED_EVENT) {
       event.type = internal::WatchEventType::kCreated;
-      watches_.Fired(path, WatchLedger::Event::kCreated);
     } else if (type == ZOO_DELETED_EVENT) {
       event.type = internal::WatchEventType::kDeleted;
-      watches_.Fired(path, WatchLedger::Event::kDeleted);
     } else if (type == ZOO_CHANGED_EVENT) {
       event.type = internal::WatchEventType::kDataChanged;
-      watches_.Fired(path, WatchLedger::Event::kDataChanged);
     } else if (type == ZOO_CHILD_EVENT) {
       event.type = internal::WatchEventType::kChildrenChanged;
-      watches_.Fired(path, WatchLedger::Event::kChildrenChanged);
     } else {
       // ZOO_NOTWATCHING_EVENT comes only from a removal the server is asked for; ours are
-      // local (DropWatches), which the C client does not report.
+      // local (DropWatchesIfTooMany), which the C client does not report.
       return;
     }
     event.path = std::move(path);
+    watches_.Fired(event.path, event.type);
     VLOG(2) << "registry '" << options_.name << "': watch event " << type << " on '" << event.path
             << "'";
     // Every subscription ignores paths outside its subtree.
@@ -549,24 +546,23 @@ class ZooKeeperRegistry final : public Registry,
     watches_.Clear();
   }
 
-  // The connection is lost. The C client will re-register every watch of the session in one
-  // SetWatches request once it reconnects; past max_reconnect_watches that request may pass
-  // the server's jute.maxbuffer and be refused on every attempt (watch_ledger.h). Drop the
-  // watches locally instead: every subscription re-reads its subtree after the reconnect
-  // (kReconnected, or kConnected after a restore) and arms them again. If the client
-  // reconnected before this ran, the server holds watches we no longer do; an event they fire
-  // finds no watcher here and is dropped by the C client, and the re-read covers it.
+  // The connection is lost: past max_reconnect_watches, drop the watches locally, lest the
+  // C client's one SetWatches request pass jute.maxbuffer (watch_ledger.h). Every subscription
+  // re-reads its subtree after the reconnect and arms them again. Should the client reconnect
+  // before this runs, the server may hold watches we no longer do: their events find no
+  // watcher in the C client and are dropped, and the re-read covers them.
   void DropWatchesIfTooMany() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     if (handle_ == nullptr || !watches_.ShouldDrop()) return;
     const absl::Time start = absl::Now();
     const size_t watches = watches_.watches();
     const size_t bytes = watches_.SetWatchesBytes();
-    for (const std::string& path : watches_.Paths()) handle_->RemoveWatchesLocally(path);
+    const size_t failed = handle_->RemoveWatchesLocally(watches_.Paths());
     watches_.Clear();
     LOG(INFO) << "registry '" << options_.name << "': connection lost holding " << watches
               << " watches (a " << bytes / 1024 << " KiB SetWatches request on reconnect; "
               << "max_reconnect_watches " << options_.max_reconnect_watches
               << "): dropped them locally in " << absl::FormatDuration(absl::Now() - start)
+              << (failed > 0 ? absl::StrCat(" (", failed, " paths failed)") : "")
               << "; the re-read after the reconnect arms them again";
   }
 

@@ -44,17 +44,17 @@ TEST(WatchLedgerTest, AnEventConsumesTheWatchesItFires) {
   ledger.Armed("/b", WatchLedger::kData);
   ledger.Armed("/c", WatchLedger::kData);
 
-  ledger.Fired("/a", WatchLedger::Event::kDataChanged);  // the data watch only
+  ledger.Fired("/a", internal::WatchEventType::kDataChanged);  // the data watch only
   EXPECT_EQ(ledger.watches(), 3u);
-  ledger.Fired("/a", WatchLedger::Event::kChildrenChanged);
+  ledger.Fired("/a", internal::WatchEventType::kChildrenChanged);
   EXPECT_EQ(ledger.watches(), 2u);
   EXPECT_THAT(ledger.Paths(), UnorderedElementsAre("/b", "/c"));
 
   ledger.Armed("/a", WatchLedger::kData);
   ledger.Armed("/a", WatchLedger::kChild);
-  ledger.Fired("/a", WatchLedger::Event::kDeleted);  // every watch on the path
-  ledger.Fired("/b", WatchLedger::Event::kCreated);  // an exists watch is a data watch
-  ledger.Fired("/nowhere", WatchLedger::Event::kDeleted);
+  ledger.Fired("/a", internal::WatchEventType::kDeleted);  // every watch on the path
+  ledger.Fired("/b", internal::WatchEventType::kCreated);  // an exists watch is a data watch
+  ledger.Fired("/nowhere", internal::WatchEventType::kDeleted);
   EXPECT_EQ(ledger.watches(), 1u);
   EXPECT_EQ(ledger.SetWatchesBytes(), kEmpty + 4 + 2);  // "/c"
   EXPECT_THAT(ledger.Paths(), UnorderedElementsAre("/c"));
