@@ -7,8 +7,9 @@
 // 4 + path bytes each, the chroot included. A server reads no request longer than
 // jute.maxbuffer (1 MiB - 1 by default; NIOServerCnxn.readLength): past it, it closes the
 // connection, the client reconnects and sends the same request again, for ever. With one data
-// watch per worker znode (~55-75 bytes each on DolphinScheduler's paths) that happens near
-// 14-19k workers.
+// watch per worker znode (48-54 bytes each on DolphinScheduler's
+// /dolphinscheduler/nodes/worker/<ip>:<port>, ~75 with a longer chroot) that happens between
+// ~14k and ~22k workers.
 //
 // What the registry does about it (docs/architecture.md, "More watches than one packet"):
 // above RegistryOptions::max_reconnect_watches, a disconnect drops every watch locally
