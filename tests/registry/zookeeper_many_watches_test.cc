@@ -11,9 +11,9 @@
 // disconnect (RegistryOptions::max_reconnect_watches, docs/architecture.md).
 //
 // The outage is a TcpProxy between the registry and the server that resets every connection
-// and refuses new ones: the server and the writer's own session stay up, so the writer changes
-// the tree while the registry is cut off, and the registry's session survives.
-// Label `fault`.
+// and refuses new ones, so the writer (its own session, straight to the server) changes the
+// tree while the registry is cut off; the second outage restarts the server in the middle.
+// The registry's session survives both. Label `fault`.
 
 #include <zookeeper/zookeeper.h>
 
