@@ -24,6 +24,16 @@ struct RegistryOptions {
   std::string digest_file;
   // Reads a subscription keeps in flight at once (pipelining bound).
   int max_in_flight = 1000;
+  // ZooKeeper only. When the connection is lost while the session holds more watches than
+  // this (one per watched path and kind: a subscription holds one per node, plus one per
+  // listed parent), they are dropped locally, and the full re-read every subscription does
+  // after a reconnect arms them again. Below it, the C client re-registers them itself, in
+  // one SetWatches request that the server refuses past jute.maxbuffer (1 MiB - 1 by
+  // default), at 4 bytes plus the path (chroot included) per watch: 48-75 bytes on
+  // DolphinScheduler's worker paths, i.e. 14-22k watches. The default stays under 1 MiB for
+  // paths up to 120 bytes. 0 always drops; a negative value never does (the C client alone).
+  // See docs/architecture.md, "More watches than one packet".
+  int max_reconnect_watches = 8192;
   // Names the registry's executor thread, for logs and `top -H`.
   std::string name = "registry";
   // Monotonic time for the session-loss timer and SessionInfo::state_since. Not owned.

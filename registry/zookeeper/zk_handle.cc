@@ -380,4 +380,21 @@ int ZkHandle::Delete(const std::string& path, int32_t expected_version, uint64_t
                 context);
 }
 
+size_t ZkHandle::RemoveWatchesLocally(const std::vector<std::string>& paths) {
+  size_t failed = 0;
+  for (const std::string& path : paths) {
+    // With local = 1, aremove_watches (zookeeper.c, 3.8.0) takes the watchers of our function
+    // and context off the client's tables under its watcher lock and completes the call at
+    // once: this synchronous call never waits for the server. (zoo_aremove_watches with
+    // local = 1 cannot be used: it hands its `data` to notify_sync_completion as if it were
+    // the synchronous call's.) ZNOWATCHER: the watch fired, its event is on its way to us.
+    const int rc = zoo_remove_watches(zh_, path.c_str(), ZWATCHTYPE_ANY, &Watcher, route_.get(),
+                                      /*local=*/1);
+    if (rc != ZOK && rc != ZNOWATCHER && failed++ == 0) {
+      LOG(WARNING) << "cannot drop the watches on '" << path << "' locally: " << zerror(rc);
+    }
+  }
+  return failed;
+}
+
 }  // namespace roster::registry

@@ -101,6 +101,13 @@ class ZkHandle {
           uint64_t request_id);
   int Delete(const std::string& path, int32_t expected_version, uint64_t request_id);
 
+  // Forgets this handle's watches on `paths` in the C client only, without asking the
+  // server; they are then no longer re-registered on a reconnect (see watch_ledger.h).
+  // Completes at once (no server round trip), so it may run on the executor while the
+  // connection is down. Returns how many paths failed (the first is logged); a path without
+  // a watch is not a failure.
+  size_t RemoveWatchesLocally(const std::vector<std::string>& paths);
+
  private:
   ZkHandle(uint64_t generation, std::unique_ptr<ZkRoute> route);
 

@@ -15,10 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "registry/internal/subscription_set.h"
 #include "registry/internal/watch_backend.h"
 #include "registry/zookeeper/session_state_machine.h"
+#include "registry/zookeeper/watch_ledger.h"
 #include "registry/zookeeper/zk_handle.h"
 #include "registry/zookeeper/zk_request_queue.h"
 #include "registry/zookeeper/zk_status.h"
@@ -55,6 +57,7 @@ class ZooKeeperRegistry final : public Registry,
         executor_(options_.name, options_.clock),
         subscriptions_(&executor_, this, options_.max_in_flight),
         requests_(&executor_, options_.max_in_flight, options_.operation_timeout),
+        watches_(options_.max_reconnect_watches, chroot_),
         session_(options_.clock->Now()) {
     session_.set_loss_timeout(options_.session_timeout);
     info_.state = session_.published();
@@ -284,9 +287,12 @@ class ZooKeeperRegistry final : public Registry,
     } else if (type == ZOO_CHILD_EVENT) {
       event.type = internal::WatchEventType::kChildrenChanged;
     } else {
-      return;  // ZOO_NOTWATCHING_EVENT: we never remove watches
+      // ZOO_NOTWATCHING_EVENT comes only from a removal the server is asked for; ours are
+      // local (DropWatchesIfTooMany), which the C client does not report.
+      return;
     }
     event.path = std::move(path);
+    watches_.Fired(event.path, event.type);
     VLOG(2) << "registry '" << options_.name << "': watch event " << type << " on '" << event.path
             << "'";
     // Every subscription ignores paths outside its subtree.
@@ -306,9 +312,12 @@ class ZooKeeperRegistry final : public Registry,
     request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
       return handle.GetData(path, watch, id);
     };
-    request.finish = [path, done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+    request.finish = [this, path, watch, done = std::move(done)](absl::Status failure,
+                                                                 ZkReply reply) mutable {
+      executor_.AssertCurrent();
       if (!failure.ok()) return std::move(done)(std::move(failure));
       if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "get", path));
+      if (watch) watches_.Armed(path, WatchLedger::kData);
       std::move(done)(Node{std::move(path), std::move(reply.data), reply.stat.value_or(Stat{})});
     };
     requests_.Submit(std::move(request));
@@ -320,11 +329,14 @@ class ZooKeeperRegistry final : public Registry,
     request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
       return handle.GetChildren(path, watch, id);
     };
-    request.finish = [path, done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+    request.finish = [this, path, watch, done = std::move(done)](absl::Status failure,
+                                                                 ZkReply reply) mutable {
+      executor_.AssertCurrent();
       if (!failure.ok()) return std::move(done)(std::move(failure));
       if (reply.rc != ZOK) {
         return std::move(done)(ZooKeeperStatus(reply.rc, "get children", path));
       }
+      if (watch) watches_.Armed(path, WatchLedger::kChild);
       Children children{std::move(reply.children), reply.stat.value_or(Stat{})};
       std::sort(children.names.begin(), children.names.end());
       std::move(done)(std::move(children));
@@ -338,8 +350,14 @@ class ZooKeeperRegistry final : public Registry,
     request.issue = [path, watch](ZkHandle& handle, uint64_t id) {
       return handle.Exists(path, watch, id);
     };
-    request.finish = [path, done = std::move(done)](absl::Status failure, ZkReply reply) mutable {
+    request.finish = [this, path, watch, done = std::move(done)](absl::Status failure,
+                                                                 ZkReply reply) mutable {
+      executor_.AssertCurrent();
       if (!failure.ok()) return std::move(done)(std::move(failure));
+      // Exists leaves a watch on a missing node too (the C client's exists_result_checker).
+      if (watch && (reply.rc == ZOK || reply.rc == ZNONODE)) {
+        watches_.Armed(path, WatchLedger::kData);
+      }
       if (reply.rc == ZNONODE) return std::move(done)(std::optional<Stat>());
       if (reply.rc != ZOK) return std::move(done)(ZooKeeperStatus(reply.rc, "exists", path));
       std::move(done)(reply.stat);
@@ -474,6 +492,7 @@ class ZooKeeperRegistry final : public Registry,
       }
       Step(SessionInput::kHandleConnected);
     } else if (state == ZOO_CONNECTING_STATE || state == ZOO_ASSOCIATING_STATE) {
+      DropWatchesIfTooMany();
       Step(SessionInput::kHandleDisconnected);
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
       LOG(WARNING) << "registry '" << options_.name << "': ZooKeeper session "
@@ -524,6 +543,27 @@ class ZooKeeperRegistry final : public Registry,
                       "credentials, --zk_digest_file)");
     }
     handle_.reset();
+    watches_.Clear();
+  }
+
+  // The connection is lost: past max_reconnect_watches, drop the watches locally, lest the
+  // C client's one SetWatches request pass jute.maxbuffer (watch_ledger.h). Every subscription
+  // re-reads its subtree after the reconnect and arms them again. Should the client reconnect
+  // before this runs, the server may hold watches we no longer do: their events find no
+  // watcher in the C client and are dropped, and the re-read covers them.
+  void DropWatchesIfTooMany() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    if (handle_ == nullptr || !watches_.ShouldDrop()) return;
+    const absl::Time start = absl::Now();
+    const size_t watches = watches_.watches();
+    const size_t bytes = watches_.SetWatchesBytes();
+    const size_t failed = handle_->RemoveWatchesLocally(watches_.Paths());
+    watches_.Clear();
+    LOG(INFO) << "registry '" << options_.name << "': connection lost holding " << watches
+              << " watches (a " << bytes / 1024 << " KiB SetWatches request on reconnect; "
+              << "max_reconnect_watches " << options_.max_reconnect_watches
+              << "): dropped them locally in " << absl::FormatDuration(absl::Now() - start)
+              << (failed > 0 ? absl::StrCat(" (", failed, " paths failed)") : "")
+              << "; the re-read after the reconnect arms them again";
   }
 
   // The expired session is gone: requests in flight on its handle fail with Unavailable,
@@ -539,6 +579,7 @@ class ZooKeeperRegistry final : public Registry,
     }
     requests_.SetHandle(nullptr, "session expired");
     handle_.reset();
+    watches_.Clear();
     ++generation_;
     Reopen();
   }
@@ -741,6 +782,8 @@ class ZooKeeperRegistry final : public Registry,
 
   ZkRequestQueue requests_ ABSL_GUARDED_BY(executor_);
   std::unique_ptr<ZkHandle> handle_ ABSL_GUARDED_BY(executor_);
+  // The watches `handle_` holds (see DropWatchesIfTooMany).
+  WatchLedger watches_ ABSL_GUARDED_BY(executor_);
   // The current handle's session number.
   uint64_t generation_ ABSL_GUARDED_BY(executor_) = 0;
   SessionStateMachine session_ ABSL_GUARDED_BY(executor_);
