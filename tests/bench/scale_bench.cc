@@ -481,7 +481,12 @@ class Scenario {
   void Steady() {
     std::unique_ptr<testing::Subprocess> follower = StartFollower();
     const pid_t rosterd = rosterd_.process->pid();
-    const std::vector<double> alone = CpuPercent({rosterd, follower->pid()}, FLAGS_cpu_seconds);
+    const std::vector<double> alone =
+        CpuPercent({rosterd, follower->pid(), getpid()}, FLAGS_cpu_seconds);
+    std::printf(
+        "\nsteady window, %.0f s: rosterd %.1f%%, raw follower %.1f%%, this process (the "
+        "simulator writing every heartbeat) %.1f%% of a core\n",
+        FLAGS_cpu_seconds, alone[0], alone[1], alone[2]);
     const int64_t rss[2] = {ProcessRssBytes(rosterd), ProcessRssBytes(follower->pid())};
 
     watcher_ = std::make_unique<ClusterWatcher>(
