@@ -119,7 +119,7 @@ TEST_F(SimulatorZooKeeperTest, ThousandsOfNodesOnFourSessions) {
   options.masters = kMasters;
   options.workers = kWorkers;
   options.nodes_per_session = 503;  // 2,010 nodes: blocks of 503, 503, 503 and 501
-  options.heartbeat_interval = absl::Seconds(1);
+  options.heartbeat_interval = absl::Seconds(2);
   Simulator sim(options);
   ASSERT_OK(sim.Start());
   auto observer = Observer("");
@@ -158,11 +158,12 @@ TEST_F(SimulatorZooKeeperTest, ThousandsOfNodesOnFourSessions) {
     ++writes_per_100ms[(*stat)->mtime_ms / 100];
   }
   EXPECT_EQ(owners.size(), 4u);
-  // Paced, not bursty: the last writes spread over the 1 s interval (evenly, ~10% in each
-  // 100 ms); a burst would put them all in one or two buckets.
+  // Paced, not bursty: the last writes spread over the 2 s interval (evenly, ~5% in each
+  // 100 ms), where a burst of all of them (a few hundred ms here) puts a third or more in one
+  // 100 ms. The bound leaves room for a stalled heartbeat thread on a loaded machine.
   int busiest = 0;
   for (const auto& [bucket, count] : writes_per_100ms) busiest = std::max(busiest, count);
-  EXPECT_LT(busiest, static_cast<int>(paths.size()) / 4)
+  EXPECT_LT(busiest, static_cast<int>(paths.size()) / 5)
       << "the heartbeats came in bursts: " << busiest << " of " << paths.size()
       << " nodes last wrote within the same 100 ms";
 
