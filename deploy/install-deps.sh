@@ -12,6 +12,8 @@ packages=(
   libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps
   # DolphinScheduler's worker groups from its database (cluster/dsdb) and the test servers.
   postgresql mariadb-server libpq-dev libmariadb-dev
+  # Instruction counts of the event path in deploy/scale-bench.sh (callgrind).
+  valgrind
 )
 
 missing=()
