@@ -251,15 +251,7 @@ absl::Status Simulator::Start() {
     absl::MutexLock lock(&mu_);
     for (const auto& node : nodes_) nodes.push_back(node.get());
   }
-  if (o.nodes_per_session > 1) {
-    const size_t blocks = (nodes.size() + o.nodes_per_session - 1) / o.nodes_per_session;
-    for (size_t i = 0; i < blocks; ++i) {
-      ASSIGN_OR_RETURN(std::shared_ptr<registry::Registry> session,
-                       OpenSession(absl::StrCat("sim-session-", i)));
-      absl::MutexLock lock(&mu_);
-      block_sessions_.push_back(std::move(session));
-    }
-  }
+  if (o.nodes_per_session > 1) RETURN_IF_ERROR(OpenBlockSessions(nodes.size()));
   RETURN_IF_ERROR(Register(nodes));
   const bool coordinator =
       roster_dialect_ || profile_->coordinator == cluster::CoordinatorMode::kZnode;
@@ -366,6 +358,17 @@ std::string Simulator::GroupCommand(const std::vector<std::string>& words) {
                         ": ", status.message());
   }
   return absl::StrCat("ok group ", words[1], " ", words[2]);
+}
+
+absl::Status Simulator::OpenBlockSessions(size_t nodes) {
+  const size_t per_session = static_cast<size_t>(options_.nodes_per_session);
+  for (size_t i = 0; i < (nodes + per_session - 1) / per_session; ++i) {
+    ASSIGN_OR_RETURN(std::shared_ptr<registry::Registry> session,
+                     OpenSession(absl::StrCat("sim-session-", i)));
+    absl::MutexLock lock(&mu_);
+    block_sessions_.push_back(std::move(session));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<registry::Registry>> Simulator::SessionFor(const Node& node) {

@@ -135,6 +135,8 @@ class Simulator {
   // Registers `nodes`, each with a fresh incarnation (and a new session of its own when
   // nodes_per_session is 1), the creates pipelined. The first failing node's error, by index.
   absl::Status Register(const std::vector<Node*>& nodes) ABSL_LOCKS_EXCLUDED(mu_);
+  // With nodes_per_session > 1: one session per block of that many of the `nodes` nodes.
+  absl::Status OpenBlockSessions(size_t nodes) ABSL_LOCKS_EXCLUDED(mu_);
   // The session node `node` is to be registered in: its block's, or a new one of its own.
   absl::StatusOr<std::shared_ptr<registry::Registry>> SessionFor(const Node& node)
       ABSL_LOCKS_EXCLUDED(mu_);
