@@ -47,7 +47,7 @@ for round in 2 3 4 5; do
   total=$((total + $(sed -n 's/^summary: //p' "$dump")))
   # ParseHeartbeat's inclusive count (protobuf's JSON parser and the checks around it).
   parse=$((parse + $(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null |
-    awk '/roster::cluster::ParseHeartbeat\(/ { gsub(",", "", $1); print $1; exit }')))
+    awk '/roster::cluster::ParseHeartbeat\(/ && !found { gsub(",", "", $1); print $1; found = 1 }')))
 done
 events=$((4 * events_per_round))
 printf '  %-58s %12s %10s\n' "per heartbeat event (rounds 2-5, $events events)" "instructions" "ratio"
