@@ -14,6 +14,8 @@ packages=(
   libsimdjson-dev
   # DolphinScheduler's worker groups from its database (cluster/dsdb) and the test servers.
   postgresql mariadb-server libpq-dev libmariadb-dev
+  # Instruction counts of the event path in deploy/scale-bench.sh (callgrind).
+  valgrind
 )
 
 missing=()

@@ -3,6 +3,7 @@
 // sim/simulator.h for what it writes and the commands it takes.
 //
 //   roster-sim --registry=zk://127.0.0.1:2181/dolphinscheduler --masters=3 --workers=8
+//   roster-sim --registry=... --masters=50 --workers=10000 --nodes_per_session=1005
 //   ready 11 nodes                       <- stdout, once every node is registered
 //   busy 127.0.0.1:5681                  <- stdin, one command per line
 //   ok busy 127.0.0.1:5681               <- stdout, one answer per command
@@ -51,9 +52,10 @@ DEFINE_string(host, "127.0.0.1", "Host part of every node's address");
 DEFINE_int32(base_port, 5678, "Port of the first master; every node gets the next port");
 DEFINE_string(digest_file, "", "File with ZooKeeper digest credentials (user:password)");
 DEFINE_bool(create_parents, true, "Create the chroot and /nodes/... directories when missing");
-DEFINE_bool(shared_session, false,
-            "Register every node in one registry session (for thousands of nodes); kill then "
-            "deletes the node's znode");
+DEFINE_int32(nodes_per_session, 1,
+             "Nodes sharing one registry session, in blocks (masters first). 1: a session per "
+             "node, as DolphinScheduler does; more for thousands of nodes (kill then deletes "
+             "the node's znodes and its session stays)");
 DEFINE_int32(heartbeat_interval_ms, 1000, "Heartbeat interval of every node");
 DEFINE_int32(session_timeout_ms, 30000, "Registry session timeout");
 DEFINE_int32(connect_timeout_ms, 30000, "How long to wait for each session to connect");
@@ -83,6 +85,7 @@ DEFINE_validator(workers, &NotNegative);
 DEFINE_validator(alert_servers, &NotNegative);
 DEFINE_validator(base_port, &ValidPort);
 DEFINE_validator(heartbeat_interval_ms, &Positive);
+DEFINE_validator(nodes_per_session, &Positive);
 DEFINE_validator(session_timeout_ms, &Positive);
 DEFINE_validator(connect_timeout_ms, &Positive);
 
@@ -111,7 +114,7 @@ roster::sim::SimulatorOptions OptionsFromFlags() {
   options.base_port = FLAGS_base_port;
   options.digest_file = FLAGS_digest_file;
   options.create_parents = FLAGS_create_parents;
-  options.shared_session = FLAGS_shared_session;
+  options.nodes_per_session = FLAGS_nodes_per_session;
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   options.session_timeout = absl::Milliseconds(FLAGS_session_timeout_ms);
   options.connect_timeout = absl::Milliseconds(FLAGS_connect_timeout_ms);

@@ -40,7 +40,7 @@ struct Simulator::Node {
   bool bad = false;
   int64_t startup_time_ms = 0;
   int32_t process_id = 0;
-  std::shared_ptr<registry::Registry> session;  // its own, or the shared one
+  std::shared_ptr<registry::Registry> session;  // its own, or its block's (shared)
   absl::Time next_heartbeat;
   // Heartbeat writes taken from the schedule and not yet answered. "stop" and "bad" wait for
   // them, so no heartbeat lands after their "ok" (a late one would overwrite the bad payload).
@@ -100,7 +100,25 @@ absl::Status ValidateCounts(const SimulatorOptions& o) {
   if (o.heartbeat_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--heartbeat_interval_ms must be positive");
   }
+  if (o.nodes_per_session < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nodes_per_session=", o.nodes_per_session, ": must be at least 1"));
+  }
   return absl::OkStatus();
+}
+
+// Why registering a node failed, with a hint for the usual causes.
+absl::Status RegisterError(absl::string_view role, absl::string_view address,
+                           absl::string_view path, const absl::Status& status,
+                           bool create_parents) {
+  std::string hint;
+  if (absl::IsAlreadyExists(status)) {
+    hint = " (another process holds it, or a previous run's session has not expired yet)";
+  } else if (absl::IsNotFound(status) && !create_parents) {
+    hint = " (the parent is missing: use --create_parents)";
+  }
+  return absl::Status(status.code(), absl::StrCat("register ", role, " '", address, "' at '", path,
+                                                  "': ", status.message(), hint));
 }
 
 // A truncated write, as a crashed or buggy node might leave behind.
@@ -228,24 +246,23 @@ absl::Status Simulator::Start() {
   }
 
   RETURN_IF_ERROR(CreateChroot());
-  if (o.shared_session) {
-    ASSIGN_OR_RETURN(std::shared_ptr<registry::Registry> shared, OpenSession("sim-shared"));
-    absl::MutexLock lock(&mu_);
-    shared_ = std::move(shared);
-  }
   std::vector<Node*> nodes;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& node : nodes_) nodes.push_back(node.get());
   }
-  for (Node* node : nodes) RETURN_IF_ERROR(Register(node));
+  if (o.nodes_per_session > 1) RETURN_IF_ERROR(OpenBlockSessions(nodes.size()));
+  RETURN_IF_ERROR(Register(nodes));
   const bool coordinator =
       roster_dialect_ || profile_->coordinator == cluster::CoordinatorMode::kZnode;
   if (o.coordinator && coordinator && o.masters > 0) RETURN_IF_ERROR(MoveLeader(nodes[0]));
   if (group_writer_ != nullptr) RETURN_IF_ERROR(WriteGroupRows());
 
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
-  LOG(INFO) << "simulating " << nodes.size() << " nodes on " << uri_;
+  LOG(INFO) << "simulating " << nodes.size() << " nodes on " << uri_ << " ("
+            << (o.nodes_per_session == 1 ? "a session each"
+                                         : absl::StrCat(o.nodes_per_session, " per session"))
+            << ")";
   return absl::OkStatus();
 }
 
@@ -343,49 +360,104 @@ std::string Simulator::GroupCommand(const std::vector<std::string>& words) {
   return absl::StrCat("ok group ", words[1], " ", words[2]);
 }
 
-absl::Status Simulator::Register(Node* node) {
-  std::string payload;
-  std::shared_ptr<registry::Registry> session;
+absl::Status Simulator::OpenBlockSessions(size_t nodes) {
+  const size_t per_session = static_cast<size_t>(options_.nodes_per_session);
+  for (size_t i = 0; i < (nodes + per_session - 1) / per_session; ++i) {
+    ASSIGN_OR_RETURN(std::shared_ptr<registry::Registry> session,
+                     OpenSession(absl::StrCat("sim-session-", i)));
+    absl::MutexLock lock(&mu_);
+    block_sessions_.push_back(std::move(session));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<registry::Registry>> Simulator::SessionFor(const Node& node) {
+  if (options_.nodes_per_session == 1) return OpenSession(absl::StrCat("sim-", node.address));
+  absl::MutexLock lock(&mu_);
+  const size_t block = static_cast<size_t>(node.index / options_.nodes_per_session);
+  if (block >= block_sessions_.size()) {
+    return absl::FailedPreconditionError("the simulator is shutting down");
+  }
+  return block_sessions_[block];
+}
+
+absl::Status Simulator::Register(const std::vector<Node*>& nodes) {
+  struct Pending {
+    Node* node;
+    std::shared_ptr<registry::Registry> session;
+    std::string payload;
+    absl::Status status;
+  };
+  std::vector<Pending> pending;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::FailedPreconditionError("the simulator is shutting down");
-    // A new incarnation: DolphinScheduler sets both when the process starts.
-    node->startup_time_ms = absl::ToUnixMillis(absl::Now());
-    node->process_id = absl::Uniform<int32_t>(bitgen_, 1000, 4194304);
-    node->bad = false;
-    payload = Payload(node);
-    session = shared_;
+    for (Node* node : nodes) {
+      // A new incarnation: DolphinScheduler sets both when the process starts.
+      node->startup_time_ms = absl::ToUnixMillis(absl::Now());
+      node->process_id = absl::Uniform<int32_t>(bitgen_, 1000, 4194304);
+      node->bad = false;
+      pending.push_back({node, nullptr, Payload(node), absl::OkStatus()});
+    }
   }
-  if (session == nullptr) {
-    ASSIGN_OR_RETURN(session, OpenSession(absl::StrCat("sim-", node->address)));
-  }
+  // Creates are pipelined: thousands of nodes register in a few round trips' time.
+  absl::Mutex done_mu;
+  size_t answered = 0;
+  size_t issued = 0;
+  absl::Status session_error;
   registry::CreateOptions create;
   create.mode = registry::CreateMode::kEphemeral;
   create.create_parents = options_.create_parents;
-  absl::StatusOr<std::string> created = session->Create(node->path, payload, create);
-  if (!created.ok()) {
-    if (!options_.shared_session) session->Shutdown();
-    std::string hint;
-    if (absl::IsAlreadyExists(created.status())) {
-      hint = " (another process holds it, or a previous run's session has not expired yet)";
-    } else if (absl::IsNotFound(created.status()) && !options_.create_parents) {
-      hint = " (the parent is missing: use --create_parents)";
+  for (Pending& p : pending) {
+    absl::StatusOr<std::shared_ptr<registry::Registry>> session = SessionFor(*p.node);
+    if (!session.ok()) {
+      session_error = session.status();
+      break;
     }
-    return absl::Status(
-        created.status().code(),
-        absl::StrCat("register ", RoleWord(node->role), " '", node->address, "' at '", node->path,
-                     "': ", created.status().message(), hint));
+    p.session = *std::move(session);
+    ++issued;
+    p.session->CreateAsync(p.node->path, std::move(p.payload), create,
+                           [&done_mu, &answered, &p](absl::StatusOr<std::string> created) {
+                             absl::MutexLock lock(&done_mu);
+                             p.status = created.status();
+                             ++answered;
+                           });
   }
+  {
+    absl::MutexLock lock(&done_mu);
+    auto all_answered = [&]() { return answered == issued; };
+    done_mu.Await(absl::Condition(&all_answered));
+  }
+  absl::Status first_error;
   absl::MutexLock lock(&mu_);
-  node->session = std::move(session);
-  node->registered = true;
-  node->heartbeating = true;
-  // Spread the heartbeats over the interval, as independent processes would.
-  node->next_heartbeat =
-      absl::Now() + options_.heartbeat_interval * absl::Uniform(bitgen_, 0.5, 1.0);
-  VLOG(1) << "registered " << RoleWord(node->role) << " '" << node->address << "' at '"
-          << node->path << "'";
-  return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  for (Pending& p : pending) {
+    if (p.session == nullptr) continue;
+    if (!p.status.ok()) {
+      if (options_.nodes_per_session == 1) p.session->Shutdown();
+      if (first_error.ok()) {
+        first_error = RegisterError(RoleWord(p.node->role), p.node->address, p.node->path, p.status,
+                                    options_.create_parents);
+      }
+      continue;
+    }
+    Node* node = p.node;
+    node->session = std::move(p.session);
+    node->registered = true;
+    node->heartbeating = true;
+    // Spread the first heartbeats over the whole interval, as independent processes would:
+    // the writes then come at a steady rate, not in bursts.
+    Schedule(node, now + options_.heartbeat_interval * absl::Uniform(bitgen_, 0.0, 1.0));
+    VLOG(1) << "registered " << RoleWord(node->role) << " '" << node->address << "' at '"
+            << node->path << "'";
+  }
+  // A session that could not be opened stopped the creates after the nodes answered above.
+  return first_error.ok() ? session_error : first_error;
+}
+
+void Simulator::Schedule(Node* node, absl::Time at) {
+  node->next_heartbeat = at;
+  schedule_.emplace(at, node->index);
 }
 
 std::string Simulator::Payload(Node* node) {
@@ -444,6 +516,8 @@ void Simulator::HeartbeatLoop() {
     std::shared_ptr<registry::Registry> session;
     std::string payload;
   };
+  // Writes due this close together go out in one batch: one wake-up per millisecond at most.
+  constexpr absl::Duration kBatch = absl::Milliseconds(1);
   while (true) {
     std::vector<Write> writes;
     absl::Time wake;
@@ -451,17 +525,20 @@ void Simulator::HeartbeatLoop() {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
       const absl::Time now = absl::Now();
-      wake = now + options_.heartbeat_interval;
-      for (const auto& node : nodes_) {
-        if (!node->registered || !node->heartbeating) continue;
-        if (node->next_heartbeat <= now) {
-          writes.push_back({node.get(), node->session, Payload(node.get())});
-          ++node->writes_in_flight;
-          node->next_heartbeat =
-              now + options_.heartbeat_interval * absl::Uniform(bitgen_, 0.95, 1.05);
-        }
-        wake = std::min(wake, node->next_heartbeat);
+      while (!schedule_.empty() && schedule_.top().first <= now + kBatch) {
+        const auto [due, index] = schedule_.top();
+        schedule_.pop();
+        Node* node = nodes_[index].get();
+        if (!node->registered || !node->heartbeating || node->next_heartbeat != due) continue;
+        writes.push_back({node, node->session, Payload(node)});
+        ++node->writes_in_flight;
+        // Paced from the due time, not from now, so a late wake-up does not shift the node's
+        // phase; a node far behind (a stalled process) starts a new interval.
+        absl::Time next = due + options_.heartbeat_interval * absl::Uniform(bitgen_, 0.95, 1.05);
+        if (next < now) next = now + options_.heartbeat_interval;
+        Schedule(node, next);
       }
+      wake = schedule_.empty() ? now + options_.heartbeat_interval : schedule_.top().first;
     }
     for (Write& write : writes) {
       Node* node = write.node;
@@ -480,7 +557,11 @@ void Simulator::HeartbeatLoop() {
                               });
     }
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithDeadline(absl::Condition(&stopping_), wake);
+    // Wakes early for a stop, or for a node scheduled before `wake` (start, resume).
+    auto woken = [this, wake]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || (!schedule_.empty() && schedule_.top().first < wake);
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&woken), wake);
   }
 }
 
@@ -512,7 +593,7 @@ void Simulator::WriteNow(Node* node) {
     if (!node->registered || !node->heartbeating) return;
     session = node->session;
     payload = Payload(node);
-    node->next_heartbeat = absl::Now() + options_.heartbeat_interval;
+    Schedule(node, absl::Now() + options_.heartbeat_interval);
   }
   absl::StatusOr<registry::Stat> written = session->Set(node->path, std::move(payload));
   absl::MutexLock lock(&mu_);
@@ -675,7 +756,7 @@ std::string Simulator::RunNodeCommand(const std::string& command, Node* node,
     if (registered) {
       return absl::StrCat("error '", address, "' is running (kill ", address, " first)");
     }
-    absl::Status status = Register(node);
+    absl::Status status = Register({node});
     if (!status.ok()) return answer(status);
     absl::MutexLock lock(&mu_);
     return absl::StrCat("ok start ", address, " startupTime=", node->startup_time_ms,
@@ -695,7 +776,7 @@ absl::Status Simulator::Kill(Node* node, std::shared_ptr<registry::Registry> ses
     was_leader = leader_ == node;
     if (was_leader) leader_ = nullptr;
   }
-  if (!options_.shared_session) {
+  if (options_.nodes_per_session == 1) {
     session->Shutdown();  // the session ends: its ephemerals (and the coordinator) vanish
     return absl::OkStatus();
   }
@@ -720,11 +801,11 @@ void Simulator::Shutdown() {
       node->registered = false;
       node->heartbeating = false;
     }
-    if (shared_ != nullptr) sessions.push_back(std::move(shared_));
-    shared_ = nullptr;
+    for (auto& session : block_sessions_) sessions.push_back(std::move(session));
+    block_sessions_.clear();
     leader_ = nullptr;
   }
-  // Shutdown() is idempotent, so the shared session listed several times is fine.
+  // Shutdown() is idempotent, so a shared session listed several times is fine.
   for (const auto& session : sessions) session->Shutdown();
 }
 

@@ -1,8 +1,11 @@
 // Simulator: a test and demo tool, not part of the daemon. It plays a DolphinScheduler cluster
 // against a registry: N masters, M workers (and optional alert servers) register ephemeral
 // znodes in DolphinScheduler's layout and heartbeat format, each in its own registry session
-// (so ending one session removes that node alone), and heartbeat with jittered, plausible load
-// figures.
+// (so ending one session removes that node alone) or, for thousands of nodes, in blocks of
+// `nodes_per_session` nodes sharing one session, and heartbeat with jittered, plausible load
+// figures. Heartbeats are paced: each node writes once per interval at its own jittered
+// moment, so 10,000 nodes at 10 s make a steady 1,000 writes/s, pipelined asynchronously on
+// each session, rather than bursts.
 //
 // What it writes is the chosen DS release's (`dolphinscheduler_version`):
 //   - each heartbeat in that release's encoding (heartbeat_codec.h), with the fields that
@@ -22,7 +25,8 @@
 //   normal ADDR   heartbeat NORMAL again (written at once)
 //   stop ADDR     stop heartbeating; the znode stays (rosterd should see FAULT)
 //   resume ADDR   heartbeat again (written at once)
-//   kill ADDR     close the node's session: its znodes vanish (shared session: deleted)
+//   kill ADDR     close the node's session: its znodes vanish (in a shared session, with
+//                 nodes_per_session > 1: its znodes are deleted, the session stays)
 //   start ADDR    register a killed node again as a new incarnation (new startupTime, pid)
 //   bad ADDR      write a malformed payload and stop heartbeating (resume ADDR heals it)
 //   leader ADDR   move the coordinator znode to master ADDR
@@ -34,14 +38,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -82,9 +90,12 @@ struct SimulatorOptions {
   std::string digest_file;
   // Create the chroot and the role directories as persistent znodes when missing.
   bool create_parents = true;
-  // Every node in one registry session (for thousands of nodes). `kill` then deletes the
-  // node's znodes instead of closing a session.
-  bool shared_session = false;
+  // How many nodes share one registry session: blocks of consecutive nodes (masters first,
+  // then workers, then alert servers). 1, the default, is DolphinScheduler's own layout, one
+  // session per node, so `kill` ends a session. More is for thousands of nodes (each session
+  // is a connection, a file descriptor here and on the server): `kill` then deletes the
+  // node's znodes, and the other nodes of its session stay.
+  int nodes_per_session = 1;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration session_timeout = absl::Seconds(30);
   // How long to wait for each session to connect.
@@ -121,8 +132,16 @@ class Simulator {
 
   absl::StatusOr<std::shared_ptr<registry::Registry>> OpenSession(absl::string_view name);
   absl::Status CreateChroot();
-  // Registers `node` (a new session unless shared), with a fresh incarnation.
-  absl::Status Register(Node* node);
+  // Registers `nodes`, each with a fresh incarnation (and a new session of its own when
+  // nodes_per_session is 1), the creates pipelined. The first failing node's error, by index.
+  absl::Status Register(const std::vector<Node*>& nodes) ABSL_LOCKS_EXCLUDED(mu_);
+  // With nodes_per_session > 1: one session per block of that many of the `nodes` nodes.
+  absl::Status OpenBlockSessions(size_t nodes) ABSL_LOCKS_EXCLUDED(mu_);
+  // The session node `node` is to be registered in: its block's, or a new one of its own.
+  absl::StatusOr<std::shared_ptr<registry::Registry>> SessionFor(const Node& node)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Puts the node's next heartbeat at `at` (an earlier schedule entry becomes stale).
+  void Schedule(Node* node, absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The node's current payload, with fresh load figures.
   std::string Payload(Node* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the node's heartbeat now (asynchronously).
@@ -159,7 +178,13 @@ class Simulator {
 
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<registry::Registry> shared_ ABSL_GUARDED_BY(mu_);
+  // With nodes_per_session > 1: the sessions, block i holding nodes [i * n, (i + 1) * n).
+  std::vector<std::shared_ptr<registry::Registry>> block_sessions_ ABSL_GUARDED_BY(mu_);
+  // The heartbeat schedule, earliest first: (due time, node index). An entry whose time is
+  // not its node's next_heartbeat any more is stale and skipped.
+  std::priority_queue<std::pair<absl::Time, int>, std::vector<std::pair<absl::Time, int>>,
+                      std::greater<>>
+      schedule_ ABSL_GUARDED_BY(mu_);
   // The node holding the coordinator znode, or null.
   Node* leader_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool started_ ABSL_GUARDED_BY(mu_) = false;

@@ -60,6 +60,7 @@
 #include "absl/time/time.h"
 #include "roster/v1/roster.grpc.pb.h"
 #include "server/daemon.h"
+#include "tests/bench/grpc_load.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -84,51 +85,6 @@ DEFINE_int64(heartbeat_interval_ms, 10000, "The nodes' heartbeat interval, also 
 
 namespace roster::bench {
 namespace {
-
-using Stub = v1::Roster::Stub;
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-// CPU time (user + system) of this process, in microseconds.
-int64_t SelfCpuMicros() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000LL + usage.ru_utime.tv_usec +
-         usage.ru_stime.tv_usec;
-}
-
-// CPU time (user + system, all threads) of process `pid`, in microseconds; -1 if unknown.
-int64_t ProcessCpuMicros(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // "pid (comm) state ..."; comm may hold spaces, so count fields after the last ')'.
-  const size_t paren = text.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream fields(text.substr(paren + 2));
-  std::string field;
-  int64_t utime = -1, stime = -1;
-  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
-    if (i == 14) utime = std::stoll(field);
-    if (i == 15) {
-      stime = std::stoll(field);
-      break;
-    }
-  }
-  if (utime < 0 || stime < 0) return -1;
-  return (utime + stime) * 1000000LL / sysconf(_SC_CLK_TCK);
-}
-
-// "0.52 0.58 0.59": the 1, 5 and 15 minute load averages (the cores may be shared).
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return absl::StrCat(one, " ", five, " ", fifteen);
-}
 
 // ---- The cluster --------------------------------------------------------------------------
 
@@ -172,12 +128,6 @@ std::vector<NodeSpec> ClusterNodes() {
     nodes.push_back(std::move(node));
   }
   return nodes;
-}
-
-std::unique_ptr<grpc::ClientContext> CallContext(absl::Duration timeout = absl::Seconds(10)) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
 }
 
 void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel, std::vector<NodeSpec>& nodes) {
@@ -247,229 +197,6 @@ class Heartbeater {
   std::thread thread_;
 };
 
-// ---- The load -----------------------------------------------------------------------------
-
-enum class Method { kPing, kGetWorkerGroup, kGetWorkerGroupBasic, kSelectWorker };
-constexpr Method kMethods[] = {Method::kPing, Method::kGetWorkerGroup, Method::kGetWorkerGroupBasic,
-                               Method::kSelectWorker};
-
-const char* Name(Method method) {
-  switch (method) {
-    case Method::kPing:
-      return "Ping";
-    case Method::kGetWorkerGroup:
-      return "GetWorkerGroup";
-    case Method::kGetWorkerGroupBasic:
-      return "GetWorkerGroup/B";
-    case Method::kSelectWorker:
-      return "SelectWorker";
-  }
-  return "?";
-}
-
-// What one method measured, summed over its phases.
-struct Result {
-  int64_t calls_in_window = 0;  // finished OK within the measured window
-  int64_t errors = 0;
-  std::string first_error;
-  int64_t window_ns = 0;
-  std::vector<int64_t> latencies_ns;  // every call finished OK
-  std::vector<double> qps_per_round;
-  int64_t client_cpu_us = 0;
-  int64_t server_cpu_us = -1;  // -1: not measured
-  size_t response_bytes = 0;
-
-  double qps() const { return window_ns == 0 ? 0 : calls_in_window * 1e9 / window_ns; }
-  // Latency quantile q (0..1), in microseconds.
-  double Quantile(double q) const {
-    if (latencies_ns.empty()) return 0;
-    const size_t index = std::min(
-        latencies_ns.size() - 1, static_cast<size_t>(q * static_cast<double>(latencies_ns.size())));
-    return latencies_ns[index] / 1e3;
-  }
-  double CpuPerCall(int64_t cpu_us) const {
-    return calls_in_window == 0 || cpu_us < 0 ? -1 : static_cast<double>(cpu_us) / calls_in_window;
-  }
-};
-
-// One method for a fixed duration with `concurrency` calls in flight over `stubs`.
-class Phase {
- public:
-  Phase(Method method, const std::vector<Stub*>& stubs, int concurrency, absl::Duration duration)
-      : method_(method), duration_ns_(absl::ToInt64Nanoseconds(duration)) {
-    for (int i = 0; i < concurrency; ++i) {
-      auto slot = std::make_unique<Slot>();
-      slot->stub = stubs[i % stubs.size()];
-      slot->group_request.set_name("g1");
-      if (method == Method::kGetWorkerGroupBasic) slot->group_request.set_view(v1::NODE_VIEW_BASIC);
-      slot->select_request.set_group("g1");
-      v1::SelectionStrategy strategy;
-      CHECK(v1::SelectionStrategy_Parse(FLAGS_strategy, &strategy))
-          << "--strategy=" << FLAGS_strategy << ": not a roster.v1.SelectionStrategy";
-      slot->select_request.set_strategy(strategy);
-      slot->latencies_ns.reserve(200000);
-      slots_.push_back(std::move(slot));
-    }
-  }
-
-  // Runs the phase and adds what it measured to `result`.
-  void Run(Result* result) {
-    remaining_.store(static_cast<int>(slots_.size()));
-    start_ns_ = NowNs();
-    end_ns_ = start_ns_ + duration_ns_;
-    for (const auto& slot : slots_) Issue(slot.get());
-    done_.WaitForNotification();
-    for (const auto& slot : slots_) {
-      result->calls_in_window += slot->in_window;
-      result->errors += slot->errors;
-      if (result->first_error.empty()) result->first_error = slot->first_error;
-      result->latencies_ns.insert(result->latencies_ns.end(), slot->latencies_ns.begin(),
-                                  slot->latencies_ns.end());
-    }
-    result->window_ns += duration_ns_;
-    const Slot& first = *slots_.front();
-    switch (method_) {
-      case Method::kPing:
-        result->response_bytes = first.ping_response.ByteSizeLong();
-        break;
-      case Method::kGetWorkerGroup:
-      case Method::kGetWorkerGroupBasic:
-        result->response_bytes = first.group_response.ByteSizeLong();
-        break;
-      case Method::kSelectWorker:
-        result->response_bytes = first.select_response.ByteSizeLong();
-        break;
-    }
-  }
-
- private:
-  // One call in flight at a time; touched only by its own (sequential) callbacks.
-  struct Slot {
-    Stub* stub = nullptr;
-    std::unique_ptr<grpc::ClientContext> context;
-    int64_t start_ns = 0;
-    v1::PingRequest ping_request;
-    v1::PingResponse ping_response;
-    v1::GetWorkerGroupRequest group_request;
-    v1::GetWorkerGroupResponse group_response;
-    v1::SelectWorkerRequest select_request;
-    v1::SelectWorkerResponse select_response;
-    std::vector<int64_t> latencies_ns;
-    int64_t in_window = 0;
-    int64_t errors = 0;
-    std::string first_error;
-  };
-
-  void Issue(Slot* slot) {
-    slot->context = CallContext();  // a ClientContext serves one call
-    auto done = [this, slot](const grpc::Status& status) { Done(slot, status); };
-    slot->start_ns = NowNs();
-    switch (method_) {
-      case Method::kPing:
-        slot->stub->async()->Ping(slot->context.get(), &slot->ping_request, &slot->ping_response,
-                                  std::move(done));
-        break;
-      case Method::kGetWorkerGroup:
-      case Method::kGetWorkerGroupBasic:
-        slot->stub->async()->GetWorkerGroup(slot->context.get(), &slot->group_request,
-                                            &slot->group_response, std::move(done));
-        break;
-      case Method::kSelectWorker:
-        slot->stub->async()->SelectWorker(slot->context.get(), &slot->select_request,
-                                          &slot->select_response, std::move(done));
-        break;
-    }
-  }
-
-  void Done(Slot* slot, const grpc::Status& status) {
-    const int64_t now = NowNs();
-    if (status.ok()) {
-      slot->latencies_ns.push_back(now - slot->start_ns);
-      if (now <= end_ns_) ++slot->in_window;
-    } else {
-      // A failing slot stops: the error is reported, and never retried in a tight loop.
-      ++slot->errors;
-      slot->first_error = absl::StrCat(status.error_code(), " ", status.error_message());
-    }
-    if (status.ok() && now < end_ns_) {
-      Issue(slot);  // non-blocking: the callback API allows starting a call here
-      return;
-    }
-    if (remaining_.fetch_sub(1) == 1) done_.Notify();
-  }
-
-  const Method method_;
-  const int64_t duration_ns_;
-  std::vector<std::unique_ptr<Slot>> slots_;
-  int64_t start_ns_ = 0;
-  int64_t end_ns_ = 0;
-  std::atomic<int> remaining_{0};
-  absl::Notification done_;
-};
-
-// Every method, --rounds times in turn, with `concurrency` in flight over `stubs`.
-std::vector<Result> RunSection(const std::vector<Stub*>& stubs, int concurrency, pid_t server_pid) {
-  std::vector<Result> results(std::size(kMethods));
-  for (Method method : kMethods) {
-    Result ignored;
-    Phase(method, stubs, concurrency, absl::Seconds(FLAGS_warmup_seconds)).Run(&ignored);
-  }
-  for (int round = 0; round < FLAGS_rounds; ++round) {
-    for (size_t m = 0; m < std::size(kMethods); ++m) {
-      Result& result = results[m];
-      Phase phase(kMethods[m], stubs, concurrency, absl::Seconds(FLAGS_seconds));
-      const int64_t calls_before = result.calls_in_window;
-      const int64_t client_before = SelfCpuMicros();
-      const int64_t server_before = server_pid > 0 ? ProcessCpuMicros(server_pid) : -1;
-      phase.Run(&result);
-      result.client_cpu_us += SelfCpuMicros() - client_before;
-      if (server_before >= 0) {
-        result.server_cpu_us = std::max<int64_t>(result.server_cpu_us, 0) +
-                               ProcessCpuMicros(server_pid) - server_before;
-      }
-      result.qps_per_round.push_back((result.calls_in_window - calls_before) / FLAGS_seconds);
-    }
-  }
-  for (Result& result : results) std::sort(result.latencies_ns.begin(), result.latencies_ns.end());
-  return results;
-}
-
-std::string CpuCell(double us) { return us < 0 ? "-" : absl::StrFormat("%.1f", us); }
-std::string RatioCell(double lookup, double ping) {
-  return lookup <= 0 || ping <= 0 ? "-" : absl::StrFormat("%.2fx", lookup / ping);
-}
-
-// In process, "client" CPU is the whole process's (client and server together).
-void PrintSection(const std::string& title, const std::vector<Result>& results, bool in_process) {
-  std::printf("\n%s\n", title.c_str());
-  std::printf("  %-15s %9s %15s %8s %8s %9s %7s %10s %10s %6s\n", "method", "calls/s",
-              "round min..max", "p50 us", "p99 us", "p99.9 us", "resp B",
-              in_process ? "proc us" : "client us", "rosterd us", "errors");
-  for (size_t m = 0; m < results.size(); ++m) {
-    const Result& r = results[m];
-    const auto [low, high] = std::minmax_element(r.qps_per_round.begin(), r.qps_per_round.end());
-    std::printf("  %-15s %9.0f %15s %8.1f %8.1f %9.1f %7zu %10s %10s %6" PRId64 "\n",
-                Name(kMethods[m]), r.qps(), absl::StrFormat("%.0f..%.0f", *low, *high).c_str(),
-                r.Quantile(0.50), r.Quantile(0.99), r.Quantile(0.999), r.response_bytes,
-                CpuCell(r.CpuPerCall(r.client_cpu_us)).c_str(),
-                CpuCell(r.CpuPerCall(r.server_cpu_us)).c_str(), r.errors);
-    if (r.errors > 0) std::printf("    first error: %s\n", r.first_error.c_str());
-  }
-  const Result& ping = results[0];
-  std::printf("  %-15s %9s %15s %8s %8s %9s %7s %10s %10s\n", "vs Ping", "Ping/this", "", "p50",
-              "p99", "", "", in_process ? "proc cpu" : "client cpu", "rosterd cpu");
-  for (size_t m = 1; m < results.size(); ++m) {
-    const Result& r = results[m];
-    std::printf(
-        "  %-15s %9s %15s %8s %8s %9s %7s %10s %10s\n", Name(kMethods[m]),
-        RatioCell(ping.qps(), r.qps()).c_str(), "",
-        RatioCell(r.Quantile(0.5), ping.Quantile(0.5)).c_str(),
-        RatioCell(r.Quantile(0.99), ping.Quantile(0.99)).c_str(), "", "",
-        RatioCell(r.CpuPerCall(r.client_cpu_us), ping.CpuPerCall(ping.client_cpu_us)).c_str(),
-        RatioCell(r.CpuPerCall(r.server_cpu_us), ping.CpuPerCall(ping.server_cpu_us)).c_str());
-  }
-}
-
 // ---- The server ---------------------------------------------------------------------------
 
 // rosterd, in one of the two ways; `address()` once started.
@@ -535,17 +262,6 @@ class Server {
   std::string address_;
 };
 
-// A channel on its own TCP connection: channels with equal arguments would share one.
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, int id) {
-  grpc::ChannelArguments arguments;
-  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  arguments.SetInt("roster.grpc_bench.channel", id);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
-  CHECK(channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10))))
-      << "cannot connect to " << address;
-  return channel;
-}
-
 int Main() {
   CHECK_GT(FLAGS_groups, 1) << "--groups: the lookups ask for g1";
   CHECK_GE(FLAGS_workers, FLAGS_groups);
@@ -587,13 +303,19 @@ int Main() {
 
   const pid_t pid = server.pid();
   bool errors = false;
-  const std::vector<Result> throughput = RunSection(stubs, FLAGS_concurrency, pid);
+  LoadOptions load;
+  load.seconds = FLAGS_seconds;
+  load.warmup_seconds = FLAGS_warmup_seconds;
+  load.rounds = FLAGS_rounds;
+  CHECK(v1::SelectionStrategy_Parse(FLAGS_strategy, &load.strategy))
+      << "--strategy=" << FLAGS_strategy << ": not a roster.v1.SelectionStrategy";
+  const std::vector<Result> throughput = RunSection(stubs, FLAGS_concurrency, pid, load);
   PrintSection(absl::StrCat("Throughput: ", FLAGS_concurrency, " calls in flight over ",
                             FLAGS_channels, " channels"),
                throughput, server.in_process());
   for (const Result& r : throughput) errors |= r.errors > 0;
   if (FLAGS_closed_loop) {
-    const std::vector<Result> latency = RunSection({stubs[0]}, 1, pid);
+    const std::vector<Result> latency = RunSection({stubs[0]}, 1, pid, load);
     PrintSection("Latency: 1 call in flight (closed loop)", latency, server.in_process());
     for (const Result& r : latency) errors |= r.errors > 0;
   }

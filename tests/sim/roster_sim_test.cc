@@ -344,24 +344,58 @@ TEST_F(SimulatorTest, GroupWithoutADatabaseIsAnError) {
   EXPECT_EQ(sim.Execute("group etl"), "error usage: group NAME ADDR[,ADDR]");
 }
 
-TEST_F(SimulatorTest, SharedSession) {
+TEST_F(SimulatorTest, NodesShareSessionsInBlocks) {
   SimulatorOptions options = Options();
-  options.shared_session = true;
+  options.nodes_per_session = 20;
   options.masters = 1;
   options.workers = 50;
   Simulator sim(options);
   ASSERT_OK(sim.Start());
   EXPECT_EQ(Children("/nodes/worker").size(), 50u);
-  std::set<int64_t> owners;
-  for (const auto& name : Children("/nodes/worker")) {
-    owners.insert(observer().Exists("/nodes/worker/" + name).value()->ephemeral_owner);
-  }
-  EXPECT_EQ(owners.size(), 1u);
+  // 51 nodes in blocks of 20: ports 5678..5697 (the master and workers 1..19), 5698..5717,
+  // 5718..5728.
+  auto owner = [&](const std::string& path) {
+    auto stat = observer().Exists(path);
+    return stat.ok() && stat->has_value() ? (*stat)->ephemeral_owner : -1;
+  };
+  const int64_t first = owner("/nodes/master/127.0.0.1:5678");
+  EXPECT_NE(first, -1);
+  EXPECT_EQ(owner("/nodes/worker/127.0.0.1:5697"), first);
+  const int64_t second = owner("/nodes/worker/127.0.0.1:5698");
+  EXPECT_NE(second, first);
+  EXPECT_EQ(owner("/nodes/worker/127.0.0.1:5717"), second);
+  const int64_t third = owner("/nodes/worker/127.0.0.1:5718");
+  EXPECT_NE(third, first);
+  EXPECT_NE(third, second);
+  EXPECT_EQ(owner("/nodes/worker/127.0.0.1:5728"), third);
+
+  // Killing a node of a shared session deletes its znode alone: its session and the other
+  // nodes of the session stay.
   EXPECT_EQ(sim.Execute("kill 127.0.0.1:5679"), "ok kill 127.0.0.1:5679");
   EXPECT_FALSE(Exists("/nodes/worker/127.0.0.1:5679"));
   EXPECT_EQ(Children("/nodes/worker").size(), 49u);
+  EXPECT_EQ(owner("/nodes/worker/127.0.0.1:5680"), first);
+  EXPECT_EQ(owner("/nodes/master/127.0.0.1:5678"), first);
+  // The survivors of that session keep heartbeating.
+  const int32_t version = DataVersion("/nodes/worker/127.0.0.1:5680");
+  ASSERT_EVENTUALLY(DataVersion("/nodes/worker/127.0.0.1:5680") > version);
+  // A restart registers it in its block's session again.
   EXPECT_THAT(sim.Execute("start 127.0.0.1:5679"), StartsWith("ok start"));
   EXPECT_EQ(Children("/nodes/worker").size(), 50u);
+  EXPECT_EQ(owner("/nodes/worker/127.0.0.1:5679"), first);
+}
+
+TEST_F(SimulatorTest, KillingTheLeaderInASharedSessionDeletesTheCoordinator) {
+  SimulatorOptions options = Options();
+  options.nodes_per_session = 5;
+  Simulator sim(options);
+  ASSERT_OK(sim.Start());
+  ASSERT_TRUE(Exists("/nodes/master-coordinator"));
+  EXPECT_EQ(sim.Execute("kill 127.0.0.1:5678"), "ok kill 127.0.0.1:5678");
+  EXPECT_FALSE(Exists("/nodes/master/127.0.0.1:5678"));
+  EXPECT_FALSE(Exists("/nodes/master-coordinator"));
+  EXPECT_THAT(Children("/nodes/master"), ElementsAre("127.0.0.1:5679"));
+  EXPECT_EQ(Children("/nodes/worker").size(), 3u);
 }
 
 TEST_F(SimulatorTest, ShutdownRemovesEveryNode) {
@@ -419,6 +453,10 @@ TEST(SimulatorOptionsTest, RejectsBadOptions) {
   EXPECT_THAT(Simulator(options).Start(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--worker_group_db_uri")));
   options.worker_group_db_uri.clear();
+  options.nodes_per_session = 0;
+  EXPECT_THAT(Simulator(options).Start(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--nodes_per_session=0")));
+  options.nodes_per_session = 1;
   options.base_port = 65535;
   options.masters = 2;
   EXPECT_THAT(Simulator(options).Start(),

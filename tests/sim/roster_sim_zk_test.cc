@@ -1,11 +1,15 @@
 // The simulator against a real ZooKeeper server (Debian's package, started by the fixture):
 // the chroot is created, every node has its own session so killing one removes only its
-// znode, and digest credentials give creator-only ACLs, as DolphinScheduler does.
+// znode, digest credentials give creator-only ACLs, as DolphinScheduler does, and thousands
+// of nodes share a few sessions and heartbeat at a steady pace.
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cluster/heartbeat_codec.h"
 #include "gmock/gmock.h"
@@ -106,6 +110,70 @@ TEST_F(SimulatorZooKeeperTest, DigestGivesCreatorOnlyAcls) {
               StatusIs(absl::StatusCode::kPermissionDenied));
   authorised->Shutdown();
   stranger->Shutdown();
+}
+
+TEST_F(SimulatorZooKeeperTest, ThousandsOfNodesOnFourSessions) {
+  constexpr int kMasters = 10;
+  constexpr int kWorkers = 2000;
+  SimulatorOptions options = Options();
+  options.masters = kMasters;
+  options.workers = kWorkers;
+  options.nodes_per_session = 503;  // 2,010 nodes: blocks of 503, 503, 503 and 501
+  options.heartbeat_interval = absl::Seconds(2);
+  Simulator sim(options);
+  ASSERT_OK(sim.Start());
+  auto observer = Observer("");
+  ASSERT_NE(observer, nullptr);
+
+  // Every worker is there, at the ports after the masters'.
+  std::set<std::string> expected;
+  for (int i = 0; i < kWorkers; ++i)
+    expected.insert(absl::StrCat("127.0.0.1:", 5678 + kMasters + i));
+  auto listed = observer->GetChildren("/nodes/worker");
+  ASSERT_OK(listed.status());
+  EXPECT_EQ(std::set<std::string>(listed->names.begin(), listed->names.end()), expected);
+  EXPECT_EQ(observer->GetChildren("/nodes/master")->names.size(), size_t{kMasters});
+
+  // Four sessions own them all, and every node heartbeats (its data version moves past the
+  // create's 0).
+  std::vector<std::string> paths;
+  for (int i = 0; i < kMasters; ++i)
+    paths.push_back(absl::StrCat("/nodes/master/127.0.0.1:", 5678 + i));
+  for (const std::string& name : expected) paths.push_back("/nodes/worker/" + name);
+  auto all_heartbeated = [&]() {
+    for (const std::string& path : paths) {
+      auto stat = observer->Exists(path);
+      if (!stat.ok() || !stat->has_value() || (*stat)->version < 2) return false;
+    }
+    return true;
+  };
+  ASSERT_EVENTUALLY(all_heartbeated());
+  std::set<int64_t> owners;
+  std::map<int64_t, int> writes_per_100ms;
+  for (const std::string& path : paths) {
+    auto stat = observer->Exists(path);
+    ASSERT_OK(stat.status());
+    ASSERT_TRUE(stat->has_value()) << path;
+    owners.insert((*stat)->ephemeral_owner);
+    ++writes_per_100ms[(*stat)->mtime_ms / 100];
+  }
+  EXPECT_EQ(owners.size(), 4u);
+  // Paced, not bursty: the last writes spread over the 2 s interval (evenly, ~5% in each
+  // 100 ms), where a burst of all of them (a few hundred ms here) puts a third or more in one
+  // 100 ms. The bound leaves room for a stalled heartbeat thread on a loaded machine.
+  int busiest = 0;
+  for (const auto& [bucket, count] : writes_per_100ms) busiest = std::max(busiest, count);
+  EXPECT_LT(busiest, static_cast<int>(paths.size()) / 5)
+      << "the heartbeats came in bursts: " << busiest << " of " << paths.size()
+      << " nodes last wrote within the same 100 ms";
+
+  // Killing one node of a shared session removes its znode alone.
+  EXPECT_EQ(sim.Execute("kill 127.0.0.1:5700"), "ok kill 127.0.0.1:5700");
+  EXPECT_FALSE(observer->Exists("/nodes/worker/127.0.0.1:5700")->has_value());
+  EXPECT_EQ(observer->GetChildren("/nodes/worker")->names.size(), size_t{kWorkers - 1});
+  EXPECT_TRUE(observer->Exists("/nodes/worker/127.0.0.1:5699")->has_value());
+  EXPECT_TRUE(observer->Exists("/nodes/worker/127.0.0.1:5701")->has_value());
+  observer->Shutdown();
 }
 
 }  // namespace

@@ -1,0 +1,760 @@
+// scale_bench: the 10k scenario in one command. A plain main printing a table (not Google
+// Benchmark, not a ctest test; a tiny --quick run is the smoke test). Build Release, then:
+//
+//   deploy/scale-bench.sh        (builds build-bench and runs it)
+//   <build>/tests/bench/scale_bench [--workers=10000] [--masters=50] [--groups=4]
+//       [--sessions=10] [--heartbeat_interval_ms=10000] [--cpu_seconds=30] [--changes=200]
+//   <build>/tests/bench/scale_bench --workers=200 --masters=3 --quick      (smoke run)
+//
+// It starts a real ZooKeeper server (tests/testing), loads --masters + --workers
+// DolphinScheduler 3.3 nodes into it with the simulator (sim/simulator.h) on --sessions
+// shared sessions, heartbeating every --heartbeat_interval_ms, workers in groups g0..gN-1
+// (round-robin, given to rosterd as a --worker_group_file), then starts the rosterd binary
+// as a child process and measures, each figure against a baseline measured in the same run:
+//
+//   start to SERVING   rosterd's exec to gRPC health SERVING with every node in ZooKeeper;
+//                      the phases rosterd's log shows; baseline: the raw C client listing and
+//                      reading every znode synchronously (registry_bench's baseline)
+//   CPU, RSS           rosterd over --cpu_seconds of steady heartbeats (/proc/PID/stat,
+//                      /proc/PID/status); baseline: a bare C-client follower (this binary
+//                      with --raw_follower, a child process) keeping a data watch on every
+//                      znode and re-arming it on each change, over the same window
+//   propagation        a worker's znode data written -> its WatchCluster event at a client,
+//                      p50/p99 over --changes writes; baseline: a raw ZooKeeper data watch on
+//                      the same znode (its own handle), the same writes
+//   lookups            GetWorkerGroup FULL and BASIC, SelectWorker, 32 in flight (grpc_load.h);
+//                      baseline: Ping on the same server
+//   zombie             a worker's heartbeats stopped -> FAULT in WatchCluster, after the
+//                      znode's last write (its mtime); baseline: K*H (--missed_heartbeats x
+//                      --heartbeat_interval_ms), the excess printed
+//
+// The machine is shared: the load average is printed before and after; compare ratios.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <time.h>
+#include <unistd.h>
+#include <zookeeper/zookeeper.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cluster/ds_profile.h"
+#include "cluster/heartbeat_codec.h"
+#include "grpc/health/v1/health.pb.h"
+#include "roster/v1/roster.grpc.pb.h"
+#include "sim/simulator.h"
+#include "tests/bench/grpc_load.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/zookeeper_server.h"
+
+DEFINE_string(rosterd, ROSTERD_PATH, "The rosterd binary.");
+DEFINE_int32(workers, 10000, "Simulated workers.");
+DEFINE_int32(masters, 50, "Simulated masters.");
+DEFINE_int32(groups, 4, "Worker groups g0..g<N-1>, round-robin; the lookups ask for g1.");
+DEFINE_int32(sessions, 10, "ZooKeeper sessions the simulated nodes share.");
+DEFINE_int64(heartbeat_interval_ms, 10000, "Every node's heartbeat interval (H), also rosterd's.");
+DEFINE_int32(missed_heartbeats, 3, "rosterd's --missed_heartbeats (K): FAULT after K*H.");
+DEFINE_double(cpu_seconds, 30, "The steady-state window for rosterd's CPU and RSS.");
+DEFINE_int32(changes, 200, "Znode writes timed for the propagation latency.");
+DEFINE_int64(change_gap_ms, 20, "Pause between two timed writes.");
+DEFINE_double(lookup_seconds, 3, "Measured seconds per lookup method.");
+DEFINE_int32(concurrency, 32, "Lookup calls in flight.");
+DEFINE_int32(channels, 4, "Lookup channels, each its own TCP connection.");
+DEFINE_bool(quick, false,
+            "A smoke run: 1 s heartbeats, 2 s CPU window, 20 changes, 0.5 s per lookup method.");
+DEFINE_string(raw_follower, "",
+              "Internal: run as the baseline follower of this ZooKeeper connect string (with "
+              "its chroot) and exit at the end of stdin.");
+
+namespace roster::bench {
+namespace {
+
+constexpr int kBasePort = 5678;
+constexpr char kChroot[] = "/dolphinscheduler";
+constexpr char kMasters[] = "/nodes/master";
+constexpr char kWorkers[] = "/nodes/worker";
+
+std::string WorkerAddress(int i) {
+  return absl::StrCat("127.0.0.1:", kBasePort + FLAGS_masters + i);
+}
+std::string WorkerPath(int i) { return absl::StrCat(kWorkers, "/", WorkerAddress(i)); }
+
+void CheckOk(const absl::Status& status) { CHECK(status.ok()) << status; }
+
+double Quantile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<size_t>(q * values.size()))];
+}
+
+// ---- Raw C client: the baselines ------------------------------------------------------------
+
+void IgnoreWatcher(zhandle_t*, int, int, const char*, void*) {}
+
+// A connected handle on `connect` ("host:port/chroot"), tuned like ZooKeeperRegistry's.
+zhandle_t* ConnectRaw(const std::string& connect, watcher_fn watcher = &IgnoreWatcher) {
+  zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+  zhandle_t* zh = zookeeper_init(connect.c_str(), watcher, 30000, nullptr, nullptr, 0);
+  CHECK(zh != nullptr) << "zookeeper_init " << connect;
+  zoo_set_servers_resolution_delay(zh, 30000);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (zoo_state(zh) != ZOO_CONNECTED_STATE && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  CHECK_EQ(zoo_state(zh), ZOO_CONNECTED_STATE) << "cannot connect to " << connect;
+  return zh;
+}
+
+std::vector<std::string> ListRaw(zhandle_t* zh, const std::string& dir) {
+  String_vector children{0, nullptr};
+  CHECK_EQ(zoo_get_children(zh, dir.c_str(), 0, &children), ZOK) << dir;
+  std::vector<std::string> paths;
+  for (int i = 0; i < children.count; ++i)
+    paths.push_back(absl::StrCat(dir, "/", children.data[i]));
+  deallocate_String_vector(&children);
+  return paths;
+}
+
+// Baseline for the cold start: list both roots and read every znode, one round trip after the
+// other. Returns the seconds taken; `nodes` the znodes read.
+double SyncReadAll(const std::string& connect, int* nodes) {
+  zhandle_t* zh = ConnectRaw(connect);
+  std::vector<char> buffer(64 * 1024);
+  const absl::Time start = absl::Now();
+  *nodes = 0;
+  for (const char* dir : {kMasters, kWorkers}) {
+    for (const std::string& path : ListRaw(zh, dir)) {
+      int length = static_cast<int>(buffer.size());
+      ::Stat stat;
+      CHECK_EQ(zoo_get(zh, path.c_str(), 0, buffer.data(), &length, &stat), ZOK) << path;
+      ++*nodes;
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  zookeeper_close(zh);
+  return seconds;
+}
+
+// The --raw_follower child: a data watch on every znode, re-armed (with a read, as a cache
+// must) on every change. The least work that follows the cluster through ZooKeeper.
+void FollowerCompletion(int, const char*, int, const ::Stat*, const void*) {}
+void FollowerWatcher(zhandle_t* zh, int type, int, const char* path, void*) {
+  if (type == ZOO_CHANGED_EVENT) {
+    zoo_awget(zh, path, &FollowerWatcher, nullptr, &FollowerCompletion, nullptr);
+  }
+}
+
+int RawFollowerMain() {
+  zhandle_t* zh = ConnectRaw(FLAGS_raw_follower);
+  int watched = 0;
+  for (const char* dir : {kMasters, kWorkers}) {
+    for (const std::string& path : ListRaw(zh, dir)) {
+      CHECK_EQ(zoo_awget(zh, path.c_str(), &FollowerWatcher, nullptr, &FollowerCompletion, nullptr),
+               ZOK);
+      ++watched;
+    }
+  }
+  std::cout << "ready " << watched << std::endl;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  zookeeper_close(zh);
+  return 0;
+}
+
+// A raw data watch that can be armed and awaited, for the propagation baseline.
+class RawWatch {
+ public:
+  explicit RawWatch(const std::string& connect) : zh_(ConnectRaw(connect)) {}
+  ~RawWatch() { zookeeper_close(zh_); }
+
+  void Arm(const std::string& path) {
+    {
+      absl::MutexLock lock(&mu_);
+      fired_ns_ = 0;
+    }
+    ::Stat stat;
+    CHECK_EQ(zoo_wexists(zh_, path.c_str(), &RawWatch::Fired, this, &stat), ZOK) << path;
+  }
+  // When the armed watch fired (NowNs()), or 0 after `timeout`.
+  int64_t Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](int64_t* fired) { return *fired != 0; }, &fired_ns_),
+                         timeout);
+    return fired_ns_;
+  }
+
+ private:
+  static void Fired(zhandle_t*, int type, int, const char*, void* context) {
+    if (type != ZOO_CHANGED_EVENT) return;
+    auto* self = static_cast<RawWatch*>(context);
+    const int64_t now = NowNs();
+    absl::MutexLock lock(&self->mu_);
+    self->fired_ns_ = now;
+  }
+
+  zhandle_t* const zh_;
+  absl::Mutex mu_;
+  int64_t fired_ns_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// ---- rosterd ------------------------------------------------------------------------------
+
+// When a glog line of `log` containing `needle` was written, if one was.
+std::optional<absl::Time> LogLineTime(const std::string& log, const std::string& needle) {
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(needle) == std::string::npos || line.size() < 25) continue;
+    // "I20261203 03:30:43.650121 25355 file.cc:604] ...", local time.
+    absl::Time time;
+    std::string error;
+    // absl's %Y would take all eight digits: separate the date's fields first.
+    const std::string stamp = absl::StrCat(line.substr(1, 4), "-", line.substr(5, 2), "-",
+                                           line.substr(7, 2), line.substr(9, 16));
+    if (absl::ParseTime("%Y-%m-%d %H:%M:%E*S", stamp, absl::LocalTimeZone(), &time, &error)) {
+      return time;
+    }
+  }
+  return std::nullopt;
+}
+
+bool Serving(const std::shared_ptr<grpc::Channel>& channel) {
+  // Debian ships no health stub: a generic stub typed on the compiled messages.
+  grpc::TemplatedGenericStub<grpc::health::v1::HealthCheckRequest,
+                             grpc::health::v1::HealthCheckResponse>
+      stub(channel);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+struct Rosterd {
+  std::unique_ptr<testing::Subprocess> process;
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  absl::Time exec;     // just before the exec
+  absl::Time serving;  // the first SERVING answer
+};
+
+Rosterd StartRosterd(const std::string& dir, const std::string& connect,
+                     const std::string& group_file) {
+  const std::string port_file = absl::StrCat(dir, "/port");
+  testing::Subprocess::Options options;
+  options.argv = {FLAGS_rosterd,
+                  absl::StrCat("--registry=zk://", connect),
+                  "--listen=127.0.0.1:0",
+                  "--metrics_listen=",
+                  "--port_file=" + port_file,
+                  "--dolphinscheduler_version=3.3",
+                  "--worker_group_file=" + group_file,
+                  absl::StrCat("--heartbeat_interval_ms=", FLAGS_heartbeat_interval_ms),
+                  absl::StrCat("--missed_heartbeats=", FLAGS_missed_heartbeats)};
+  options.log_path = absl::StrCat(dir, "/rosterd.log");
+  Rosterd rosterd;
+  rosterd.exec = absl::Now();
+  absl::StatusOr<std::unique_ptr<testing::Subprocess>> child = testing::Subprocess::Start(options);
+  CHECK(child.ok()) << child.status();
+  rosterd.process = *std::move(child);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  int port = 0;
+  while ((std::ifstream(port_file) >> port, port) <= 0) {
+    CHECK(rosterd.process->Running()) << "rosterd exited:\n" << rosterd.process->LogTail();
+    CHECK(absl::Now() < deadline) << "no port file in 60 s:\n" << rosterd.process->LogTail();
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  rosterd.address = absl::StrCat("127.0.0.1:", port);
+  rosterd.channel = NewChannel(rosterd.address, -1);
+  while (!Serving(rosterd.channel)) {
+    CHECK(absl::Now() < deadline) << "not SERVING in 60 s:\n" << rosterd.process->LogTail();
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  rosterd.serving = absl::Now();
+  return rosterd;
+}
+
+// ---- WatchCluster -------------------------------------------------------------------------
+
+// Reads one WatchCluster stream (workers only) on its own thread and keeps what the bench
+// asks about: the snapshot's size, each event of the addresses it tracks.
+class ClusterWatcher {
+ public:
+  struct Event {
+    int64_t received_ns;
+    absl::Time received;
+    v1::NodeState state;
+    int64_t report_time_ms;
+  };
+
+  ClusterWatcher(const std::shared_ptr<grpc::Channel>& channel, std::vector<std::string> tracked)
+      : stub_(v1::Roster::NewStub(channel)) {
+    for (std::string& address : tracked) events_[std::move(address)];
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~ClusterWatcher() {
+    context_.TryCancel();
+    thread_.join();
+  }
+
+  // Waits for the snapshot; the number of workers in it.
+  int WaitSnapshot(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](int* workers) { return *workers >= 0; }, &snapshot_workers_),
+                         timeout);
+    return snapshot_workers_;
+  }
+
+  // The first event of `address` at or after `since_ns` that `match` accepts, within `timeout`.
+  template <typename Match>
+  std::optional<Event> WaitEvent(const std::string& address, int64_t since_ns, Match match,
+                                 absl::Duration timeout) {
+    std::optional<Event> found;
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const Event& event : events_[address]) {
+        if (event.received_ns >= since_ns && match(event)) {
+          found = event;
+          return true;
+        }
+      }
+      return false;
+    };
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    return found;
+  }
+
+ private:
+  void Loop() {
+    v1::WatchClusterRequest request;
+    request.mutable_filter()->add_roles(v1::WORKER);
+    std::unique_ptr<grpc::ClientReader<v1::WatchClusterResponse>> reader =
+        stub_->WatchCluster(&context_, request);
+    v1::WatchClusterResponse response;
+    while (reader->Read(&response)) {
+      const int64_t now_ns = NowNs();
+      const absl::Time now = absl::Now();
+      absl::MutexLock lock(&mu_);
+      if (response.has_snapshot()) snapshot_workers_ = response.snapshot().workers_size();
+      if (!response.has_event() || !response.event().has_node()) continue;
+      const v1::Node& node = response.event().node();
+      auto it = events_.find(node.address());
+      if (it == events_.end()) continue;
+      it->second.push_back({now_ns, now, node.state(), node.heartbeat().report_time_ms()});
+    }
+    const grpc::Status status = reader->Finish();
+    LOG_IF(WARNING, !status.ok() && status.error_code() != grpc::StatusCode::CANCELLED)
+        << "WatchCluster: " << status.error_message();
+  }
+
+  std::unique_ptr<v1::Roster::Stub> stub_;
+  grpc::ClientContext context_;
+  absl::Mutex mu_;
+  int snapshot_workers_ ABSL_GUARDED_BY(mu_) = -1;
+  std::map<std::string, std::vector<Event>> events_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+// ---- The scenario -------------------------------------------------------------------------
+
+// One line of the final table.
+struct Row {
+  std::string figure, goal, measured, baseline, ratio, verdict;
+};
+
+std::string Seconds(double s) { return absl::StrFormat("%.3f s", s); }
+std::string Ms(double ms) { return absl::StrFormat("%.2f ms", ms); }
+std::string MiB(int64_t bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
+std::string Verdict(bool met) { return met ? "met" : "MISSED"; }
+int TotalNodes() { return FLAGS_masters + FLAGS_workers; }
+
+class Scenario {
+ public:
+  Scenario() : dir_("scale_bench") {}
+
+  // ZooKeeper, the simulated cluster, the group file.
+  void Load() {
+    testing::ZooKeeperServerOptions options;
+    options.fast_jvm_startup = false;  // the server's steady-state speed, not its start
+    server_ = std::make_unique<testing::ZooKeeperServer>(options);
+    CheckOk(server_->Start());
+    connect_ = absl::StrCat(server_->ConnectString(), kChroot);
+
+    sim::SimulatorOptions sim;
+    sim.registry_uri = absl::StrCat("zk://", connect_);
+    sim.masters = FLAGS_masters;
+    sim.workers = FLAGS_workers;
+    sim.groups.clear();
+    for (int g = 0; g < FLAGS_groups; ++g) sim.groups.push_back(absl::StrCat("g", g));
+    sim.dolphinscheduler_version = "3.3";
+    sim.base_port = kBasePort;
+    sim.nodes_per_session = (TotalNodes() + FLAGS_sessions - 1) / FLAGS_sessions;
+    sim.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
+    const absl::Time start = absl::Now();
+    sim_ = std::make_unique<sim::Simulator>(sim);
+    CheckOk(sim_->Start());
+    std::printf(
+        "loaded %d nodes (%d masters, %d workers in %d groups) on %d sessions in %.2f s; "
+        "heartbeats every %" PRId64 " ms: %.0f writes/s\n",
+        TotalNodes(), FLAGS_masters, FLAGS_workers, FLAGS_groups, FLAGS_sessions,
+        absl::ToDoubleSeconds(absl::Now() - start), FLAGS_heartbeat_interval_ms,
+        TotalNodes() * 1000.0 / FLAGS_heartbeat_interval_ms);
+
+    // DolphinScheduler 3.3 keeps groups in its database; rosterd reads them from a file here,
+    // the simulator's round-robin written out independently.
+    group_file_ = dir_.Child("groups");
+    std::ofstream out(group_file_);
+    for (int g = 0; g < FLAGS_groups; ++g) {
+      std::vector<std::string> members;
+      for (int i = g; i < FLAGS_workers; i += FLAGS_groups) members.push_back(WorkerAddress(i));
+      out << "g" << g << " = " << absl::StrJoin(members, ", ") << "\n";
+    }
+  }
+
+  void ColdStart() {
+    int read = 0;
+    double raw = SyncReadAll(connect_, &read);
+    raw = std::min(raw, SyncReadAll(connect_, &read));  // best of 2: the server's cache warm
+    CHECK_EQ(read, TotalNodes());
+    rosterd_ = StartRosterd(dir_.path(), connect_, group_file_);
+    const double start = absl::ToDoubleSeconds(rosterd_.serving - rosterd_.exec);
+    const std::string log = rosterd_.process->log_path();
+    std::vector<std::string> phases;
+    for (const auto& [label, needle] : std::vector<std::pair<std::string, std::string>>{
+             {"session connected", "registry 'registry': session 1"},
+             {"cluster manager started", "cluster manager started"},
+             {"gRPC listening", "rosterd serving gRPC"},
+             {"first full read done (ZooKeeper reads + decode + build)",
+              "first full read of the registry done"},
+             {"health SERVING", "health: SERVING"}}) {
+      std::optional<absl::Time> at = LogLineTime(log, needle);
+      if (at) {
+        phases.push_back(
+            absl::StrFormat("  %-56s %.3f s", label, absl::ToDoubleSeconds(*at - rosterd_.exec)));
+      }
+    }
+    std::printf(
+        "\nrosterd start to SERVING: %.3f s; from rosterd's log, after the exec:\n%s\n  (rosterd "
+        "neither logs nor exports the split of the full read into reads / decode / build)\n",
+        start, absl::StrJoin(phases, "\n").c_str());
+    std::printf("raw C client, synchronous list + read of %d znodes (best of 2): %.3f s\n", read,
+                raw);
+    rows_.push_back({absl::StrFormat("rosterd start to SERVING, %d nodes", TotalNodes()), "< 1 s",
+                     Seconds(start), "raw sync list+read " + Seconds(raw),
+                     absl::StrFormat("%.2fx", start / raw), Verdict(start < 1.0)});
+  }
+
+  // The steady state: rosterd alone (CPU, RSS), then with one WatchCluster reader of every
+  // worker (which the later steps use); the zombie's heartbeats stopped.
+  void Steady() {
+    std::unique_ptr<testing::Subprocess> follower = StartFollower();
+    const pid_t rosterd = rosterd_.process->pid();
+    const std::vector<double> alone =
+        CpuPercent({rosterd, follower->pid(), getpid()}, FLAGS_cpu_seconds);
+    std::printf(
+        "\nsteady window, %.0f s: rosterd %.1f%%, raw follower %.1f%%, this process (the "
+        "simulator writing every heartbeat) %.1f%% of a core\n",
+        FLAGS_cpu_seconds, alone[0], alone[1], alone[2]);
+    const int64_t rss[2] = {ProcessRssBytes(rosterd), ProcessRssBytes(follower->pid())};
+
+    watcher_ = std::make_unique<ClusterWatcher>(
+        NewChannel(rosterd_.address, -2),
+        std::vector<std::string>{WorkerAddress(kZombie), WorkerAddress(kProbe)});
+    CHECK_EQ(watcher_->WaitSnapshot(absl::Seconds(60)), FLAGS_workers);
+    StopZombie();
+    const double watched_seconds = std::max(1.0, FLAGS_cpu_seconds / 3);
+    const std::vector<double> watched = CpuPercent({rosterd}, watched_seconds);
+    follower->CloseStdin();
+    CheckOk(follower->Wait(absl::Seconds(10)).status());
+
+    const double rate = TotalNodes() * 1000.0 / FLAGS_heartbeat_interval_ms;
+    rows_.push_back({absl::StrFormat("rosterd CPU, %.0f heartbeats/s, no client", rate),
+                     "<= 5% of a core", absl::StrFormat("%.1f%%", alone[0]),
+                     absl::StrFormat("raw C-client follower %.1f%%", alone[1]),
+                     absl::StrFormat("%.1fx", alone[0] / std::max(alone[1], 0.01)),
+                     Verdict(alone[0] <= 5.0)});
+    rows_.push_back({"rosterd CPU, + 1 WatchCluster of every worker", "",
+                     absl::StrFormat("%.1f%%", watched[0]),
+                     absl::StrFormat("rosterd, no client %.1f%%", alone[0]),
+                     absl::StrFormat("%.1fx", watched[0] / std::max(alone[0], 0.01)), ""});
+    rows_.push_back({absl::StrFormat("rosterd RSS, %d nodes", TotalNodes()), "<= 100 MiB",
+                     MiB(rss[0]), "raw C-client follower " + MiB(rss[1]),
+                     absl::StrFormat("%.1fx", static_cast<double>(rss[0]) / rss[1]),
+                     Verdict(rss[0] <= 100 * 1048576LL)});
+  }
+
+  void Propagation() {
+    const std::string address = WorkerAddress(kProbe);
+    const std::string path = WorkerPath(kProbe);
+    CHECK_EQ(sim_->Execute("stop " + address), "ok stop " + address);
+    zhandle_t* writer = ConnectRaw(connect_);
+    // The node's current heartbeat: the timed writes keep its incarnation and move its
+    // reportTime, which identifies each write in the events.
+    std::vector<char> buffer(64 * 1024);
+    int length = static_cast<int>(buffer.size());
+    CHECK_EQ(zoo_get(writer, path.c_str(), 0, buffer.data(), &length, nullptr), ZOK) << path;
+    absl::StatusOr<v1::Heartbeat> heartbeat = cluster::ParseHeartbeat(
+        cluster::NodeRole::kWorker, std::string(buffer.data(), std::max(length, 0)),
+        cluster::HeartbeatLimits(), absl::Now());
+    CheckOk(heartbeat.status());
+    const cluster::HeartbeatDialect dialect = cluster::ProfileOf(cluster::DsVersion::k3_3).dialect;
+    RawWatch raw(connect_);
+    std::vector<double> raw_ms, roster_ms;
+    int missed = 0;
+    int64_t report = 0;
+    for (int i = 0; i < FLAGS_changes; ++i) {
+      report = std::max(report + 1, absl::ToUnixMillis(absl::Now()));
+      heartbeat->set_report_time_ms(report);
+      const std::string payload =
+          cluster::EncodeHeartbeat(cluster::NodeRole::kWorker, *heartbeat, dialect);
+      raw.Arm(path);
+      const int64_t start = NowNs();
+      CHECK_EQ(zoo_set(writer, path.c_str(), payload.data(), static_cast<int>(payload.size()), -1),
+               ZOK);
+      const int64_t raw_ns = raw.Wait(absl::Seconds(5));
+      auto event = watcher_->WaitEvent(
+          address, start,
+          [report](const ClusterWatcher::Event& e) { return e.report_time_ms == report; },
+          absl::Seconds(5));
+      if (raw_ns == 0 || !event) {
+        ++missed;
+      } else {
+        raw_ms.push_back((raw_ns - start) / 1e6);
+        roster_ms.push_back((event->received_ns - start) / 1e6);
+      }
+      absl::SleepFor(absl::Milliseconds(FLAGS_change_gap_ms));
+    }
+    zookeeper_close(writer);
+    const double raw50 = Quantile(raw_ms, 0.5), raw99 = Quantile(raw_ms, 0.99);
+    const double p50 = Quantile(roster_ms, 0.5), p99 = Quantile(roster_ms, 0.99);
+    const auto slow = std::count_if(roster_ms.begin(), roster_ms.end(),
+                                    [&](double ms) { return ms > raw99 + 10; });
+    std::printf(
+        "\npropagation: %zu writes timed, %d missed (no event within 5 s); WatchCluster max "
+        "%.2f ms, %td over the raw p99 + 10 ms; raw watch max %.2f ms\n",
+        roster_ms.size(), missed, Quantile(roster_ms, 1.0), slow, Quantile(raw_ms, 1.0));
+    rows_.push_back({"propagation p50, write -> WatchCluster event", "", Ms(p50),
+                     "raw ZooKeeper watch " + Ms(raw50), absl::StrFormat("%+.2f ms", p50 - raw50),
+                     ""});
+    rows_.push_back({"propagation p99, write -> WatchCluster event", "<= raw + 1 ms", Ms(p99),
+                     "raw ZooKeeper watch " + Ms(raw99), absl::StrFormat("%+.2f ms", p99 - raw99),
+                     Verdict(missed == 0 && p99 <= raw99 + 1.0)});
+  }
+
+  void Lookups() {
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+    std::vector<std::unique_ptr<Stub>> owned;
+    std::vector<Stub*> stubs;
+    for (int i = 0; i < FLAGS_channels; ++i) {
+      channels.push_back(NewChannel(rosterd_.address, i));
+      owned.push_back(v1::Roster::NewStub(channels.back()));
+      stubs.push_back(owned.back().get());
+    }
+    LoadOptions load;
+    load.seconds = FLAGS_lookup_seconds;
+    load.warmup_seconds = std::min(1.0, FLAGS_lookup_seconds);
+    const std::vector<Result> results =
+        RunSection(stubs, FLAGS_concurrency, rosterd_.process->pid(), load);
+    const int members = (FLAGS_workers - 1) / FLAGS_groups + (1 < FLAGS_workers % FLAGS_groups);
+    PrintSection(absl::StrCat("Lookups: ", FLAGS_concurrency, " calls in flight over ",
+                              FLAGS_channels, " channels, group g1 (", members, " workers)"),
+                 results, /*in_process=*/false);
+    const Result& ping = results[0];
+    for (size_t m = 1; m < results.size(); ++m) {
+      const double ratio = ping.qps() / std::max(results[m].qps(), 1e-9);
+      rows_.push_back(
+          {absl::StrFormat("%s vs Ping, %d in flight", Name(kMethods[m]), FLAGS_concurrency),
+           "<= 1.3x Ping", absl::StrFormat("%.0f calls/s", results[m].qps()),
+           absl::StrFormat("Ping %.0f calls/s", ping.qps()), absl::StrFormat("%.2fx", ratio),
+           Verdict(ratio <= 1.3 && results[m].errors == 0)});
+    }
+  }
+
+  void Zombie() {
+    const std::string address = WorkerAddress(kZombie);
+    const absl::Duration kh =
+        absl::Milliseconds(FLAGS_heartbeat_interval_ms) * FLAGS_missed_heartbeats;
+    const absl::Duration wait =
+        std::max(absl::ZeroDuration(), last_write_ + kh + absl::Seconds(30) - absl::Now());
+    auto fault = watcher_->WaitEvent(
+        address, 0, [](const ClusterWatcher::Event& e) { return e.state == v1::FAULT; }, wait);
+    const std::string k_h = absl::StrFormat("K*H = %d x %s", FLAGS_missed_heartbeats,
+                                            absl::FormatDuration(kh / FLAGS_missed_heartbeats));
+    if (!fault) {
+      rows_.push_back({"zombie FAULT after its last heartbeat", "<= K*H + 0.1 s",
+                       "never (K*H + 30 s)", k_h, "-", Verdict(false)});
+      return;
+    }
+    const double excess = absl::ToDoubleSeconds(fault->received - last_write_ - kh);
+    rows_.push_back({"zombie FAULT after its last heartbeat", "<= K*H + 0.1 s",
+                     absl::StrFormat("K*H %+.3f s", excess), k_h,
+                     absl::StrFormat("%.3fx", absl::ToDoubleSeconds(fault->received - last_write_) /
+                                                  absl::ToDoubleSeconds(kh)),
+                     Verdict(excess <= 0.1)});
+  }
+
+  void Print() const {
+    std::printf("\n%-46s %-16s %-16s %-34s %-10s %s\n", "figure", "goal", "measured",
+                "baseline (same run)", "ratio", "");
+    for (const Row& row : rows_) {
+      std::printf("%-46s %-16s %-16s %-34s %-10s %s\n", row.figure.c_str(), row.goal.c_str(),
+                  row.measured.c_str(), row.baseline.c_str(), row.ratio.c_str(),
+                  row.verdict.c_str());
+    }
+  }
+
+  void Stop() {
+    watcher_.reset();
+    if (rosterd_.process != nullptr) {
+      rosterd_.channel.reset();
+      absl::StatusOr<int> status = rosterd_.process->Terminate(absl::Seconds(10));
+      LOG_IF(WARNING, !status.ok()) << "rosterd: " << status.status();
+    }
+    if (sim_ != nullptr) sim_->Shutdown();
+  }
+
+ private:
+  static constexpr int kZombie = 0;  // in g0
+  static constexpr int kProbe = 1;   // in g1
+
+  // The --raw_follower child, once it watches every znode.
+  std::unique_ptr<testing::Subprocess> StartFollower() {
+    testing::Subprocess::Options options;
+    options.argv = {"/proc/self/exe", "--raw_follower=" + connect_};
+    options.pipe_stdin = options.pipe_stdout = true;
+    options.log_path = dir_.Child("follower.log");
+    absl::StatusOr<std::unique_ptr<testing::Subprocess>> follower =
+        testing::Subprocess::Start(options);
+    CheckOk(follower.status());
+    absl::StatusOr<std::string> ready = (*follower)->ReadLine(absl::Seconds(60));
+    CHECK(ready.ok() && *ready == absl::StrCat("ready ", TotalNodes()))
+        << (ready.ok() ? *ready : ready.status().ToString());
+    return *std::move(follower);
+  }
+
+  // Each process's CPU over the next `seconds`, in % of one core.
+  static std::vector<double> CpuPercent(const std::vector<pid_t>& pids, double seconds) {
+    std::vector<int64_t> before;
+    for (pid_t pid : pids) before.push_back(ProcessCpuMicros(pid));
+    const int64_t start = NowNs();
+    absl::SleepFor(absl::Seconds(seconds));
+    const double elapsed_us = (NowNs() - start) / 1e3;
+    std::vector<double> percent;
+    for (size_t i = 0; i < pids.size(); ++i) {
+      percent.push_back(100.0 * (ProcessCpuMicros(pids[i]) - before[i]) / elapsed_us);
+    }
+    return percent;
+  }
+
+  // Stops the zombie's heartbeats once rosterd has seen one of them (before that, rosterd
+  // dates the znode from its own first read, not from the write); its last write is its
+  // znode's mtime (ZooKeeper's clock, this machine's).
+  void StopZombie() {
+    const std::string address = WorkerAddress(kZombie);
+    const int64_t before = NowNs();
+    CHECK_EQ(sim_->Execute("normal " + address), "ok normal " + address);
+    CHECK(watcher_->WaitEvent(
+        address, before, [](const ClusterWatcher::Event&) { return true; }, absl::Seconds(10)))
+        << "rosterd sent no event for " << address << "'s heartbeat";
+    CHECK_EQ(sim_->Execute("stop " + address), "ok stop " + address);
+    zhandle_t* zh = ConnectRaw(connect_);
+    ::Stat stat;
+    CHECK_EQ(zoo_exists(zh, WorkerPath(kZombie).c_str(), 0, &stat), ZOK);
+    zookeeper_close(zh);
+    last_write_ = absl::FromUnixMillis(stat.mtime);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::ZooKeeperServer> server_;
+  std::string connect_;
+  std::unique_ptr<sim::Simulator> sim_;
+  std::string group_file_;
+  Rosterd rosterd_;
+  std::unique_ptr<ClusterWatcher> watcher_;
+  absl::Time last_write_;
+  std::vector<Row> rows_;
+};
+
+void ApplyQuick() {
+  if (!FLAGS_quick) return;
+  auto set = [](const char* name, const char* value) {
+    if (gflags::GetCommandLineFlagInfoOrDie(name).is_default) {
+      gflags::SetCommandLineOption(name, value);
+    }
+  };
+  set("heartbeat_interval_ms", "1000");
+  set("cpu_seconds", "2");
+  set("changes", "20");
+  set("lookup_seconds", "0.5");
+}
+
+int Main() {
+  ApplyQuick();
+  CHECK_GT(FLAGS_groups, 1) << "--groups: the lookups ask for g1";
+  CHECK_GE(FLAGS_workers, FLAGS_groups);
+  CHECK_GT(FLAGS_sessions, 0);
+  std::printf("scale_bench: %u cores, load average before: %s\n",
+              std::thread::hardware_concurrency(), LoadAverage().c_str());
+  const absl::Time start = absl::Now();
+  Scenario scenario;
+  scenario.Load();
+  scenario.ColdStart();
+  scenario.Steady();
+  scenario.Propagation();
+  scenario.Lookups();
+  scenario.Zombie();
+  scenario.Print();
+  scenario.Stop();
+  std::printf("\nload average after: %s; the run took %.0f s\n", LoadAverage().c_str(),
+              absl::ToDoubleSeconds(absl::Now() - start));
+  return 0;
+}
+
+}  // namespace
+}  // namespace roster::bench
+
+int main(int argc, char** argv) {
+  // Debian's Abseil checks for deadlocks on every absl::Mutex lock; rosterd turns it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 1;  // the simulator's and the registry's INFO lines drown the table
+  gflags::SetUsageMessage(
+      "scale_bench [--workers=10000] [--masters=50] [--sessions=10] [--quick]\nrosterd at "
+      "10k nodes in a real ZooKeeper: start, CPU, RSS, propagation, lookups, zombie detection.");
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  google::InitGoogleLogging(argv[0]);
+  if (!FLAGS_raw_follower.empty()) return roster::bench::RawFollowerMain();
+  return roster::bench::Main();
+}
