@@ -129,6 +129,7 @@ absl::Status Daemon::StartLocked() {
   registry::RegistryOptions registry_options;
   registry_options.session_timeout = absl::Milliseconds(options_.zk_session_timeout_ms);
   registry_options.operation_timeout = absl::Milliseconds(options_.zk_operation_timeout_ms);
+  registry_options.max_reconnect_watches = options_.zk_max_reconnect_watches;
   registry_options.digest_file = options_.zk_digest_file;
   ASSIGN_OR_RETURN(registry_, registry::NewRegistry(options_.registry, registry_options));
   // Connecting goes on in the background: health says NOT_SERVING until the first full read.

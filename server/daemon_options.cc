@@ -32,6 +32,7 @@ absl::Status DaemonOptions::Validate() const {
   const absl::Status checks[] = {
       InRange("zk_session_timeout_ms", zk_session_timeout_ms, 1000, kHour),
       InRange("zk_operation_timeout_ms", zk_operation_timeout_ms, 100, kHour),
+      InRange("zk_max_reconnect_watches", zk_max_reconnect_watches, -1, 100000000),
       InRange("exit_on_auth_failure_after_ms", exit_on_auth_failure_after_ms, 0, 24 * kHour),
       InRange("heartbeat_interval_ms", heartbeat_interval_ms, 100, kHour),
       InRange("missed_heartbeats", missed_heartbeats, 1, 100),

@@ -33,6 +33,7 @@ struct DaemonOptions {
   std::string registry = "memory://";
   int64_t zk_session_timeout_ms = internal::Ms(internal::RegistryDefaults().session_timeout);
   int64_t zk_operation_timeout_ms = internal::Ms(internal::RegistryDefaults().operation_timeout);
+  int32_t zk_max_reconnect_watches = internal::RegistryDefaults().max_reconnect_watches;
   std::string zk_digest_file;  // first line "user:password"; never logged
   // rosterd exits (non-zero, for its supervisor to restart it) once it has been unable to read
   // the registry with its credentials for this long: ZooKeeper refused them (AUTH_FAILED), or

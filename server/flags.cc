@@ -18,6 +18,11 @@ DEFINE_int64(zk_session_timeout_ms, kDefaults.zk_session_timeout_ms,
              "ZooKeeper session timeout requested, in milliseconds (the server bounds it).");
 DEFINE_int64(zk_operation_timeout_ms, kDefaults.zk_operation_timeout_ms,
              "A registry operation not answered within this many milliseconds fails.");
+DEFINE_int32(zk_max_reconnect_watches, kDefaults.zk_max_reconnect_watches,
+             "ZooKeeper watches above which a lost connection drops them locally, and the re-read "
+             "after the reconnect arms them again (the C client re-registers every watch in one "
+             "request, which the server refuses past jute.maxbuffer, 1 MiB: ~14-22k "
+             "DolphinScheduler nodes). 0: always drop; -1: never.");
 DEFINE_string(zk_digest_file, kDefaults.zk_digest_file.c_str(),
               "A file whose first line is the ZooKeeper digest credentials 'user:password' "
               "(DolphinScheduler's registry.zookeeper.digest). Never logged.");
@@ -193,6 +198,7 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.registry = FLAGS_registry;
   options.zk_session_timeout_ms = FLAGS_zk_session_timeout_ms;
   options.zk_operation_timeout_ms = FLAGS_zk_operation_timeout_ms;
+  options.zk_max_reconnect_watches = FLAGS_zk_max_reconnect_watches;
   options.zk_digest_file = FLAGS_zk_digest_file;
   options.exit_on_auth_failure_after_ms = FLAGS_exit_on_auth_failure_after_ms;
   options.listen = FLAGS_listen;
