@@ -268,7 +268,13 @@ class ClusterManager {
   // operator asked to accept).
   void Preserve(absl::Time now, absl::Time wall_now, ViewChanges* changes);
   // Makes the freshness of this batch visible with the view it belongs to.
-  void CommitFreshness(bool view_synced);
+  // When a publish began, had collected (parsed and derived) its changes, and had built the view.
+  struct PublishTiming {
+    absl::Time began;
+    absl::Time collected;
+    absl::Time built;
+  };
+  void CommitFreshness(bool view_synced, const PublishTiming& timing);
   // Copies the executor-confined table counters for WriteMetrics().
   void UpdateTableMetrics();
   void ScheduleTick();

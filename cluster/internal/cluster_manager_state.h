@@ -120,6 +120,8 @@ struct ClusterManager::State {
   // An operator's AcceptHeldLosses() for the next publish (why), and how many it accepted.
   std::optional<std::string> accept_held ABSL_GUARDED_BY(executor);
   int accepted_held ABSL_GUARDED_BY(executor) = 0;
+  // When the subscriptions were started (the cold start's reference).
+  absl::Time started_at ABSL_GUARDED_BY(executor);
   // The timer for the tables' next deadline (ClusterManager::ArmDeadlineTimer()), and when it
   // fires (InfiniteFuture() when none is set).
   SerialExecutor::TimerId deadline_timer ABSL_GUARDED_BY(executor) = 0;
