@@ -244,18 +244,21 @@ void ClusterManager::Publish(bool tick) {
   ViewChanges changes = CollectChanges(tick, now, wall_now);
   Preserve(now, wall_now, &changes);
   const absl::Time collected = options_.clock->Now();
-  const bool synced = BuildAndPublish(std::move(changes));
+  const bool synced = BuildAndPublish(std::move(changes), now);
   CommitFreshness(synced, PublishTiming{now, collected, options_.clock->Now()});
   ResolvePendingDrains(now);
   UpdateTableMetrics();
   ArmDeadlineTimer(now);
 }
 
-bool ClusterManager::BuildAndPublish(ViewChanges changes) {
+bool ClusterManager::BuildAndPublish(ViewChanges changes, absl::Time now) {
   State& s = *state_;
   s.executor.AssertCurrent();
   const ClusterViewPtr previous = view();
+  changes.PrependNodeChanges(std::exchange(s.held, ViewChanges{}));
   if (!changes.AnyChange(*previous)) return previous->synced;
+  if (HoldInWindow(&changes, *previous, now)) return previous->synced;
+  s.last_published = now;
   const SlotPolicy policy = s.slot_policy;
   BuiltView built = BuildNextView(*previous, std::move(changes),
                                   [policy](const std::vector<NodeInfoPtr>& masters) {
@@ -266,6 +269,25 @@ bool ClusterManager::BuildAndPublish(ViewChanges changes) {
   s.workers.GroupsPublished();
   s.rejected_dirty = false;
   return synced;
+}
+
+bool ClusterManager::HoldInWindow(ViewChanges* changes, const ClusterView& previous,
+                                  absl::Time now) {
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  if (options_.publish_window <= absl::ZeroDuration() || !options_.run_timers) return false;
+  const absl::Time due = s.last_published + options_.publish_window;
+  if (now >= due || !changes->LoadOnly(previous)) return false;
+  s.held = std::move(*changes);
+  if (s.held_timer == 0) {
+    s.held_timer = s.executor.PostAfter(due - now, [this] {
+      State& s = *state_;
+      s.executor.AssertCurrent();
+      s.held_timer = 0;
+      Publish(/*tick=*/false);
+    });
+  }
+  return true;
 }
 
 LiveNodeLookup ClusterManager::LiveLookup() {

@@ -105,6 +105,13 @@ struct ClusterOptions {
   // Suspecting rosterd's own view when too many nodes go FAULT or OFFLINE at once
   // (cluster/self_preservation.h, docs/consistency.md).
   SelfPreservationOptions self_preservation;
+  // Changes that are only load figures (ViewChanges::LoadOnly(): a heartbeat that changes no
+  // node's state) are published at most once per window: at 1,000 heartbeats/s, building a
+  // view of 10,000 workers for each would cost a third of a core. The first change after a
+  // quiet window is published at once, any other change at once with the held ones, and a held
+  // one at the latest `publish_window` after the last publish. Zero: every batch at once (so
+  // always with run_timers = false: nothing would publish the held changes).
+  absl::Duration publish_window = absl::Milliseconds(10);
   // Changes kept for watchers resuming from a version.
   size_t change_log_capacity = 16384;
   // Published batches that may wait for the watch fan-out thread; beyond, every watcher is
@@ -261,7 +268,10 @@ class ClusterManager {
   void PublishView(BuiltView built);
   // Builds and publishes the next view from `changes`, if they change anything; returns
   // whether the published view is synced.
-  bool BuildAndPublish(ViewChanges changes);
+  bool BuildAndPublish(ViewChanges changes, absl::Time now);
+  // Holds load-only `changes` back when the last publish was less than publish_window ago
+  // (arming the timer that publishes them); returns whether it did.
+  bool HoldInWindow(ViewChanges* changes, const ClusterView& previous, absl::Time now);
   // The live tables' info of a node, for self-preservation (on the executor).
   LiveNodeLookup LiveLookup();
   // Lets self-preservation rewrite this batch's node changes (and accept held losses an

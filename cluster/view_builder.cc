@@ -72,6 +72,35 @@ bool ViewChanges::AnyChange(const ClusterView& previous) const {
          (first_sync_done && !previous.synced);
 }
 
+bool ViewChanges::LoadOnly(const ClusterView& previous) const {
+  if (defined_groups_changed || rejected.has_value() || group_sources.has_value() ||
+      dolphinscheduler.has_value() || recompute_slots || self_preservation.has_value() ||
+      !SameLeader(previous.leader, leader) || (first_sync_done && !previous.synced)) {
+    return false;
+  }
+  for (const std::vector<NodeChange>* role : {&masters, &workers, &alert_servers}) {
+    for (const NodeChange& change : *role) {
+      if (change.before == nullptr || change.after == nullptr ||
+          StateChanged(*change.before, *change.after)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void ViewChanges::PrependNodeChanges(ViewChanges older) {
+  auto prepend = [](std::vector<NodeChange>* to, std::vector<NodeChange> from) {
+    if (from.empty()) return;
+    from.insert(from.end(), std::make_move_iterator(to->begin()),
+                std::make_move_iterator(to->end()));
+    *to = std::move(from);
+  };
+  prepend(&masters, std::move(older.masters));
+  prepend(&workers, std::move(older.workers));
+  prepend(&alert_servers, std::move(older.alert_servers));
+}
+
 std::vector<NodeInfoPtr> ApplyNodeChanges(const std::vector<NodeInfoPtr>& previous,
                                           const std::vector<NodeChange>& changes) {
   if (changes.empty()) return previous;

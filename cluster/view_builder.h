@@ -50,6 +50,11 @@ struct ViewChanges {
   // Whether the view must be rebuilt at all: false for an idle tick or a batch of ignored
   // events. (A rebuilt view may still turn out equal; then its batch is empty.)
   bool AnyChange(const ClusterView& previous) const;
+  // Whether the only changes are load figures of nodes that stay what they were (state, drain,
+  // groups, incarnation, paths): what the publish window may hold back (ClusterOptions).
+  bool LoadOnly(const ClusterView& previous) const;
+  // Puts `older`'s node changes before this batch's (the later change of a node wins).
+  void PrependNodeChanges(ViewChanges older);
 };
 
 struct BuiltView {

@@ -49,6 +49,7 @@ cluster::ClusterOptions ClusterOptionsFrom(const DaemonOptions& o) {
   c.watch_fanout_max_batches = static_cast<size_t>(o.watch_fanout_max_batches);
   c.timing.heartbeat_interval = absl::Milliseconds(o.heartbeat_interval_ms);
   c.timing.missed_heartbeats = o.missed_heartbeats;
+  c.publish_window = absl::Milliseconds(o.publish_window_ms);
   c.timing.probation_intervals = o.probation_intervals;
   c.heartbeat_limits.max_payload_bytes = static_cast<size_t>(o.max_heartbeat_bytes);
   c.heartbeat_limits.max_clock_skew = absl::Milliseconds(o.max_clock_skew_ms);

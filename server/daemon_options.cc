@@ -37,6 +37,7 @@ absl::Status DaemonOptions::Validate() const {
       InRange("heartbeat_interval_ms", heartbeat_interval_ms, 100, kHour),
       InRange("missed_heartbeats", missed_heartbeats, 1, 100),
       InRange("probation_intervals", probation_intervals, 0, 100),
+      InRange("publish_window_ms", publish_window_ms, 0, 1000),
       InRange("tombstone_retention_ms", tombstone_retention_ms, 0, 7 * 24 * kHour),
       InRange("max_heartbeat_bytes", max_heartbeat_bytes, 256, 1 << 20),
       InRange("max_clock_skew_ms", max_clock_skew_ms, 0, 365 * 24 * kHour),

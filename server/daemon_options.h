@@ -57,6 +57,7 @@ struct DaemonOptions {
       internal::Ms(internal::ClusterDefaults().timing.heartbeat_interval);
   int32_t missed_heartbeats = internal::ClusterDefaults().timing.missed_heartbeats;
   int32_t probation_intervals = internal::ClusterDefaults().timing.probation_intervals;
+  int64_t publish_window_ms = internal::Ms(internal::ClusterDefaults().publish_window);
   int64_t tombstone_retention_ms = internal::Ms(internal::ClusterDefaults().tombstone_retention);
   int64_t max_heartbeat_bytes =
       static_cast<int64_t>(internal::ClusterDefaults().heartbeat_limits.max_payload_bytes);

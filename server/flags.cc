@@ -124,6 +124,9 @@ DEFINE_int32(missed_heartbeats, kDefaults.missed_heartbeats,
              "A node is FAULT after this many heartbeat intervals without a znode data change.");
 DEFINE_int32(probation_intervals, kDefaults.probation_intervals,
              "A RECOVERING node becomes RUNNING after this many heartbeat intervals.");
+DEFINE_int64(publish_window_ms, kDefaults.publish_window_ms,
+             "Heartbeats that change only load figures are published at most once per this many "
+             "milliseconds (state changes at once); 0: every change at once.");
 DEFINE_int64(tombstone_retention_ms, kDefaults.tombstone_retention_ms,
              "How long OFFLINE nodes stay visible after their znode is gone, in milliseconds.");
 DEFINE_int64(max_heartbeat_bytes, kDefaults.max_heartbeat_bytes,
@@ -234,6 +237,7 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
   options.missed_heartbeats = FLAGS_missed_heartbeats;
   options.probation_intervals = FLAGS_probation_intervals;
+  options.publish_window_ms = FLAGS_publish_window_ms;
   options.tombstone_retention_ms = FLAGS_tombstone_retention_ms;
   options.max_heartbeat_bytes = FLAGS_max_heartbeat_bytes;
   options.max_clock_skew_ms = FLAGS_max_clock_skew_ms;

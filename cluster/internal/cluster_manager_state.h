@@ -120,6 +120,11 @@ struct ClusterManager::State {
   // An operator's AcceptHeldLosses() for the next publish (why), and how many it accepted.
   std::optional<std::string> accept_held ABSL_GUARDED_BY(executor);
   int accepted_held ABSL_GUARDED_BY(executor) = 0;
+  // Load-only node changes held by the publish window, when the last view was published, and
+  // the timer that publishes the held changes (0: none).
+  ViewChanges held ABSL_GUARDED_BY(executor);
+  absl::Time last_published ABSL_GUARDED_BY(executor) = absl::InfinitePast();
+  SerialExecutor::TimerId held_timer ABSL_GUARDED_BY(executor) = 0;
   // When the subscriptions were started (the cold start's reference).
   absl::Time started_at ABSL_GUARDED_BY(executor);
   // The timer for the tables' next deadline (ClusterManager::ArmDeadlineTimer()), and when it

@@ -154,6 +154,7 @@ TEST_F(ClusterManagerClockTest, ASilentWorkerIsFaultAtItsDeadlineNotAtTheNextTic
   options.tick_interval = absl::Hours(1);
   options.resync_interval = absl::Hours(1);
   options.resync_jitter = 0;
+  options.publish_window = absl::ZeroDuration();  // the fake clock stands still between writes
   StartCluster(std::move(options));
   const std::string zombie = kEtl[0];
   // Everyone was heard at t0; at t0 + 10 s all but the zombie heartbeat. With 10 s intervals
@@ -178,6 +179,42 @@ TEST_F(ClusterManagerClockTest, ASilentWorkerIsFaultAtItsDeadlineNotAtTheNextTic
       EXPECT_EQ(Shown(address), NodeState::kRunning) << address;
     }
   }
+}
+
+TEST_F(ClusterManagerClockTest, LoadOnlyHeartbeatsWaitForThePublishWindowStateChangesDoNot) {
+  ClusterOptions options = Options();
+  options.run_timers = true;
+  options.tick_interval = absl::Hours(1);
+  options.resync_interval = absl::Hours(1);
+  options.resync_jitter = 0;
+  options.publish_window = absl::Milliseconds(10);
+  StartCluster(std::move(options));
+  clock_.Advance(absl::Seconds(1));  // the start-up publishes are a window ago
+  // The first heartbeat after a quiet window is published at once.
+  Heartbeat(kEtl[0]);
+  // The next, a load figure only, waits: once its event is applied and a tick has run after
+  // it (the fake clock standing still), the view still shows the old payload.
+  const int64_t applied = manager_->events_applied();
+  absl::StatusOr<registry::Stat> held = nodes_.at(kEtl[1])->Set(paths_.at(kEtl[1]), Payload("etl"));
+  ASSERT_OK(held.status());
+  ASSERT_EVENTUALLY(manager_->events_applied() > applied);
+  manager_->TickNow();
+  EXPECT_FALSE(ShowsWrite(kEtl[1], held->mzxid));
+  // A state change is published at once, the held heartbeat with it.
+  const std::string busy = HeartbeatJson("BUSY", startup_ms_, 23817,
+                                         absl::ToUnixMillis(zk_clock_.WallNow()), 0.2, 0.3, "etl");
+  absl::StatusOr<registry::Stat> changed = nodes_.at(kEtl[2])->Set(paths_.at(kEtl[2]), busy);
+  ASSERT_OK(changed.status());
+  ASSERT_EVENTUALLY(Shown(kEtl[2]) == NodeState::kOverload);
+  EXPECT_TRUE(ShowsWrite(kEtl[1], held->mzxid));
+  // Another load-only heartbeat is held until the window has passed on rosterd's clock.
+  held = nodes_.at(kEtl[3])->Set(paths_.at(kEtl[3]), Payload("etl"));
+  ASSERT_OK(held.status());
+  ASSERT_EVENTUALLY(manager_->events_applied() > applied + 2);
+  manager_->TickNow();
+  EXPECT_FALSE(ShowsWrite(kEtl[3], held->mzxid));
+  clock_.Advance(absl::Milliseconds(10));
+  ASSERT_EVENTUALLY(ShowsWrite(kEtl[3], held->mzxid));
 }
 
 TEST_F(ClusterManagerClockTest, AWriterWhoseClockIsOffIsStillFlaggedAlone) {

@@ -175,6 +175,49 @@ TEST(BuildNextViewTest, ADefinedGroupIsShownEmptyAndDroppedWhenUndefined) {
   EXPECT_EQ(after.view->FindGroup("spark"), nullptr);
 }
 
+TEST(ViewChangesTest, OnlyLoadFiguresOfNodesThatStayWhatTheyWereAreLoadOnly) {
+  ClusterView previous;
+  previous.workers = {Node("a:1"), Node("b:1")};
+  auto changes_of = [](NodeInfoPtr before, NodeInfoPtr after) {
+    ViewChanges changes;
+    changes.workers = {NodeChange{std::move(before), std::move(after)}};
+    return changes;
+  };
+  EXPECT_TRUE(changes_of(Node("a:1"), Node("a:1", NodeState::kRunning, {"default"}, 0.9))
+                  .LoadOnly(previous));
+  // A state, a group, an arrival or a departure is not.
+  EXPECT_FALSE(changes_of(Node("a:1"), Node("a:1", NodeState::kOverload)).LoadOnly(previous));
+  EXPECT_FALSE(
+      changes_of(Node("a:1"), Node("a:1", NodeState::kRunning, {"etl"})).LoadOnly(previous));
+  EXPECT_FALSE(changes_of(nullptr, Node("c:1")).LoadOnly(previous));
+  EXPECT_FALSE(changes_of(Node("b:1"), nullptr).LoadOnly(previous));
+  // Nor anything beside the nodes: a new leader, the first sync.
+  ViewChanges leader = changes_of(Node("a:1"), Node("a:1"));
+  leader.leader.present = true;
+  leader.leader.address = "m:1";
+  EXPECT_FALSE(leader.LoadOnly(previous));
+  ViewChanges sync = changes_of(Node("a:1"), Node("a:1"));
+  sync.first_sync_done = true;
+  EXPECT_FALSE(sync.LoadOnly(previous));
+}
+
+TEST(ViewChangesTest, HeldChangesGoFirstSoTheLaterChangeOfANodeWins) {
+  ClusterView previous;
+  previous.workers = {Node("a:1"), Node("b:1")};
+  NodeInfoPtr a_held = Node("a:1", NodeState::kRunning, {"default"}, 0.5);
+  NodeInfoPtr b_held = Node("b:1", NodeState::kRunning, {"default"}, 0.6);
+  NodeInfoPtr a_now = Node("a:1", NodeState::kOverload);
+  ViewChanges held;
+  held.workers = {NodeChange{previous.workers[0], a_held}, NodeChange{previous.workers[1], b_held}};
+  ViewChanges now;
+  now.workers = {NodeChange{a_held, a_now}};
+  now.PrependNodeChanges(std::move(held));
+  const std::vector<NodeInfoPtr> workers = ApplyNodeChanges(previous.workers, now.workers);
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_EQ(workers[0], a_now);
+  EXPECT_EQ(workers[1], b_held);
+}
+
 TEST(BuildNextViewTest, NothingChangedIsNoChange) {
   ClusterView previous;
   previous.synced = true;
