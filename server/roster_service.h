@@ -5,7 +5,8 @@
 // the response and finish the reactor on the calling gRPC thread; no lock is held across and no
 // I/O is done. Every response carries ViewMeta for the exact view version it was computed from.
 // WatchCluster streams are WatchStreams (server/watch_stream.h), at most
-// `max_watch_streams` at once (RESOURCE_EXHAUSTED beyond).
+// `max_watch_streams` at once (RESOURCE_EXHAUSTED beyond). ListWorkers, GetWorkerGroup and
+// GetClusterView answer in pages keyed by address (server/page_token.h).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -86,6 +87,8 @@ class RosterService final : public v1::Roster::CallbackService {
 
  private:
   // Each handler's body: fills the response, returns the status to finish with.
+  grpc::Status DoGetClusterView(const v1::GetClusterViewRequest& request,
+                                v1::GetClusterViewResponse* response);
   grpc::Status DoListWorkers(const v1::ListWorkersRequest& request,
                              v1::ListNodesResponse* response);
   grpc::Status DoGetWorkerGroup(const v1::GetWorkerGroupRequest& request,
