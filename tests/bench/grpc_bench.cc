@@ -18,7 +18,8 @@
 // flight across them with the callback API; each finished call immediately starts the next.
 // Every call carries a deadline, as real clients' calls do. Per method, per round:
 //   Ping            the empty call: the cost of gRPC itself on this machine
-//   GetWorkerGroup  name=g1 (about workers/groups members, each a full Node)
+//   GetWorkerGroup  name=g1 (about workers/groups members, each a full Node), its first page
+//                   of --page_size workers (default 10000: the whole group)
 //   GetWorkerGroup/B the same in the BASIC view (address, state, groups, drained)
 //   SelectWorker    group=g1, --strategy, no explain
 // then the same one call at a time (closed loop: pure latency). Rounds interleave the
@@ -80,6 +81,9 @@ DEFINE_string(strategy, "ROUND_ROBIN", "SelectWorker's strategy (a roster.v1.Sel
 DEFINE_bool(heartbeats, true,
             "Heartbeat every node every --heartbeat_interval_ms during the run (each heartbeat "
             "publishes a new view).");
+DEFINE_int32(page_size, 10000,
+             "GetWorkerGroup's page_size (the first page is fetched): 10000, the most a page "
+             "holds, is the whole group up to 10000 workers.");
 DEFINE_int64(heartbeat_interval_ms, 10000, "The nodes' heartbeat interval, also given to rosterd.");
 
 namespace roster::bench {
@@ -199,12 +203,12 @@ void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel, std::vector<
   for (;;) {
     v1::GetWorkerGroupRequest request;
     request.set_name("default");
-    request.set_selectable_only(true);
+    request.set_page_size(1);  // the group's counts are on every page
     v1::GetWorkerGroupResponse response;
     const grpc::Status status = roster->GetWorkerGroup(CallContext().get(), request, &response);
-    if (status.ok() && response.workers_size() == FLAGS_workers) return;
+    if (status.ok() && response.group().selectable() == FLAGS_workers) return;
     CHECK(absl::Now() < deadline) << "workers not all RUNNING after 30s: "
-                                  << (status.ok() ? absl::StrCat(response.workers_size())
+                                  << (status.ok() ? absl::StrCat(response.group().selectable())
                                                   : status.error_message());
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -301,6 +305,7 @@ class Phase {
       auto slot = std::make_unique<Slot>();
       slot->stub = stubs[i % stubs.size()];
       slot->group_request.set_name("g1");
+      slot->group_request.set_page_size(FLAGS_page_size);
       if (method == Method::kGetWorkerGroupBasic) slot->group_request.set_view(v1::NODE_VIEW_BASIC);
       slot->select_request.set_group("g1");
       v1::SelectionStrategy strategy;
