@@ -45,8 +45,9 @@ class PageFiller {
  public:
   explicit PageFiller(const PageRequest& page) : page_(page), left_(page.size) {}
 
-  // Adds, through `add`, the nodes of `nodes` (sorted by address) that `keep` accepts and
-  // whose key, `prefix` + address, comes after the token's key, until the page is full.
+  // Adds, through `add` (taking a NodeInfoPtr), the nodes of `nodes` (sorted by address) that
+  // `keep` accepts and whose key, `prefix` + address, comes after the token's key, until the page
+  // is full.
   template <typename Keep, typename Add>
   void Offer(const std::vector<NodeInfoPtr>& nodes, absl::string_view prefix, Keep keep, Add add) {
     if (more_) return;
@@ -68,7 +69,7 @@ class PageFiller {
         more_ = true;
         return;
       }
-      add(**it);
+      add(*it);
       --left_;
       last_ = it->get();
       last_prefix_ = prefix;
@@ -95,6 +96,11 @@ constexpr absl::string_view kWorkerKey = "2/";
 constexpr absl::string_view kAlertServerKey = "3/";
 
 bool KeepAll(const cluster::NodeInfo&) { return true; }
+
+// Where NodeBytesCache puts a response's nodes (server/answer_cache.h).
+google::protobuf::UnknownFieldSet* UnknownFields(google::protobuf::Message* response) {
+  return response->GetReflection()->MutableUnknownFields(response);
+}
 
 std::string DescribeListWorkers(const v1::ListWorkersRequest& request) {
   std::vector<absl::string_view> states;
@@ -178,15 +184,21 @@ grpc::Status RosterService::DoGetClusterView(const v1::GetClusterViewRequest& re
   const absl::Time now = context_->clock->Now();
   const NodeDetail detail{/*history=*/false, &view->slots};
   PageFiller filler(*page);
-  filler.Offer(view->masters, kMasterKey, KeepAll, [&](const cluster::NodeInfo& node) {
-    FillNode(node, now, detail, response->add_masters());
+  // Masters carry their slot, from the view: built here. The others come from the cache.
+  filler.Offer(view->masters, kMasterKey, KeepAll, [&](const NodeInfoPtr& node) {
+    FillNode(*node, now, detail, response->add_masters());
   });
-  filler.Offer(view->workers, kWorkerKey, KeepAll, [&](const cluster::NodeInfo& node) {
-    FillNode(node, now, detail, response->add_workers());
-  });
-  filler.Offer(view->alert_servers, kAlertServerKey, KeepAll, [&](const cluster::NodeInfo& node) {
-    FillNode(node, now, detail, response->add_alert_servers());
-  });
+  std::vector<const NodeInfoPtr*> workers;
+  filler.Offer(view->workers, kWorkerKey, KeepAll,
+               [&](const NodeInfoPtr& node) { workers.push_back(&node); });
+  std::vector<const NodeInfoPtr*> alert_servers;
+  filler.Offer(view->alert_servers, kAlertServerKey, KeepAll,
+               [&](const NodeInfoPtr& node) { alert_servers.push_back(&node); });
+  google::protobuf::UnknownFieldSet* raw = UnknownFields(response);
+  node_bytes_.Append(workers, now, /*basic=*/false, v1::GetClusterViewResponse::kWorkersFieldNumber,
+                     raw);
+  node_bytes_.Append(alert_servers, now, /*basic=*/false,
+                     v1::GetClusterViewResponse::kAlertServersFieldNumber, raw);
   if (page->first()) FillClusterViewRest(*view, response);
   response->set_next_page_token(filler.NextToken());
   FillMeta(*context_, snapshot, response->mutable_meta());
@@ -235,15 +247,16 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
   }
   const absl::Time now = context_->clock->Now();
   PageFiller filler(*page);
+  std::vector<const NodeInfoPtr*> page_nodes;
   filler.Offer(
       *workers, "",
       [&](const cluster::NodeInfo& node) {
         return states->empty() ||
                std::find(states->begin(), states->end(), node.state) != states->end();
       },
-      [&](const cluster::NodeInfo& node) {
-        FillNode(node, now, NodeDetail{}, response->add_nodes());
-      });
+      [&](const NodeInfoPtr& node) { page_nodes.push_back(&node); });
+  node_bytes_.Append(page_nodes, now, /*basic=*/false, v1::ListNodesResponse::kNodesFieldNumber,
+                     UnknownFields(response));
   response->set_next_page_token(filler.NextToken());
   FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
@@ -281,16 +294,17 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
   if (group == nullptr) return UnknownGroup(*view, request.name());
   FillGroup(*group, response->mutable_group());
   const absl::Time now = context_->clock->Now();
-  NodeDetail detail;
-  detail.basic = request.view() == v1::NODE_VIEW_BASIC;
   PageFiller filler(*page);
+  std::vector<const NodeInfoPtr*> page_nodes;
   filler.Offer(
       group->members, "",
       [&](const cluster::NodeInfo& node) {
         return !request.selectable_only() ||
                (node.state == cluster::NodeState::kRunning && !node.drained);
       },
-      [&](const cluster::NodeInfo& node) { FillNode(node, now, detail, response->add_workers()); });
+      [&](const NodeInfoPtr& node) { page_nodes.push_back(&node); });
+  node_bytes_.Append(page_nodes, now, /*basic=*/request.view() == v1::NODE_VIEW_BASIC,
+                     v1::GetWorkerGroupResponse::kWorkersFieldNumber, UnknownFields(response));
   response->set_next_page_token(filler.NextToken());
   FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;

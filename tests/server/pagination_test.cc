@@ -281,3 +281,61 @@ TEST_F(PaginationTest, ListingContinuesAcrossViewChangesByAddress) {
 
 }  // namespace
 }  // namespace roster::testing
+
+namespace roster::testing {
+namespace {
+
+// The answers' nodes are served as bytes cached per node version (server/answer_cache.h): a
+// published change shows in the very next answer, in both views, and in every listing.
+TEST_F(PaginationTest, CachedAnswersShowThePublishedChange) {
+  AddWorker("10.0.0.21:1234", "NORMAL", "etl");
+  AddWorker("10.0.0.22:1234", "NORMAL", "etl");
+  ASSERT_EVENTUALLY(
+      InState(cluster::NodeRole::kWorker, "10.0.0.22:1234", cluster::NodeState::kRunning) &&
+      InState(cluster::NodeRole::kWorker, "10.0.0.21:1234", cluster::NodeState::kRunning));
+  v1::GetWorkerGroupRequest full;
+  full.set_name("etl");
+  v1::GetWorkerGroupRequest basic = full;
+  basic.set_view(v1::NODE_VIEW_BASIC);
+  v1::GetWorkerGroupResponse response;
+  for (const v1::GetWorkerGroupRequest* request : {&full, &basic, &full, &basic}) {
+    ASSERT_THAT(GetGroupPage(*request, &response), GrpcOk());  // fills, then hits the cache
+    ASSERT_EQ(response.workers_size(), 2);
+    EXPECT_EQ(response.workers(1).state(), v1::RUNNING);
+  }
+  const uint64_t before = response.meta().version();
+
+  SetPayload(kWorkers, "10.0.0.22:1234",
+             HeartbeatJson("BUSY", 1729238400123, 23817, 1729238650456, 0.2, 0.3, "etl"));
+  ASSERT_EVENTUALLY(
+      InState(cluster::NodeRole::kWorker, "10.0.0.22:1234", cluster::NodeState::kOverload));
+  for (const v1::GetWorkerGroupRequest* request : {&full, &basic}) {
+    ASSERT_THAT(GetGroupPage(*request, &response), GrpcOk());
+    EXPECT_GT(response.meta().version(), before);
+    ASSERT_EQ(response.workers_size(), 2);
+    EXPECT_EQ(response.workers(0).state(), v1::RUNNING);
+    EXPECT_EQ(response.workers(1).state(), v1::OVERLOAD);
+  }
+  EXPECT_THAT(response.workers(1).reason(), IsEmpty());  // BASIC
+  ASSERT_THAT(GetGroupPage(full, &response), GrpcOk());
+  EXPECT_THAT(response.workers(1).reason(), HasSubstr("BUSY"));
+  EXPECT_DOUBLE_EQ(response.workers(1).heartbeat().cpu_usage(), 0.2);
+  {
+    CallContext context;
+    v1::ListWorkersRequest request;
+    request.add_states(v1::OVERLOAD);
+    v1::ListNodesResponse nodes;
+    ASSERT_THAT(roster_->ListWorkers(&context, request, &nodes), GrpcOk());
+    EXPECT_THAT(Addresses(nodes.nodes()), ElementsAre("10.0.0.22:1234"));
+  }
+  {
+    CallContext context;
+    v1::GetClusterViewResponse view;
+    ASSERT_THAT(roster_->GetClusterView(&context, {}, &view), GrpcOk());
+    ASSERT_EQ(view.workers_size(), 2);
+    EXPECT_EQ(view.workers(1).state(), v1::OVERLOAD);
+  }
+}
+
+}  // namespace
+}  // namespace roster::testing
