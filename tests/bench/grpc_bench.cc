@@ -499,13 +499,13 @@ class Server {
     dir_ = std::make_unique<testing::TempDir>("grpc_bench");
     const std::string port_file = dir_->Child("port");
     testing::Subprocess::Options options;
-    options.argv = {FLAGS_rosterd,
-                    "--registry=memory://",
-                    "--listen=127.0.0.1:0",
-                    "--metrics_listen=",
-                    "--port_file=" + port_file,
-                    "--allow_loopback_writes",
-                    absl::StrCat("--heartbeat_interval_ms=", liveness_ms)};
+    options.argv = {
+        FLAGS_rosterd, "--registry=memory://", "--listen=127.0.0.1:0",
+        "--metrics_listen=", "--port_file=" + port_file, "--allow_loopback_writes",
+        absl::StrCat("--heartbeat_interval_ms=", liveness_ms),
+        // Every node is registered by this one client.
+        absl::StrCat("--max_registrations=", FLAGS_masters + FLAGS_workers),
+        absl::StrCat("--max_registrations_per_identity=", FLAGS_masters + FLAGS_workers)};
     options.log_path = dir_->Child("rosterd.log");
     absl::StatusOr<std::unique_ptr<testing::Subprocess>> child =
         testing::Subprocess::Start(options);
