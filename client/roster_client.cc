@@ -26,6 +26,37 @@ const v1::ViewMeta* MetaOf(const v1::PingResponse&) {
   return nullptr;
 }
 
+// The whole listing: `fetch` (one call, retried as any) from request.page_token on, following
+// next_page_token to the last page. `merge` appends a later page's nodes to the first page;
+// the answer carries the last page's ViewMeta (the newest view any of its pages came from).
+template <typename Request, typename Fetch, typename Merge>
+auto AllPages(Request request, Fetch fetch, Merge merge) -> decltype(fetch(request)) {
+  auto whole = fetch(request);
+  if (!whole.ok()) return whole;
+  while (!whole->next_page_token().empty()) {
+    request.set_page_token(whole->next_page_token());
+    auto page = fetch(request);
+    if (!page.ok()) return page.status();
+    if (page->next_page_token() == request.page_token()) {
+      return absl::InternalError(
+          absl::StrCat("rosterd answered page_token '", request.page_token(),
+                       "' with the same next_page_token: the listing would never end"));
+    }
+    merge(&*page, &*whole);
+    whole->mutable_meta()->Swap(page->mutable_meta());
+    whole->set_next_page_token(page->next_page_token());
+  }
+  return whole;
+}
+
+// Moves the elements of `from` to the end of `to`.
+template <typename Message>
+void Append(google::protobuf::RepeatedPtrField<Message>* from,
+            google::protobuf::RepeatedPtrField<Message>* to) {
+  to->Reserve(to->size() + from->size());
+  for (Message& message : *from) to->Add()->Swap(&message);
+}
+
 int ClampMillis(absl::Duration d) {
   return static_cast<int>(
       std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, std::numeric_limits<int>::max()));
@@ -275,8 +306,17 @@ absl::StatusOr<Response> RosterClient::Call(const CallPolicy& policy, Stub* stub
 
 absl::StatusOr<v1::GetClusterViewResponse> RosterClient::GetClusterView(
     const v1::GetClusterViewRequest& request) {
-  return Call({"GetClusterView", /*retry=*/true, /*admin=*/false}, roster_.get(),
-              &v1::Roster::Stub::GetClusterView, request);
+  return AllPages(
+      request,
+      [this](const v1::GetClusterViewRequest& page) {
+        return Call({"GetClusterView", /*retry=*/true, /*admin=*/false}, roster_.get(),
+                    &v1::Roster::Stub::GetClusterView, page);
+      },
+      [](v1::GetClusterViewResponse* page, v1::GetClusterViewResponse* whole) {
+        Append(page->mutable_masters(), whole->mutable_masters());
+        Append(page->mutable_workers(), whole->mutable_workers());
+        Append(page->mutable_alert_servers(), whole->mutable_alert_servers());
+      });
 }
 
 absl::StatusOr<v1::ListNodesResponse> RosterClient::ListMasters(
@@ -287,8 +327,15 @@ absl::StatusOr<v1::ListNodesResponse> RosterClient::ListMasters(
 
 absl::StatusOr<v1::ListNodesResponse> RosterClient::ListWorkers(
     const v1::ListWorkersRequest& request) {
-  return Call({"ListWorkers", /*retry=*/true, /*admin=*/false}, roster_.get(),
-              &v1::Roster::Stub::ListWorkers, request);
+  return AllPages(
+      request,
+      [this](const v1::ListWorkersRequest& page) {
+        return Call({"ListWorkers", /*retry=*/true, /*admin=*/false}, roster_.get(),
+                    &v1::Roster::Stub::ListWorkers, page);
+      },
+      [](v1::ListNodesResponse* page, v1::ListNodesResponse* whole) {
+        Append(page->mutable_nodes(), whole->mutable_nodes());
+      });
 }
 
 absl::StatusOr<v1::ListGroupsResponse> RosterClient::ListGroups(
@@ -299,8 +346,16 @@ absl::StatusOr<v1::ListGroupsResponse> RosterClient::ListGroups(
 
 absl::StatusOr<v1::GetWorkerGroupResponse> RosterClient::GetWorkerGroup(
     const v1::GetWorkerGroupRequest& request) {
-  return Call({"GetWorkerGroup", /*retry=*/true, /*admin=*/false}, roster_.get(),
-              &v1::Roster::Stub::GetWorkerGroup, request);
+  return AllPages(
+      request,
+      [this](const v1::GetWorkerGroupRequest& page) {
+        return Call({"GetWorkerGroup", /*retry=*/true, /*admin=*/false}, roster_.get(),
+                    &v1::Roster::Stub::GetWorkerGroup, page);
+      },
+      [](v1::GetWorkerGroupResponse* page, v1::GetWorkerGroupResponse* whole) {
+        Append(page->mutable_workers(), whole->mutable_workers());
+        whole->mutable_group()->Swap(page->mutable_group());  // the newest counts
+      });
 }
 
 absl::StatusOr<v1::GetNodeResponse> RosterClient::GetNode(const v1::GetNodeRequest& request) {

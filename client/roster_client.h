@@ -151,6 +151,12 @@ class RosterClient {
   RosterClient& operator=(const RosterClient&) = delete;
 
   // --- Roster: lookups, selection, slots, leader (all retried) --------------------------------
+  // GetClusterView, ListWorkers and GetWorkerGroup return the whole listing: they follow
+  // next_page_token from request.page_token (empty: the first page) to the last page, each
+  // page a call of its own (request.page_size nodes; 0: rosterd's default). Pages may come
+  // from successive views (roster.proto, "Pagination"): the answer carries the last page's
+  // ViewMeta; GetWorkerGroup the last page's group counts. For one page at a time, use the
+  // generated stub.
   absl::StatusOr<roster::v1::GetClusterViewResponse> GetClusterView(
       const roster::v1::GetClusterViewRequest& request = {});
   absl::StatusOr<roster::v1::ListNodesResponse> ListMasters(

@@ -224,6 +224,10 @@ void FillClusterView(const cluster::ClusterView& view, absl::Time now,
   for (const cluster::NodeInfoPtr& node : view.alert_servers) {
     FillNode(*node, now, detail, out->add_alert_servers());
   }
+  FillClusterViewRest(view, out);
+}
+
+void FillClusterViewRest(const cluster::ClusterView& view, v1::GetClusterViewResponse* out) {
   for (const auto& [name, group] : view.groups) FillGroup(group, out->add_groups());
   FillSlots(view.slots, out->mutable_slots());
   if (view.leader.present) FillLeader(view.leader, out->mutable_leader());

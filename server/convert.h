@@ -70,9 +70,11 @@ void FillNode(const cluster::NodeInfo& node, absl::Time now, const NodeDetail& d
 void FillGroup(const cluster::GroupView& group, v1::Group* out);
 void FillSlots(const cluster::SlotAssignment& slots, v1::SlotAssignment* out);
 void FillLeader(const cluster::LeaderInfo& leader, v1::Leader* out);
-// Everything but `meta`.
+// Everything but `meta` (and next_page_token).
 void FillClusterView(const cluster::ClusterView& view, absl::Time now,
                      v1::GetClusterViewResponse* out);
+// Everything but `meta` and the node lists: groups, slots, leader, rejected znodes.
+void FillClusterViewRest(const cluster::ClusterView& view, v1::GetClusterViewResponse* out);
 // A change as a watch stream sends it. Master nodes carry no slot here: slots travel in
 // SLOTS_CHANGED events.
 void FillClusterEvent(const cluster::ClusterChange& change, absl::Time now, v1::ClusterEvent* out);

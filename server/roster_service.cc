@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "cluster/master_cluster.h"
 #include "server/convert.h"
+#include "server/page_token.h"
 #include "server/status_util.h"
 #include "util/log_escape.h"
 
@@ -35,6 +37,82 @@ grpc::Status UnknownGroup(const cluster::ClusterView& view, absl::string_view na
   return grpc::Status(grpc::StatusCode::NOT_FOUND,
                       absl::StrCat("no worker group '", name, "' (groups: ",
                                    names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+}
+
+// One page being filled (server/page_token.h): room left, the last node added, and whether a
+// node that would have followed exists (then the page carries a next_page_token).
+class PageFiller {
+ public:
+  explicit PageFiller(const PageRequest& page) : page_(page), left_(page.size) {}
+
+  // Adds, through `add` (taking a NodeInfoPtr), the nodes of `nodes` (sorted by address) that
+  // `keep` accepts and whose key, `prefix` + address, comes after the token's key, until the page
+  // is full.
+  template <typename Keep, typename Add>
+  void Offer(const std::vector<NodeInfoPtr>& nodes, absl::string_view prefix, Keep keep, Add add) {
+    if (more_) return;
+    auto it = nodes.begin();
+    if (!page_.first()) {
+      const absl::string_view after = page_.after;
+      if (absl::StartsWith(after, prefix)) {
+        const absl::string_view address = after.substr(prefix.size());
+        it = std::upper_bound(
+            nodes.begin(), nodes.end(), address,
+            [](absl::string_view key, const NodeInfoPtr& node) { return key < node->address; });
+      } else if (after > prefix) {
+        return;  // the token is past this list
+      }
+    }
+    for (; it != nodes.end(); ++it) {
+      if (!keep(**it)) continue;
+      if (left_ == 0) {
+        more_ = true;
+        return;
+      }
+      add(*it);
+      --left_;
+      last_ = it->get();
+      last_prefix_ = prefix;
+    }
+  }
+
+  // Empty when the listing ended on this page.
+  std::string NextToken() const {
+    return more_ ? NextPageToken(page_, absl::StrCat(last_prefix_, last_->address)) : "";
+  }
+
+ private:
+  const PageRequest& page_;
+  int left_;
+  const cluster::NodeInfo* last_ = nullptr;
+  absl::string_view last_prefix_;
+  bool more_ = false;
+};
+
+// GetClusterView's pages run over the masters, workers and alert servers in this order: their
+// keys are prefixed so that they sort so.
+constexpr absl::string_view kMasterKey = "1/";
+constexpr absl::string_view kWorkerKey = "2/";
+constexpr absl::string_view kAlertServerKey = "3/";
+
+bool KeepAll(const cluster::NodeInfo&) { return true; }
+
+// Where NodeBytesCache puts a response's nodes (server/answer_cache.h).
+google::protobuf::UnknownFieldSet* UnknownFields(google::protobuf::Message* response) {
+  return response->GetReflection()->MutableUnknownFields(response);
+}
+
+std::string DescribeListWorkers(const v1::ListWorkersRequest& request) {
+  std::vector<absl::string_view> states;
+  for (int state : request.states()) states.push_back(v1::NodeState_Name(state));
+  return absl::StrCat("ListWorkers(group=", request.group(),
+                      ", states=", absl::StrJoin(states, ","), ")");
+}
+
+std::string DescribeGetWorkerGroup(const v1::GetWorkerGroupRequest& request) {
+  return absl::StrCat("GetWorkerGroup(name=", request.name(),
+                      ", selectable_only=", request.selectable_only() ? "true" : "false",
+                      ", view=", request.view() == v1::NODE_VIEW_BASIC ? "BASIC" : "FULL", ")");
 }
 
 }  // namespace
@@ -90,14 +168,41 @@ grpc::ServerUnaryReactor* RosterService::Finish(grpc::CallbackServerContext* cal
 }
 
 grpc::ServerUnaryReactor* RosterService::GetClusterView(grpc::CallbackServerContext* call,
-                                                        const v1::GetClusterViewRequest*,
+                                                        const v1::GetClusterViewRequest* request,
                                                         v1::GetClusterViewResponse* response) {
   if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/GetClusterView")) return refused;
+  return Finish(call, "Roster/GetClusterView", DoGetClusterView(*request, response));
+}
+
+grpc::Status RosterService::DoGetClusterView(const v1::GetClusterViewRequest& request,
+                                             v1::GetClusterViewResponse* response) {
+  absl::StatusOr<PageRequest> page =
+      ToPageRequest(request.page_size(), request.page_token(), "GetClusterView()");
+  if (!page.ok()) return InvalidArgument(page.status());
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
-  FillClusterView(*view, context_->clock->Now(), response);
+  const absl::Time now = context_->clock->Now();
+  const NodeDetail detail{/*history=*/false, &view->slots};
+  PageFiller filler(*page);
+  // Masters carry their slot, from the view: built here. The others come from the cache.
+  filler.Offer(view->masters, kMasterKey, KeepAll, [&](const NodeInfoPtr& node) {
+    FillNode(*node, now, detail, response->add_masters());
+  });
+  std::vector<const NodeInfoPtr*> workers;
+  filler.Offer(view->workers, kWorkerKey, KeepAll,
+               [&](const NodeInfoPtr& node) { workers.push_back(&node); });
+  std::vector<const NodeInfoPtr*> alert_servers;
+  filler.Offer(view->alert_servers, kAlertServerKey, KeepAll,
+               [&](const NodeInfoPtr& node) { alert_servers.push_back(&node); });
+  google::protobuf::UnknownFieldSet* raw = UnknownFields(response);
+  node_bytes_.Append(workers, now, /*basic=*/false, v1::GetClusterViewResponse::kWorkersFieldNumber,
+                     raw);
+  node_bytes_.Append(alert_servers, now, /*basic=*/false,
+                     v1::GetClusterViewResponse::kAlertServersFieldNumber, raw);
+  if (page->first()) FillClusterViewRest(*view, response);
+  response->set_next_page_token(filler.NextToken());
   FillMeta(*context_, snapshot, response->mutable_meta());
-  return Finish(call, "Roster/GetClusterView", grpc::Status::OK);
+  return grpc::Status::OK;
 }
 
 grpc::ServerUnaryReactor* RosterService::ListMasters(grpc::CallbackServerContext* call,
@@ -129,6 +234,9 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
       return InvalidArgument(status);
     }
   }
+  absl::StatusOr<PageRequest> page =
+      ToPageRequest(request.page_size(), request.page_token(), DescribeListWorkers(request));
+  if (!page.ok()) return InvalidArgument(page.status());
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   const std::vector<NodeInfoPtr>* workers = &view->workers;
@@ -138,13 +246,18 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
     workers = &group->members;
   }
   const absl::Time now = context_->clock->Now();
-  for (const NodeInfoPtr& node : *workers) {
-    if (!states->empty() &&
-        std::find(states->begin(), states->end(), node->state) == states->end()) {
-      continue;
-    }
-    FillNode(*node, now, NodeDetail{}, response->add_nodes());
-  }
+  PageFiller filler(*page);
+  std::vector<const NodeInfoPtr*> page_nodes;
+  filler.Offer(
+      *workers, "",
+      [&](const cluster::NodeInfo& node) {
+        return states->empty() ||
+               std::find(states->begin(), states->end(), node.state) != states->end();
+      },
+      [&](const NodeInfoPtr& node) { page_nodes.push_back(&node); });
+  node_bytes_.Append(page_nodes, now, /*basic=*/false, v1::ListNodesResponse::kNodesFieldNumber,
+                     UnknownFields(response));
+  response->set_next_page_token(filler.NextToken());
   FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }
@@ -172,21 +285,27 @@ grpc::Status RosterService::DoGetWorkerGroup(const v1::GetWorkerGroupRequest& re
   if (absl::Status status = ValidateGetWorkerGroup(request); !status.ok()) {
     return InvalidArgument(status);
   }
+  absl::StatusOr<PageRequest> page =
+      ToPageRequest(request.page_size(), request.page_token(), DescribeGetWorkerGroup(request));
+  if (!page.ok()) return InvalidArgument(page.status());
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
   const cluster::GroupView* group = view->FindGroup(request.name());
   if (group == nullptr) return UnknownGroup(*view, request.name());
   FillGroup(*group, response->mutable_group());
   const absl::Time now = context_->clock->Now();
-  NodeDetail detail;
-  detail.basic = request.view() == v1::NODE_VIEW_BASIC;
-  for (const NodeInfoPtr& node : group->members) {
-    if (request.selectable_only() &&
-        (node->state != cluster::NodeState::kRunning || node->drained)) {
-      continue;
-    }
-    FillNode(*node, now, detail, response->add_workers());
-  }
+  PageFiller filler(*page);
+  std::vector<const NodeInfoPtr*> page_nodes;
+  filler.Offer(
+      group->members, "",
+      [&](const cluster::NodeInfo& node) {
+        return !request.selectable_only() ||
+               (node.state == cluster::NodeState::kRunning && !node.drained);
+      },
+      [&](const NodeInfoPtr& node) { page_nodes.push_back(&node); });
+  node_bytes_.Append(page_nodes, now, /*basic=*/request.view() == v1::NODE_VIEW_BASIC,
+                     v1::GetWorkerGroupResponse::kWorkersFieldNumber, UnknownFields(response));
+  response->set_next_page_token(filler.NextToken());
   FillMeta(*context_, snapshot, response->mutable_meta());
   return grpc::Status::OK;
 }

@@ -5,7 +5,9 @@
 // the response and finish the reactor on the calling gRPC thread; no lock is held across and no
 // I/O is done. Every response carries ViewMeta for the exact view version it was computed from.
 // WatchCluster streams are WatchStreams (server/watch_stream.h), at most
-// `max_watch_streams` at once (RESOURCE_EXHAUSTED beyond).
+// `max_watch_streams` at once (RESOURCE_EXHAUSTED beyond). ListWorkers, GetWorkerGroup and
+// GetClusterView answer in pages keyed by address (server/page_token.h), their nodes copied as
+// bytes serialized once per node version (server/answer_cache.h).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -20,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "roster/v1/roster.grpc.pb.h"
+#include "server/answer_cache.h"
 #include "server/arena_message_allocator.h"
 #include "server/rpc_util.h"
 #include "server/watch_stream.h"
@@ -86,6 +89,8 @@ class RosterService final : public v1::Roster::CallbackService {
 
  private:
   // Each handler's body: fills the response, returns the status to finish with.
+  grpc::Status DoGetClusterView(const v1::GetClusterViewRequest& request,
+                                v1::GetClusterViewResponse* response);
   grpc::Status DoListWorkers(const v1::ListWorkersRequest& request,
                              v1::ListNodesResponse* response);
   grpc::Status DoGetWorkerGroup(const v1::GetWorkerGroupRequest& request,
@@ -120,6 +125,9 @@ class RosterService final : public v1::Roster::CallbackService {
   Allocator<v1::SelectWorkerRequest, v1::SelectWorkerResponse> select_worker_allocator_;
   Allocator<v1::GetMasterSlotRequest, v1::GetMasterSlotResponse> get_master_slot_allocator_;
   Allocator<v1::GetLeaderRequest, v1::GetLeaderResponse> get_leader_allocator_;
+
+  // The nodes of ListWorkers, GetWorkerGroup and GetClusterView, serialized once per NodeInfo.
+  NodeBytesCache node_bytes_;
 
   std::atomic<int> open_watch_streams_{0};
   mutable absl::Mutex streams_mu_;

@@ -18,7 +18,8 @@
 // flight across them with the callback API; each finished call immediately starts the next.
 // Every call carries a deadline, as real clients' calls do. Per method, per round:
 //   Ping            the empty call: the cost of gRPC itself on this machine
-//   GetWorkerGroup  name=g1 (about workers/groups members, each a full Node)
+//   GetWorkerGroup  name=g1 (about workers/groups members, each a full Node), its first page
+//                   of --page_size workers (default 10000: the whole group)
 //   GetWorkerGroup/B the same in the BASIC view (address, state, groups, drained)
 //   SelectWorker    group=g1, --strategy, no explain
 // then the same one call at a time (closed loop: pure latency). Rounds interleave the
@@ -81,6 +82,9 @@ DEFINE_string(strategy, "ROUND_ROBIN", "SelectWorker's strategy (a roster.v1.Sel
 DEFINE_bool(heartbeats, true,
             "Heartbeat every node every --heartbeat_interval_ms during the run (each heartbeat "
             "publishes a new view).");
+DEFINE_int32(page_size, 10000,
+             "GetWorkerGroup's page_size (the first page is fetched): 10000, the most a page "
+             "holds, is the whole group up to 10000 workers.");
 DEFINE_int64(heartbeat_interval_ms, 10000, "The nodes' heartbeat interval, also given to rosterd.");
 
 namespace roster::bench {
@@ -149,12 +153,12 @@ void RegisterCluster(const std::shared_ptr<grpc::Channel>& channel, std::vector<
   for (;;) {
     v1::GetWorkerGroupRequest request;
     request.set_name("default");
-    request.set_selectable_only(true);
+    request.set_page_size(1);  // the group's counts are on every page
     v1::GetWorkerGroupResponse response;
     const grpc::Status status = roster->GetWorkerGroup(CallContext().get(), request, &response);
-    if (status.ok() && response.workers_size() == FLAGS_workers) return;
+    if (status.ok() && response.group().selectable() == FLAGS_workers) return;
     CHECK(absl::Now() < deadline) << "workers not all RUNNING after 30s: "
-                                  << (status.ok() ? absl::StrCat(response.workers_size())
+                                  << (status.ok() ? absl::StrCat(response.group().selectable())
                                                   : status.error_message());
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -221,13 +225,13 @@ class Server {
     dir_ = std::make_unique<testing::TempDir>("grpc_bench");
     const std::string port_file = dir_->Child("port");
     testing::Subprocess::Options options;
-    options.argv = {FLAGS_rosterd,
-                    "--registry=memory://",
-                    "--listen=127.0.0.1:0",
-                    "--metrics_listen=",
-                    "--port_file=" + port_file,
-                    "--allow_loopback_writes",
-                    absl::StrCat("--heartbeat_interval_ms=", liveness_ms)};
+    options.argv = {
+        FLAGS_rosterd, "--registry=memory://", "--listen=127.0.0.1:0",
+        "--metrics_listen=", "--port_file=" + port_file, "--allow_loopback_writes",
+        absl::StrCat("--heartbeat_interval_ms=", liveness_ms),
+        // Every node is registered by this one client.
+        absl::StrCat("--max_registrations=", FLAGS_masters + FLAGS_workers),
+        absl::StrCat("--max_registrations_per_identity=", FLAGS_masters + FLAGS_workers)};
     options.log_path = dir_->Child("rosterd.log");
     absl::StatusOr<std::unique_ptr<testing::Subprocess>> child =
         testing::Subprocess::Start(options);
@@ -307,6 +311,7 @@ int Main() {
   load.seconds = FLAGS_seconds;
   load.warmup_seconds = FLAGS_warmup_seconds;
   load.rounds = FLAGS_rounds;
+  load.page_size = FLAGS_page_size;
   CHECK(v1::SelectionStrategy_Parse(FLAGS_strategy, &load.strategy))
       << "--strategy=" << FLAGS_strategy << ": not a roster.v1.SelectionStrategy";
   const std::vector<Result> throughput = RunSection(stubs, FLAGS_concurrency, pid, load);

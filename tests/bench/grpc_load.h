@@ -152,6 +152,7 @@ struct Result {
 struct LoadOptions {
   std::string group = "g1";  // GetWorkerGroup's name and SelectWorker's group
   v1::SelectionStrategy strategy = v1::ROUND_ROBIN;
+  int page_size = 0;  // GetWorkerGroup's (0: the server's default, 1000)
   double seconds = 3;         // measured, per method, per round
   double warmup_seconds = 1;  // unmeasured, per method, before the first round
   int rounds = 1;             // each measures every method once, in turn
@@ -167,6 +168,7 @@ class Phase {
       auto slot = std::make_unique<Slot>();
       slot->stub = stubs[i % stubs.size()];
       slot->group_request.set_name(options.group);
+      slot->group_request.set_page_size(options.page_size);
       if (method == Method::kGetWorkerGroupBasic) slot->group_request.set_view(v1::NODE_VIEW_BASIC);
       slot->select_request.set_group(options.group);
       slot->select_request.set_strategy(options.strategy);

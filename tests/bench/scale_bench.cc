@@ -80,6 +80,9 @@ DEFINE_int32(changes, 200, "Znode writes timed for the propagation latency.");
 DEFINE_int64(change_gap_ms, 20, "Pause between two timed writes.");
 DEFINE_double(lookup_seconds, 3, "Measured seconds per lookup method.");
 DEFINE_int32(concurrency, 32, "Lookup calls in flight.");
+DEFINE_int32(page_size, 10000,
+             "GetWorkerGroup's page_size: 10000 (the most a page holds) asks for the whole "
+             "group; 100 measures one page.");
 DEFINE_int32(channels, 4, "Lookup channels, each its own TCP connection.");
 DEFINE_bool(quick, false,
             "A smoke run: 1 s heartbeats, 2 s CPU window, 20 changes, 0.5 s per lookup method.");
@@ -597,6 +600,7 @@ class Scenario {
     LoadOptions load;
     load.seconds = FLAGS_lookup_seconds;
     load.warmup_seconds = std::min(1.0, FLAGS_lookup_seconds);
+    load.page_size = FLAGS_page_size;
     const std::vector<Result> results =
         RunSection(stubs, FLAGS_concurrency, rosterd_.process->pid(), load);
     const int members = (FLAGS_workers - 1) / FLAGS_groups + (1 < FLAGS_workers % FLAGS_groups);

@@ -495,3 +495,137 @@ TEST_F(RosterClientTest, FollowerCancelUnblocksNext) {
 
 }  // namespace
 }  // namespace roster::client
+
+namespace roster::client {
+namespace {
+
+using ::roster::testing::Error;
+using ::roster::testing::FakeRosterServer;
+using ::roster::testing::Meta;
+using ::roster::testing::Ok;
+using ::roster::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class RosterClientPagingTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RosterClient> NewClient() {
+    ClientOptions options;
+    options.target = server_.target();
+    options.deadline = absl::Seconds(10);
+    options.initial_backoff = absl::Milliseconds(1);
+    options.max_backoff = absl::Milliseconds(5);
+    auto client = RosterClient::Create(std::move(options));
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  FakeRosterServer server_;
+};
+
+v1::ListNodesResponse NodesPage(uint64_t version, std::vector<std::string> addresses,
+                                const std::string& next) {
+  v1::ListNodesResponse page;
+  *page.mutable_meta() = Meta("i1", version);
+  for (const std::string& address : addresses) page.add_nodes()->set_address(address);
+  page.set_next_page_token(next);
+  return page;
+}
+
+std::vector<std::string> Addresses(const google::protobuf::RepeatedPtrField<v1::Node>& nodes) {
+  std::vector<std::string> out;
+  for (const v1::Node& node : nodes) out.push_back(node.address());
+  return out;
+}
+
+TEST_F(RosterClientPagingTest, ListWorkersFollowsNextPageTokenToTheEnd) {
+  auto& method = server_.roster().list_workers;
+  method.Push(Ok(NodesPage(5, {"10.0.0.1:1", "10.0.0.2:1"}, "t1")));
+  method.Push(Error(grpc::StatusCode::UNAVAILABLE, "restarting"));  // a page is retried
+  method.Push(Ok(NodesPage(6, {"10.0.0.3:1"}, "t2")));
+  method.Push(Ok(NodesPage(7, {"10.0.0.4:1"}, "")));
+  auto client = NewClient();
+
+  v1::ListWorkersRequest request;
+  request.set_group("etl");
+  request.set_page_size(2);
+  auto whole = client->ListWorkers(request);
+  ASSERT_OK(whole.status());
+  EXPECT_THAT(Addresses(whole->nodes()),
+              ElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"));
+  EXPECT_EQ(whole->meta().version(), 7u);  // the last page's
+  EXPECT_TRUE(whole->next_page_token().empty());
+  const std::vector<v1::ListWorkersRequest> requests = method.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  std::vector<std::string> tokens;
+  for (const v1::ListWorkersRequest& sent : requests) {
+    tokens.push_back(sent.page_token());
+    EXPECT_EQ(sent.group(), "etl");  // the filters on every page
+    EXPECT_EQ(sent.page_size(), 2);
+  }
+  EXPECT_THAT(tokens, ElementsAre("", "t1", "t1", "t2"));
+}
+
+TEST_F(RosterClientPagingTest, GetWorkerGroupAndClusterViewMergePages) {
+  v1::GetWorkerGroupResponse first;
+  *first.mutable_meta() = Meta("i1", 3);
+  first.mutable_group()->set_members(2);
+  first.add_workers()->set_address("10.0.0.1:1");
+  first.set_next_page_token("g1");
+  v1::GetWorkerGroupResponse last;
+  *last.mutable_meta() = Meta("i1", 4);
+  last.mutable_group()->set_members(3);
+  last.add_workers()->set_address("10.0.0.3:1");
+  server_.roster().get_worker_group.Push(Ok(first));
+  server_.roster().get_worker_group.Push(Ok(last));
+
+  v1::GetClusterViewResponse view_first;
+  *view_first.mutable_meta() = Meta("i1", 4);
+  view_first.add_masters()->set_address("10.0.0.9:5");
+  view_first.add_groups()->set_name("default");
+  view_first.set_next_page_token("c1");
+  v1::GetClusterViewResponse view_last;
+  *view_last.mutable_meta() = Meta("i1", 4);
+  view_last.add_workers()->set_address("10.0.0.1:1");
+  view_last.add_alert_servers()->set_address("10.0.0.7:2");
+  server_.roster().get_cluster_view.Push(Ok(view_first));
+  server_.roster().get_cluster_view.Push(Ok(view_last));
+  auto client = NewClient();
+
+  v1::GetWorkerGroupRequest request;
+  request.set_name("etl");
+  auto group = client->GetWorkerGroup(request);
+  ASSERT_OK(group.status());
+  EXPECT_THAT(Addresses(group->workers()), ElementsAre("10.0.0.1:1", "10.0.0.3:1"));
+  EXPECT_EQ(group->group().members(), 3);  // the newest counts
+  EXPECT_EQ(server_.roster().get_worker_group.requests()[1].page_token(), "g1");
+
+  auto view = client->GetClusterView();
+  ASSERT_OK(view.status());
+  EXPECT_THAT(Addresses(view->masters()), ElementsAre("10.0.0.9:5"));
+  EXPECT_THAT(Addresses(view->workers()), ElementsAre("10.0.0.1:1"));
+  EXPECT_THAT(Addresses(view->alert_servers()), ElementsAre("10.0.0.7:2"));
+  EXPECT_EQ(view->groups_size(), 1);  // from the first page
+}
+
+TEST_F(RosterClientPagingTest, AServerRepeatingItsTokenIsAnErrorNotALoop) {
+  auto& method = server_.roster().list_workers;
+  method.Push(Ok(NodesPage(5, {"10.0.0.1:1"}, "same")));
+  method.SetDefault(Ok(NodesPage(5, {"10.0.0.1:1"}, "same")));
+  auto client = NewClient();
+  EXPECT_THAT(client->ListWorkers(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("would never end")));
+  EXPECT_EQ(method.calls(), 2);
+}
+
+TEST_F(RosterClientPagingTest, AFailedPageFailsTheListing) {
+  auto& method = server_.roster().list_workers;
+  method.Push(Ok(NodesPage(5, {"10.0.0.1:1"}, "t1")));
+  method.Push(Error(grpc::StatusCode::INVALID_ARGUMENT, "page_token: was issued for ..."));
+  auto client = NewClient();
+  EXPECT_THAT(client->ListWorkers(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token: ")));
+}
+
+}  // namespace
+}  // namespace roster::client
