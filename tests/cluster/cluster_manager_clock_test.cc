@@ -49,6 +49,17 @@ class ClusterManagerClockTest : public MemoryClusterTest {
     return options;
   }
 
+  // Timers on, on the fake clock, with the periodic tick and the resync an hour apart: only
+  // the timers under test run.
+  ClusterOptions TimersOnOptions() {
+    ClusterOptions options = Options();
+    options.run_timers = true;
+    options.tick_interval = absl::Hours(1);
+    options.resync_interval = absl::Hours(1);
+    options.resync_jitter = 0;
+    return options;
+  }
+
   // The payload a DolphinScheduler node writes now, its clock `offset` from the server's. Every
   // node started an hour before the test, by a correct clock.
   std::string Payload(absl::string_view group, absl::Duration offset = absl::ZeroDuration()) {
@@ -147,13 +158,8 @@ TEST_F(ClusterManagerClockTest, RosterdsWallClockJumpingHoursEitherWayFaultsNoNo
 }
 
 TEST_F(ClusterManagerClockTest, ASilentWorkerIsFaultAtItsDeadlineNotAtTheNextTick) {
-  // Timers on, on the fake clock, with the periodic tick and the resync an hour apart: only the
-  // deadline timer can time a node out here.
-  ClusterOptions options = Options();
-  options.run_timers = true;
-  options.tick_interval = absl::Hours(1);
-  options.resync_interval = absl::Hours(1);
-  options.resync_jitter = 0;
+  // Only the deadline timer can time a node out here.
+  ClusterOptions options = TimersOnOptions();
   options.publish_window = absl::ZeroDuration();  // the fake clock stands still between writes
   StartCluster(std::move(options));
   const std::string zombie = kEtl[0];
@@ -182,11 +188,7 @@ TEST_F(ClusterManagerClockTest, ASilentWorkerIsFaultAtItsDeadlineNotAtTheNextTic
 }
 
 TEST_F(ClusterManagerClockTest, LoadOnlyHeartbeatsWaitForThePublishWindowStateChangesDoNot) {
-  ClusterOptions options = Options();
-  options.run_timers = true;
-  options.tick_interval = absl::Hours(1);
-  options.resync_interval = absl::Hours(1);
-  options.resync_jitter = 0;
+  ClusterOptions options = TimersOnOptions();
   options.publish_window = absl::Milliseconds(10);
   StartCluster(std::move(options));
   clock_.Advance(absl::Seconds(1));  // the start-up publishes are a window ago
