@@ -217,6 +217,23 @@ absl::Status ZooKeeperServer::WaitServing() {
                    process_->log_path(), ":\n", process_->LogTail(2000)));
 }
 
+absl::StatusOr<int> ZooKeeperServer::TrackedSessions(absl::Duration timeout) const {
+  absl::StatusOr<std::string> answer = FourLetterWord(client_port_, "dump", timeout);
+  if (!answer.ok()) return answer.status();
+  for (absl::string_view line : absl::StrSplit(*answer, '\n')) {
+    if (!absl::ConsumePrefix(&line, "Session Sets (")) continue;
+    const size_t open = line.find("/(");
+    const size_t close = line.find(')', open);
+    int sessions = 0;
+    if (open != absl::string_view::npos && close != absl::string_view::npos &&
+        absl::SimpleAtoi(line.substr(open + 2, close - open - 2), &sessions)) {
+      return sessions;
+    }
+  }
+  return absl::UnavailableError(
+      absl::StrCat("ZooKeeper on port ", client_port_, ": no session count in 'dump': ", *answer));
+}
+
 absl::StatusOr<std::string> ZooKeeperServer::Mode(absl::Duration timeout) const {
   absl::StatusOr<std::string> answer = FourLetterWord(client_port_, "srvr", timeout);
   if (!answer.ok()) return answer.status();

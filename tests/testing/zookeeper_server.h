@@ -91,6 +91,9 @@ class ZooKeeperServer {
   // The `Mode:` the server reports through `srvr` ("standalone", "leader", "follower"), or
   // Unavailable if it does not answer within `timeout`.
   absl::StatusOr<std::string> Mode(absl::Duration timeout = absl::Seconds(2)) const;
+  // How many sessions the server tracks (connected or not yet expired), from the `dump` four
+  // letter word ("Session Sets (buckets)/(sessions):"); on an ensemble, ask the leader.
+  absl::StatusOr<int> TrackedSessions(absl::Duration timeout = absl::Seconds(2)) const;
 
  private:
   friend class ZooKeeperEnsemble;
