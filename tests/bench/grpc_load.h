@@ -152,7 +152,7 @@ struct Result {
 struct LoadOptions {
   std::string group = "g1";  // GetWorkerGroup's name and SelectWorker's group
   v1::SelectionStrategy strategy = v1::ROUND_ROBIN;
-  int page_size = 0;  // GetWorkerGroup's (0: the server's default, 1000)
+  int page_size = 0;          // GetWorkerGroup's (0: the server's default, 1000)
   double seconds = 3;         // measured, per method, per round
   double warmup_seconds = 1;  // unmeasured, per method, before the first round
   int rounds = 1;             // each measures every method once, in turn
