@@ -218,6 +218,17 @@ class ZooKeeperManyWatchesTest : public ZooKeeperSessionsTest {
     if (proxy_ != nullptr) proxy_->Shutdown();
   }
 
+  // The server, and the proxy every registry under test reaches it through.
+  ZooKeeperServer& StartServerBehindProxy() {
+    ZooKeeperServer& server = StartServer();
+    TcpProxyOptions proxy_options;
+    proxy_options.upstream_port = server.port();
+    proxy_options.name = "zk-client";
+    proxy_ = std::make_unique<TcpProxy>(proxy_options);
+    EXPECT_OK(proxy_->Start());
+    return server;
+  }
+
   std::unique_ptr<TcpProxy> proxy_;
 };
 
@@ -250,13 +261,8 @@ void ExpectViewMatchesServer(const EventRecorder& events,
 
 TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnectionAndARestart) {
   const absl::Time t0 = absl::Now();
-  ZooKeeperServer& server = StartServer();
+  ZooKeeperServer& server = StartServerBehindProxy();
   ASSERT_TRUE(server.running());
-  TcpProxyOptions proxy_options;
-  proxy_options.upstream_port = server.port();
-  proxy_options.name = "zk-client";
-  proxy_ = std::make_unique<TcpProxy>(proxy_options);
-  ASSERT_OK(proxy_->Start());
 
   RawZooKeeper writer;
   ASSERT_OK(writer.Connect(server.ConnectString()));
@@ -364,12 +370,7 @@ TEST_F(ZooKeeperManyWatchesTest, TwentyThousandWatchedNodesSurviveADroppedConnec
 // watches on listed parents (depth 2), and the exists watch on a root that does not exist yet.
 // Changes in the outage are found by the re-read; changes after it, by the re-armed watches.
 TEST_F(ZooKeeperManyWatchesTest, EveryKindOfWatchIsArmedAgainAfterADrop) {
-  ZooKeeperServer& server = StartServer();
-  TcpProxyOptions proxy_options;
-  proxy_options.upstream_port = server.port();
-  proxy_options.name = "zk-client";
-  proxy_ = std::make_unique<TcpProxy>(proxy_options);
-  ASSERT_OK(proxy_->Start());
+  ZooKeeperServer& server = StartServerBehindProxy();
   RawZooKeeper writer;
   ASSERT_OK(writer.Connect(server.ConnectString()));
   for (const char* path : {"/tree", "/tree/a", "/tree/b", "/tree/c"}) {
