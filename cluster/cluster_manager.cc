@@ -260,10 +260,9 @@ bool ClusterManager::BuildAndPublish(ViewChanges changes, absl::Time now) {
   if (HoldInWindow(&changes, *previous, now)) return previous->synced;
   s.last_published = now;
   const SlotPolicy policy = s.slot_policy;
-  BuiltView built = BuildNextView(*previous, std::move(changes),
-                                  [policy](const std::vector<NodeInfoPtr>& masters) {
-                                    return MasterCluster::ComputeSlots(masters, policy);
-                                  });
+  BuiltView built = BuildNextView(*previous, std::move(changes), [policy](const NodeList& masters) {
+    return MasterCluster::ComputeSlots(masters, policy);
+  });
   const bool synced = built.view->synced;
   if (!built.batch.empty()) PublishView(std::move(built));
   s.workers.GroupsPublished();
@@ -377,7 +376,8 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
     changes.defined_groups = s.workers.DefinedGroups();
   }
   // The coordinator is valid only while its session is its master's (DolphinScheduler #18644).
-  changes.leader = MasterCluster::CheckLeader(s.masters.leader(), s.masters.table().Snapshot());
+  changes.leader =
+      MasterCluster::CheckLeader(s.masters.leader(), NodeList(s.masters.table().Snapshot()));
   if (s.rejected_dirty) {
     std::vector<RejectedZnode> rejected;
     for (const NodeTable* table : s.tables()) {

@@ -3,19 +3,6 @@
 #include <algorithm>
 
 namespace roster::cluster {
-namespace {
-
-// Binary search on a vector of nodes sorted by address (every node vector of a
-// view is).
-NodeInfoPtr FindSorted(const std::vector<NodeInfoPtr>& nodes, absl::string_view address) {
-  auto it = std::lower_bound(
-      nodes.begin(), nodes.end(), address,
-      [](const NodeInfoPtr& node, absl::string_view key) { return node->address < key; });
-  if (it == nodes.end() || (*it)->address != address) return nullptr;
-  return *it;
-}
-
-}  // namespace
 
 // The name functions of node_info.h live here: node_info.h has no .cc of its
 // own.
@@ -60,11 +47,11 @@ int SlotAssignment::SlotOf(absl::string_view address) const {
 NodeInfoPtr ClusterView::Find(NodeRole role, absl::string_view address) const {
   switch (role) {
     case NodeRole::kMaster:
-      return FindSorted(masters, address);
+      return masters.FindSorted(address);
     case NodeRole::kWorker:
-      return FindSorted(workers, address);
+      return workers.FindSorted(address);
     case NodeRole::kAlertServer:
-      return FindSorted(alert_servers, address);
+      return alert_servers.FindSorted(address);
   }
   return nullptr;
 }

@@ -1,8 +1,9 @@
 // ClusterView: one immutable, versioned snapshot of the whole cluster.
 //
 // ClusterManager publishes a new view after every batch of changes; readers take the current
-// one (`std::shared_ptr<const ClusterView>`) and never lock live state. Nodes are shared
-// between consecutive views, so publishing copies pointers, not nodes.
+// one (`std::shared_ptr<const ClusterView>`) and never lock live state. Nodes, and the chunks
+// of the node lists no change touched, are shared between consecutive views, so publishing
+// costs what changed, not the cluster's size.
 //
 // Thread-safety: immutable after construction.
 #pragma once
@@ -18,6 +19,7 @@
 #include "cluster/ds_version.h"
 #include "cluster/group_source.h"
 #include "cluster/node_info.h"
+#include "cluster/node_list.h"
 
 namespace roster::cluster {
 
@@ -59,7 +61,7 @@ struct LeaderInfo {
 struct GroupView {
   std::string name;
   // Every member (any state, including OFFLINE tombstones), sorted by address.
-  std::vector<NodeInfoPtr> members;
+  NodeList members;
   int selectable = 0;  // members in RUNNING and not drained
   std::map<NodeState, int> count_by_state;
 };
@@ -109,10 +111,11 @@ class ClusterView {
   // because nothing was read yet, not because the cluster is empty.
   bool synced = false;
 
-  // Sorted by address; OFFLINE tombstones included until their retention ends.
-  std::vector<NodeInfoPtr> masters;
-  std::vector<NodeInfoPtr> workers;
-  std::vector<NodeInfoPtr> alert_servers;
+  // Sorted by address; OFFLINE tombstones included until their retention ends. Consecutive
+  // views share the parts of these lists no change touched (cluster/node_list.h).
+  NodeList masters;
+  NodeList workers;
+  NodeList alert_servers;
   // By group name; "default" holds every worker.
   std::map<std::string, GroupView, std::less<>> groups;
   SlotAssignment slots;

@@ -136,8 +136,7 @@ std::vector<const NodeInfo*> HeapArray(const std::vector<const NodeInfo*>& entri
 // reads the children of the masters directory, which ZookeeperRegistry#children sorts in
 // reverse order, into a HashMap (every child, readable or not); the filtered masters enter
 // MasterPriorityQueue in that map's order; 3.2.2 then sorts the heap array stably.
-std::vector<const NodeInfo*> DolphinQueueOrder(const std::vector<NodeInfoPtr>& masters,
-                                               SlotPolicy policy) {
+std::vector<const NodeInfo*> DolphinQueueOrder(const NodeList& masters, SlotPolicy policy) {
   std::vector<const NodeInfo*> children;
   for (const NodeInfoPtr& master : masters) {
     if (!master->paths.empty()) children.push_back(master.get());
@@ -172,8 +171,7 @@ std::vector<const NodeInfo*> DolphinQueueOrder(const std::vector<NodeInfoPtr>& m
 }
 
 // The masters holding a slot under `policy`, in slot order.
-std::vector<const NodeInfo*> SlotHolders(const std::vector<NodeInfoPtr>& masters,
-                                         SlotPolicy policy) {
+std::vector<const NodeInfo*> SlotHolders(const NodeList& masters, SlotPolicy policy) {
   std::vector<const NodeInfo*> holders;
   switch (policy) {
     case SlotPolicy::kDolphin31:
@@ -299,12 +297,11 @@ void MasterCluster::ApplyCoordinator(const registry::RegistryEvent& event) {
   }
 }
 
-SlotAssignment MasterCluster::ComputeSlots(const std::vector<NodeInfoPtr>& masters) {
+SlotAssignment MasterCluster::ComputeSlots(const NodeList& masters) {
   return ComputeSlots(masters, SlotPolicy::kStable);
 }
 
-SlotAssignment MasterCluster::ComputeSlots(const std::vector<NodeInfoPtr>& masters,
-                                           SlotPolicy policy) {
+SlotAssignment MasterCluster::ComputeSlots(const NodeList& masters, SlotPolicy policy) {
   SlotAssignment slots;
   Fingerprint fingerprint;
   for (const NodeInfo* holder : SlotHolders(masters, policy)) {
@@ -349,7 +346,7 @@ absl::StatusOr<SlotAnswer> MasterCluster::LookupSlot(const ClusterView& view,
                     std::move(master)};
 }
 
-LeaderInfo MasterCluster::CheckLeader(LeaderInfo leader, const std::vector<NodeInfoPtr>& masters) {
+LeaderInfo MasterCluster::CheckLeader(LeaderInfo leader, const NodeList& masters) {
   leader.valid = false;
   if (!leader.present) return leader;
   auto it = std::find_if(masters.begin(), masters.end(), [&](const NodeInfoPtr& master) {

@@ -126,9 +126,9 @@ class MasterCluster {
   const std::string& leader_problem() const { return leader_problem_; }
 
   // The assignment over `masters` (sorted by address, as in a view) under `policy`.
-  static SlotAssignment ComputeSlots(const std::vector<NodeInfoPtr>& masters, SlotPolicy policy);
+  static SlotAssignment ComputeSlots(const NodeList& masters, SlotPolicy policy);
   // Under SlotPolicy::kStable.
-  static SlotAssignment ComputeSlots(const std::vector<NodeInfoPtr>& masters);
+  static SlotAssignment ComputeSlots(const NodeList& masters);
 
   // The slot of `address` in `view`. FailedPrecondition when the master is not registered,
   // holds no slot (its state and reason are quoted), or `claim` names an older incarnation
@@ -141,7 +141,7 @@ class MasterCluster {
   // address. A master restarted at the same address while the znode still belongs to its
   // predecessor's session (DolphinScheduler #18644), a master that is gone, or a persistent
   // znode make it not valid, with the reason in `problem`.
-  static LeaderInfo CheckLeader(LeaderInfo leader, const std::vector<NodeInfoPtr>& masters);
+  static LeaderInfo CheckLeader(LeaderInfo leader, const NodeList& masters);
 
   // The leader in `view`, checked. `coordinator_path` is named in errors. FailedPrecondition
   // under CoordinatorMode::kNone ("DolphinScheduler up to 3.2.2 has no coordinator ...") and when

@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "cluster/heartbeat_codec.h"
 #include "cluster/node_info.h"
+#include "cluster/node_list.h"
 #include "cluster/node_state_machine.h"
 #include "registry/registry.h"
 
@@ -65,12 +66,8 @@ struct NodeTableOptions {
   std::shared_ptr<const GroupMembership> groups;
 };
 
-// A change to one node's published info: `before` is null for a new node, `after` is null
+// NodeChange (cluster/node_list.h): a change to one node's published info; `after` is null
 // for a node purged after its tombstone retention.
-struct NodeChange {
-  NodeInfoPtr before;
-  NodeInfoPtr after;
-};
 
 class NodeTable {
  public:

@@ -25,7 +25,7 @@ bool IsLoss(const NodeChange& change) {
 struct Population {
   std::string name;  // "masters", "workers", "workers of group 'etl'"
   NodeRole role;
-  const std::vector<NodeInfoPtr>* members;
+  const NodeList* members;
   const std::string* group;  // null: every node of the role
 };
 

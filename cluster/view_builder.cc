@@ -53,10 +53,6 @@ void RecordNodeChanges(const std::vector<NodeChange>& changes, ChangeBatch* batc
   }
 }
 
-const std::string& AddressOf(const NodeChange& change) {
-  return change.after != nullptr ? change.after->address : change.before->address;
-}
-
 }  // namespace
 
 bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
@@ -101,30 +97,6 @@ void ViewChanges::PrependNodeChanges(ViewChanges older) {
   prepend(&alert_servers, std::move(older.alert_servers));
 }
 
-std::vector<NodeInfoPtr> ApplyNodeChanges(const std::vector<NodeInfoPtr>& previous,
-                                          const std::vector<NodeChange>& changes) {
-  if (changes.empty()) return previous;
-  std::vector<const NodeChange*> sorted;
-  sorted.reserve(changes.size());
-  for (const NodeChange& change : changes) sorted.push_back(&change);
-  std::stable_sort(sorted.begin(), sorted.end(), [](const NodeChange* a, const NodeChange* b) {
-    return AddressOf(*a) < AddressOf(*b);
-  });
-  // One merge of two sorted sequences; the last change of an address wins.
-  std::vector<NodeInfoPtr> nodes;
-  nodes.reserve(previous.size() + changes.size());
-  auto node = previous.begin();
-  for (auto change = sorted.begin(); change != sorted.end(); ++change) {
-    const std::string& address = AddressOf(**change);
-    if (std::next(change) != sorted.end() && AddressOf(**std::next(change)) == address) continue;
-    while (node != previous.end() && (*node)->address < address) nodes.push_back(*node++);
-    if (node != previous.end() && (*node)->address == address) ++node;  // replaced or purged
-    if ((*change)->after != nullptr) nodes.push_back((*change)->after);
-  }
-  nodes.insert(nodes.end(), node, previous.end());
-  return nodes;
-}
-
 BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
                         const SlotFunction& compute_slots) {
   BuiltView built;
@@ -138,11 +110,11 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   RecordNodeChanges(changes.workers, &batch);
   RecordNodeChanges(changes.alert_servers, &batch);
 
-  next->masters = ApplyNodeChanges(previous.masters, changes.masters);
+  next->masters = previous.masters.Apply(changes.masters);
   next->slots = changes.masters.empty() && !changes.recompute_slots ? previous.slots
                                                                     : compute_slots(next->masters);
-  next->workers = ApplyNodeChanges(previous.workers, changes.workers);
-  next->alert_servers = ApplyNodeChanges(previous.alert_servers, changes.alert_servers);
+  next->workers = previous.workers.Apply(changes.workers);
+  next->alert_servers = previous.alert_servers.Apply(changes.alert_servers);
 
   if (changes.defined_groups_changed || !changes.workers.empty()) {
     // Only member pointers move when no worker joined, left or changed groups or state, and

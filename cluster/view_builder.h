@@ -64,7 +64,7 @@ struct BuiltView {
 };
 
 // The slot assignment over a view's masters (sorted by address), by the policy in force.
-using SlotFunction = std::function<SlotAssignment(const std::vector<NodeInfoPtr>&)>;
+using SlotFunction = std::function<SlotAssignment(const NodeList&)>;
 
 // `previous` with `changes` applied. Logs node state transitions (LOG(INFO)), its only
 // side effect.
@@ -73,10 +73,5 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
 
 // Whether two leader records name the same holder with the same token.
 bool SameLeader(const LeaderInfo& a, const LeaderInfo& b);
-
-// `previous` (one role's nodes, sorted by address) with `changes` applied: updated nodes
-// replaced, new ones inserted, purged ones removed. Sorted by address.
-std::vector<NodeInfoPtr> ApplyNodeChanges(const std::vector<NodeInfoPtr>& previous,
-                                          const std::vector<NodeChange>& changes);
 
 }  // namespace roster::cluster

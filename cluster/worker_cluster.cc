@@ -93,37 +93,42 @@ std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
       return std::nullopt;
     }
   }
-  GroupMap groups = previous;
+  // Each group's changes, applied at once: its list copies only the chunks they touch.
+  std::map<std::string, std::vector<NodeChange>, std::less<>> by_group;
   for (const NodeChange& change : changes) {
     for (const std::string& name : change.after->groups) {
-      auto group = groups.find(name);
-      if (group == groups.end()) return std::nullopt;
-      std::vector<NodeInfoPtr>& members = group->second.members;
-      auto it = std::lower_bound(members.begin(), members.end(), change.after->address,
-                                 [](const NodeInfoPtr& member, const std::string& address) {
-                                   return member->address < address;
-                                 });
-      if (it == members.end() || (*it)->address != change.after->address) return std::nullopt;
-      *it = change.after;
+      auto group = previous.find(name);
+      if (group == previous.end() ||
+          group->second.members.FindSorted(change.after->address) == nullptr) {
+        return std::nullopt;
+      }
+      by_group[name].push_back(change);
     }
+  }
+  GroupMap groups = previous;
+  for (const auto& [name, group_changes] : by_group) {
+    NodeList& members = groups.find(name)->second.members;
+    members = members.Apply(group_changes);
   }
   return groups;
 }
 
-WorkerCluster::GroupMap WorkerCluster::BuildGroups(const std::vector<NodeInfoPtr>& workers,
+WorkerCluster::GroupMap WorkerCluster::BuildGroups(const NodeList& workers,
                                                    const std::vector<std::string>& defined) {
   GroupMap groups;
+  std::map<std::string, std::vector<NodeInfoPtr>, std::less<>> members;
   groups["default"].name = "default";
   for (const std::string& name : defined) groups[name].name = name;
   for (const NodeInfoPtr& worker : workers) {
     for (const std::string& name : worker->groups) {
       GroupView& group = groups[name];
       group.name = name;
-      group.members.push_back(worker);  // `workers` is sorted, so members are too
+      members[name].push_back(worker);  // `workers` is sorted, so members are too
       group.count_by_state[worker->state]++;
       if (worker->state == NodeState::kRunning && !worker->drained) group.selectable++;
     }
   }
+  for (auto& [name, nodes] : members) groups[name].members = NodeList(std::move(nodes));
   return groups;
 }
 

@@ -66,12 +66,13 @@ class WorkerCluster {
 
   // The groups of `workers` (each worker lists its own) plus every group in `defined`
   // (possibly empty), sorted by name; members sorted by address. Always has "default".
-  static GroupMap BuildGroups(const std::vector<NodeInfoPtr>& workers,
+  static GroupMap BuildGroups(const NodeList& workers,
                               const std::vector<std::string>& defined = {});
   // BuildGroups() of the workers after `changes`, from `previous` (the groups before them)
   // when no change adds or removes a worker or alters its groups, state or drain (a heartbeat
-  // that only moved load figures): then only member pointers move, which is much cheaper than
-  // rebuilding with thousands of workers. nullopt otherwise.
+  // that only moved load figures): then each group copies only the chunks of its member list
+  // those workers fall in (cluster/node_list.h), which is much cheaper than rebuilding with
+  // thousands of workers. nullopt otherwise.
   static std::optional<GroupMap> UpdateGroups(const GroupMap& previous,
                                               const std::vector<NodeChange>& changes);
 

@@ -348,7 +348,7 @@ absl::InsecureBitGen& ThreadBitGen() {
 }
 
 int PickRandom(const GroupView& group, const SelectRequest& request) {
-  const std::vector<NodeInfoPtr>& members = group.members;
+  const NodeList& members = group.members;
   const uint32_t n = static_cast<uint32_t>(members.size());
   // The common case, in O(1): the view counts every member as RUNNING and not
   // drained, and nothing is excluded. The pick is still checked, so a
@@ -376,7 +376,7 @@ int PickRandom(const GroupView& group, const SelectRequest& request) {
 // workers; AbstractSelector returns a lone candidate directly. Workers of weight 0 are not
 // eligible, so the total is positive.
 int PickWeightedRandom(const GroupView& group, const SelectRequest& request) {
-  const std::vector<NodeInfoPtr>& members = group.members;
+  const NodeList& members = group.members;
   int64_t total = 0;
   int eligible = 0;
   int last = -1;
@@ -456,7 +456,7 @@ struct WorkerSelector::GroupState {
   // When LOWER_WEIGHT last rebuilt its weights and currents (monotonic clock).
   absl::Time lower_refreshed ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
-  void Sync(const std::vector<NodeInfoPtr>& view_members, const Context& context)
+  void Sync(const NodeList& view_members, const Context& context)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (view_members.size() == members.size()) {
       bool same = true;
@@ -469,7 +469,7 @@ struct WorkerSelector::GroupState {
   }
 
   // Carries each strategy's state over by address, as each DS balancer keeps it.
-  void Rebuild(const std::vector<NodeInfoPtr>& view_members, const Context& context)
+  void Rebuild(const NodeList& view_members, const Context& context)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const SelectorOptions& options = context.options;
     const absl::Time wall_now = context.clock->WallNow();

@@ -21,6 +21,7 @@ namespace {
 
 using cluster::ClusterViewPtr;
 using cluster::NodeInfoPtr;
+using cluster::NodeList;
 
 grpc::Status InvalidArgument(const absl::Status& status) { return ToGrpcStatus(status); }
 
@@ -49,7 +50,7 @@ class PageFiller {
   // `keep` accepts and whose key, `prefix` + address, comes after the token's key, until the page
   // is full.
   template <typename Keep, typename Add>
-  void Offer(const std::vector<NodeInfoPtr>& nodes, absl::string_view prefix, Keep keep, Add add) {
+  void Offer(const NodeList& nodes, absl::string_view prefix, Keep keep, Add add) {
     if (more_) return;
     auto it = nodes.begin();
     if (!page_.first()) {
@@ -239,7 +240,7 @@ grpc::Status RosterService::DoListWorkers(const v1::ListWorkersRequest& request,
   if (!page.ok()) return InvalidArgument(page.status());
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   const ClusterViewPtr& view = snapshot.view;
-  const std::vector<NodeInfoPtr>* workers = &view->workers;
+  const NodeList* workers = &view->workers;
   if (!request.group().empty()) {
     const cluster::GroupView* group = view->FindGroup(request.group());
     if (group == nullptr) return UnknownGroup(*view, request.group());

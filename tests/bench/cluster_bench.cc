@@ -106,6 +106,7 @@ ClusterViewPtr MakeWorkerView(int n, uint64_t version = 1) {
   view->synced = true;
   GroupView& group = view->groups["default"];
   group.name = "default";
+  std::vector<NodeInfoPtr> workers;
   for (int i = 0; i < n; ++i) {
     auto node = std::make_shared<NodeInfo>();
     node->address = addresses[i];
@@ -119,11 +120,12 @@ ClusterViewPtr MakeWorkerView(int n, uint64_t version = 1) {
     node->heartbeat.set_disk_usage(0.03 * (i % 7));
     node->heartbeat.set_thread_pool_usage(0.1 * (i % 5));
     node->groups = {"default"};
-    view->workers.push_back(node);
-    group.members.push_back(node);
+    workers.push_back(node);
     group.count_by_state[NodeState::kRunning]++;
     group.selectable++;
   }
+  view->workers = NodeList(workers);
+  group.members = NodeList(std::move(workers));
   return view;
 }
 

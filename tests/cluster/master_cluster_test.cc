@@ -60,7 +60,7 @@ class MasterHarness {
   }
   ClusterView View() {
     ClusterView view;
-    view.masters = cluster_.table().Snapshot();
+    view.masters = NodeList(cluster_.table().Snapshot());
     view.slots = MasterCluster::ComputeSlots(view.masters);
     view.leader = cluster_.leader();
     return view;
@@ -203,7 +203,7 @@ NodeInfoPtr Master(absl::string_view address, int64_t startup_time_ms,
   return master;
 }
 
-std::vector<std::string> Slots(const std::vector<NodeInfoPtr>& masters, SlotPolicy policy) {
+std::vector<std::string> Slots(const NodeList& masters, SlotPolicy policy) {
   return MasterCluster::ComputeSlots(masters, policy).masters;
 }
 
@@ -229,7 +229,7 @@ TEST(SlotPolicyTest, NamesRoundTripAndBadNamesSayWhatIsValid) {
 TEST(SlotPolicyTest, QueueOrderIsTheHeapArrayNotASortUntil322) {
   // .1 started last (3000), .2 at 2000, .3 first (1000). Puts in map order .3, .2, .1:
   //   put .3 -> [.3]; put .2 (newer than .3) -> [.2 .3]; put .1 (newer than .2) -> [.1 .3 .2]
-  const std::vector<NodeInfoPtr> masters = {
+  const NodeList masters = {
       Master("10.0.0.1:5678", 3000, Heartbeat::NORMAL, NodeState::kRunning, 11),
       Master("10.0.0.2:5678", 2000, Heartbeat::NORMAL, NodeState::kRunning, 12),
       Master("10.0.0.3:5678", 1000, Heartbeat::NORMAL, NodeState::kRunning, 13)};
@@ -252,7 +252,7 @@ TEST(SlotPolicyTest, QueueOrderIsTheHeapArrayNotASortUntil322) {
 
 TEST(SlotPolicyTest, EachReleaseFiltersItsOwnStatuses) {
   // .1 NORMAL 3000, .2 BUSY 2000, .3 ABNORMAL 1000, .4 NORMAL 4000; map order .3 .2 .4 .1.
-  const std::vector<NodeInfoPtr> masters = {
+  const NodeList masters = {
       Master("10.0.0.1:5678", 3000, Heartbeat::NORMAL, NodeState::kRunning, 11),
       Master("10.0.0.2:5678", 2000, Heartbeat::BUSY, NodeState::kOverload, 12),
       Master("10.0.0.3:5678", 1000, Heartbeat::ABNORMAL, NodeState::kOverload, 13),
@@ -281,7 +281,7 @@ TEST(SlotPolicyTest, EachReleaseFiltersItsOwnStatuses) {
 TEST(SlotPolicyTest, EqualStartupTimesKeepTheHashMapOrderNotTheAddressOrder) {
   // The comparator returns 0 for equal startupTimes; sift-up stops at >= 0, so nothing moves
   // and the queue keeps the map order .3 .2 .1; 3.2.2's stable sort keeps it too.
-  const std::vector<NodeInfoPtr> masters = {
+  const NodeList masters = {
       Master("10.0.0.1:5678", 1000, Heartbeat::NORMAL, NodeState::kRunning, 11),
       Master("10.0.0.2:5678", 1000, Heartbeat::NORMAL, NodeState::kRunning, 12),
       Master("10.0.0.3:5678", 1000, Heartbeat::NORMAL, NodeState::kRunning, 13)};
@@ -304,7 +304,7 @@ TEST(SlotPolicyTest, WhatDolphinSchedulerSeesHoldsASlotWhatRosterAloneKnowsDoesN
   auto tombstone = std::make_shared<NodeInfo>(
       *Master("10.0.0.4:5678", 4000, Heartbeat::NORMAL, NodeState::kOffline, 14));
   tombstone->paths.clear();
-  const std::vector<NodeInfoPtr> masters = {silent, drained, registering, tombstone};
+  const NodeList masters = {silent, drained, registering, tombstone};
   // DolphinScheduler never notices silence nor drains; a znode without a payload has no
   // startupTime; a tombstone has no znode. Map order of the three znodes: .3 .2 .1.
   for (SlotPolicy policy :
@@ -319,7 +319,7 @@ TEST(SlotPolicyTest, WhatDolphinSchedulerSeesHoldsASlotWhatRosterAloneKnowsDoesN
 TEST(SlotPolicyTest, AHeartbeatWithoutStatusPassesOnlyThe31Rule) {
   // 3.1 masters send no serverStatus; 3.2.x would dereference the null status, 3.3 compares it
   // with NORMAL.
-  const std::vector<NodeInfoPtr> masters = {
+  const NodeList masters = {
       Master("10.0.0.1:5678", 3000, Heartbeat::SERVER_STATUS_UNSPECIFIED, NodeState::kRunning, 11),
       Master("10.0.0.2:5678", 2000, Heartbeat::NORMAL, NodeState::kRunning, 12)};
   EXPECT_THAT(Slots(masters, SlotPolicy::kDolphin31),

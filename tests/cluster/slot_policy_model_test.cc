@@ -369,7 +369,8 @@ TEST_P(SlotPolicyModelTest, MatchesDolphinSchedulersOwnComputation) {
     }
 
     SCOPED_TRACE(absl::StrCat("step ", step));
-    const SlotAssignment slots = MasterCluster::ComputeSlots(cluster.table().Snapshot(), policy);
+    const SlotAssignment slots =
+        MasterCluster::ComputeSlots(NodeList(cluster.table().Snapshot()), policy);
     const std::vector<std::string> expected = Oracle(model, policy);
     ASSERT_EQ(slots.masters, expected) << [&] {
       std::string dump;

@@ -1,11 +1,12 @@
-// BuildNextView and ApplyNodeChanges: the next view from the previous one and a batch of
-// changes, and the change list watchers receive.
+// BuildNextView: the next view from the previous one and a batch of changes, and the change
+// list watchers receive.
 #include "cluster/view_builder.h"
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "cluster/worker_cluster.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -28,7 +29,7 @@ NodeInfoPtr Node(std::string address, NodeState state = NodeState::kRunning,
   return node;
 }
 
-std::vector<std::string> Addresses(const std::vector<NodeInfoPtr>& nodes) {
+std::vector<std::string> Addresses(const NodeList& nodes) {
   std::vector<std::string> out;
   for (const NodeInfoPtr& node : nodes) out.push_back(node->address);
   return out;
@@ -44,7 +45,7 @@ std::vector<Kind> Kinds(const ChangeBatch& batch) {
 struct CountingSlots {
   int calls = 0;
   SlotFunction function() {
-    return [this](const std::vector<NodeInfoPtr>& masters) {
+    return [this](const NodeList& masters) {
       ++calls;
       SlotAssignment slots;
       for (const NodeInfoPtr& master : masters) slots.masters.push_back(master->address);
@@ -53,32 +54,6 @@ struct CountingSlots {
     };
   }
 };
-
-TEST(ApplyNodeChangesTest, InsertsReplacesAndPurgesKeepingTheOrder) {
-  const std::vector<NodeInfoPtr> previous = {Node("a:1"), Node("c:1"), Node("e:1")};
-  NodeInfoPtr new_c = Node("c:1", NodeState::kFault);
-  std::vector<NodeChange> changes = {
-      {nullptr, Node("f:1")},  // added, after every node
-      {previous[2], nullptr},  // e purged
-      {previous[1], new_c},    // c updated
-      {nullptr, Node("b:1")},  // added in the middle
-      {nullptr, Node("0:1")},  // added before every node
-  };
-  const std::vector<NodeInfoPtr> next = ApplyNodeChanges(previous, changes);
-  EXPECT_THAT(Addresses(next), ElementsAre("0:1", "a:1", "b:1", "c:1", "f:1"));
-  EXPECT_EQ(next[1], previous[0]) << "unchanged nodes are shared, not copied";
-  EXPECT_EQ(next[3], new_c);
-}
-
-TEST(ApplyNodeChangesTest, TheLastChangeOfAnAddressWins) {
-  const std::vector<NodeInfoPtr> previous = {Node("a:1")};
-  NodeInfoPtr first = Node("a:1", NodeState::kOverload);
-  NodeInfoPtr second = Node("a:1", NodeState::kFault);
-  const std::vector<NodeInfoPtr> next =
-      ApplyNodeChanges(previous, {{previous[0], first}, {first, second}});
-  ASSERT_EQ(next.size(), 1u);
-  EXPECT_EQ(next[0], second);
-}
 
 TEST(BuildNextViewTest, ListsEveryObservableChangeAndSharesTheRest) {
   ClusterView previous;
@@ -212,10 +187,45 @@ TEST(ViewChangesTest, HeldChangesGoFirstSoTheLaterChangeOfANodeWins) {
   ViewChanges now;
   now.workers = {NodeChange{a_held, a_now}};
   now.PrependNodeChanges(std::move(held));
-  const std::vector<NodeInfoPtr> workers = ApplyNodeChanges(previous.workers, now.workers);
+  const NodeList workers = previous.workers.Apply(now.workers);
   ASSERT_EQ(workers.size(), 2u);
   EXPECT_EQ(workers[0], a_now);
   EXPECT_EQ(workers[1], b_held);
+}
+
+// A heartbeat that moved one worker's load, among 10,000 in four groups: the next view copies
+// one chunk of the worker list and one of its group's member list, and shares the rest.
+TEST(BuildNextViewTest, ALoadOnlyChangeCopiesOnlyTheChunksItFallsIn) {
+  ClusterView previous;
+  previous.synced = true;
+  std::vector<NodeInfoPtr> workers;
+  for (int i = 0; i < 10000; ++i) {
+    workers.push_back(Node(absl::StrCat("w", 10000 + i, ":1234"), NodeState::kRunning,
+                           {"default", absl::StrCat("g", i % 4)}));
+  }
+  previous.workers = NodeList(std::move(workers));
+  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  ViewChanges changes;
+  const NodeInfoPtr& before = previous.workers[4321];  // in group g1
+  NodeInfoPtr after = Node(before->address, NodeState::kRunning, before->groups, 0.9);
+  changes.workers = {{before, after}};
+  CountingSlots slots;
+  BuiltView built = BuildNextView(previous, changes, slots.function());
+
+  const ClusterView& next = *built.view;
+  EXPECT_EQ(next.workers[4321], after);
+  EXPECT_EQ(next.workers.SharedChunks(previous.workers), previous.workers.chunk_count() - 1);
+  for (const char* name : {"default", "g1"}) {
+    const NodeList& members = next.groups.at(name).members;
+    EXPECT_EQ(members.FindSorted(after->address), after) << name;
+    EXPECT_EQ(members.SharedChunks(previous.groups.at(name).members), members.chunk_count() - 1)
+        << name;
+  }
+  for (const char* name : {"g0", "g2", "g3"}) {
+    EXPECT_EQ(next.groups.at(name).members.SharedChunks(previous.groups.at(name).members),
+              previous.groups.at(name).members.chunk_count())
+        << name << " is untouched";
+  }
 }
 
 TEST(BuildNextViewTest, NothingChangedIsNoChange) {

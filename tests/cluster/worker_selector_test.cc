@@ -79,16 +79,18 @@ ClusterView MakeView(std::vector<NodeInfoPtr> workers, uint64_t version = 1) {
   view.version = version;
   view.synced = true;
   view.groups["default"].name = "default";
+  std::map<std::string, std::vector<NodeInfoPtr>> members;
   for (const NodeInfoPtr& worker : workers) {
     for (const std::string& name : worker->groups) {
       GroupView& group = view.groups[name];
       group.name = name;
-      group.members.push_back(worker);
+      members[name].push_back(worker);
       group.count_by_state[worker->state]++;
       if (worker->state == NodeState::kRunning && !worker->drained) group.selectable++;
     }
   }
-  view.workers = std::move(workers);
+  for (auto& [name, nodes] : members) view.groups[name].members = NodeList(std::move(nodes));
+  view.workers = NodeList(std::move(workers));
   return view;
 }
 
@@ -266,9 +268,7 @@ TEST(ClusterViewTest, FindLooksUpByRoleAndAddress) {
   both->role = NodeRole::kMaster;
   ClusterView view =
       MakeView({Worker("10.0.0.21:1234"), Worker("10.0.0.5:1234"), Worker("10.0.0.22:1234")});
-  view.masters = {master, both};
-  std::sort(view.masters.begin(), view.masters.end(),
-            [](const NodeInfoPtr& a, const NodeInfoPtr& b) { return a->address < b->address; });
+  view.masters = {master, both};  // sorted by address: "10.0.0.1:5678" < "10.0.0.5:1234"
   view.alert_servers = {alert};
 
   EXPECT_EQ(view.Find(NodeRole::kMaster, "10.0.0.1:5678"), master);
