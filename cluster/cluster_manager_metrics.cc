@@ -13,7 +13,9 @@
 #include <utility>
 
 #include "cluster/cluster_manager.h"
+#include "cluster/ds_profile.h"
 #include "cluster/internal/cluster_manager_state.h"
+#include "cluster/master_cluster.h"
 
 namespace roster::cluster {
 namespace {
@@ -99,6 +101,17 @@ void WriteAuthority(const ClusterView& view, PrometheusWriter* w) {
             "1 while the leader's coordinator znode belongs to the session of a registered master "
             "(its fencing token may be used).");
   w->Sample("roster_leader_valid", view.leader.present && view.leader.valid ? 1 : 0);
+  // The leader alerts apply only to releases with a coordinator znode (3.3).
+  const DsDetection& release = view.dolphinscheduler;
+  w->Family("roster_dolphinscheduler_release", "gauge",
+            "1, labelled with the DolphinScheduler release rosterd answers as, whether it was "
+            "detected (else named by --dolphinscheduler_version) and its coordinator mode.");
+  w->Sample(
+      "roster_dolphinscheduler_release",
+      {{"release", std::string(DsVersionName(release.version))},
+       {"detected", release.detected ? "true" : "false"},
+       {"coordinator", std::string(CoordinatorModeName(ProfileOf(release.version).coordinator))}},
+      1);
 }
 
 // Group sources by GroupSource::Describe() (never a secret); `started` is when the manager

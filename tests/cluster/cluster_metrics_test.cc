@@ -156,6 +156,10 @@ TEST_F(ClusterMetricsTest, ShowWhatTheAlertsWatch) {
   e = Scrape();
   EXPECT_EQ(Get(e, "roster_leader_present"), 1);
   EXPECT_EQ(Get(e, "roster_leader_valid"), 1);
+  // A coordinator znode is what DolphinScheduler 3.3 (dev) writes; detected as such.
+  EXPECT_EQ(Get(e, "roster_dolphinscheduler_release",
+                {{"release", "3.3"}, {"detected", "true"}, {"coordinator", "znode"}}),
+            1);
   EXPECT_EQ(Get(e, "roster_leader_changes_total"), 1);
 
   Kill("10.0.0.1:5678");

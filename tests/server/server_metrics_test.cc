@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "server/rpc_latency_interceptor.h"
 #include "tests/server/server_test_env.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/prometheus_text.h"
 #include "tests/testing/status_matchers.h"
 
