@@ -53,6 +53,12 @@ size_t SkipSpace(absl::string_view s, size_t i) {
   return i;
 }
 
+// Whether the identifier at `i` is `word`.
+bool NextWordIs(absl::string_view s, size_t i, absl::string_view word) {
+  return s.substr(i, word.size()) == word &&
+         (i + word.size() == s.size() || !IsIdentChar(s[i + word.size()]));
+}
+
 }  // namespace
 
 std::set<std::string> PromqlMetricNames(absl::string_view expr) {
@@ -90,6 +96,8 @@ std::set<std::string> PromqlMetricNames(absl::string_view expr) {
         if (next < expr.size() && expr[next] == '(') i = SkipBracket(expr, next, ')');
       } else if (next < expr.size() && expr[next] == '(') {
         // A function or an aggregation: its arguments are read on.
+      } else if (NextWordIs(expr, next, "by") || NextWordIs(expr, next, "without")) {
+        // An aggregation with its grouping first: "sum by (job) (...)".
       } else if (Keywords().count(word) == 0) {
         names.insert(std::move(word));
       }
@@ -153,9 +161,22 @@ void CollectExprs(const google::protobuf::Value& value, const std::string& key,
         out->push_back(std::move(expr));
       }
       break;
-    case google::protobuf::Value::kStructValue:
-      for (const auto& [k, v] : value.struct_value().fields()) CollectExprs(v, k, out);
+    case google::protobuf::Value::kStructValue: {
+      // Template variables whose "query" is no PromQL: a data source type ("prometheus"), a
+      // custom list, an interval list, a constant, a text box.
+      const auto& fields = value.struct_value().fields();
+      auto type = fields.find("type");
+      if (type != fields.end() &&
+          type->second.kind_case() == google::protobuf::Value::kStringValue) {
+        const std::string& t = type->second.string_value();
+        if (t == "datasource" || t == "custom" || t == "interval" || t == "constant" ||
+            t == "textbox" || t == "adhoc") {
+          break;
+        }
+      }
+      for (const auto& [k, v] : fields) CollectExprs(v, k, out);
       break;
+    }
     case google::protobuf::Value::kListValue:
       for (const google::protobuf::Value& v : value.list_value().values()) {
         CollectExprs(v, key, out);

@@ -62,24 +62,20 @@ TEST(ReadRuleFileTest, ReadsInlineAndBlockExpressionsAndRecordedNames) {
 }
 
 TEST(ReadDashboardExprsTest, ReadsTargetsAndTemplatingAndRejectsBadJson) {
-  constexpr char kJson[] = R"({"panels": [{"targets": [{"expr": "sum(a)"}, {"expr": "b"}]
-},
-      {"panels": [{"targets": [{"expr": "c"}]}]}],
-    "templating": {
-  "list" : [
-    {"query" : {"query" : "label_values(roster_info, instance)"}},
-    {"query" : "label_values(d, group)"}
-  ]
-}
-})";
+  constexpr char kJson[] = R"json({
+    "panels": [{"targets": [{"expr": "sum(a)"}, {"expr": "b"}]},
+               {"panels": [{"targets": [{"expr": "c"}]}]}],
+    "templating": {"list": [{"type": "datasource", "query": "prometheus"},
+                            {"query": {"query": "label_values(roster_info, instance)"}},
+                            {"query": "label_values(d, group)"}]}})json";
   absl::StatusOr<std::vector<std::string>> exprs = ReadDashboardExprs(kJson);
-ASSERT_TRUE(exprs.ok()) << exprs.status();
-std::set<std::string> names;
-for (const std::string& e : *exprs) {
-  for (const std::string& n : PromqlMetricNames(e)) names.insert(n);
-}
-EXPECT_THAT(names, ElementsAre("a", "b", "c", "d", "roster_info"));
-EXPECT_FALSE(ReadDashboardExprs("{not json").ok());
+  ASSERT_TRUE(exprs.ok()) << exprs.status();
+  std::set<std::string> names;
+  for (const std::string& e : *exprs) {
+    for (const std::string& n : PromqlMetricNames(e)) names.insert(n);
+  }
+  EXPECT_THAT(names, ElementsAre("a", "b", "c", "d", "roster_info"));
+  EXPECT_FALSE(ReadDashboardExprs("{not json").ok());
 }
 
 }  // namespace
