@@ -4,10 +4,10 @@
 // The PromQL reader is a tokenizer, not a parser. It skips string literals, label matchers
 // ({...}), range and subquery brackets ([...]), the label lists of by/without/on/ignoring/
 // group_left/group_right, numbers and durations, and Grafana variables ($x, ${x}, [[x]]); an
-// identifier followed by "(", "by" or "without" is a function or an aggregation; keywords (and, or, unless, bool,
-// offset, ...) are dropped. Every other identifier is a metric name. Limits: no "@" modifiers,
-// no metric selected by {__name__="..."} (neither reads a name), a keyword used as a metric name
-// would be dropped; Grafana's label_values(metric, label) is read as its metric only.
+// identifier followed by "(", "by" or "without" is a function or an aggregation; keywords (and, or,
+// unless, bool, offset, ...) are dropped. Every other identifier is a metric name. Limits: no "@"
+// modifiers, no metric selected by {__name__="..."} (neither reads a name), a keyword used as a
+// metric name would be dropped; Grafana's label_values(metric, label) is read as its metric only.
 //
 // The rules reader handles what roster-rules.yml uses: "expr:" followed by the expression on
 // the line, or by "|" / ">" / ">-" and an indented block; "record:" names. The dashboard reader
