@@ -70,6 +70,7 @@ absl::Status ClusterManager::Start() {
     s.executor.AssertNotRunning();
     s.group_sources.insert(s.group_sources.begin(), std::move(entry));
   }
+  started_wall_ms_.store(absl::ToUnixMillis(options_.clock->WallNow()));
   s.fanout->Start();
   s.executor.Start();
   s.executor_started = true;
@@ -412,6 +413,19 @@ void ClusterManager::PublishView(BuiltView built) {
   s.executor.AssertCurrent();
   for (ClusterChange& change : built.batch) s.log.Append(change);
   built.view->version = s.log.last_version();
+  // Counted before the view is published, so whoever sees the view sees the count. Between
+  // synced views only: the first full read assigns slots and finds the leader, which is no
+  // change an operator should be alerted about.
+  const ClusterViewPtr previous = view();  // only this executor publishes
+  if (previous->synced && built.view->synced) {
+    if (previous->slots.epoch != built.view->slots.epoch) slot_epoch_changes_.Increment();
+    const LeaderInfo& before = previous->leader;
+    const LeaderInfo& after = built.view->leader;
+    if (after.present && (!before.present || before.address != after.address ||
+                          before.fencing_token != after.fencing_token)) {
+      leader_changes_.Increment();
+    }
+  }
   {
     absl::MutexLock lock(&view_mu_);
     view_ = built.view;
@@ -446,7 +460,13 @@ void ClusterManager::UpdateTableMetrics() {
   State& s = *state_;
   s.executor.AssertCurrent();
   TableMetrics metrics;
-  for (const NodeTable* table : s.tables()) {
+  constexpr NodeRole kRoles[] = {NodeRole::kMaster, NodeRole::kWorker, NodeRole::kAlertServer};
+  const std::array<const NodeTable*, 3> tables = s.tables();  // in kRoles' order
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const NodeTable* table = tables[i];
+    for (const auto& [field, count] : table->heartbeat_warnings()) {
+      metrics.heartbeat_warnings[{kRoles[i], field}] += count;
+    }
     metrics.stale_incarnation_events += table->stale_incarnation_events();
     metrics.rejected_payloads += table->rejected_payloads();
     for (const auto& [edge, count] : table->transitions()) metrics.transitions[edge] += count;

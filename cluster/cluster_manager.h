@@ -18,10 +18,11 @@
 //    (AUTH_FAILED), leaves a view that may look empty while the cluster is not: selection,
 //    slot and leader answers are refused then, naming the cause (Freshness::access_problem).
 //
-// One class in five files: cluster_manager.cc (start, subscriptions, the inbox, publishing,
+// One class in six files: cluster_manager.cc (start, subscriptions, the inbox, publishing,
 // timers), cluster_manager_drains.cc, cluster_manager_sources.cc (group sources and the
 // DolphinScheduler release), cluster_manager_events.cc (applying events, reconciling full
-// reads) and cluster_manager_answers.cc (selection, slot and leader answers, watches, metrics).
+// reads), cluster_manager_answers.cc (selection, slot and leader answers, watches) and
+// cluster_manager_metrics.cc (the Prometheus metrics).
 //
 // Thread-safety: thread-safe. Event handling runs on the cluster executor; the query methods
 // read the published view and a few atomics.
@@ -219,7 +220,12 @@ class ClusterManager {
   int64_t resync_corrections() const { return resync_corrections_.value(); }
   // Full reads completed by every subscription (the first sync counts as one).
   int64_t resyncs() const { return resyncs_.value(); }
-  // Writes every metric in Prometheus text format.
+  // Published views whose slot assignment (its epoch) differs from the synced view before.
+  int64_t slot_epoch_changes() const { return slot_epoch_changes_.value(); }
+  // Published views naming a leader (address and fencing token) other than the synced view
+  // before; a leader lost is not counted (roster_leader_present shows it), its successor is.
+  int64_t leader_changes() const { return leader_changes_.value(); }
+  // Writes every metric in Prometheus text format (docs/operations.md, "Metrics").
   void WriteMetrics(PrometheusWriter* writer) const;
 
  private:
@@ -319,7 +325,7 @@ class ClusterManager {
   // uses the one of the release its view answers as.
   std::array<std::unique_ptr<WorkerSelector>, kDsVersionCount> selectors_;
 
-  absl::Mutex inbox_mu_;
+  mutable absl::Mutex inbox_mu_;
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
 
   // What readers see: the published view and the freshness committed with it.
@@ -331,7 +337,11 @@ class ClusterManager {
     int64_t stale_incarnation_events = 0;
     int64_t rejected_payloads = 0;
     std::map<std::pair<NodeState, NodeState>, int64_t> transitions;
+    std::map<std::pair<NodeRole, std::string>, int64_t> heartbeat_warnings;  // by role, field
   };
+  // The parts of WriteMetrics() (cluster_manager_metrics.cc).
+  void WriteQueueMetrics(PrometheusWriter* writer) const;
+  void WriteTableMetrics(PrometheusWriter* writer) const;
   mutable absl::Mutex metrics_mu_;
   TableMetrics table_metrics_ ABSL_GUARDED_BY(metrics_mu_);
 
@@ -339,6 +349,10 @@ class ClusterManager {
   Counter resync_corrections_;
   Counter resyncs_;
   Counter publishes_;
+  Counter slot_epoch_changes_;
+  Counter leader_changes_;
+  // Wall time of Start(), in ms: how long a group source that never answered has been stale.
+  std::atomic<int64_t> started_wall_ms_{0};
 };
 
 }  // namespace roster::cluster

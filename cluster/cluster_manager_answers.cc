@@ -1,7 +1,6 @@
 // ClusterManager, part 5: the answers. Authority answers (slots, the leader) and worker
 // selection, each from the one ViewSnapshot the caller took, so an answer and the ViewMeta
-// reported with it always come from the same view (docs/consistency.md); change watches; and
-// the cluster's Prometheus metrics.
+// reported with it always come from the same view (docs/consistency.md); and change watches.
 //
 // Same class as cluster_manager.cc; everything here is thread-safe and reads published state
 // only, except WatchChanges(), which takes its start on the cluster executor.
@@ -128,73 +127,5 @@ std::unique_ptr<ChangeWatch> ClusterManager::WatchChanges(uint64_t from_version,
 }
 
 const ChangeFanout& ClusterManager::fanout() const { return *state_->fanout; }
-
-void ClusterManager::WriteMetrics(PrometheusWriter* w) const {
-  const ViewSnapshot snapshot = Snapshot();
-  const ClusterViewPtr& current = snapshot.view;
-  const Freshness& f = snapshot.freshness;
-  w->Family("roster_view_version", "gauge", "Version of the published cluster view.");
-  w->Sample("roster_view_version", static_cast<double>(current->version));
-  w->Family("roster_events_applied_total", "counter", "Registry events applied.");
-  w->Sample("roster_events_applied_total", static_cast<double>(events_applied_.value()));
-  w->Family("roster_resync_corrections_total", "counter",
-            "Changes found by a full re-read that the watches had missed.");
-  w->Sample("roster_resync_corrections_total", static_cast<double>(resync_corrections_.value()));
-  w->Family("roster_full_reads_total", "counter",
-            "Full reads of the registry completed (first sync, resyncs, after reconnects).");
-  w->Sample("roster_full_reads_total", static_cast<double>(resyncs_.value()));
-  w->Family("roster_view_publishes_total", "counter", "Cluster views published.");
-  w->Sample("roster_view_publishes_total", static_cast<double>(publishes_.value()));
-  w->Family("roster_view_stale", "gauge", "1 while the view is stale.");
-  w->Sample("roster_view_stale", f.stale ? 1 : 0);
-  w->Family("roster_view_stale_seconds", "gauge", "How long the view has been stale.");
-  w->Sample("roster_view_stale_seconds", absl::ToDoubleSeconds(f.stale_for));
-  w->Family("roster_registry_access_denied", "gauge",
-            "1 while rosterd cannot read the registry with its credentials (AUTH_FAILED, or "
-            "NOAUTH on a layout root): answers are refused.");
-  w->Sample("roster_registry_access_denied", f.access_problem.empty() ? 0 : 1);
-  w->Family("roster_nodes", "gauge", "Nodes in the view by role and state.");
-  for (const auto& [role, nodes] :
-       {std::make_pair(NodeRole::kMaster, &current->masters),
-        std::make_pair(NodeRole::kWorker, &current->workers),
-        std::make_pair(NodeRole::kAlertServer, &current->alert_servers)}) {
-    std::map<NodeState, int> counts;
-    for (const NodeInfoPtr& node : *nodes) counts[node->state]++;
-    for (NodeState state : {NodeState::kRegistering, NodeState::kRunning, NodeState::kOverload,
-                            NodeState::kFault, NodeState::kRecovering, NodeState::kOffline}) {
-      w->Sample(
-          "roster_nodes",
-          {{"role", std::string(NodeRoleName(role))}, {"state", std::string(NodeStateName(state))}},
-          counts[state]);
-    }
-  }
-  TableMetrics tables;
-  {
-    absl::MutexLock lock(&metrics_mu_);
-    tables = table_metrics_;
-  }
-  w->Family("roster_node_transitions_total", "counter", "Node state transitions.");
-  for (const auto& [edge, count] : tables.transitions) {
-    w->Sample("roster_node_transitions_total",
-              {{"from", std::string(NodeStateName(edge.first))},
-               {"to", std::string(NodeStateName(edge.second))}},
-              static_cast<double>(count));
-  }
-  w->Family("roster_stale_incarnation_events_total", "counter",
-            "Events of an older incarnation of a node, ignored.");
-  w->Sample("roster_stale_incarnation_events_total",
-            static_cast<double>(tables.stale_incarnation_events));
-  w->Family("roster_rejected_heartbeats_total", "counter",
-            "Heartbeat payloads rejected (the node went FAULT with the reason).");
-  w->Sample("roster_rejected_heartbeats_total", static_cast<double>(tables.rejected_payloads));
-  w->Family("roster_self_preservation_held_nodes", "gauge",
-            "Nodes self-preservation shows in their last good state (the view is stale).");
-  w->Sample("roster_self_preservation_held_nodes",
-            static_cast<double>(current->self_preservation.held));
-  w->Family("roster_master_slots", "gauge", "Masters holding a slot.");
-  w->Sample("roster_master_slots", static_cast<double>(current->slots.masters.size()));
-  w->Family("roster_rejected_znodes", "gauge", "Znodes that cannot be used as nodes.");
-  w->Sample("roster_rejected_znodes", static_cast<double>(current->rejected.size()));
-}
 
 }  // namespace roster::cluster

@@ -220,6 +220,9 @@ class NodeTable::Record {
              table, now, wall_now);
       }
     }
+    for (const roster::v1::HeartbeatWarning& warning : heartbeat->warnings()) {
+      table->heartbeat_warnings_[warning.field()]++;
+    }
     incarnation_ = incarnation;
     heartbeat_ = *std::move(heartbeat);
     has_heartbeat_ = true;

@@ -138,6 +138,11 @@ class NodeTable {
   int64_t stale_incarnation_events() const { return stale_incarnation_events_; }
   // Payloads rejected by the codec.
   int64_t rejected_payloads() const { return rejected_payloads_; }
+  // Warnings of the payloads parsed (roster.v1.HeartbeatWarning), by the field they name: a
+  // bounded set, the heartbeat fields the codec checks ("cpuUsage", "workerHostWeight", ...).
+  const std::map<std::string, int64_t, std::less<>>& heartbeat_warnings() const {
+    return heartbeat_warnings_;
+  }
   // State transitions by (from, to), for metrics.
   const std::map<std::pair<NodeState, NodeState>, int64_t>& transitions() const {
     return transitions_;
@@ -172,6 +177,7 @@ class NodeTable {
   std::map<std::string, std::string> rejected_;  // path -> reason
   int64_t stale_incarnation_events_ = 0;
   int64_t rejected_payloads_ = 0;
+  std::map<std::string, int64_t, std::less<>> heartbeat_warnings_;
   std::map<std::pair<NodeState, NodeState>, int64_t> transitions_;
 };
 

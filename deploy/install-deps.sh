@@ -16,6 +16,9 @@ packages=(
   postgresql mariadb-server libpq-dev libmariadb-dev
   # Instruction counts of the event path in deploy/scale-bench.sh (callgrind).
   valgrind
+  # promtool, which checks and unit-tests deploy/prometheus/roster-rules.yml (ctest
+  # prometheus_rules_*); only the tool is used, the server is not started.
+  prometheus
 )
 
 missing=()

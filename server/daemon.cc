@@ -27,6 +27,7 @@
 #include "cluster/dsdb/ds_database_group_source.h"
 #include "grpc/health/v1/health.pb.h"
 #include "registry/registry_factory.h"
+#include "server/rpc_latency_interceptor.h"
 #include "server/tls.h"
 #include "util/secret_file.h"
 #include "util/status_macros.h"
@@ -228,6 +229,9 @@ absl::Status Daemon::StartServer() {
   builder.RegisterService(registration_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_request_bytes));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewRpcLatencyInterceptorFactory(&metrics_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Limits a client cannot exceed however it behaves: calls in flight per connection, and
   // the memory gRPC may spend on all of them (docs/security.md, "Limits").
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,

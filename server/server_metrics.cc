@@ -1,6 +1,7 @@
 #include "server/server_metrics.h"
 
 #include <utility>
+#include <vector>
 
 namespace roster::server {
 
@@ -56,6 +57,33 @@ int64_t ServerMetrics::rpcs(absl::string_view method, grpc::StatusCode code) con
   return it == rpcs_.end() ? 0 : it->second;
 }
 
+void ServerMetrics::ObserveRpcLatency(absl::string_view method, grpc::StatusCode code,
+                                      double seconds) {
+  Histogram* histogram;
+  {
+    absl::MutexLock lock(&mu_);
+    std::string name(method);
+    if (timed_methods_.count(name) == 0) {
+      if (timed_methods_.size() < kMaxTimedMethods) {
+        timed_methods_.insert(name);
+      } else {
+        name = "other";
+      }
+    }
+    std::unique_ptr<Histogram>& slot = latencies_[{std::move(name), code}];
+    if (slot == nullptr) slot = std::make_unique<Histogram>(LatencyBucketsSeconds());
+    histogram = slot.get();
+  }
+  histogram->Observe(seconds);
+}
+
+Histogram::Snapshot ServerMetrics::rpc_latency(absl::string_view method,
+                                               grpc::StatusCode code) const {
+  absl::MutexLock lock(&mu_);
+  auto it = latencies_.find({std::string(method), code});
+  return it == latencies_.end() ? Histogram::Snapshot{} : it->second->Read();
+}
+
 void ServerMetrics::NoteWatchQueueLength(int64_t length) {
   int64_t seen = watch_queue_high_water_.load();
   while (seen < length && !watch_queue_high_water_.compare_exchange_weak(seen, length)) {
@@ -64,15 +92,24 @@ void ServerMetrics::NoteWatchQueueLength(int64_t length) {
 
 void ServerMetrics::Write(PrometheusWriter* w) const {
   std::map<std::pair<std::string, grpc::StatusCode>, int64_t> rpcs;
+  std::vector<std::pair<std::pair<std::string, grpc::StatusCode>, Histogram::Snapshot>> latencies;
   {
     absl::MutexLock lock(&mu_);
     rpcs = rpcs_;
+    for (const auto& [key, histogram] : latencies_) latencies.emplace_back(key, histogram->Read());
   }
   w->Family("roster_rpcs_total", "counter", "gRPC calls finished, by method and status code.");
   for (const auto& [key, count] : rpcs) {
     w->Sample("roster_rpcs_total",
               {{"method", key.first}, {"code", std::string(GrpcCodeName(key.second))}},
               static_cast<double>(count));
+  }
+  w->Family("roster_rpc_duration_seconds", "histogram",
+            "Unary gRPC calls from arrival to status, by method and status code.");
+  for (const auto& [key, snapshot] : latencies) {
+    w->HistogramSamples("roster_rpc_duration_seconds",
+                        {{"method", key.first}, {"code", std::string(GrpcCodeName(key.second))}},
+                        snapshot);
   }
   w->Family("roster_watch_streams_open", "gauge", "WatchCluster streams open.");
   w->Sample("roster_watch_streams_open", static_cast<double>(watch_streams_open_.value()));

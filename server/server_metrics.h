@@ -1,6 +1,7 @@
 // ServerMetrics: what the gRPC layer counts, exported by the daemon's /metrics page next to
-// ClusterManager's metrics: RPCs by method and code, open watch streams and how deep their
-// queues got, watch streams told to resync, and sidecar registrations.
+// ClusterManager's metrics: RPCs by method and code, unary RPC latency by method and code, open
+// watch streams and how deep their queues got, watch streams told to resync, and sidecar
+// registrations.
 //
 // Owned by the Daemon and shared by the services; tests read it to check behaviour that has
 // no other outside view (e.g. that a watch queue never grew past its bound).
@@ -13,6 +14,8 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -31,6 +34,13 @@ class ServerMetrics {
   // One finished RPC. `method` is "Service/Method", e.g. "Roster/GetNode".
   void CountRpc(absl::string_view method, grpc::StatusCode code);
   int64_t rpcs(absl::string_view method, grpc::StatusCode code) const;
+  // One finished unary RPC took `seconds` (server/rpc_latency_interceptor.h). At most
+  // kMaxTimedMethods method names are kept; later ones count as method "other", so a client
+  // calling made-up methods cannot grow the page without bound.
+  void ObserveRpcLatency(absl::string_view method, grpc::StatusCode code, double seconds);
+  static constexpr size_t kMaxTimedMethods = 64;
+  // The latency histogram of (method, code); an empty snapshot when none was observed.
+  Histogram::Snapshot rpc_latency(absl::string_view method, grpc::StatusCode code) const;
 
   Gauge& watch_streams_open() { return watch_streams_open_; }
   Counter& watch_resyncs() { return watch_resyncs_; }
@@ -50,6 +60,10 @@ class ServerMetrics {
  private:
   mutable absl::Mutex mu_;
   std::map<std::pair<std::string, grpc::StatusCode>, int64_t> rpcs_ ABSL_GUARDED_BY(mu_);
+  // Created under mu_, never removed: Observe() runs on the pointer after the lock.
+  std::map<std::pair<std::string, grpc::StatusCode>, std::unique_ptr<Histogram>> latencies_
+      ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> timed_methods_ ABSL_GUARDED_BY(mu_);
   Gauge watch_streams_open_;
   Counter watch_resyncs_;
   Counter watch_streams_refused_;

@@ -91,6 +91,11 @@ void SerialExecutor::Shutdown() {
   }
 }
 
+size_t SerialExecutor::QueueLength() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
 bool SerialExecutor::IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
 
 void SerialExecutor::AssertCurrent() const {

@@ -104,6 +104,9 @@ class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observ
   // executor itself. Returns false if the executor shut down first.
   bool Drain();
 
+  // Tasks posted and not yet started (timers not counted): the executor's backlog.
+  size_t QueueLength() const;
+
   const std::string& name() const { return name_; }
   Clock* clock() const { return clock_; }
 
