@@ -174,7 +174,7 @@ void StatusPage::ServeEvents(HttpStream* out) const {
       context_->cluster->WatchChanges(/*from_version=*/0, std::move(listener));
   // Reconnect after a second when the stream ends (resync, restart).
   if (!out->Write("retry: 1000\n\n")) return;
-  absl::Time next_status = absl::Now();
+  absl::Time next_status = absl::Now() + options_.status_interval;
   while (out->open()) {
     EventQueue::Taken taken = queue->Take(std::min(next_status, absl::Now() + kWakeUp));
     if (taken.start.has_value()) {
