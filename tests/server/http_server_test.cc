@@ -25,6 +25,7 @@ namespace roster::server {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // A client socket to 127.0.0.1:port whose reads and writes give up after `timeout`; -1 if it
@@ -237,6 +238,10 @@ TEST_F(HttpServerTest, StreamsAreBoundedAndLeaveWorkersForProbes) {
     const std::string head = ReadUntil(fd, "hello\n");
     EXPECT_THAT(head, StartsWith("HTTP/1.1 200"));
     EXPECT_THAT(head, HasSubstr("Content-Type: text/event-stream"));
+    EXPECT_THAT(head, HasSubstr("Cache-Control: no-store"));
+    EXPECT_THAT(head, Not(HasSubstr("Content-Length")));
+    EXPECT_THAT(head, HasSubstr("Connection: close"));
+    EXPECT_THAT(head, Not(HasSubstr("keep-alive")));
     streams.push_back(fd);
   }
   EXPECT_EQ(server_->open_streams(), 2);
