@@ -237,9 +237,10 @@ void HttpServer::Shutdown() {
   // civetweb's accept loop polls its sockets for 2 s at a time and checks for mg_stop() in
   // between; connecting to it makes it look sooner, so shutting down takes milliseconds.
   absl::Notification stopped;
-  std::thread waker([this, &stopped] {
+  const sockaddr_storage address = wake_address_;
+  std::thread waker([&address, &stopped] {
     do {
-      WakeAcceptLoop(wake_address_);
+      WakeAcceptLoop(address);
     } while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(20)));
   });
   mg_stop(context_);  // joins the worker threads
