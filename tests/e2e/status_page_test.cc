@@ -150,6 +150,8 @@ TEST_F(StatusPageTest, ShowsTheClusterAFaultWithinASecondAndTheStaleBanner) {
       kReactTimeout))
       << "published " << published << ", shown " << shown << ": "
       << Text("document.body.innerText");
+  LOG(INFO) << "FAULT on the page " << (shown - published)
+            << " after a WatchCluster reader saw it (negative: before)";
   EXPECT_LT(shown - published, absl::Seconds(1))
       << "the page showed FAULT " << (shown - published) << " after rosterd published it";
   // Its reason, and in its history (loaded when the row is clicked), the transition to FAULT.
