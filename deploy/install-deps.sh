@@ -12,6 +12,10 @@ packages=(
   libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps
   # simdjson: the heartbeat JSON reader ahead of protobuf's parser (cluster/heartbeat_json.cc).
   libsimdjson-dev
+  # civetweb: rosterd's HTTP server (/metrics, /healthz, /readyz, the status page).
+  libcivetweb-dev
+  # The status page's browser test (tests/e2e/status_page_test.cc): headless Chromium.
+  chromium
   # DolphinScheduler's worker groups from its database (cluster/dsdb) and the test servers.
   postgresql mariadb-server libpq-dev libmariadb-dev
   # Instruction counts of the event path in deploy/scale-bench.sh (callgrind).

@@ -187,14 +187,21 @@ absl::Status Daemon::StartLocked() {
   auth_failure_exit_->Start();
 
   if (!options_.metrics_listen.empty()) {
-    MetricsHttpOptions http_options;
+    HttpServerOptions http_options;
     http_options.listen = options_.metrics_listen;
-    metrics_http_ = std::make_unique<MetricsHttpServer>(
-        http_options, [this] { return MetricsText(); },
-        [this] {
-          return HealthzAnswer{serving(), health_ != nullptr ? health_->reason() : ""};
-        });
-    RETURN_IF_ERROR(metrics_http_->Start());
+    http_ = std::make_unique<HttpServer>(http_options);
+    http_->Handle("/metrics", [this](const HttpRequest&) {
+      HttpResponse response;
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = MetricsText();
+      return response;
+    });
+    http_->Handle("/healthz", [this](const HttpRequest&) {
+      return HealthzResponse({serving(), health_ != nullptr ? health_->reason() : ""});
+    });
+    status_page_ = std::make_unique<StatusPage>(&context_, StatusPageOptions());
+    status_page_->Register(http_.get());  // "/", "/api/...", "/readyz"
+    RETURN_IF_ERROR(http_->Start());
   }
   RETURN_IF_ERROR(WritePortFile());
   LOG(INFO) << "rosterd serving gRPC on " << address()
@@ -202,11 +209,11 @@ absl::Status Daemon::StartLocked() {
                 : options_.tls_client_ca_file.empty() ? " over TLS"
                                                       : " over mTLS")
             << " (instance " << context_.instance_id << "), registry " << uri.ToString()
-            << (metrics_http_ != nullptr ? absl::StrCat(", metrics on http://",
-                                                        options_.metrics_listen.substr(
-                                                            0, options_.metrics_listen.rfind(':')),
-                                                        ":", metrics_http_->port(), "/metrics")
-                                         : std::string(", metrics disabled"));
+            << (http_ != nullptr ? absl::StrCat(", status page and metrics on http://",
+                                                options_.metrics_listen.substr(
+                                                    0, options_.metrics_listen.rfind(':')),
+                                                ":", http_->port(), "/")
+                                 : std::string(", HTTP (metrics, status page) disabled"));
   return absl::OkStatus();
 }
 
@@ -301,7 +308,7 @@ void Daemon::Shutdown() {
     server_->Wait();
   }
   // 3. The rest, each after what depends on it.
-  if (metrics_http_ != nullptr) metrics_http_->Shutdown();
+  if (http_ != nullptr) http_->Shutdown();
   if (registration_service_ != nullptr) registration_service_->Shutdown();
   if (authorizer_ != nullptr) authorizer_->Shutdown();
   if (cluster_ != nullptr) cluster_->Shutdown();
@@ -314,7 +321,7 @@ std::string Daemon::address() const {
   return absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port_);
 }
 
-int Daemon::metrics_port() const { return metrics_http_ != nullptr ? metrics_http_->port() : 0; }
+int Daemon::metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
 
 bool Daemon::serving() const { return health_ != nullptr && health_->serving(); }
 

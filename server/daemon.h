@@ -36,12 +36,13 @@
 #include "server/authz.h"
 #include "server/daemon_options.h"
 #include "server/health_reporter.h"
-#include "server/metrics_http.h"
+#include "server/http_server.h"
 #include "server/rate_limiter.h"
 #include "server/registration_service.h"
 #include "server/roster_service.h"
 #include "server/rpc_util.h"
 #include "server/server_metrics.h"
+#include "server/status_page.h"
 
 namespace roster::server {
 
@@ -119,7 +120,8 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HealthReporter> health_;
   std::unique_ptr<AuthFailureExit> auth_failure_exit_;
-  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<StatusPage> status_page_;
+  std::unique_ptr<HttpServer> http_;
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread (threads started later inherit the mask).
