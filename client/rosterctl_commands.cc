@@ -31,6 +31,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "roster/v1/roster.pb.h"
+#include "roster_version.h"
 
 namespace roster::client {
 namespace {
@@ -65,6 +66,7 @@ const std::vector<FlagSpec>& GlobalFlags() {
        "table for people (default); json (protobuf's JSON mapping) or yaml (the same fields) "
        "for scripts; watch prints one JSON document per line, or YAML documents"},
       {"json", true, "", "the same as --output=json"},
+      {"version", true, "", "print rosterctl's version and exit"},
       {"timeout_ms", false, "MS",
        absl::StrCat("deadline of each call, retries included (default ", kDefaultTimeoutMs, ")")},
       {"admin_token_file", false, "FILE",
@@ -851,6 +853,10 @@ int RunRosterctl(const std::vector<std::string>& argv, std::ostream& out, std::o
   }
   if (parsed->help) {
     out << RosterctlUsage();
+    return kExitOk;
+  }
+  if (parsed->GetBool("version")) {
+    out << "rosterctl version " << ROSTER_VERSION_STRING << "\n";
     return kExitOk;
   }
   if (parsed->command.empty()) {

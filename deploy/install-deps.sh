@@ -16,6 +16,9 @@ packages=(
   postgresql mariadb-server libpq-dev libmariadb-dev
   # Instruction counts of the event path in deploy/scale-bench.sh (callgrind).
   valgrind
+  # The Debian package (deploy/package.sh, tests/e2e/package_test.sh): dpkg-shlibdeps for its
+  # Depends, systemd-analyze to verify its unit; PyYAML checks rosterctl's --output=yaml.
+  dpkg-dev systemd python3-yaml
 )
 
 missing=()
