@@ -115,6 +115,13 @@ out=$("$rosterd" --version 2>&1) || fail "rosterd --version exited $?: $out"
 out=$("$rosterctl" --version) || fail "rosterctl --version exited $?"
 [[ "$out" == "rosterctl version $version"* ]] || fail "rosterctl --version: $out"
 
+# Every flag the example sets (commented ones too) is one of rosterd's: gflags skips unknown
+# names in a --flagfile, so a misspelt flag would be ignored without a word.
+known=$("$rosterd" --helpxml 2>/dev/null | grep -o '<name>[^<]*</name>' | sed 's/<[^>]*>//g') || true
+grep -q '^registry$' <<<"$known" || fail "rosterd --helpxml lists no flags"
+for flag in $(grep -oE '^#?--[a-z_0-9]+' "$root/usr/share/roster/examples/rosterd.flags" | sed 's/^#\?--//'); do
+  grep -qx "$flag" <<<"$known" || fail "the example flagfile sets --$flag, which rosterd does not have"
+done
 # The example flagfile as shipped must be accepted; only where it points is overridden.
 "$rosterd" --flagfile="$root/usr/share/roster/examples/rosterd.flags" --registry=memory:// \
   --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen= >"$work/rosterd.log" 2>&1 &
