@@ -215,6 +215,20 @@ bool StateIn(v1::NodeState state, const std::vector<v1::NodeState>& states) {
 
 // --- Human output -----------------------------------------------------------------------------
 
+// `text` on one line: line breaks and tabs (a database client's multi-line error) become
+// single spaces.
+std::string Flatten(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // The last line of every answer: where it comes from and how far to trust it.
 std::string MetaLine(const v1::ViewMeta& meta) {
   std::string line = absl::StrCat("view version ", meta.version(), " (session ",
@@ -239,7 +253,7 @@ std::string MetaLine(const v1::ViewMeta& meta) {
   for (const v1::GroupSource& source : meta.group_sources()) {
     absl::StrAppend(&line, "\nworker groups from ", source.source(),
                     source.stale() ? " -- STALE: last known groups in use" : "",
-                    source.problem().empty() ? "" : ": ", source.problem());
+                    source.problem().empty() ? "" : ": ", Flatten(source.problem()));
   }
   return line;
 }
