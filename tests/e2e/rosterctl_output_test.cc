@@ -5,7 +5,13 @@
 // (Debian's python3-yaml, /usr/bin/python3), turned into JSON by Python and parsed the same
 // way; the facts each answer must carry (addresses, the leader, a slot) come from the
 // simulator's own numbering, not from rosterd.
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <memory>
 #include <string>
@@ -297,6 +303,89 @@ TEST_F(RosterctlOutputTest, TopIterationsPrintsThatManyFrames) {
                 [](const std::string& line) { return absl::StartsWith(line, "rosterctl top "); }),
             3)
       << out;
+}
+
+// `rosterctl top` on a pseudo-terminal (40x160): everything it wrote, and its exit code after
+// `key` was typed once the screen showed every string in `wanted`.
+struct TerminalRun {
+  std::string screen;
+  bool saw_wanted = false;
+  int exit_code = -1;
+};
+
+TerminalRun RunTopOnTerminal(const std::string& target, char key,
+                             const std::vector<std::string>& wanted) {
+  TerminalRun run;
+  // Everything the child needs is built before fork(): the test process has threads.
+  std::vector<std::string> args = {ROSTERCTL_PATH, "--target=" + target, "top"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  winsize size{};
+  size.ws_row = 40;
+  size.ws_col = 160;
+  int fd = -1;
+  const pid_t pid = forkpty(&fd, nullptr, nullptr, &size);
+  if (pid < 0) {
+    ADD_FAILURE() << "forkpty: " << strerror(errno);
+    return run;
+  }
+  if (pid == 0) {
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // Reads what is there within `wait`; false at the end of output (the child is gone).
+  auto read_some = [&](absl::Duration wait) {
+    pollfd poll_fd{fd, POLLIN, 0};
+    if (poll(&poll_fd, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) <= 0) return true;
+    char buffer[65536];
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) return false;  // EIO once the child closed the terminal
+    run.screen.append(buffer, static_cast<size_t>(n));
+    return true;
+  };
+  const absl::Time deadline = absl::Now() + kReactTimeout;
+  auto shows_all = [&] {
+    return std::all_of(wanted.begin(), wanted.end(), [&](const std::string& text) {
+      return run.screen.find(text) != std::string::npos;
+    });
+  };
+  while (!(run.saw_wanted = shows_all()) && absl::Now() < deadline) {
+    if (!read_some(absl::Milliseconds(100))) break;
+  }
+  EXPECT_EQ(write(fd, &key, 1), 1);
+  while (absl::Now() < deadline && read_some(absl::Milliseconds(100))) {
+  }
+  // The terminal closes as the child exits, a moment before it can be reaped.
+  int status = 0;
+  pid_t reaped = 0;
+  while ((reaped = waitpid(pid, &status, WNOHANG)) == 0 && absl::Now() < deadline) {
+    poll(nullptr, 0, 10);  // a 10 ms tick of this bounded wait for the exit
+  }
+  if (reaped == pid) {
+    if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
+  } else {
+    ADD_FAILURE() << "rosterctl top did not exit after the key " << static_cast<int>(key);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  close(fd);
+  return run;
+}
+
+TEST_F(RosterctlOutputTest, TopOnATerminalDrawsTheWorkersAndQuitsOnQOrCtrlC) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  std::vector<std::string> wanted = workers_;
+  wanted.push_back("q or Ctrl-C: quit");
+  for (const char key : {'q', '\x03'}) {
+    SCOPED_TRACE(static_cast<int>(key));
+    const TerminalRun run = RunTopOnTerminal(daemon_->target(), key, wanted);
+    EXPECT_TRUE(run.saw_wanted) << run.screen;
+    EXPECT_EQ(run.exit_code, 0) << run.screen;
+    // The alternate screen is taken, and given back with the cursor.
+    EXPECT_TRUE(absl::StartsWith(run.screen, "\x1b[?1049h")) << run.screen;
+    EXPECT_TRUE(absl::EndsWith(run.screen, "\x1b[?25h\x1b[?1049l")) << run.screen;
+  }
 }
 
 TEST_F(RosterctlOutputTest, TopFailsWhenRosterdCannotBeReached) {
