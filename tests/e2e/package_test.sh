@@ -72,8 +72,10 @@ for name in $names; do
   [[ $(dpkg-query -W -f='${Status}' "$name" 2>/dev/null) == "install ok installed" ]] ||
     fail "Depends names '$name', which is not an installed package"
 done
+# (Listed first: `grep -q` in the pipeline would stop reading early and fail it on SIGPIPE.)
+control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 for script in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx "./$script" || fail "no $script"
+  grep -qx "./$script" <<<"$control" || fail "no $script in: $control"
 done
 
 # --- 3. The unit -------------------------------------------------------------------------------
