@@ -123,9 +123,10 @@ out=$("$rosterctl" --version) || fail "rosterctl --version exited $?"
 # names in a --flagfile, so a misspelt flag would be ignored without a word.
 known=$("$rosterd" --helpxml 2>/dev/null | grep -o '<name>[^<]*</name>' | sed 's/<[^>]*>//g') || true
 grep -q '^registry$' <<<"$known" || fail "rosterd --helpxml lists no flags"
-for flag in $(grep -oE '^#?--[a-z_0-9]+' "$root/usr/share/roster/examples/rosterd.flags" | sed 's/^#\?--//'); do
+set_flags=$(grep -oE '^#?--[a-z_0-9]+' "$root/usr/share/roster/examples/rosterd.flags" | sed 's/^#\?--//')
+while read -r flag; do
   grep -qx "$flag" <<<"$known" || fail "the example flagfile sets --$flag, which rosterd does not have"
-done
+done <<<"$set_flags"
 # The example flagfile as shipped must be accepted; only where it points is overridden.
 "$rosterd" --flagfile="$root/usr/share/roster/examples/rosterd.flags" --registry=memory:// \
   --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen= >"$work/rosterd.log" 2>&1 &
