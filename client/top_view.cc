@@ -7,20 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/rosterctl_text.h"
 #include "client/table.h"
 
 namespace roster::client {
 namespace {
 
 namespace v1 = ::roster::v1;
-
-absl::Duration ToDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
 
 bool Selectable(const v1::Node& node) { return node.state() == v1::RUNNING && !node.drained(); }
 
