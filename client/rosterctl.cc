@@ -1,5 +1,7 @@
 // rosterctl: the command line for people (and scripts) to inspect and operate rosterd.
 // See client/rosterctl_commands.h, or run `rosterctl --help`.
+#include <unistd.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -8,5 +10,7 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return roster::client::RunRosterctl(args, std::cout, std::cerr);
+  roster::client::RosterctlTerminal terminal;
+  terminal.interactive = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1;
+  return roster::client::RunRosterctl(args, std::cout, std::cerr, terminal);
 }

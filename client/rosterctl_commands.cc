@@ -6,9 +6,11 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -20,13 +22,17 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "client/cli_args.h"
+#include "client/completion.h"
+#include "client/output_format.h"
 #include "client/roster_client.h"
+#include "client/rosterctl_text.h"
 #include "client/table.h"
+#include "client/top_command.h"
 #include "client/watch_follower.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "roster/v1/roster.pb.h"
+#include "roster_version.h"
 
 namespace roster::client {
 namespace {
@@ -57,7 +63,11 @@ const std::vector<FlagSpec>& GlobalFlags() {
   static const auto* const flags = new std::vector<FlagSpec>{
       {"target", false, "HOST:PORT",
        absl::StrCat("rosterd's address (default: $ROSTER_TARGET, else ", kDefaultTarget, ")")},
-      {"json", true, "", "print each answer as one JSON document (watch: one per line)"},
+      {"output", false, "table|json|yaml",
+       "table for people (default); json (protobuf's JSON mapping) or yaml (the same fields) "
+       "for scripts; watch prints one JSON document per line, or YAML documents"},
+      {"json", true, "", "the same as --output=json"},
+      {"version", true, "", "print rosterctl's version and exit"},
       {"timeout_ms", false, "MS",
        absl::StrCat("deadline of each call, retries included (default ", kDefaultTimeoutMs, ")")},
       {"admin_token_file", false, "FILE",
@@ -74,14 +84,20 @@ const std::vector<FlagSpec>& GlobalFlags() {
   return *flags;
 }
 
+// Nodes per call of a listing that comes in pages (rosterctl follows every page).
+FlagSpec PageSizeFlag() {
+  return {"page_size", false, "N",
+          "nodes per call while fetching every page (default 0: rosterd's, 1000; at most 10000)"};
+}
+
 const std::vector<CommandSpec>& Commands() {
   static const auto* const commands = new std::vector<CommandSpec>{
       {"members",
        {},
        {{"role", false, "master|worker|alert", "only nodes of this role"},
         {"group", false, "G", "only workers in group G"},
-        {"state", false, "STATE,...",
-         "only nodes in these states (RUNNING, OVERLOAD, FAULT, ...)"}},
+        {"state", false, "STATE,...", "only nodes in these states (RUNNING, OVERLOAD, FAULT, ...)"},
+        PageSizeFlag()},
        "the nodes, with state, slot, groups and load"},
       {"groups", {}, {}, "the worker groups, with member counts"},
       {"select",
@@ -118,33 +134,21 @@ const std::vector<CommandSpec>& Commands() {
        {{"reason", false, "TEXT", "why the outage is real (required)"}},
        "publish the losses self-preservation holds now, not after its maximum hold (admin)"},
       {"node", {"ADDRESS"}, {}, "node ADDRESS in detail, with its transition history"},
-      {"view", {}, {}, "the whole view: nodes, groups, slots, leader, rejected znodes"},
+      {"view",
+       {},
+       {PageSizeFlag()},
+       "the whole view: nodes, groups, slots, leader, rejected znodes"},
+      {"top",
+       {},
+       {{"iterations", false, "N",
+         "frames to draw, then exit (default: until q on a terminal, else 1)"}},
+       "a live view like top(1): masters, slots, leader, then workers by load; q quits"},
+      {"completion", {"SHELL"}, {}, "print the shell completion script (bash)"},
   };
   return *commands;
 }
 
 // --- Proto helpers ----------------------------------------------------------------------------
-
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-absl::Duration ToDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-std::string RoleName(v1::NodeRole role) {
-  switch (role) {
-    case v1::MASTER:
-      return "master";
-    case v1::WORKER:
-      return "worker";
-    case v1::ALERT_SERVER:
-      return "alert";
-    default:
-      return "-";
-  }
-}
 
 absl::StatusOr<v1::NodeRole> ParseRole(absl::string_view text) {
   const std::string lower = absl::AsciiStrToLower(text);
@@ -189,146 +193,19 @@ bool StateIn(v1::NodeState state, const std::vector<v1::NodeState>& states) {
   return states.empty() || std::find(states.begin(), states.end(), state) != states.end();
 }
 
-// --- Human output -----------------------------------------------------------------------------
-
-// The last line of every answer: where it comes from and how far to trust it.
-std::string MetaLine(const v1::ViewMeta& meta) {
-  std::string line = absl::StrCat("view version ", meta.version(), " (session ",
-                                  v1::SessionState_Name(meta.session_state()));
-  if (meta.has_since_last_sync()) {
-    absl::StrAppend(&line, ", last full sync ", HumanDuration(ToDuration(meta.since_last_sync())),
-                    " ago");
-  }
-  line += ")";
-  if (meta.syncing()) line += " -- SYNCING: rosterd has not finished reading the registry";
-  if (meta.stale()) {
-    absl::StrAppend(&line, " -- STALE", meta.has_stale_for() ? " for " : "",
-                    meta.has_stale_for() ? HumanDuration(ToDuration(meta.stale_for())) : "",
-                    ": answers may be out of date");
-  }
-  if (meta.has_dolphinscheduler()) {
-    const v1::DolphinSchedulerProfile& ds = meta.dolphinscheduler();
-    absl::StrAppend(&line, "\nDolphinScheduler ", ds.version(), " (", ds.releases(), "; ",
-                    ds.detected() ? "detected: " : "", ds.reason(), ")",
-                    ds.mixed() ? " -- MIXED RELEASES: see each node's releases" : "");
-  }
-  for (const v1::GroupSource& source : meta.group_sources()) {
-    absl::StrAppend(&line, "\nworker groups from ", source.source(),
-                    source.stale() ? " -- STALE: last known groups in use" : "",
-                    source.problem().empty() ? "" : ": ", source.problem());
-  }
-  return line;
-}
-
-std::string NodeReason(const v1::Node& node) {
-  if (node.drained()) return absl::StrCat("drained: ", node.drain_reason());
-  return node.reason();
-}
-
-Table NodeTable() {
-  return Table({"ADDRESS", "ROLE", "STATE", "SLOT", "GROUPS", "CPU", "MEM", "AGE", "REASON"});
-}
-
-void AddNodeRow(const v1::Node& node, Table* table) {
-  table->AddRow({
-      node.address(),
-      RoleName(node.role()),
-      v1::NodeState_Name(node.state()),
-      node.has_slot() ? absl::StrCat(node.slot()) : "-",
-      node.groups().empty() ? "-" : absl::StrJoin(node.groups(), ","),
-      node.has_heartbeat() ? Percent(node.heartbeat().cpu_usage()) : "-",
-      node.has_heartbeat() ? Percent(node.heartbeat().memory_usage()) : "-",
-      node.has_heartbeat_age() ? HumanDuration(ToDuration(node.heartbeat_age())) : "-",
-      NodeReason(node),
-  });
-}
-
-std::string RenderNodes(const google::protobuf::RepeatedPtrField<v1::Node>& nodes) {
-  Table table = NodeTable();
-  for (const v1::Node& node : nodes) AddNodeRow(node, &table);
-  table.AlignRight(5);
-  table.AlignRight(6);
-  table.AlignRight(7);
-  return table.Render();
-}
-
-std::string RenderGroups(const google::protobuf::RepeatedPtrField<v1::Group>& groups) {
-  Table table({"GROUP", "MEMBERS", "SELECTABLE", "STATES"});
-  table.AlignRight(1);
-  table.AlignRight(2);
-  for (const v1::Group& group : groups) {
-    std::vector<std::string> states;
-    for (int s = v1::NodeState_MIN; s <= v1::NodeState_MAX; ++s) {
-      if (!v1::NodeState_IsValid(s)) continue;
-      const std::string& name = v1::NodeState_Name(static_cast<v1::NodeState>(s));
-      auto it = group.by_state().find(name);
-      if (it != group.by_state().end() && it->second > 0) {
-        states.push_back(absl::StrCat(name, "=", it->second));
-      }
-    }
-    table.AddRow({group.name(), absl::StrCat(group.members()), absl::StrCat(group.selectable()),
-                  states.empty() ? "-" : absl::StrJoin(states, " ")});
-  }
-  return table.Render();
-}
-
-std::string LeaderLine(const v1::Leader& leader) {
-  return absl::StrCat(leader.address(), " (fencing token ", leader.fencing_token(), ", since ",
-                      HumanTime(ToTime(leader.since())), ")");
-}
-
-// One line per watch message.
-std::string WatchLine(const v1::WatchClusterResponse& message) {
-  const std::string stale = message.meta().stale() ? " (STALE)" : "";
-  if (message.has_snapshot()) {
-    const v1::GetClusterViewResponse& view = message.snapshot();
-    return absl::StrCat("v", std::max(view.meta().version(), message.meta().version()),
-                        " SNAPSHOT masters=", view.masters_size(), " workers=", view.workers_size(),
-                        " alert_servers=", view.alert_servers_size(),
-                        " groups=", view.groups_size(),
-                        " leader=", view.has_leader() ? view.leader().address() : "-", stale);
-  }
-  if (message.has_resync_required()) {
-    return absl::StrCat("v", message.meta().version(), " RESYNC_REQUIRED ",
-                        message.resync_required(), stale);
-  }
-  const v1::ClusterEvent& event = message.event();
-  std::string line =
-      absl::StrCat("v", event.version(), " ", v1::ClusterEvent::Kind_Name(event.kind()));
-  switch (event.kind()) {
-    case v1::ClusterEvent::NODE_ADDED:
-    case v1::ClusterEvent::NODE_UPDATED:
-    case v1::ClusterEvent::NODE_REMOVED: {
-      const v1::Node& node = event.node();
-      absl::StrAppend(&line, " ", RoleName(node.role()), " ", node.address(), " ",
-                      v1::NodeState_Name(node.state()));
-      if (event.kind() == v1::ClusterEvent::NODE_UPDATED && !event.state_changed()) {
-        line += " (load)";
-      }
-      const std::string reason = NodeReason(node);
-      if (!reason.empty()) absl::StrAppend(&line, ": ", reason);
-      break;
-    }
-    case v1::ClusterEvent::SLOTS_CHANGED:
-      absl::StrAppend(
-          &line, " epoch=", event.slots().epoch(), " masters=",
-          event.slots().masters().empty() ? "-" : absl::StrJoin(event.slots().masters(), ","));
-      break;
-    case v1::ClusterEvent::LEADER_CHANGED:
-      absl::StrAppend(&line, " ", event.has_leader() ? LeaderLine(event.leader()) : "none");
-      break;
-    default:
-      break;
-  }
-  return line + stale;
-}
-
 // --- The commands -----------------------------------------------------------------------------
 
 class Commander {
  public:
-  Commander(const ParsedArgs& args, RosterClient* client, std::ostream& out, std::ostream& err)
-      : args_(args), client_(client), out_(out), err_(err), json_(args.GetBool("json")) {}
+  Commander(const ParsedArgs& args, const RosterctlTerminal& terminal, Output output,
+            std::string target, RosterClient* client, std::ostream& out, std::ostream& err)
+      : args_(args),
+        client_(client),
+        out_(out),
+        err_(err),
+        terminal_(terminal),
+        target_(std::move(target)),
+        output_(output) {}
 
   absl::Status Run() {
     const std::string& c = args_.command;
@@ -343,23 +220,32 @@ class Commander {
     if (c == "accept-held-losses") return AcceptHeldLosses();
     if (c == "node") return Node();
     if (c == "view") return View();
+    if (c == "top") return Top();
     return UsageError(absl::StrCat("unknown command '", c, "'"));
   }
 
  private:
-  // Prints `message` as JSON: indented, or on one line.
-  absl::Status PrintJson(const google::protobuf::Message& message, bool one_line = false) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = !one_line;
-    options.always_print_primitive_fields = true;
-    std::string text;
-    const auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
-    if (!status.ok()) {
-      return absl::InternalError(absl::StrCat("cannot print JSON: ", status.ToString()));
+  bool structured() const { return output_ != Output::kTable; }
+
+  // Prints `message` in the --output format: JSON indented (or on one line), or a YAML
+  // document (with its "---" marker when `one_line`: a stream of documents).
+  absl::Status Print(const google::protobuf::Message& message, bool one_line = false) {
+    absl::StatusOr<std::string> text =
+        output_ == Output::kYaml ? MessageToYaml(message) : MessageToJson(message, one_line);
+    if (!text.ok()) return text.status();
+    if (output_ == Output::kYaml) {
+      out_ << (one_line ? "---\n" : "") << *text;
+    } else {
+      out_ << *text << "\n";
     }
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    out_ << text << "\n";
     return absl::OkStatus();
+  }
+
+  // --page_size, or 0 (rosterd's default).
+  absl::StatusOr<int32_t> PageSize() const {
+    absl::StatusOr<int64_t> size = args_.GetInt("page_size", 0, 0, 10000);
+    if (!size.ok()) return AsUsage(size.status());
+    return static_cast<int32_t>(*size);
   }
 
   absl::Status Members() {
@@ -372,6 +258,8 @@ class Commander {
     const std::string group = args_.Get("group");
     auto states = ParseStates(args_.GetList("state"));
     if (!states.ok()) return states.status();
+    absl::StatusOr<int32_t> page_size = PageSize();
+    if (!page_size.ok()) return page_size.status();
     if (!group.empty() && role.has_value() && *role != v1::WORKER) {
       return UsageError("--group applies to workers only");
     }
@@ -380,6 +268,7 @@ class Commander {
     if (role == v1::WORKER || !group.empty()) {
       v1::ListWorkersRequest request;
       request.set_group(group);
+      request.set_page_size(*page_size);
       for (v1::NodeState state : *states) request.add_states(state);
       auto workers = client_->ListWorkers(request);
       if (!workers.ok()) return workers.status();
@@ -389,7 +278,9 @@ class Commander {
       if (!masters.ok()) return masters.status();
       answer = *std::move(masters);
     } else {
-      auto view = client_->GetClusterView();
+      v1::GetClusterViewRequest request;
+      request.set_page_size(*page_size);
+      auto view = client_->GetClusterView(request);
       if (!view.ok()) return view.status();
       *answer.mutable_meta() = view->meta();
       if (!role.has_value()) {
@@ -404,7 +295,7 @@ class Commander {
         std::remove_if(nodes->begin(), nodes->end(),
                        [&](const v1::Node& node) { return !StateIn(node.state(), *states); }),
         nodes->end());
-    if (json_) return PrintJson(answer);
+    if (structured()) return Print(answer);
     out_ << RenderNodes(answer.nodes()) << MetaLine(answer.meta()) << "\n";
     return absl::OkStatus();
   }
@@ -412,7 +303,7 @@ class Commander {
   absl::Status Groups() {
     auto answer = client_->ListGroups();
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     out_ << RenderGroups(answer->groups()) << MetaLine(answer->meta()) << "\n";
     return absl::OkStatus();
   }
@@ -430,7 +321,7 @@ class Commander {
     request.set_explain(args_.GetBool("explain"));
     auto answer = client_->SelectWorker(request);
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
 
     const v1::Node& worker = answer->worker();
     if (!answer->candidates().empty()) {
@@ -469,7 +360,7 @@ class Commander {
     }
     auto answer = client_->GetMasterSlot(request);
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     Table table({"MASTER", "SLOT", "TOTAL", "EPOCH"});
     table.AddRow({request.address(), absl::StrCat(answer->slot()), absl::StrCat(answer->total()),
                   absl::StrCat(answer->epoch())});
@@ -480,7 +371,7 @@ class Commander {
   absl::Status Leader() {
     auto answer = client_->GetLeader();
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     Table table({"LEADER", "FENCING_TOKEN", "SINCE", "STATE"});
     const v1::Leader& leader = answer->leader();
     table.AddRow({leader.address(), absl::StrCat(leader.fencing_token()),
@@ -527,8 +418,8 @@ class Commander {
       absl::Status status = follower.Next(&message);
       if (!status.ok()) return first_failure.ok() ? status : first_failure;
       ++delivered;
-      if (json_) {
-        absl::Status printed = PrintJson(message, /*one_line=*/true);
+      if (structured()) {
+        absl::Status printed = Print(message, /*one_line=*/true);
         if (!printed.ok()) return printed;
       } else {
         out_ << WatchLine(message) << "\n";
@@ -564,7 +455,7 @@ class Commander {
     request.set_reason(reason);
     absl::StatusOr<v1::AcceptHeldLossesResponse> answer = client_->AcceptHeldLosses(request);
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     out_ << "accepted " << answer->accepted() << " held loss(es)\n"
          << MetaLine(answer->meta()) << "\n";
     return absl::OkStatus();
@@ -574,7 +465,7 @@ class Commander {
   template <typename Response>
   absl::Status PrintNodeAnswer(const absl::StatusOr<Response>& answer) {
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     Table table = NodeTable();
     AddNodeRow(answer->node(), &table);
     out_ << table.Render() << MetaLine(answer->meta()) << "\n";
@@ -586,7 +477,7 @@ class Commander {
     request.set_address(args_.args[0]);
     auto answer = client_->GetNode(request);
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     const v1::Node& node = answer->node();
     Table fields;
     fields.AddRow({"address", node.address()});
@@ -655,10 +546,30 @@ class Commander {
     return absl::OkStatus();
   }
 
+  absl::Status Top() {
+    if (structured()) {
+      return UsageError("top draws a table; for JSON or YAML use `watch` (changes) or `view`");
+    }
+    absl::StatusOr<int64_t> iterations =
+        args_.GetInt("iterations", 0, 0, std::numeric_limits<int64_t>::max());
+    if (!iterations.ok()) return AsUsage(iterations.status());
+    TopOptions options;
+    options.title = absl::StrCat("rosterctl top ", target_);
+    options.iterations = *iterations;
+    options.terminal = terminal_.interactive;
+    options.input_fd = terminal_.input_fd;
+    options.output_fd = terminal_.output_fd;
+    return RunTop(client_, options, out_);
+  }
+
   absl::Status View() {
-    auto answer = client_->GetClusterView();
+    absl::StatusOr<int32_t> page_size = PageSize();
+    if (!page_size.ok()) return page_size.status();
+    v1::GetClusterViewRequest request;
+    request.set_page_size(*page_size);
+    auto answer = client_->GetClusterView(request);
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     out_ << "MASTERS\n" << RenderNodes(answer->masters());
     out_ << "\nWORKERS\n" << RenderNodes(answer->workers());
     if (!answer->alert_servers().empty()) {
@@ -686,7 +597,9 @@ class Commander {
   RosterClient* const client_;
   std::ostream& out_;
   std::ostream& err_;
-  const bool json_;
+  const RosterctlTerminal& terminal_;
+  const std::string target_;
+  const Output output_;
 };
 
 absl::StatusOr<std::string> ReadToken(absl::string_view flag, const std::string& path) {
@@ -721,6 +634,37 @@ absl::Status CredentialOptions(const ParsedArgs& parsed, ClientOptions* options)
   return absl::OkStatus();
 }
 
+// --output, or --json (the older spelling of --output=json).
+absl::StatusOr<Output> OutputFormat(const ParsedArgs& parsed) {
+  absl::StatusOr<Output> output = ParseOutput(parsed.Get("output", "table"));
+  if (!output.ok()) return output.status();
+  if (parsed.GetBool("json")) {
+    if (parsed.Has("output") && *output != Output::kJson) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--json contradicts --output=", parsed.Get("output")));
+    }
+    return Output::kJson;
+  }
+  return output;
+}
+
+// Values completed for flags whose value_name does not list them: the API's enums.
+std::map<std::string, std::vector<std::string>> CompletionChoices() {
+  std::vector<std::string> states;
+  for (int s = v1::NodeState_MIN; s <= v1::NodeState_MAX; ++s) {
+    if (v1::NodeState_IsValid(s) && s != v1::NODE_STATE_UNSPECIFIED) {
+      states.push_back(v1::NodeState_Name(static_cast<v1::NodeState>(s)));
+    }
+  }
+  std::vector<std::string> strategies;
+  for (int s = v1::SelectionStrategy_MIN; s <= v1::SelectionStrategy_MAX; ++s) {
+    if (v1::SelectionStrategy_IsValid(s) && s != v1::SELECTION_STRATEGY_UNSPECIFIED) {
+      strategies.push_back(v1::SelectionStrategy_Name(static_cast<v1::SelectionStrategy>(s)));
+    }
+  }
+  return {{"state", states}, {"strategy", strategies}};
+}
+
 // "slot 10.0.0.1:5678", for error lines.
 std::string Invocation(const ParsedArgs& args) {
   std::vector<std::string> parts = {args.command};
@@ -745,7 +689,8 @@ std::string RosterctlUsage() {
          "\nExit codes: 0 success, 1 an RPC failed, 2 usage error.\n";
 }
 
-int RunRosterctl(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+int RunRosterctl(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err,
+                 const RosterctlTerminal& terminal) {
   absl::StatusOr<ParsedArgs> parsed = ParseArgs(argv, GlobalFlags(), Commands());
   if (!parsed.ok()) {
     err << "rosterctl: " << OneLine(parsed.status().message()) << " (see rosterctl --help)"
@@ -756,11 +701,30 @@ int RunRosterctl(const std::vector<std::string>& argv, std::ostream& out, std::o
     out << RosterctlUsage();
     return kExitOk;
   }
+  if (parsed->GetBool("version")) {
+    out << "rosterctl version " << ROSTER_VERSION_STRING << "\n";
+    return kExitOk;
+  }
   if (parsed->command.empty()) {
     err << "rosterctl: no command given (see rosterctl --help)" << std::endl;
     return kExitUsage;
   }
   const std::string where = Invocation(*parsed);
+  if (parsed->command == "completion") {
+    if (parsed->args[0] != "bash") {
+      err << "rosterctl: " << where << ": no completion for shell '" << parsed->args[0]
+          << "' (bash only)" << std::endl;
+      return kExitUsage;
+    }
+    out << BashCompletion("rosterctl", GlobalFlags(), Commands(), CompletionChoices());
+    return kExitOk;
+  }
+  absl::StatusOr<Output> output = OutputFormat(*parsed);
+  if (!output.ok()) {
+    err << "rosterctl: " << where << ": " << output.status().message() << " (see rosterctl --help)"
+        << std::endl;
+    return kExitUsage;
+  }
 
   ClientOptions options;
   const char* env_target = std::getenv("ROSTER_TARGET");
@@ -784,7 +748,8 @@ int RunRosterctl(const std::vector<std::string>& argv, std::ostream& out, std::o
     return kExitUsage;
   }
 
-  const absl::Status status = Commander(*parsed, client->get(), out, err).Run();
+  const absl::Status status =
+      Commander(*parsed, terminal, *output, options.target, client->get(), out, err).Run();
   out.flush();
   if (status.ok()) return kExitOk;
   if (IsUsageError(status)) {

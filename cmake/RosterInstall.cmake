@@ -6,7 +6,9 @@
 # Component roster_client_dev: roster_client, roster_api_proto and roster_heartbeat_proto (static
 # libraries), their headers (the generated .pb.h included), the .proto files, and
 # lib/cmake/roster/{rosterConfig,rosterConfigVersion,rosterTargets}.cmake.
-# Component roster_tools: rosterctl and roster-sim.
+# Component roster_tools: rosterctl (with its bash completion) and roster-sim.
+# Component roster_server: rosterd, its systemd unit, an example flagfile and the operator docs.
+# The Debian package (cmake/RosterPackage.cmake) is roster_server + roster_tools.
 #
 #   cmake --install build --prefix /opt/roster --component roster_client_dev
 #
@@ -62,10 +64,21 @@ install(FILES
 
 install(TARGETS rosterctl roster-sim
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT roster_tools)
+install(FILES "${PROJECT_BINARY_DIR}/client/rosterctl.bash-completion"
+  DESTINATION "${CMAKE_INSTALL_DATADIR}/bash-completion/completions" RENAME rosterctl
+  COMPONENT roster_tools)
 
-# Component roster_server: the daemon, its systemd unit and an example flagfile.
 install(TARGETS rosterd RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT roster_server)
+# Units go to <prefix>/lib/systemd/system whatever the libdir (lib/x86_64-linux-gnu on Debian);
+# /usr/lib/systemd/system is on systemd's unit path. The unit names its binary without a
+# directory (ExecStart=rosterd): systemd finds it in /usr/local/bin or /usr/bin.
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/rosterd.service"
-  DESTINATION "${CMAKE_INSTALL_LIBDIR}/systemd/system" COMPONENT roster_server)
+  DESTINATION "lib/systemd/system" COMPONENT roster_server)
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/rosterd.flags"
   DESTINATION "${CMAKE_INSTALL_DATADIR}/roster/examples" COMPONENT roster_server)
+install(FILES
+  "${PROJECT_SOURCE_DIR}/README.md"
+  "${PROJECT_SOURCE_DIR}/docs/operations.md"
+  "${PROJECT_SOURCE_DIR}/docs/runbook.md"
+  "${PROJECT_SOURCE_DIR}/docs/security.md"
+  DESTINATION "${CMAKE_INSTALL_DOCDIR}" COMPONENT roster_server)

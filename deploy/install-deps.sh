@@ -23,6 +23,9 @@ packages=(
   # promtool, which checks and unit-tests deploy/prometheus/roster-rules.yml (ctest
   # prometheus_rules_*); only the tool is used, the server is not started.
   prometheus
+  # The Debian package (deploy/package.sh, tests/e2e/package_test.sh): dpkg-shlibdeps for its
+  # Depends, systemd-analyze to verify its unit; PyYAML checks rosterctl's --output=yaml.
+  dpkg-dev systemd python3-yaml
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "absl/synchronization/mutex.h"
+#include "roster_version.h"
 #include "server/daemon.h"
 #include "server/flags.h"
 
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "rosterd --registry=zk://127.0.0.1:2181/dolphinscheduler --listen=127.0.0.1:9090\n"
       "Serves a consistent, versioned view of a DolphinScheduler cluster over gRPC.");
+  gflags::SetVersionString(ROSTER_VERSION_STRING);  // `rosterd --version`
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   google::InitGoogleLogging(argv[0]);
   google::InstallFailureSignalHandler();

@@ -128,6 +128,27 @@ TEST_F(RosterctlTest, StaleViewIsFlaggedOnTheLastLine) {
             "answers may be out of date");
 }
 
+TEST_F(RosterctlTest, GroupSourceProblemStaysOnItsLine) {
+  v1::ListNodesResponse masters;
+  *masters.mutable_meta() = FreshMeta(7);
+  v1::GroupSource* source = masters.mutable_meta()->add_group_sources();
+  source->set_source("postgresql://ds@db:5432/ds");
+  source->set_stale(true);
+  // libpq's own text, as rosterd passes it on.
+  source->set_problem(
+      "connect: connection to server at \"db\", port 5432 failed: Connection refused\n"
+      "\tIs the server running on that host and accepting TCP/IP connections?\n");
+  *masters.add_nodes() = Master("10.0.0.1:5678", 0);
+  server_.roster().list_masters.SetDefault(Ok(masters));
+
+  Result r = Run({"members", "--role=master"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(Lines(r.out).back(),
+            "worker groups from postgresql://ds@db:5432/ds -- STALE: last known groups in use: "
+            "connect: connection to server at \"db\", port 5432 failed: Connection refused Is "
+            "the server running on that host and accepting TCP/IP connections?");
+}
+
 TEST_F(RosterctlTest, MembersPassesWorkerFiltersToTheServer) {
   v1::ListNodesResponse workers;
   *workers.mutable_meta() = FreshMeta(3);
