@@ -224,6 +224,8 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   void OpenWatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void OnWatch(uint64_t stream_epoch, const pb::WatchResponse& response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void ApplyWatchEvents(const pb::WatchResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void RequestProgress(uint64_t stream_epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void OnStreamDone(bool keepalive, uint64_t stream_epoch, const grpc::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void ScheduleReopen(bool keepalive) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
@@ -278,6 +280,9 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   int64_t next_revision_ ABSL_GUARDED_BY(executor_) = 0;
   // The watch had to restart from now: the subscriptions re-read once it is up.
   bool resync_on_watch_ ABSL_GUARDED_BY(executor_) = false;
+  // The store revision when the current watch was created (-1: not created yet): the watch
+  // counts as up once it has delivered everything up to it.
+  int64_t catch_up_revision_ ABSL_GUARDED_BY(executor_) = -1;
   absl::Duration keepalive_backoff_ ABSL_GUARDED_BY(executor_) = kReopenMin;
   absl::Duration watch_backoff_ ABSL_GUARDED_BY(executor_) = kReopenMin;
   bool connected_ ABSL_GUARDED_BY(executor_) = false;  // lease_alive_ && watching_
@@ -711,6 +716,7 @@ void EtcdRegistry::OnKeepAlive(uint64_t epoch, const pb::LeaseKeepAliveResponse&
 void EtcdRegistry::OpenWatch() {
   if (closed()) return;
   const uint64_t epoch = ++watch_epoch_;
+  catch_up_revision_ = -1;
   WatchStream::Handlers handlers;
   handlers.on_read = [this, epoch](pb::WatchResponse response) {
     executor_.AssertCurrent();
@@ -755,8 +761,12 @@ void EtcdRegistry::OnWatch(uint64_t epoch, const pb::WatchResponse& response) {
   if (response.created()) {
     watch_backoff_ = kReopenMin;
     if (next_revision_ == 0) next_revision_ = response.header().revision() + 1;
-    watching_ = true;
-    VLOG(1) << "registry '" << options_.name << "': watching from revision " << next_revision_;
+    // A resumed watch replays what happened while it was down (up to the revision it was
+    // created at) before the connection counts as back: those changes then reach the
+    // subscriptions as the events they are, before the re-read that follows a reconnect.
+    catch_up_revision_ = response.header().revision();
+    VLOG(1) << "registry '" << options_.name << "': watching from revision " << next_revision_
+            << " (store at " << catch_up_revision_ << ")";
     if (resync_on_watch_ && connected_) {
       resync_on_watch_ = false;
       // Not a session event: the session did not change, but the subscriptions missed changes.
@@ -764,8 +774,33 @@ void EtcdRegistry::OnWatch(uint64_t epoch, const pb::WatchResponse& response) {
                           SessionState::kConnected, "etcd watch restarted after compaction"};
       subscriptions_.OnSessionEvent(resync);
     }
-    UpdateConnected();
   }
+  ApplyWatchEvents(response);
+  if (!watching_ && watch_stream_ != nullptr && catch_up_revision_ >= 0) {
+    if (next_revision_ > catch_up_revision_) {
+      watching_ = true;
+      UpdateConnected();
+    } else if (response.created()) {
+      RequestProgress(epoch);
+    }
+  }
+}
+
+// Asks etcd, every 50 ms until the watch has caught up, for a progress notification: etcd
+// sends one (with the store's revision) only when every event before it has been sent, so the
+// answer moves next_revision_ past the target even when no event of ours is due.
+void EtcdRegistry::RequestProgress(uint64_t epoch) {
+  executor_.PostAfter(absl::Milliseconds(50), [this, epoch] {
+    executor_.AssertCurrent();
+    if (closed() || epoch != watch_epoch_ || watch_stream_ == nullptr || watching_) return;
+    pb::WatchRequest request;
+    request.mutable_progress_request();
+    watch_stream_->Write(std::move(request));
+    RequestProgress(epoch);
+  });
+}
+
+void EtcdRegistry::ApplyWatchEvents(const pb::WatchResponse& response) {
   for (const mvccpb::Event& event : response.events()) {
     next_revision_ = std::max(next_revision_, event.kv().mod_revision() + 1);
     VLOG(2) << "registry '" << options_.name << "': etcd "
