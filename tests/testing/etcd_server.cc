@@ -182,13 +182,39 @@ absl::Status EtcdServer::Compact(int64_t revision) const {
                   absl::StrCat("compact to ", revision));
 }
 
-absl::StatusOr<int64_t> EtcdServer::Put(const std::string& key, const std::string& value) const {
+absl::StatusOr<int64_t> EtcdServer::Delete(const std::string& key) const {
+  auto stub = pb::KV::NewStub(Channel(client_port_));
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(10));
+  pb::DeleteRangeRequest request;
+  request.set_key(key);
+  pb::DeleteRangeResponse response;
+  grpc::Status status = stub->DeleteRange(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, absl::StrCat("delete '", key, "'"));
+  return response.header().revision();
+}
+
+absl::StatusOr<int64_t> EtcdServer::GrantLease(int64_t ttl_seconds) const {
+  auto stub = pb::Lease::NewStub(Channel(client_port_));
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(10));
+  pb::LeaseGrantRequest request;
+  request.set_ttl(ttl_seconds);
+  pb::LeaseGrantResponse response;
+  grpc::Status status = stub->LeaseGrant(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, "grant a lease");
+  return response.id();
+}
+
+absl::StatusOr<int64_t> EtcdServer::Put(const std::string& key, const std::string& value,
+                                        int64_t lease_id) const {
   auto stub = pb::KV::NewStub(Channel(client_port_));
   grpc::ClientContext context;
   SetDeadline(&context, absl::Seconds(10));
   pb::PutRequest request;
   request.set_key(key);
   request.set_value(value);
+  request.set_lease(lease_id);
   pb::PutResponse response;
   grpc::Status status = stub->Put(&context, request, &response);
   if (!status.ok()) return FromGrpc(status, absl::StrCat("put '", key, "'"));

@@ -68,11 +68,16 @@ class EtcdServer {
   };
   absl::StatusOr<Status> GetStatus(absl::Duration timeout = absl::Seconds(2)) const;
 
-  // Admin calls for tests: revoke a lease (the way a lease ends when its TTL passes), compact
-  // the history up to `revision`, put a key (raw bytes).
+  // Admin calls for tests, as another etcd client: revoke a lease (the way a lease ends when
+  // its TTL passes), compact the history up to `revision`, write raw keys.
   absl::Status RevokeLease(int64_t lease_id) const;
   absl::Status Compact(int64_t revision) const;
-  absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value) const;
+  // Put and Delete return the store revision after the change.
+  absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value,
+                              int64_t lease_id = 0) const;
+  absl::StatusOr<int64_t> Delete(const std::string& key) const;
+  // A new lease of `ttl_seconds`, never kept alive (as a client that died would leave it).
+  absl::StatusOr<int64_t> GrantLease(int64_t ttl_seconds) const;
 
  private:
   friend class EtcdCluster;
