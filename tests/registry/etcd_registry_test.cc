@@ -85,20 +85,19 @@ TEST_F(EtcdRegistryTest, DolphinSchedulerKeysReadUnchanged) {
   EventRecorder recorder;
   ASSERT_OK_AND_ASSIGN(auto subscription, r->Subscribe("/nodes/worker", {}, recorder.Listener()));
   ASSERT_EVENTUALLY(recorder.Synced() >= 1);
-  EXPECT_EQ(recorder.SnapshotView(), (std::map<std::string, std::string>{
-                                         {"/nodes/worker/10.0.0.2:1234", "worker-hb"}}));
+  EXPECT_EQ(recorder.SnapshotView(),
+            (std::map<std::string, std::string>{{"/nodes/worker/10.0.0.2:1234", "worker-hb"}}));
   ASSERT_OK(server_.Put("dolphinscheduler/nodes/worker/10.0.0.3:1234", "second", lease));
   ASSERT_OK(server_.Put("dolphinscheduler/nodes/worker/10.0.0.2:1234", "worker-hb-2", lease));
   ASSERT_EVENTUALLY(recorder.HasEvent(EventType::kUpdated, "/nodes/worker/10.0.0.2:1234"));
   // The worker's process dies: its lease ends and takes its keys along.
   ASSERT_OK(server_.RevokeLease(lease));
   ASSERT_EVENTUALLY(recorder.View().empty());
-  EXPECT_THAT(recorder.Changes(),
-              ElementsAre("ADDED /nodes/worker/10.0.0.2:1234=worker-hb",
-                          "ADDED /nodes/worker/10.0.0.3:1234=second",
-                          "UPDATED /nodes/worker/10.0.0.2:1234=worker-hb-2",
-                          "REMOVED /nodes/worker/10.0.0.2:1234=worker-hb-2",
-                          "REMOVED /nodes/worker/10.0.0.3:1234=second"));
+  EXPECT_THAT(recorder.Changes(), ElementsAre("ADDED /nodes/worker/10.0.0.2:1234=worker-hb",
+                                              "ADDED /nodes/worker/10.0.0.3:1234=second",
+                                              "UPDATED /nodes/worker/10.0.0.2:1234=worker-hb-2",
+                                              "REMOVED /nodes/worker/10.0.0.2:1234=worker-hb-2",
+                                              "REMOVED /nodes/worker/10.0.0.3:1234=second"));
   EXPECT_THAT(recorder.Violations(), ::testing::IsEmpty());
   // Every key below "/nodes" had that lease: the implicit directories went with the keys.
   EXPECT_THAT(r->GetChildren("/nodes"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nodes")));
