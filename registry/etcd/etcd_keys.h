@@ -18,6 +18,8 @@
 //    transaction of every create below `path`, and its etcd version is the count. It sorts
 //    before `prefix + "/"`, so it is never a node and never in the watched range; paths
 //    cannot contain NUL, so no prefix can collide with it.
+//  - The key `prefix + "/"` (the root's own, which is no node) is EtcdRegistry's watch fence:
+//    it writes it after re-creating its watch to know when the replay has finished.
 //
 // Thread-safety: functions only; thread-safe.
 #pragma once

@@ -225,7 +225,7 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   void OnWatch(uint64_t stream_epoch, const pb::WatchResponse& response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void ApplyWatchEvents(const pb::WatchResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
-  void RequestProgress(uint64_t stream_epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void WriteFence(uint64_t stream_epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void OnStreamDone(bool keepalive, uint64_t stream_epoch, const grpc::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void ScheduleReopen(bool keepalive) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
@@ -781,23 +781,35 @@ void EtcdRegistry::OnWatch(uint64_t epoch, const pb::WatchResponse& response) {
       watching_ = true;
       UpdateConnected();
     } else if (response.created()) {
-      RequestProgress(epoch);
+      WriteFence(epoch);
     }
   }
 }
 
-// Asks etcd, every 50 ms until the watch has caught up, for a progress notification: etcd
-// sends one (with the store's revision) only when every event before it has been sent, so the
-// answer moves next_revision_ past the target even when no event of ours is due.
-void EtcdRegistry::RequestProgress(uint64_t epoch) {
-  executor_.PostAfter(absl::Milliseconds(50), [this, epoch] {
-    executor_.AssertCurrent();
-    if (closed() || epoch != watch_epoch_ || watch_stream_ == nullptr || watching_) return;
-    pb::WatchRequest request;
-    request.mutable_progress_request();
-    watch_stream_->Write(std::move(request));
-    RequestProgress(epoch);
-  });
+// A resumed watch may have events to replay, or none: etcd 3.4 cannot say which (its
+// WatchProgressRequest answers with the store revision even while the watcher is still
+// replaying: mvcc/watchable_store.go, etcdserver/api/v3rpc/watch.go @ v3.4.23). A write to
+// the fence key, inside the watched range but no node (the root's own key), is an event the
+// watch delivers after everything before it: once it arrives, the replay is complete.
+void EtcdRegistry::WriteFence(uint64_t epoch) {
+  pb::PutRequest request;
+  request.set_key(keys_.SubtreeBegin("/"));
+  StartUnary<pb::PutRequest, pb::PutResponse>(
+      &calls_, &executor_, options_.operation_timeout,
+      [this](grpc::ClientContext* c, const pb::PutRequest* q, pb::PutResponse* r,
+             std::function<void(grpc::Status)> f) { kv_->async()->Put(c, q, r, f); },
+      std::move(request),
+      [this, epoch](grpc::Status status, pb::PutResponse) {
+        executor_.AssertCurrent();
+        if (status.ok() || closed() || epoch != watch_epoch_ || watching_) return;
+        LOG_EVERY_N(WARNING, 10) << "registry '" << options_.name
+                                 << "': writing the watch fence key failed ("
+                                 << status.error_message() << "); retrying";
+        executor_.PostAfter(kReopenMin, [this, epoch] {
+          executor_.AssertCurrent();
+          if (!closed() && epoch == watch_epoch_ && !watching_) WriteFence(epoch);
+        });
+      });
 }
 
 void EtcdRegistry::ApplyWatchEvents(const pb::WatchResponse& response) {
@@ -812,8 +824,11 @@ void EtcdRegistry::ApplyWatchEvents(const pb::WatchResponse& response) {
       subscriptions_.OnWatchEvent(watch_event);
     }
   }
-  if (response.events().empty() && !response.created() && response.header().revision() > 0) {
-    // A progress notification: every change up to this revision has been delivered.
+  if (response.events().empty() && !response.created() && response.watch_id() >= 0 &&
+      response.header().revision() > 0) {
+    // The watcher's own progress notification (progress_notify), sent only once it has
+    // delivered everything up to this revision. (Answers to a WatchProgressRequest carry
+    // watch id -1 and are no such promise in etcd 3.4.)
     next_revision_ = std::max(next_revision_, response.header().revision() + 1);
   }
 }

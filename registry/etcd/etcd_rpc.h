@@ -92,9 +92,13 @@ void StartUnary(CallTracker* tracker, SerialExecutor* executor, absl::Duration t
 }
 
 // A bidirectional stream (Watch, LeaseKeepAlive). Responses and the end of the stream are
-// delivered on the executor through the handlers; writes may be issued from any thread and
-// are sent one at a time, in order. Keep the shared_ptr while using the stream; it stays
-// alive by itself until gRPC has finished with it.
+// delivered on the executor through the handlers; Write() and Cancel() are called on the
+// executor too, and writes are sent one at a time, in order. Keep the shared_ptr while using
+// the stream; it stays alive by itself until gRPC has finished with it.
+//
+// gRPC forbids starting an operation once OnDone() may run. A hold (AddHold) keeps OnDone()
+// away until the stream has failed to read (it is over) and the executor has released the
+// hold: a write, issued on the executor, can never race with the end of the stream.
 template <typename Request, typename Response>
 class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
  public:
@@ -112,15 +116,17 @@ class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
     if (!tracker->Add(stream->context_)) return nullptr;
     stream->self_ = stream;
     start(stream->context_.get(), stream.get());
+    stream->AddHold();
     stream->StartRead(&stream->response_);
     stream->StartCall();
     return stream;
   }
 
+  // On the executor.
   void Write(Request request) {
+    if (hold_released_) return;  // the stream is over
     {
       absl::MutexLock lock(&mu_);
-      if (done_) return;
       pending_.push_back(std::move(request));
       if (writing_) return;
       writing_ = true;
@@ -138,7 +144,15 @@ class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
       : tracker_(tracker), executor_(executor), handlers_(std::move(handlers)) {}
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
+    if (!ok) {
+      // The stream is over; OnDone follows once the executor lets go of the hold.
+      executor_->Post([stream = self_] {
+        if (stream->hold_released_) return;
+        stream->hold_released_ = true;
+        stream->RemoveHold();
+      });
+      return;
+    }
     executor_->Post([stream = self_, response = std::move(response_)]() mutable {
       stream->handlers_.on_read(std::move(response));
     });
@@ -160,10 +174,6 @@ class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
   }
 
   void OnDone(const grpc::Status& status) override {
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-    }
     std::shared_ptr<EtcdStream> self = std::move(self_);
     executor_->Post([self, status] { self->handlers_.on_done(status); });
     tracker_->Remove(context_);
@@ -177,8 +187,9 @@ class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
   std::shared_ptr<EtcdStream> self_;  // set until OnDone
   Response response_;                 // gRPC's: one read outstanding at a time
 
+  // On the executor: the hold is released, no write may start.
+  bool hold_released_ = false;
   absl::Mutex mu_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   Request current_;  // the write in flight (gRPC reads it until OnWriteDone)
   std::deque<Request> pending_ ABSL_GUARDED_BY(mu_);
