@@ -13,16 +13,27 @@ absl::Status EtcdStatus(const grpc::Status& status, absl::string_view op, absl::
                       absl::StrCat(op, " '", path, "': etcd: ", status.error_message()));
 }
 
-bool CallTracker::Add(std::shared_ptr<grpc::ClientContext> context) {
+std::unique_ptr<CallTracker::Ticket> CallTracker::Add(
+    std::shared_ptr<grpc::ClientContext> context) {
   absl::MutexLock lock(&mu_);
-  if (closed_) return false;
+  if (closed_) return nullptr;
   calls_.insert(std::move(context));
-  return true;
+  ++tickets_;
+  return std::make_unique<Ticket>(this);
 }
 
 void CallTracker::Remove(const std::shared_ptr<grpc::ClientContext>& context) {
+  std::shared_ptr<grpc::ClientContext> removed;  // destroyed outside the lock
   absl::MutexLock lock(&mu_);
-  calls_.erase(context);
+  auto it = calls_.find(context);
+  if (it == calls_.end()) return;
+  removed = *it;
+  calls_.erase(it);
+}
+
+void CallTracker::Released() {
+  absl::MutexLock lock(&mu_);
+  --tickets_;
 }
 
 void CallTracker::CancelAllAndWait() {

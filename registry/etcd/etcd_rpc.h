@@ -32,21 +32,38 @@ namespace roster::registry {
 // A gRPC status as an absl::Status for operation `op` on `path`: "get '/a': etcd: <message>".
 absl::Status EtcdStatus(const grpc::Status& status, absl::string_view op, absl::string_view path);
 
-// The outstanding calls of one registry.
+// The outstanding calls of one registry, and the objects that carry them (a call's context,
+// request and response; a stream's reactor). gRPC may still hold such an object for a moment
+// after its last callback; Shutdown() waits until every one is destroyed, so that none
+// outlives the registry's channel.
 class CallTracker {
  public:
-  // Registers a call's context; false once CancelAllAndWait() has begun (do not start it).
-  bool Add(std::shared_ptr<grpc::ClientContext> context);
-  // The call's last callback has run (or is about to return).
+  // Held by a call's object, declared first (destroyed last): its end is the object's end.
+  class Ticket {
+   public:
+    explicit Ticket(CallTracker* tracker) : tracker_(tracker) {}
+    ~Ticket() { tracker_->Released(); }
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+
+   private:
+    CallTracker* const tracker_;
+  };
+
+  // Registers a call's context; null once CancelAllAndWait() has begun (do not start it).
+  std::unique_ptr<Ticket> Add(std::shared_ptr<grpc::ClientContext> context);
+  // The call's last callback has run (or is about to return): nothing left to cancel.
   void Remove(const std::shared_ptr<grpc::ClientContext>& context);
-  // Refuses new calls, cancels the outstanding ones and waits until each has been removed.
+  // Refuses new calls, cancels the outstanding ones and waits until every ticket is gone.
   void CancelAllAndWait();
 
  private:
-  bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.empty(); }
+  void Released();
+  bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tickets_ == 0; }
 
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t tickets_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::shared_ptr<grpc::ClientContext>> calls_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -63,6 +80,7 @@ void StartUnary(CallTracker* tracker, SerialExecutor* executor, absl::Duration t
                 UnaryStart<Request, Response> start, Request request,
                 absl::AnyInvocable<void(grpc::Status, Response) &&> done) {
   struct Call {
+    std::unique_ptr<CallTracker::Ticket> ticket;
     std::shared_ptr<grpc::ClientContext> context = std::make_shared<grpc::ClientContext>();
     Request request;
     Response response;
@@ -75,7 +93,8 @@ void StartUnary(CallTracker* tracker, SerialExecutor* executor, absl::Duration t
   // the operation timeout.
   call->context->set_wait_for_ready(true);
   call->context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  if (!tracker->Add(call->context)) {
+  call->ticket = tracker->Add(call->context);
+  if (call->ticket == nullptr) {
     executor->Post([call] {
       std::move(call->done)(grpc::Status(grpc::StatusCode::CANCELLED, "registry shut down"),
                             Response());
@@ -113,7 +132,8 @@ class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
   static std::shared_ptr<EtcdStream> Open(CallTracker* tracker, SerialExecutor* executor,
                                           const Start& start, Handlers handlers) {
     std::shared_ptr<EtcdStream> stream(new EtcdStream(tracker, executor, std::move(handlers)));
-    if (!tracker->Add(stream->context_)) return nullptr;
+    stream->ticket_ = tracker->Add(stream->context_);
+    if (stream->ticket_ == nullptr) return nullptr;
     stream->self_ = stream;
     start(stream->context_.get(), stream.get());
     stream->AddHold();
@@ -179,6 +199,7 @@ class EtcdStream final : public grpc::ClientBidiReactor<Request, Response> {
     tracker_->Remove(context_);
   }
 
+  std::unique_ptr<CallTracker::Ticket> ticket_;  // first: destroyed last
   CallTracker* const tracker_;
   SerialExecutor* const executor_;
   // Called on the executor only, one task at a time.
