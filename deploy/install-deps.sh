@@ -18,6 +18,9 @@ packages=(
   chromium
   # DolphinScheduler's worker groups from its database (cluster/dsdb) and the test servers.
   postgresql mariadb-server libpq-dev libmariadb-dev
+  # The etcd registry (registry/etcd): the server its tests start, and the .proto files of its
+  # v3 API that proto/etcd/ was copied from.
+  etcd-server golang-etcd-server-dev
   # Instruction counts of the event path in deploy/scale-bench.sh (callgrind).
   valgrind
   # promtool, which checks and unit-tests deploy/prometheus/roster-rules.yml (ctest

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "registry/etcd/etcd_registry.h"
 #include "registry/memory/memory_registry.h"
 #include "registry/zookeeper/zookeeper_registry.h"
 #include "util/secret_file.h"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr absl::string_view kZkScheme = "zk://";
 constexpr absl::string_view kMemoryScheme = "memory://";
+constexpr absl::string_view kEtcdScheme = "etcd://";
 
 // At most this many bytes of a URI are quoted in a message.
 constexpr size_t kQuoteBytes = 200;
@@ -34,7 +36,8 @@ std::string Quote(absl::string_view s) {
 absl::Status BadUri(absl::string_view uri, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
       "invalid registry URI ", Quote(uri), ": ", why,
-      " (expected zk://host:port[,host:port...][/chroot] or memory://[name][/chroot])"));
+      " (expected zk://host:port[,host:port...][/chroot], etcd://host:port[,host:port...][/prefix] "
+      "or memory://[name][/chroot])"));
 }
 
 // "host:port": a non-empty host of printable ASCII without '/', '@' or spaces, and a port of
@@ -86,6 +89,7 @@ absl::StatusOr<std::string> ReadDigestFile(const std::string& path) {
 
 std::string RegistryUri::ToString() const {
   if (scheme == Scheme::kZooKeeper) return absl::StrCat(kZkScheme, hosts, chroot);
+  if (scheme == Scheme::kEtcd) return absl::StrCat(kEtcdScheme, hosts, chroot);
   return absl::StrCat(kMemoryScheme, memory_name, chroot);
 }
 
@@ -95,6 +99,9 @@ absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri) {
   if (absl::StartsWith(uri, kZkScheme)) {
     parsed.scheme = RegistryUri::Scheme::kZooKeeper;
     rest = uri.substr(kZkScheme.size());
+  } else if (absl::StartsWith(uri, kEtcdScheme)) {
+    parsed.scheme = RegistryUri::Scheme::kEtcd;
+    rest = uri.substr(kEtcdScheme.size());
   } else if (absl::StartsWith(uri, kMemoryScheme)) {
     parsed.scheme = RegistryUri::Scheme::kMemory;
     rest = uri.substr(kMemoryScheme.size());
@@ -114,8 +121,11 @@ absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri) {
   absl::string_view path = slash == absl::string_view::npos ? "" : rest.substr(slash);
   ASSIGN_OR_RETURN(parsed.chroot, ParseChroot(uri, path));
 
-  if (parsed.scheme == RegistryUri::Scheme::kZooKeeper) {
-    if (authority.empty()) return BadUri(uri, "no ZooKeeper host");
+  if (parsed.scheme != RegistryUri::Scheme::kMemory) {
+    if (authority.empty()) {
+      return BadUri(
+          uri, parsed.scheme == RegistryUri::Scheme::kEtcd ? "no etcd host" : "no ZooKeeper host");
+    }
     for (absl::string_view host_port : absl::StrSplit(authority, ',')) {
       RETURN_IF_ERROR(ValidateHostPort(uri, host_port));
     }
@@ -151,6 +161,8 @@ absl::StatusOr<std::unique_ptr<Registry>> NewRegistry(absl::string_view uri,
   if (parsed.scheme == RegistryUri::Scheme::kZooKeeper) {
     return NewZooKeeperRegistry(parsed, std::move(options));
   }
+  if (parsed.scheme == RegistryUri::Scheme::kEtcd)
+    return NewEtcdRegistry(parsed, std::move(options));
   std::shared_ptr<MemoryStore> store = parsed.memory_name.empty()
                                            ? std::make_shared<MemoryStore>()
                                            : MemoryStore::Named(parsed.memory_name);

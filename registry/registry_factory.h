@@ -1,6 +1,10 @@
 // Choosing and configuring a Registry from a URI.
 //
 //   zk://host:port[,host:port...][/chroot]   ZooKeeperRegistry (the C client)
+//   etcd://host:port[,host:port...][/prefix] EtcdRegistry (etcd's v3 gRPC API). The prefix
+//                                            is prepended to every path, without its leading
+//                                            '/': /dolphinscheduler is DolphinScheduler's
+//                                            default namespace (docs/registries.md).
 //   memory://[name][/chroot]                 MemoryRegistry. Without a name, a private store;
 //                                            with one, a process-wide store shared by every
 //                                            registry opened with that name (one "server").
@@ -23,11 +27,11 @@ namespace roster::registry {
 
 // A parsed registry URI. Safe to log: it holds no credentials.
 struct RegistryUri {
-  enum class Scheme { kZooKeeper, kMemory };
+  enum class Scheme { kZooKeeper, kMemory, kEtcd };
   Scheme scheme = Scheme::kMemory;
-  std::string hosts;        // zk: "h1:2181,h2:2181"
+  std::string hosts;        // zk, etcd: "h1:2181,h2:2181"
   std::string memory_name;  // memory: "" for a private store
-  std::string chroot;       // "" or "/a/b"
+  std::string chroot;       // "" or "/a/b" (etcd: the key prefix, "a/b")
 
   std::string ToString() const;
 };

@@ -44,9 +44,9 @@ void FuzzUri(absl::string_view uri) {
     CheckMessage(parsed.status(), 2048);
     return;
   }
-  if (parsed->scheme == RegistryUri::Scheme::kZooKeeper) {
+  if (parsed->scheme != RegistryUri::Scheme::kMemory) {  // zk:// and etcd:// alike
     CheckHosts(*parsed, uri);
-    Check(parsed->memory_name.empty(), "a zk:// URI has no memory name", uri);
+    Check(parsed->memory_name.empty(), "a zk:// or etcd:// URI has no memory name", uri);
   } else {
     Check(parsed->hosts.empty(), "a memory:// URI has no hosts", uri);
   }

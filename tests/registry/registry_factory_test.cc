@@ -30,6 +30,29 @@ TEST(ParseRegistryUriTest, AcceptsZooKeeperAndMemoryUris) {
   EXPECT_EQ(named.chroot, "/app");
 }
 
+TEST(ParseRegistryUriTest, AcceptsEtcdUris) {
+  ASSERT_OK_AND_ASSIGN(RegistryUri etcd,
+                       ParseRegistryUri("etcd://10.0.0.5:2379,10.0.0.6:2379/dolphinscheduler"));
+  EXPECT_EQ(etcd.scheme, RegistryUri::Scheme::kEtcd);
+  EXPECT_EQ(etcd.hosts, "10.0.0.5:2379,10.0.0.6:2379");
+  EXPECT_EQ(etcd.chroot, "/dolphinscheduler");
+  EXPECT_EQ(etcd.ToString(), "etcd://10.0.0.5:2379,10.0.0.6:2379/dolphinscheduler");
+  for (const char* uri : {"etcd://", "etcd:///dolphinscheduler", "etcd://h", "etcd://h:0",
+                          "etcd://user:pw@h:2379", "etcd://h:2379/a//b"}) {
+    EXPECT_THAT(ParseRegistryUri(uri), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr(absl::StrCat("'", uri, "'"))))
+        << uri;
+  }
+  // etcd has no per-node ACLs; several endpoints must be IPv4 addresses (gRPC's ipv4: target).
+  RegistryOptions digest;
+  digest.digest = "user:password";
+  EXPECT_THAT(NewRegistry("etcd://127.0.0.1:2379", digest),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no per-node ACLs")));
+  EXPECT_THAT(NewRegistry("etcd://etcd-0:2379,etcd-1:2379", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'etcd-0' is not")));
+  EXPECT_OK(NewRegistry("etcd://etcd-0:2379/dolphinscheduler", {}).status());
+}
+
 TEST(ParseRegistryUriTest, RejectsMalformedUrisNamingThem) {
   for (const char* uri :
        {"", "zookeeper", "http://h:2181", "zk://", "zk:///chroot", "zk://h",

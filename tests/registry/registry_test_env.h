@@ -44,14 +44,23 @@ class RegistryTestEnv {
   virtual void StopServer() = 0;
   virtual void StartServer() = 0;
 
+  // What this backend lacks that ZooKeeper has (docs/registries.md). The contract tests of
+  // those features assert the backend's own behaviour, or skip saying why.
+  // Per-node ACLs and digest credentials (etcd: none; NewRegistry refuses a digest).
+  virtual bool HasAcls() const { return true; }
+  // Server-side creation and modification times in Stat (etcd: none, both are 0).
+  virtual bool HasNodeTimes() const { return true; }
+
   // The session timeout tests should configure: long enough to survive StopServer() +
   // StartServer(), short enough to keep expiry tests quick.
   virtual absl::Duration SessionTimeout() const { return absl::Seconds(8); }
 };
 
-// The environments, one per backend (memory_test_env.cc, zookeeper_test_env.cc).
+// The environments, one per backend (memory_test_env.cc, zookeeper_test_env.cc,
+// etcd_test_env.cc).
 std::unique_ptr<RegistryTestEnv> NewMemoryTestEnv();
 std::unique_ptr<RegistryTestEnv> NewZooKeeperTestEnv();
+std::unique_ptr<RegistryTestEnv> NewEtcdTestEnv();
 
 // A factory for value-parameterised suites: INSTANTIATE_TEST_SUITE_P(Memory, X,
 // ::testing::Values(RegistryEnvFactory{"memory", &NewMemoryTestEnv})).
