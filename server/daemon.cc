@@ -132,6 +132,10 @@ absl::Status Daemon::StartLocked() {
   registry_options.operation_timeout = absl::Milliseconds(options_.zk_operation_timeout_ms);
   registry_options.max_reconnect_watches = options_.zk_max_reconnect_watches;
   registry_options.digest_file = options_.zk_digest_file;
+  registry_options.jdbc_password_file = options_.jdbc_registry_password_file;
+  registry_options.jdbc_poll_interval = absl::Milliseconds(options_.jdbc_registry_poll_interval_ms);
+  registry_options.jdbc_full_read_interval =
+      absl::Milliseconds(options_.jdbc_registry_full_read_interval_ms);
   ASSIGN_OR_RETURN(registry_, registry::NewRegistry(options_.registry, registry_options));
   // Connecting goes on in the background: health says NOT_SERVING until the first full read.
   RETURN_IF_ERROR(registry_->Start());
