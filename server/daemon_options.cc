@@ -43,6 +43,8 @@ absl::Status DaemonOptions::Validate() const {
       InRange("jdbc_registry_poll_interval_ms", jdbc_registry_poll_interval_ms, 10, kHour),
       InRange("jdbc_registry_full_read_interval_ms", jdbc_registry_full_read_interval_ms, 100,
               24 * kHour),
+      InRange("shadow_compare_interval_ms", shadow_compare_interval_ms, 10, kHour),
+      InRange("shadow_grace_ms", shadow_grace_ms, 0, kHour),
       InRange("exit_on_auth_failure_after_ms", exit_on_auth_failure_after_ms, 0, 24 * kHour),
       InRange("heartbeat_interval_ms", heartbeat_interval_ms, 100, kHour),
       InRange("missed_heartbeats", missed_heartbeats, 1, 100),

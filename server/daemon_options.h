@@ -45,6 +45,10 @@ struct DaemonOptions {
   // Shadow mode: a second registry read alongside --registry, compared with it (same URI forms,
   // same credentials flags); empty: none.
   std::string shadow_registry;
+  // How often the two views are compared, and how long a difference must last to count (the
+  // registries see one write at different moments).
+  int64_t shadow_compare_interval_ms = 1000;
+  int64_t shadow_grace_ms = 5000;
   // rosterd exits (non-zero, for its supervisor to restart it) once it has been unable to read
   // the registry with its credentials for this long: ZooKeeper refused them (AUTH_FAILED), or
   // a layout root may not be listed (NOAUTH). 0: never exit (answers stay refused).

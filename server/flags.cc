@@ -43,6 +43,12 @@ DEFINE_string(shadow_registry, kDefaults.shadow_registry.c_str(),
               "one only, different heartbeat content, a different state) is logged, counted in "
               "roster_shadow_divergences, and listed by `rosterctl diff`. Answers still come "
               "from --registry alone.");
+DEFINE_int64(shadow_compare_interval_ms, kDefaults.shadow_compare_interval_ms,
+             "Shadow mode: how often the two registries' views are compared, in milliseconds.");
+DEFINE_int64(shadow_grace_ms, kDefaults.shadow_grace_ms,
+             "Shadow mode: how long a difference must last to count as a divergence, in "
+             "milliseconds (the registries see one write at different moments; a JDBC "
+             "registry polls).");
 DEFINE_int64(exit_on_auth_failure_after_ms, kDefaults.exit_on_auth_failure_after_ms,
              "rosterd exits with a non-zero status, for its supervisor to restart it, once it "
              "has been unable to read the registry with its credentials for this many "
@@ -224,6 +230,8 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.jdbc_registry_poll_interval_ms = FLAGS_jdbc_registry_poll_interval_ms;
   options.jdbc_registry_full_read_interval_ms = FLAGS_jdbc_registry_full_read_interval_ms;
   options.shadow_registry = FLAGS_shadow_registry;
+  options.shadow_compare_interval_ms = FLAGS_shadow_compare_interval_ms;
+  options.shadow_grace_ms = FLAGS_shadow_grace_ms;
   options.exit_on_auth_failure_after_ms = FLAGS_exit_on_auth_failure_after_ms;
   options.listen = FLAGS_listen;
   options.port_file = FLAGS_port_file;
