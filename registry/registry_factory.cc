@@ -92,11 +92,13 @@ absl::StatusOr<RegistryUri> ParseJdbcUri(absl::string_view uri) {
   absl::StatusOr<cluster::dsdb::DatabaseUri> database =
       cluster::dsdb::ParseDatabaseUri(uri.substr(kJdbcScheme.size()));
   if (!database.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid JDBC registry URI: ", database.status().message(),
-                     " (expected jdbc:postgresql://user@host[:port]/db or "
-                     "jdbc:mysql://user@host[:port]/db; the password goes in "
-                     "--jdbc_registry_password_file)"));
+    // Never the URI itself: it may hold a password, which the database parser masks in its
+    // message (quoted raw there: escaped and bounded here, as BadUri does).
+    const std::string why(database.status().message());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid registry URI (jdbc:): ", absl::CHexEscape(why.substr(0, kQuoteBytes)),
+        " (expected jdbc:postgresql://user@host[:port]/db or jdbc:mysql://user@host[:port]/db; "
+        "the password goes in --jdbc_registry_password_file)"));
   }
   RegistryUri parsed;
   parsed.scheme = RegistryUri::Scheme::kJdbc;
