@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -35,6 +36,8 @@
 
 namespace roster::testing {
 namespace {
+
+using ::testing::HasSubstr;
 
 constexpr char kPassword[] = "ds-jdbc-secret";
 constexpr char kM1[] = "10.0.0.1:5678";
@@ -272,6 +275,46 @@ TYPED_TEST(JdbcRegistryE2eTest, AnswersAsOnZooKeeper) {
         << ::testing::PrintToString(this->Read(daemon));
   }
   EXPECT_EQ(this->Read(jdbc), this->Read(zk));
+}
+
+// A migration ZooKeeper -> JDBC in shadow mode: rosterd answers from ZooKeeper and compares
+// with the JDBC registry. The same cluster in both: `rosterctl diff` says so. A worker DS
+// removed from the JDBC tables only: `rosterctl diff` lists it, until it is back.
+TYPED_TEST(JdbcRegistryE2eTest, ShadowModeComparesZooKeeperWithTheJdbcRegistry) {
+  ASSERT_NO_FATAL_FAILURE(this->WriteCluster());
+  std::vector<std::string> flags = this->Flags();
+  flags.push_back(absl::StrCat("--shadow_registry=jdbc:", this->db_->Uri()));
+  flags.push_back("--jdbc_registry_password_file=" + this->password_file_);
+  flags.push_back("--jdbc_registry_poll_interval_ms=100");
+  flags.push_back("--shadow_compare_interval_ms=100");
+  flags.push_back("--shadow_grace_ms=1000");
+  RosterdProcess* daemon = this->StartRosterd(flags);
+  ASSERT_NE(daemon, nullptr);
+  const auto diff = [&] {
+    return RunRosterctl(this->dir_.path(), {"--target=" + daemon->target(), "diff"});
+  };
+  ASSERT_EVENTUALLY_WITHIN(kReactTimeout, absl::StrContains(diff().out, "no divergence"))
+      << diff().out << diff().err << daemon->LogTail();
+  CliResult same = diff();
+  EXPECT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_THAT(same.out, HasSubstr(absl::StrCat("shadow registry jdbc:", this->db_->Uri())));
+
+  const std::string w2 = absl::StrCat("/nodes/worker/", kW2);
+  ASSERT_OK(this->writer_->Delete(w2));
+  ASSERT_EVENTUALLY_WITHIN(kReactTimeout, absl::StrContains(diff().out, "1 divergence(s)"))
+      << diff().out << diff().err;
+  CliResult planted = diff();
+  EXPECT_THAT(planted.out, HasSubstr(kW2));
+  EXPECT_THAT(planted.out, HasSubstr("ONLY_IN_PRIMARY"));
+  EXPECT_THAT(planted.out, HasSubstr("RUNNING in primary, absent in shadow"));
+
+  ASSERT_OK(this->writer_->Put(
+      this->clients_[kW2], w2,
+      Payload("worker.json", kW2, absl::ToUnixMillis(absl::Now()) - 600000, "NORMAL"),
+      /*ephemeral=*/true));
+  // The payload differs from the znode's by its reportTime only: no divergence.
+  ASSERT_EVENTUALLY_WITHIN(kReactTimeout, absl::StrContains(diff().out, "no divergence"))
+      << diff().out << diff().err;
 }
 
 }  // namespace
