@@ -78,6 +78,7 @@ class JdbcRegistry final : public Registry {
       if (shut_down_) return;
       shut_down_ = true;
     }
+    closed_.store(true);
     poller_.Shutdown();  // joins: no tick runs from here on
     reader_->Shutdown();
     mirror_.reset();
@@ -135,6 +136,11 @@ class JdbcRegistry final : public Registry {
   // as a ZooKeeper client without a session would time out.
   template <typename T>
   bool Readable(Callback<T>& done) {
+    if (closed_.load()) {
+      std::move(done)(
+          absl::FailedPreconditionError(absl::StrCat(description_, ": the registry is shut down")));
+      return false;
+    }
     if (reader_started_.load()) return true;
     std::move(done)(absl::UnavailableError(
         absl::StrCat(description_, ": not connected yet (no full read of the registry tables)")));
@@ -231,6 +237,7 @@ class JdbcRegistry final : public Registry {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> reader_started_{false};
+  std::atomic<bool> closed_{false};
 
   // Poller state: on poller_ only.
   std::unique_ptr<jdbc::JdbcMirror> mirror_;

@@ -254,6 +254,10 @@ TYPED_TEST(JdbcRegistryTest, NotConnectedUntilTheDatabaseAnswers) {
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_EQ(r->session().state, registry::SessionState::kConnecting);
   EXPECT_THAT(r->Get("/nodes"), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("jdbc:")));
+  r->Shutdown();
+  EXPECT_EQ(r->session().state, registry::SessionState::kClosed);
+  EXPECT_THAT(r->Get("/nodes"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(r->Start(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 // The session follows the database: down = kSuspended (reads fail), down for longer than the
