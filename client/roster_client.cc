@@ -419,6 +419,12 @@ absl::StatusOr<v1::AcceptHeldLossesResponse> RosterClient::AcceptHeldLosses(
               &v1::RosterAdmin::Stub::AcceptHeldLosses, request);
 }
 
+absl::StatusOr<v1::GetShadowDiffResponse> RosterClient::GetShadowDiff(
+    const v1::GetShadowDiffRequest& request) {
+  return Call({"GetShadowDiff", /*retry=*/true, /*admin=*/true}, admin_.get(),
+              &v1::RosterAdmin::Stub::GetShadowDiff, request);
+}
+
 std::unique_ptr<WatchStream> RosterClient::Watch(uint64_t from_version,
                                                  const v1::WatchFilter& filter,
                                                  const std::string& instance_id) {

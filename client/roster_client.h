@@ -207,6 +207,9 @@ class RosterClient {
   // Never retried: a retry could accept losses held after the first attempt.
   absl::StatusOr<roster::v1::AcceptHeldLossesResponse> AcceptHeldLosses(
       const roster::v1::AcceptHeldLossesRequest& request);
+  // Shadow mode's divergences (read-only; retried).
+  absl::StatusOr<roster::v1::GetShadowDiffResponse> GetShadowDiff(
+      const roster::v1::GetShadowDiffRequest& request);
 
   // The freshest view seen so far (see "Staleness" in the file comment).
   ViewPosition last_seen() const;

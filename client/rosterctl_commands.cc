@@ -133,6 +133,11 @@ const std::vector<CommandSpec>& Commands() {
        {},
        {{"reason", false, "TEXT", "why the outage is real (required)"}},
        "publish the losses self-preservation holds now, not after its maximum hold (admin)"},
+      {"diff",
+       {},
+       {},
+       "shadow mode (--shadow_registry): every difference between the primary and the shadow "
+       "registry's views"},
       {"node", {"ADDRESS"}, {}, "node ADDRESS in detail, with its transition history"},
       {"view",
        {},
@@ -218,6 +223,7 @@ class Commander {
     if (c == "drain") return Drain();
     if (c == "undrain") return Undrain();
     if (c == "accept-held-losses") return AcceptHeldLosses();
+    if (c == "diff") return Diff();
     if (c == "node") return Node();
     if (c == "view") return View();
     if (c == "top") return Top();
@@ -458,6 +464,32 @@ class Commander {
     if (structured()) return Print(*answer);
     out_ << "accepted " << answer->accepted() << " held loss(es)\n"
          << MetaLine(answer->meta()) << "\n";
+    return absl::OkStatus();
+  }
+
+  absl::Status Diff() {
+    absl::StatusOr<v1::GetShadowDiffResponse> answer = client_->GetShadowDiff({});
+    if (!answer.ok()) return answer.status();
+    if (json_) return PrintJson(*answer);
+    out_ << "shadow registry " << answer->shadow_registry() << "\n";
+    if (!answer->compared()) {
+      out_ << "not compared yet: " << answer->not_compared_reason() << "\n";
+      return absl::OkStatus();
+    }
+    out_ << "compared views " << answer->primary_version() << " (primary) and "
+         << answer->shadow_version() << " (shadow) at "
+         << absl::FormatTime(ToTime(answer->compared_at())) << "\n";
+    if (answer->divergences().empty()) {
+      out_ << "no divergence\n";
+      return absl::OkStatus();
+    }
+    Table table({"ADDRESS", "ROLE", "KIND", "SINCE", "DETAIL"});
+    for (const v1::ShadowDivergence& d : answer->divergences()) {
+      table.AddRow({d.address(), RoleName(d.role()), v1::ShadowDivergence::Kind_Name(d.kind()),
+                    absl::FormatTime("%H:%M:%S", ToTime(d.since()), absl::LocalTimeZone()),
+                    d.detail()});
+    }
+    out_ << table.Render() << answer->divergences_size() << " divergence(s)\n";
     return absl::OkStatus();
   }
 

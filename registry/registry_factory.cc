@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "registry/etcd/etcd_registry.h"
+#include "cluster/dsdb/database_uri.h"
+#include "registry/jdbc/jdbc_registry.h"
 #include "registry/memory/memory_registry.h"
 #include "registry/zookeeper/zookeeper_registry.h"
 #include "util/secret_file.h"
@@ -21,6 +23,7 @@ namespace {
 constexpr absl::string_view kZkScheme = "zk://";
 constexpr absl::string_view kMemoryScheme = "memory://";
 constexpr absl::string_view kEtcdScheme = "etcd://";
+constexpr absl::string_view kJdbcScheme = "jdbc:";
 
 // At most this many bytes of a URI are quoted in a message.
 constexpr size_t kQuoteBytes = 200;
@@ -36,8 +39,9 @@ std::string Quote(absl::string_view s) {
 absl::Status BadUri(absl::string_view uri, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
       "invalid registry URI ", Quote(uri), ": ", why,
-      " (expected zk://host:port[,host:port...][/chroot], etcd://host:port[,host:port...][/prefix] "
-      "or memory://[name][/chroot])"));
+      " (expected zk://host:port[,host:port...][/chroot], etcd://host:port[,host:port...][/prefix], "
+      "jdbc:postgresql://user@host[:port]/db, jdbc:mysql://user@host[:port]/db or "
+      "memory://[name][/chroot])"));
 }
 
 // "host:port": a non-empty host of printable ASCII without '/', '@' or spaces, and a port of
@@ -85,15 +89,51 @@ absl::StatusOr<std::string> ReadDigestFile(const std::string& path) {
   return line;
 }
 
+// jdbc:postgresql://... / jdbc:mysql://...: the rest is a database URI as
+// --worker_group_db_uri takes it (cluster/dsdb/database_uri.h), which refuses passwords.
+absl::StatusOr<RegistryUri> ParseJdbcUri(absl::string_view uri) {
+  absl::StatusOr<cluster::dsdb::DatabaseUri> database =
+      cluster::dsdb::ParseDatabaseUri(uri.substr(kJdbcScheme.size()));
+  if (!database.ok()) {
+    // Never the URI itself: it may hold a password, which the database parser masks in its
+    // message (quoted raw there: escaped and bounded here, as BadUri does).
+    const std::string why(database.status().message());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid registry URI (jdbc:): ", absl::CHexEscape(why.substr(0, kQuoteBytes)),
+        " (expected jdbc:postgresql://user@host[:port]/db or jdbc:mysql://user@host[:port]/db; "
+        "the password goes in --jdbc_registry_password_file)"));
+  }
+  RegistryUri parsed;
+  parsed.scheme = RegistryUri::Scheme::kJdbc;
+  parsed.database = database->ToString();
+  return parsed;
+}
+
+absl::StatusOr<std::unique_ptr<Registry>> NewJdbc(absl::string_view uri, RegistryOptions options) {
+  ASSIGN_OR_RETURN(const cluster::dsdb::DatabaseUri database,
+                   cluster::dsdb::ParseDatabaseUri(uri.substr(kJdbcScheme.size())));
+  if (options.jdbc_password.empty() && !options.jdbc_password_file.empty()) {
+    ASSIGN_OR_RETURN(options.jdbc_password,
+                     ReadSecretLine("jdbc_registry_password_file", options.jdbc_password_file));
+  }
+  if (options.jdbc_poll_interval <= absl::ZeroDuration() ||
+      options.jdbc_full_read_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("JDBC registry poll and full-read intervals must be > 0");
+  }
+  return NewJdbcRegistry(database, std::move(options));
+}
+
 }  // namespace
 
 std::string RegistryUri::ToString() const {
+  if (scheme == Scheme::kJdbc) return absl::StrCat(kJdbcScheme, database);
   if (scheme == Scheme::kZooKeeper) return absl::StrCat(kZkScheme, hosts, chroot);
   if (scheme == Scheme::kEtcd) return absl::StrCat(kEtcdScheme, hosts, chroot);
   return absl::StrCat(kMemoryScheme, memory_name, chroot);
 }
 
 absl::StatusOr<RegistryUri> ParseRegistryUri(absl::string_view uri) {
+  if (absl::StartsWith(uri, kJdbcScheme)) return ParseJdbcUri(uri);
   RegistryUri parsed;
   absl::string_view rest;
   if (absl::StartsWith(uri, kZkScheme)) {
@@ -158,6 +198,7 @@ absl::StatusOr<std::unique_ptr<Registry>> NewRegistry(absl::string_view uri,
   if (!options.digest.empty() && options.digest.find(':') == std::string::npos) {
     return absl::InvalidArgumentError("ZooKeeper digest credentials must be 'user:password'");
   }
+  if (parsed.scheme == RegistryUri::Scheme::kJdbc) return NewJdbc(uri, std::move(options));
   if (parsed.scheme == RegistryUri::Scheme::kZooKeeper) {
     return NewZooKeeperRegistry(parsed, std::move(options));
   }

@@ -8,6 +8,10 @@
 //   memory://[name][/chroot]                 MemoryRegistry. Without a name, a private store;
 //                                            with one, a process-wide store shared by every
 //                                            registry opened with that name (one "server").
+//   jdbc:postgresql://user@host[:port]/db    JdbcRegistry: DolphinScheduler 3.3's JDBC registry
+//   jdbc:mysql://user@host[:port]/db         tables, read-only (registry/jdbc/jdbc_registry.h).
+//                                            The password comes from
+//                                            RegistryOptions::jdbc_password_file. No chroot.
 //
 // A chroot makes every path relative to it, as ZooKeeper's chroot does (its node must exist).
 // Credentials never go in the URI, because URIs get logged: pass them in RegistryOptions.
@@ -27,11 +31,12 @@ namespace roster::registry {
 
 // A parsed registry URI. Safe to log: it holds no credentials.
 struct RegistryUri {
-  enum class Scheme { kZooKeeper, kMemory, kEtcd };
+  enum class Scheme { kZooKeeper, kMemory, kEtcd, kJdbc };
   Scheme scheme = Scheme::kMemory;
   std::string hosts;        // zk, etcd: "h1:2181,h2:2181"
   std::string memory_name;  // memory: "" for a private store
   std::string chroot;       // "" or "/a/b" (etcd: the key prefix, "a/b")
+  std::string database;     // jdbc: the canonical database URI, "postgresql://u@h:5432/db"
 
   std::string ToString() const;
 };

@@ -34,6 +34,17 @@ struct RegistryOptions {
   // paths up to 120 bytes. 0 always drops; a negative value never does (the C client alone).
   // See docs/architecture.md, "More watches than one packet".
   int max_reconnect_watches = 8192;
+  // JDBC registry only (jdbc:postgresql://..., jdbc:mysql://...; registry/jdbc/jdbc_registry.h).
+  // A file whose first line is the database password (mode 0600, or `cred:NAME`); read by
+  // NewRegistry() into `jdbc_password`, which is never logged.
+  std::string jdbc_password_file;
+  std::string jdbc_password;
+  // How often DolphinScheduler's change-event table is polled (DS's own servers poll it every
+  // registry.heartbeat-refresh-interval, 3 s by default).
+  absl::Duration jdbc_poll_interval = absl::Seconds(1);
+  // How often the whole data table is re-read, to find the deletions DS makes without change
+  // events (dead clients' ephemeral rows) and events lost to purges.
+  absl::Duration jdbc_full_read_interval = absl::Seconds(10);
   // Names the registry's executor thread, for logs and `top -H`.
   std::string name = "registry";
   // Monotonic time for the session-loss timer and SessionInfo::state_since. Not owned.

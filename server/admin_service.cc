@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/convert.h"
+#include "server/shadow_monitor.h"
 #include "server/status_util.h"
 #include "util/log_escape.h"
 
@@ -111,6 +112,56 @@ grpc::ServerUnaryReactor* AdminService::AcceptHeldLosses(grpc::CallbackServerCon
         }
         FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(accepted.status()));
       });
+  return reactor;
+}
+
+namespace {
+
+v1::ShadowDivergence::Kind ToProto(cluster::ShadowDivergence::Kind kind) {
+  switch (kind) {
+    case cluster::ShadowDivergence::Kind::kOnlyInPrimary:
+      return v1::ShadowDivergence::ONLY_IN_PRIMARY;
+    case cluster::ShadowDivergence::Kind::kOnlyInShadow:
+      return v1::ShadowDivergence::ONLY_IN_SHADOW;
+    case cluster::ShadowDivergence::Kind::kState:
+      return v1::ShadowDivergence::STATE;
+    case cluster::ShadowDivergence::Kind::kHeartbeat:
+      return v1::ShadowDivergence::HEARTBEAT;
+  }
+  return v1::ShadowDivergence::KIND_UNSPECIFIED;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::GetShadowDiff(grpc::CallbackServerContext* call,
+                                                      const v1::GetShadowDiffRequest*,
+                                                      v1::GetShadowDiffResponse* response) {
+  static constexpr absl::string_view kMethod = "RosterAdmin/GetShadowDiff";
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  absl::Status status = AuthorizeCall(*context_, *call, kScopeRead, kMethod).status();
+  if (status.ok() && context_->shadow == nullptr) {
+    status = absl::FailedPreconditionError(
+        "shadow mode is off: start rosterd with --shadow_registry=URI to compare two registries");
+  }
+  if (status.ok()) {
+    const ShadowReport report = context_->shadow->Report();
+    response->set_shadow_registry(report.uri);
+    response->set_compared(report.compared);
+    response->set_not_compared_reason(report.not_compared_reason);
+    if (report.compared) ToProto(report.compared_at, response->mutable_compared_at());
+    response->set_primary_version(report.primary_version);
+    response->set_shadow_version(report.shadow_version);
+    FillMeta(*context_, context_->cluster->view()->version, response->mutable_meta());
+    for (const ShadowReportEntry& entry : report.divergences) {
+      v1::ShadowDivergence* out = response->add_divergences();
+      out->set_kind(ToProto(entry.divergence.kind));
+      out->set_role(ToProto(entry.divergence.role));
+      out->set_address(entry.divergence.address);
+      out->set_detail(entry.divergence.detail);
+      ToProto(entry.since, out->mutable_since());
+    }
+  }
+  FinishRpc(*context_, reactor, kMethod, ToGrpcStatus(status));
   return reactor;
 }
 

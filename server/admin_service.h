@@ -39,6 +39,10 @@ class AdminService final : public v1::RosterAdmin::CallbackService {
   grpc::ServerUnaryReactor* AcceptHeldLosses(grpc::CallbackServerContext* call,
                                              const v1::AcceptHeldLossesRequest* request,
                                              v1::AcceptHeldLossesResponse* response) override;
+  // Shadow mode's report (server/shadow_monitor.h); the read scope suffices.
+  grpc::ServerUnaryReactor* GetShadowDiff(grpc::CallbackServerContext* call,
+                                          const v1::GetShadowDiffRequest* request,
+                                          v1::GetShadowDiffResponse* response) override;
 
  private:
   // The caller is authorised (filled in) and `address` is host:port: the address, else the

@@ -133,6 +133,10 @@ absl::Status Daemon::StartLocked() {
   registry_options.operation_timeout = absl::Milliseconds(options_.zk_operation_timeout_ms);
   registry_options.max_reconnect_watches = options_.zk_max_reconnect_watches;
   registry_options.digest_file = options_.zk_digest_file;
+  registry_options.jdbc_password_file = options_.jdbc_registry_password_file;
+  registry_options.jdbc_poll_interval = absl::Milliseconds(options_.jdbc_registry_poll_interval_ms);
+  registry_options.jdbc_full_read_interval =
+      absl::Milliseconds(options_.jdbc_registry_full_read_interval_ms);
   ASSIGN_OR_RETURN(registry_, registry::NewRegistry(options_.registry, registry_options));
   // Connecting goes on in the background: health says NOT_SERVING until the first full read.
   RETURN_IF_ERROR(registry_->Start());
@@ -156,6 +160,18 @@ absl::Status Daemon::StartLocked() {
     cluster_->AddGroupSource(std::move(source));
   }
   RETURN_IF_ERROR(cluster_->Start());
+  if (!options_.shadow_registry.empty()) {
+    ShadowMonitorOptions shadow;
+    shadow.uri = options_.shadow_registry;
+    shadow.registry = registry_options;
+    shadow.cluster = cluster_options;
+    shadow.compare_interval = absl::Milliseconds(options_.shadow_compare_interval_ms);
+    shadow.grace = absl::Milliseconds(options_.shadow_grace_ms);
+    shadow.clock = context_.clock;
+    ASSIGN_OR_RETURN(shadow_, ShadowMonitor::Create(std::move(shadow), cluster_.get()));
+    RETURN_IF_ERROR(shadow_->Start());
+    context_.shadow = shadow_.get();
+  }
 
   RosterServiceOptions roster_options;
   roster_options.watch_buffer_messages = static_cast<size_t>(options_.watch_buffer_messages);
@@ -311,6 +327,7 @@ void Daemon::Shutdown() {
   if (http_ != nullptr) http_->Shutdown();
   if (registration_service_ != nullptr) registration_service_->Shutdown();
   if (authorizer_ != nullptr) authorizer_->Shutdown();
+  if (shadow_ != nullptr) shadow_->Shutdown();  // reads cluster_: stopped first
   if (cluster_ != nullptr) cluster_->Shutdown();
   if (registry_ != nullptr) registry_->Shutdown();  // closes the session: our ephemerals go
   LOG(INFO) << "rosterd stopped";
@@ -332,6 +349,7 @@ std::string Daemon::MetricsText() const {
   writer.Family("roster_serving", "gauge", "1 while health reports SERVING.");
   writer.Sample("roster_serving", serving() ? 1 : 0);
   if (cluster_ != nullptr) cluster_->WriteMetrics(&writer);
+  if (shadow_ != nullptr) shadow_->WriteMetrics(&writer);
   metrics_.Write(&writer);
   return writer.text();
 }

@@ -42,6 +42,7 @@
 #include "server/roster_service.h"
 #include "server/rpc_util.h"
 #include "server/server_metrics.h"
+#include "server/shadow_monitor.h"
 #include "server/status_page.h"
 
 namespace roster::server {
@@ -114,6 +115,7 @@ class Daemon {
   std::unique_ptr<RateLimiter> rate_limiter_;  // null: no rate limit
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<cluster::ClusterManager> cluster_;
+  std::unique_ptr<ShadowMonitor> shadow_;  // null without --shadow_registry
   std::unique_ptr<RosterService> roster_service_;
   std::unique_ptr<RegistrationService> registration_service_;
   std::unique_ptr<AdminService> admin_service_;

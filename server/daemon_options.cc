@@ -27,12 +27,24 @@ absl::Status DaemonOptions::Validate() const {
   if (absl::StatusOr<registry::RegistryUri> uri = registry::ParseRegistryUri(registry); !uri.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--registry: ", uri.status().message()));
   }
+  if (!shadow_registry.empty()) {
+    if (absl::StatusOr<registry::RegistryUri> uri = registry::ParseRegistryUri(shadow_registry);
+        !uri.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--shadow_registry: ", uri.status().message()));
+    }
+  }
   if (listen.empty()) return Bad("listen", "", "an address is required, e.g. 127.0.0.1:9090");
   constexpr int64_t kHour = 3600000;
   const absl::Status checks[] = {
       InRange("zk_session_timeout_ms", zk_session_timeout_ms, 1000, kHour),
       InRange("zk_operation_timeout_ms", zk_operation_timeout_ms, 100, kHour),
       InRange("zk_max_reconnect_watches", zk_max_reconnect_watches, -1, 100000000),
+      InRange("jdbc_registry_poll_interval_ms", jdbc_registry_poll_interval_ms, 10, kHour),
+      InRange("jdbc_registry_full_read_interval_ms", jdbc_registry_full_read_interval_ms, 100,
+              24 * kHour),
+      InRange("shadow_compare_interval_ms", shadow_compare_interval_ms, 10, kHour),
+      InRange("shadow_grace_ms", shadow_grace_ms, 0, kHour),
       InRange("exit_on_auth_failure_after_ms", exit_on_auth_failure_after_ms, 0, 24 * kHour),
       InRange("heartbeat_interval_ms", heartbeat_interval_ms, 100, kHour),
       InRange("missed_heartbeats", missed_heartbeats, 1, 100),

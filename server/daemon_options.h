@@ -35,6 +35,20 @@ struct DaemonOptions {
   int64_t zk_operation_timeout_ms = internal::Ms(internal::RegistryDefaults().operation_timeout);
   int32_t zk_max_reconnect_watches = internal::RegistryDefaults().max_reconnect_watches;
   std::string zk_digest_file;  // first line "user:password"; never logged
+  // JDBC registry (--registry=jdbc:postgresql://... or jdbc:mysql://...): the database password
+  // file (mode 0600, or cred:NAME), the change-event poll and the full re-read intervals.
+  std::string jdbc_registry_password_file;
+  int64_t jdbc_registry_poll_interval_ms =
+      internal::Ms(internal::RegistryDefaults().jdbc_poll_interval);
+  int64_t jdbc_registry_full_read_interval_ms =
+      internal::Ms(internal::RegistryDefaults().jdbc_full_read_interval);
+  // Shadow mode: a second registry read alongside --registry, compared with it (same URI forms,
+  // same credentials flags); empty: none.
+  std::string shadow_registry;
+  // How often the two views are compared, and how long a difference must last to count (the
+  // registries see one write at different moments).
+  int64_t shadow_compare_interval_ms = 1000;
+  int64_t shadow_grace_ms = 5000;
   // rosterd exits (non-zero, for its supervisor to restart it) once it has been unable to read
   // the registry with its credentials for this long: ZooKeeper refused them (AUTH_FAILED), or
   // a layout root may not be listed (NOAUTH). 0: never exit (answers stay refused).

@@ -26,6 +26,29 @@ DEFINE_int32(zk_max_reconnect_watches, kDefaults.zk_max_reconnect_watches,
 DEFINE_string(zk_digest_file, kDefaults.zk_digest_file.c_str(),
               "A file whose first line is the ZooKeeper digest credentials 'user:password' "
               "(DolphinScheduler's registry.zookeeper.digest). Never logged.");
+DEFINE_string(jdbc_registry_password_file, kDefaults.jdbc_registry_password_file.c_str(),
+              "With --registry=jdbc:postgresql://user@host:port/db or jdbc:mysql://...: a file "
+              "whose first line is the database password (mode 0600, or cred:NAME). Never "
+              "logged; never in the URI.");
+DEFINE_int64(jdbc_registry_poll_interval_ms, kDefaults.jdbc_registry_poll_interval_ms,
+             "JDBC registry: how often DolphinScheduler's t_ds_jdbc_registry_data_change_event "
+             "is polled for new events, in milliseconds.");
+DEFINE_int64(jdbc_registry_full_read_interval_ms, kDefaults.jdbc_registry_full_read_interval_ms,
+             "JDBC registry: how often all of t_ds_jdbc_registry_data is re-read, in "
+             "milliseconds: DolphinScheduler removes a dead server's rows without a change "
+             "event, so this bounds how late such a removal is seen.");
+DEFINE_string(shadow_registry, kDefaults.shadow_registry.c_str(),
+              "Shadow mode, for registry migrations: a second registry URI (any --registry "
+              "form) read alongside --registry. Every difference between the two (a node in "
+              "one only, different heartbeat content, a different state) is logged, counted in "
+              "roster_shadow_divergences, and listed by `rosterctl diff`. Answers still come "
+              "from --registry alone.");
+DEFINE_int64(shadow_compare_interval_ms, kDefaults.shadow_compare_interval_ms,
+             "Shadow mode: how often the two registries' views are compared, in milliseconds.");
+DEFINE_int64(shadow_grace_ms, kDefaults.shadow_grace_ms,
+             "Shadow mode: how long a difference must last to count as a divergence, in "
+             "milliseconds (the registries see one write at different moments; a JDBC "
+             "registry polls).");
 DEFINE_int64(exit_on_auth_failure_after_ms, kDefaults.exit_on_auth_failure_after_ms,
              "rosterd exits with a non-zero status, for its supervisor to restart it, once it "
              "has been unable to read the registry with its credentials for this many "
@@ -203,6 +226,12 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.zk_operation_timeout_ms = FLAGS_zk_operation_timeout_ms;
   options.zk_max_reconnect_watches = FLAGS_zk_max_reconnect_watches;
   options.zk_digest_file = FLAGS_zk_digest_file;
+  options.jdbc_registry_password_file = FLAGS_jdbc_registry_password_file;
+  options.jdbc_registry_poll_interval_ms = FLAGS_jdbc_registry_poll_interval_ms;
+  options.jdbc_registry_full_read_interval_ms = FLAGS_jdbc_registry_full_read_interval_ms;
+  options.shadow_registry = FLAGS_shadow_registry;
+  options.shadow_compare_interval_ms = FLAGS_shadow_compare_interval_ms;
+  options.shadow_grace_ms = FLAGS_shadow_grace_ms;
   options.exit_on_auth_failure_after_ms = FLAGS_exit_on_auth_failure_after_ms;
   options.listen = FLAGS_listen;
   options.port_file = FLAGS_port_file;

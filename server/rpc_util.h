@@ -20,6 +20,8 @@
 
 namespace roster::server {
 
+class ShadowMonitor;  // server/shadow_monitor.h
+
 struct ServiceContext {
   cluster::ClusterManager* cluster = nullptr;  // not owned
   ServerMetrics* metrics = nullptr;            // not owned
@@ -27,6 +29,7 @@ struct ServiceContext {
   Clock* clock = Clock::Real();                // the cluster's clock; not owned
   const Authorizer* authorizer = nullptr;      // not owned; null: every call is allowed
   RateLimiter* rate_limiter = nullptr;         // not owned; null: no rate limit
+  ShadowMonitor* shadow = nullptr;             // not owned; null: no --shadow_registry
 };
 
 // What limits per client count under: the caller's identity, or its IP address when it has

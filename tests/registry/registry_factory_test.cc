@@ -53,6 +53,32 @@ TEST(ParseRegistryUriTest, AcceptsEtcdUris) {
   EXPECT_OK(NewRegistry("etcd://etcd-0:2379/dolphinscheduler", {}).status());
 }
 
+// DolphinScheduler 3.3's JDBC registry: the database URI of --worker_group_db_uri behind
+// "jdbc:", canonicalised (scheme, explicit port), never with a password.
+TEST(ParseRegistryUriTest, AcceptsJdbcUrisOfPostgreSqlAndMySql) {
+  ASSERT_OK_AND_ASSIGN(RegistryUri pg, ParseRegistryUri("jdbc:postgresql://ds@db.example:5433/ds"));
+  EXPECT_EQ(pg.scheme, RegistryUri::Scheme::kJdbc);
+  EXPECT_EQ(pg.ToString(), "jdbc:postgresql://ds@db.example:5433/ds");
+  ASSERT_OK_AND_ASSIGN(RegistryUri pg_default, ParseRegistryUri("jdbc:postgres://ds@h/ds"));
+  EXPECT_EQ(pg_default.ToString(), "jdbc:postgresql://ds@h:5432/ds");
+  ASSERT_OK_AND_ASSIGN(RegistryUri my, ParseRegistryUri("jdbc:mysql://root@10.0.0.5/dolphin"));
+  EXPECT_EQ(my.ToString(), "jdbc:mysql://root@10.0.0.5:3306/dolphin");
+  ASSERT_OK_AND_ASSIGN(RegistryUri maria, ParseRegistryUri("jdbc:mariadb://root@h:3307/d"));
+  EXPECT_EQ(maria.ToString(), "jdbc:mysql://root@h:3307/d");
+}
+
+TEST(ParseRegistryUriTest, RejectsJdbcUrisWithPasswordsOrOtherDatabases) {
+  for (const char* uri :
+       {"jdbc:", "jdbc:oracle://u@h:1521/x", "jdbc:postgresql://u:pw@h/db",
+        "jdbc:mysql://u@h:99999/db", "jdbc:postgresql://u@h", "postgresql://u@h/db"}) {
+    EXPECT_THAT(ParseRegistryUri(uri), StatusIs(absl::StatusCode::kInvalidArgument)) << uri;
+    EXPECT_THAT(NewRegistry(uri, {}), StatusIs(absl::StatusCode::kInvalidArgument)) << uri;
+  }
+  // The password never reaches the message.
+  absl::Status status = ParseRegistryUri("jdbc:postgresql://u:Secret-91@h/db").status();
+  EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("Secret-91")));
+}
+
 TEST(ParseRegistryUriTest, RejectsMalformedUrisNamingThem) {
   for (const char* uri :
        {"", "zookeeper", "http://h:2181", "zk://", "zk:///chroot", "zk://h",
