@@ -470,7 +470,7 @@ class Commander {
   absl::Status Diff() {
     absl::StatusOr<v1::GetShadowDiffResponse> answer = client_->GetShadowDiff({});
     if (!answer.ok()) return answer.status();
-    if (json_) return PrintJson(*answer);
+    if (structured()) return Print(*answer);
     out_ << "shadow registry " << answer->shadow_registry() << "\n";
     if (!answer->compared()) {
       out_ << "not compared yet: " << answer->not_compared_reason() << "\n";

@@ -16,7 +16,7 @@ namespace {
 
 using Kind = ShadowDivergence::Kind;
 
-std::map<std::string, NodeInfoPtr> Live(const std::vector<NodeInfoPtr>& nodes) {
+std::map<std::string, NodeInfoPtr> Live(const NodeList& nodes) {
   std::map<std::string, NodeInfoPtr> live;
   for (const NodeInfoPtr& node : nodes) {
     if (node->state != NodeState::kOffline) live[node->address] = node;
@@ -43,8 +43,8 @@ std::string HeartbeatDetail(const v1::Heartbeat& primary, const v1::Heartbeat& s
   return absl::StrCat(report, " (primary -> shadow)");
 }
 
-void CompareRole(NodeRole role, const std::vector<NodeInfoPtr>& primary_nodes,
-                 const std::vector<NodeInfoPtr>& shadow_nodes, std::vector<ShadowDivergence>* out) {
+void CompareRole(NodeRole role, const NodeList& primary_nodes, const NodeList& shadow_nodes,
+                 std::vector<ShadowDivergence>* out) {
   const std::map<std::string, NodeInfoPtr> primary = Live(primary_nodes);
   const std::map<std::string, NodeInfoPtr> shadow = Live(shadow_nodes);
   for (const auto& [address, node] : primary) {

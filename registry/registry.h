@@ -1,11 +1,13 @@
-// The registry: the only way roster sees ZooKeeper.
+// The registry: the only way roster sees ZooKeeper, etcd or DolphinScheduler's JDBC registry.
 //
 // `Registry` is a hierarchical store of nodes with ZooKeeper's semantics: a session owns the
 // ephemeral nodes it created, every node has a Stat (creation and modification zxids, version),
-// and a subscription reports what exists below a path and then every change. Two
-// implementations: ZooKeeperRegistry (the C client, `zk://` URIs) and MemoryRegistry (embedded,
-// `memory://`), which is also the fake used by unit tests. Pick one with NewRegistry() in
-// registry/registry_factory.h.
+// and a subscription reports what exists below a path and then every change. Implementations:
+// ZooKeeperRegistry (the C client, `zk://` URIs), EtcdRegistry (etcd's v3 gRPC API,
+// `etcd://`), JdbcRegistry (DolphinScheduler 3.3's registry tables, read-only, `jdbc:`) and
+// MemoryRegistry (embedded, `memory://`), which is also the fake used by unit tests. Pick one
+// with NewRegistry() in registry/registry_factory.h; docs/registries.md says what each
+// supports.
 //
 // Concurrency contract, for every implementation:
 //  - All methods are safe to call from any thread.

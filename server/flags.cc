@@ -12,8 +12,11 @@ const roster::server::DaemonOptions kDefaults;
 // Registry.
 DEFINE_string(registry, kDefaults.registry.c_str(),
               "The registry: zk://host:port[,host:port...][/chroot] for ZooKeeper (e.g. "
-              "zk://127.0.0.1:2181/dolphinscheduler), or memory://[name] for the embedded "
-              "in-memory registry. Never put credentials here: see --zk_digest_file.");
+              "zk://127.0.0.1:2181/dolphinscheduler), etcd://host:port[,host:port...]/prefix "
+              "for etcd, jdbc:postgresql://user@host[:port]/db or jdbc:mysql://... for "
+              "DolphinScheduler 3.3's JDBC registry (read-only; password in "
+              "--jdbc_registry_password_file), or memory://[name] for the embedded in-memory "
+              "registry. Never put credentials here: see --zk_digest_file.");
 DEFINE_int64(zk_session_timeout_ms, kDefaults.zk_session_timeout_ms,
              "ZooKeeper session timeout requested, in milliseconds (the server bounds it).");
 DEFINE_int64(zk_operation_timeout_ms, kDefaults.zk_operation_timeout_ms,
