@@ -280,7 +280,7 @@ bool ClusterManager::HoldInWindow(ViewChanges* changes, const ClusterView& previ
   if (now >= due || !changes->LoadOnly(previous)) return false;
   s.held = std::move(*changes);
   if (s.held_timer == 0) {
-    s.held_timer = s.executor.PostAfter(due - now, [this] {
+    s.held_timer = s.executor.PostAt(due, [this] {
       State& s = *state_;
       s.executor.AssertCurrent();
       s.held_timer = 0;
@@ -516,7 +516,8 @@ void ClusterManager::ArmDeadlineTimer(absl::Time now) {
   if (next <= now || next >= s.deadline_armed) return;
   if (s.deadline_timer != 0) s.executor.Cancel(s.deadline_timer);
   s.deadline_armed = next;
-  s.deadline_timer = s.executor.PostAfter(next - now, [this] {
+  // At the deadline itself: `now` was read when the batch began, and the clock has moved since.
+  s.deadline_timer = s.executor.PostAt(next, [this] {
     State& s = *state_;
     s.executor.AssertCurrent();
     s.deadline_timer = 0;

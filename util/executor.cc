@@ -46,7 +46,10 @@ bool SerialExecutor::Post(Task task) {
 }
 
 SerialExecutor::TimerId SerialExecutor::PostAfter(absl::Duration delay, Task task) {
-  const absl::Time deadline = clock_->Now() + std::max(delay, absl::ZeroDuration());
+  return PostAt(clock_->Now() + std::max(delay, absl::ZeroDuration()), std::move(task));
+}
+
+SerialExecutor::TimerId SerialExecutor::PostAt(absl::Time deadline, Task task) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return 0;
   const TimerId id = next_timer_id_++;

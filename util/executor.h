@@ -77,6 +77,10 @@ class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observ
   // timer runs before queued tasks posted after it became due. Returns 0 (and drops the task)
   // after Shutdown().
   TimerId PostAfter(absl::Duration delay, Task task);
+  // Runs `task` once the executor's clock reaches `deadline` (otherwise as PostAfter). For a
+  // deadline computed from an earlier reading of the clock: PostAfter(deadline - then) would
+  // land late by however far the clock moved since `then`.
+  TimerId PostAt(absl::Time deadline, Task task);
 
   // Cancels a delayed task. Returns true if it had not started and now never will.
   bool Cancel(TimerId id);

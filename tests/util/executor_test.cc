@@ -66,6 +66,21 @@ TEST_F(ExecutorOnFakeClockTest, AdvancingPastSeveralDeadlinesRunsThemInDeadlineO
   EXPECT_THAT(Ran(), ElementsAre("1s", "2s first", "2s second", "3s", "5s"));
 }
 
+// A deadline computed from an earlier reading of the clock keeps its moment: the clock moving
+// between the reading and the posting does not push it later (it did with PostAfter, and a
+// deadline timer armed that way never fired under a fake clock).
+TEST_F(ExecutorOnFakeClockTest, PostAtRunsAtItsDeadlineHoweverFarTheClockMovedSince) {
+  const absl::Time read = clock_.Now();
+  clock_.Advance(absl::Milliseconds(1));
+  executor_.PostAt(read + absl::Milliseconds(1), Record("due at once"));
+  executor_.PostAt(read + absl::Seconds(2), Record("due in 2 s"));
+  EXPECT_THAT(Ran(), ElementsAre("due at once"));
+  clock_.Advance(absl::Seconds(2) - absl::Milliseconds(2));
+  EXPECT_THAT(Ran(), ElementsAre("due at once")) << "1 ms before the second deadline";
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_THAT(Ran(), ElementsAre("due at once", "due in 2 s"));
+}
+
 TEST_F(ExecutorOnFakeClockTest, DelaysCountFromWhenTheTaskWasPosted) {
   clock_.Advance(absl::Seconds(10));
   executor_.PostAfter(absl::Seconds(2), Record("posted at 10 s"));
