@@ -219,6 +219,7 @@ With grpcurl (server reflection; the health service is described too):
   grpcurl -plaintext -d '{"address": "127.0.0.1:5679"}' $ROSTER_TARGET roster.v1.Roster/GetMasterSlot
   grpcurl -plaintext $ROSTER_TARGET grpc.health.v1.Health/Check
 
+Status:  http://127.0.0.1:$metrics_port/ (a live page; /healthz, /readyz, /api/view)
 Metrics: curl -s http://127.0.0.1:$metrics_port/metrics
 Logs:    $scratch/{rosterd,zookeeper,sim}.log
 TXT
