@@ -9,8 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "registry/etcd/etcd_registry.h"
 #include "cluster/dsdb/database_uri.h"
+#include "registry/etcd/etcd_registry.h"
 #include "registry/jdbc/jdbc_registry.h"
 #include "registry/memory/memory_registry.h"
 #include "registry/zookeeper/zookeeper_registry.h"
@@ -37,11 +37,12 @@ std::string Quote(absl::string_view s) {
 }
 
 absl::Status BadUri(absl::string_view uri, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid registry URI ", Quote(uri), ": ", why,
-      " (expected zk://host:port[,host:port...][/chroot], etcd://host:port[,host:port...][/prefix], "
-      "jdbc:postgresql://user@host[:port]/db, jdbc:mysql://user@host[:port]/db or "
-      "memory://[name][/chroot])"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid registry URI ", Quote(uri), ": ", why,
+                   " (expected zk://host:port[,host:port...][/chroot], "
+                   "etcd://host:port[,host:port...][/prefix], "
+                   "jdbc:postgresql://user@host[:port]/db, jdbc:mysql://user@host[:port]/db or "
+                   "memory://[name][/chroot])"));
 }
 
 // "host:port": a non-empty host of printable ASCII without '/', '@' or spaces, and a port of
