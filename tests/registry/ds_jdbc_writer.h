@@ -44,8 +44,9 @@ inline std::string JsonString(absl::string_view text) {
       out.push_back('\\');
       out.push_back(c);
     } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(&out, "\\u00", absl::string_view("0123456789abcdef" + ((c >> 4) & 0xf), 1),
-                      absl::string_view("0123456789abcdef" + (c & 0xf), 1));
+      constexpr char kHex[] = "0123456789abcdef";
+      absl::StrAppend(&out, "\\u00", std::string(1, kHex[(c >> 4) & 0xf]),
+                      std::string(1, kHex[c & 0xf]));
     } else {
       out.push_back(c);
     }

@@ -91,7 +91,9 @@ Reply Request(int port, const std::string& method, const std::string& target,
   close(fd);
   const size_t end = raw.find("\r\n\r\n");
   if (end == std::string::npos || raw.size() < 12) return reply;
-  absl::SimpleAtoi(raw.substr(9, 3), &reply.code);
+  int code = 0;
+  if (!absl::SimpleAtoi(raw.substr(9, 3), &code)) return reply;  // no status code: code 0
+  reply.code = code;
   reply.head = raw.substr(0, end);
   reply.body = raw.substr(end + 4);
   return reply;
