@@ -22,6 +22,15 @@ std::string Masked(absl::string_view uri) {
   return absl::StrCat(uri.substr(0, colon), ":***", uri.substr(at));
 }
 
+// User, host and database names are printable ASCII without spaces; a host holds none of the
+// URI's own delimiters, so that ToString prints a URI that parses back to the same fields.
+bool IsPlainName(absl::string_view name, absl::string_view also_refused = "") {
+  for (const char c : name) {
+    if (c <= ' ' || c > '~' || also_refused.find(c) != absl::string_view::npos) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string DatabaseUri::ToString() const {
@@ -83,6 +92,9 @@ absl::StatusOr<DatabaseUri> ParseDatabaseUri(absl::string_view uri) {
     if (colon != absl::string_view::npos) port_text = authority.substr(colon + 1);
   }
   if (parsed.host.empty()) return bad("no host");
+  if (!IsPlainName(parsed.host, "[]@/")) return bad("bad host name");
+  if (!IsPlainName(parsed.user)) return bad("bad user name");
+  if (!IsPlainName(parsed.database)) return bad("bad database name");
   if (!port_text.empty() &&
       (!absl::SimpleAtoi(port_text, &parsed.port) || parsed.port < 1 || parsed.port > 65535)) {
     return bad(absl::StrCat("bad port '", port_text, "'"));

@@ -76,9 +76,11 @@ TEST(ParseDatabaseUriTest, AcceptsBothKindsWithDefaultPorts) {
 }
 
 TEST(ParseDatabaseUriTest, RefusesBadUrisNamingThem) {
-  for (const char* uri : {"zk://h:2181/ds", "postgresql://h:5432", "postgresql://h:5432/",
-                          "postgresql://:5432/ds", "postgresql://h:0/ds", "postgresql://h:x/ds",
-                          "mysql://@h/ds", "mysql://u@[::1/ds", "postgresql://h/ds?sslmode=x"}) {
+  for (const char* uri :
+       {"zk://h:2181/ds", "postgresql://h:5432", "postgresql://h:5432/", "postgresql://:5432/ds",
+        "postgresql://h:0/ds", "postgresql://h:x/ds", "mysql://@h/ds", "mysql://u@[::1/ds",
+        "postgresql://h/ds?sslmode=x", "mysql://d@[[]/ds", "mysql://d@[a]b]/ds",
+        "mysql://u@h/my db", "mysql://u\tv@h/ds", "mysql://u@h\x01/ds", "postgresql://u@h/d\x7f"}) {
     EXPECT_THAT(ParseDatabaseUri(uri), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(uri)))
         << uri;
   }

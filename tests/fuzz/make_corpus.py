@@ -71,7 +71,9 @@ def registry_uri():
                 "zk:///chroot", "zk://h", "zk://h:", "zk://:2181", "zk://h:0", "zk://h:65536",
                 "zk://h:port", "zk://h:2181,", "zk://user:secret@h:2181", "zk://h:2181/a//b",
                 "zk://h:2181/a/", "zk://h:2181/a/../b", "zk://h:2181?x=1", "memory://bad name",
-                "memory://a/b/", "zk://[::1]:2181/"]:
+                "memory://a/b/", "zk://[::1]:2181/", "etcd://127.0.0.1:2379/dolphinscheduler",
+                "etcd://h:2379,h2:2380", "etcd://", "jdbc:postgresql://ds@db:5432/dolphinscheduler",
+                "jdbc:mysql://ds@db/ds", "jdbc:mysql://ds:secret@db/ds", "jdbc:", "jdbc:postgresql://"]:
         put("registry_uri_fuzz", uri)
 
 

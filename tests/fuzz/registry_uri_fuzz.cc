@@ -1,8 +1,8 @@
 // Fuzzes ParseRegistryUri (registry/registry_factory.h). Properties: an accepted URI prints
-// (ToString) to a URI that parses to the same fields and prints the same again; its hosts are
-// "host:port" pairs with a printable host without spaces and a canonical port in [1, 65535];
-// its chroot is "" or a valid registry path; every error is InvalidArgument naming the URI,
-// bounded and escaped.
+// (ToString) to a URI that parses to the same fields and prints the same again; zk:// and
+// etcd:// hosts are "host:port" pairs with a printable host without spaces and a canonical port in
+// [1, 65535]; its chroot is "" or a valid registry path; every error is InvalidArgument naming the
+// URI, bounded and escaped.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,11 +44,23 @@ void FuzzUri(absl::string_view uri) {
     CheckMessage(parsed.status(), 2048);
     return;
   }
-  if (parsed->scheme != RegistryUri::Scheme::kMemory) {  // zk:// and etcd:// alike
-    CheckHosts(*parsed, uri);
-    Check(parsed->memory_name.empty(), "a zk:// or etcd:// URI has no memory name", uri);
-  } else {
-    Check(parsed->hosts.empty(), "a memory:// URI has no hosts", uri);
+  switch (parsed->scheme) {
+    case RegistryUri::Scheme::kZooKeeper:
+    case RegistryUri::Scheme::kEtcd:
+      CheckHosts(*parsed, uri);
+      Check(parsed->memory_name.empty(), "a zk:// or etcd:// URI has no memory name", uri);
+      Check(parsed->database.empty(), "a zk:// or etcd:// URI has no database", uri);
+      break;
+    case RegistryUri::Scheme::kMemory:
+      Check(parsed->hosts.empty(), "a memory:// URI has no hosts", uri);
+      Check(parsed->database.empty(), "a memory:// URI has no database", uri);
+      break;
+    case RegistryUri::Scheme::kJdbc:
+      // The hosts live inside the database URI, which the database parser checks.
+      Check(parsed->hosts.empty() && parsed->memory_name.empty() && parsed->chroot.empty(),
+            "a jdbc: URI has only a database", uri);
+      Check(!parsed->database.empty(), "a jdbc: URI names a database", uri);
+      break;
   }
   Check(parsed->chroot.empty() || registry::ValidatePath(parsed->chroot).ok(),
         "the chroot is empty or a valid path", uri);
@@ -57,7 +69,8 @@ void FuzzUri(absl::string_view uri) {
   absl::StatusOr<RegistryUri> again = registry::ParseRegistryUri(printed);
   Check(again.ok(), "a printed URI parses", uri);
   Check(again->scheme == parsed->scheme && again->hosts == parsed->hosts &&
-            again->memory_name == parsed->memory_name && again->chroot == parsed->chroot,
+            again->memory_name == parsed->memory_name && again->chroot == parsed->chroot &&
+            again->database == parsed->database,
         "a printed URI parses to the same fields", uri);
   Check(again->ToString() == printed, "printing is stable", uri);
 }
