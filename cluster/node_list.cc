@@ -12,8 +12,13 @@ const std::string& AddressOf(const NodeChange& change) {
 
 using ChangeIt = std::vector<const NodeChange*>::const_iterator;
 
+bool AddressBefore(const NodeInfoPtr& node, const std::string& address) {
+  return node->address < address;
+}
+
 // `nodes` (sorted by address) with the changes [first, last) merged in; the changes are sorted
-// by address, and of several for one address the last wins.
+// by address, and of several for one address the last wins. Each change's place is found by
+// binary search, and the nodes between two changes are copied as one range.
 std::vector<NodeInfoPtr> Merge(const std::vector<NodeInfoPtr>& nodes, ChangeIt first,
                                ChangeIt last) {
   std::vector<NodeInfoPtr> merged;
@@ -22,7 +27,9 @@ std::vector<NodeInfoPtr> Merge(const std::vector<NodeInfoPtr>& nodes, ChangeIt f
   for (ChangeIt change = first; change != last; ++change) {
     const std::string& address = AddressOf(**change);
     if (std::next(change) != last && AddressOf(**std::next(change)) == address) continue;
-    while (node != nodes.end() && (*node)->address < address) merged.push_back(*node++);
+    const auto place = std::lower_bound(node, nodes.end(), address, AddressBefore);
+    merged.insert(merged.end(), node, place);
+    node = place;
     if (node != nodes.end() && (*node)->address == address) ++node;  // replaced or removed
     if ((*change)->after != nullptr) merged.push_back((*change)->after);
   }
@@ -45,14 +52,46 @@ NodeList::NodeList(std::vector<NodeInfoPtr> nodes) {
                         std::make_move_iterator(nodes.begin() + end)));
     }
   }
-  RebuildIndex();
+  IndexChunks();
+}
+
+const NodeInfoPtr& NodeList::operator[](size_t i) const {
+  const size_t chunk = ChunkOf(i);
+  return (*chunks_[chunk])[i - offsets_[chunk]];
+}
+
+size_t NodeList::ChunkOf(size_t i) const {
+  return static_cast<size_t>(std::upper_bound(offsets_.begin(), offsets_.end(), i) -
+                             offsets_.begin()) -
+         1;
+}
+
+NodeList::const_iterator NodeList::At(size_t pos) const {
+  const_iterator it;
+  it.list_ = this;
+  it.pos_ = pos;
+  if (chunks_.empty()) return it;
+  if (pos < size_) {
+    it.Seek(ChunkOf(pos));
+    it.at_ += pos - offsets_[it.chunk_];
+  } else {  // end(): one past the last chunk's last node
+    it.Seek(chunks_.size() - 1);
+    it.at_ = it.chunk_end_;
+  }
+  return it;
 }
 
 NodeInfoPtr NodeList::FindSorted(absl::string_view address) const {
+  // The last chunk starting at or before `address`, then the node within it.
+  auto after = std::upper_bound(
+      chunks_.begin(), chunks_.end(), address,
+      [](absl::string_view key, const auto& chunk) { return key < chunk->front()->address; });
+  if (after == chunks_.begin()) return nullptr;
+  const Chunk& chunk = **std::prev(after);
   auto it = std::lower_bound(
-      begin(), end(), address,
+      chunk.begin(), chunk.end(), address,
       [](const NodeInfoPtr& node, absl::string_view key) { return node->address < key; });
-  if (it == end() || (*it)->address != address) return nullptr;
+  if (it == chunk.end() || (*it)->address != address) return nullptr;
   return *it;
 }
 
@@ -96,7 +135,7 @@ NodeList NodeList::Apply(const std::vector<NodeChange>& changes) const {
     change = last;
   }
   for (; copied < chunks_.size(); ++copied) next.chunks_.push_back(chunks_[copied]);
-  next.RebuildIndex();
+  next.IndexChunks();
   return next;
 }
 
@@ -133,13 +172,13 @@ void NodeList::AppendChunk(Chunk nodes) {
   }
 }
 
-void NodeList::RebuildIndex() {
-  size_t total = 0;
-  for (const auto& chunk : chunks_) total += chunk->size();
-  index_.clear();
-  index_.reserve(total);
+void NodeList::IndexChunks() {
+  offsets_.clear();
+  offsets_.reserve(chunks_.size());
+  size_ = 0;
   for (const auto& chunk : chunks_) {
-    for (const NodeInfoPtr& node : *chunk) index_.push_back(&node);
+    offsets_.push_back(size_);
+    size_ += chunk->size();
   }
 }
 

@@ -5,8 +5,9 @@
 // and released as many when the old view went: most of rosterd's CPU at 10,000 workers
 // (docs/scale.md, "Publishing in O(changed)"). A NodeList keeps its nodes in chunks of about
 // kChunkSize that lists share when a change did not touch them; Apply() copies only the chunks
-// a batch touches. Positional access stays O(1) through an index of pointers into the chunks,
-// rebuilt on Apply() as a plain copy of pointers, without touching a reference count.
+// a batch touches, so a publish costs O(changed nodes + chunks): at 10,000 nodes, 157 chunk
+// pointers instead of 10,000 node pointers. Positional access finds a position's chunk by a
+// binary search over the chunks' offsets; iterators step from chunk to chunk.
 //
 // The nodes of a view's lists are sorted by address (FindSorted() and Apply() rely on it); a
 // list built from a vector keeps the order it is given.
@@ -38,6 +39,9 @@ class NodeList {
   // Nodes per chunk when a list is built; Apply() splits a chunk grown past twice this.
   static constexpr size_t kChunkSize = 64;
 
+  // Walks the chunks: ++ and -- step within a chunk and on to the next; += and [] find the
+  // chunk of the new position by binary search over the chunks' offsets. An iterator refers to
+  // its list: moving or destroying the list invalidates it.
   class const_iterator {
    public:
     using iterator_category = std::random_access_iterator_tag;
@@ -48,30 +52,61 @@ class NodeList {
 
     const_iterator() = default;
 
-    reference operator*() const { return **at_; }
-    pointer operator->() const { return *at_; }
-    reference operator[](difference_type n) const { return *at_[n]; }
-    const_iterator& operator++() { return ++at_, *this; }
-    const_iterator operator++(int) { return const_iterator(at_++); }
-    const_iterator& operator--() { return --at_, *this; }
-    const_iterator operator--(int) { return const_iterator(at_--); }
-    const_iterator& operator+=(difference_type n) { return at_ += n, *this; }
-    const_iterator& operator-=(difference_type n) { return at_ -= n, *this; }
+    reference operator*() const { return *at_; }
+    pointer operator->() const { return at_; }
+    reference operator[](difference_type n) const { return (*list_)[pos_ + n]; }
+    const_iterator& operator++() {
+      ++pos_;
+      if (++at_ == chunk_end_ && pos_ < list_->size()) Seek(chunk_ + 1);
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++*this;
+      return old;
+    }
+    const_iterator& operator--() {
+      if (pos_-- == list_->offsets_[chunk_]) {  // from a chunk's first node to the one before
+        Seek(chunk_ - 1);
+        at_ = chunk_end_;
+      }
+      --at_;
+      return *this;
+    }
+    const_iterator operator--(int) {
+      const_iterator old = *this;
+      --*this;
+      return old;
+    }
+    const_iterator& operator+=(difference_type n) { return *this = list_->At(pos_ + n); }
+    const_iterator& operator-=(difference_type n) { return *this = list_->At(pos_ - n); }
     friend const_iterator operator+(const_iterator it, difference_type n) { return it += n; }
     friend const_iterator operator+(difference_type n, const_iterator it) { return it += n; }
     friend const_iterator operator-(const_iterator it, difference_type n) { return it -= n; }
-    friend difference_type operator-(const_iterator a, const_iterator b) { return a.at_ - b.at_; }
-    friend bool operator==(const_iterator a, const_iterator b) { return a.at_ == b.at_; }
-    friend bool operator!=(const_iterator a, const_iterator b) { return a.at_ != b.at_; }
-    friend bool operator<(const_iterator a, const_iterator b) { return a.at_ < b.at_; }
-    friend bool operator>(const_iterator a, const_iterator b) { return a.at_ > b.at_; }
-    friend bool operator<=(const_iterator a, const_iterator b) { return a.at_ <= b.at_; }
-    friend bool operator>=(const_iterator a, const_iterator b) { return a.at_ >= b.at_; }
+    friend difference_type operator-(const_iterator a, const_iterator b) {
+      return static_cast<difference_type>(a.pos_) - static_cast<difference_type>(b.pos_);
+    }
+    friend bool operator==(const_iterator a, const_iterator b) { return a.pos_ == b.pos_; }
+    friend bool operator!=(const_iterator a, const_iterator b) { return a.pos_ != b.pos_; }
+    friend bool operator<(const_iterator a, const_iterator b) { return a.pos_ < b.pos_; }
+    friend bool operator>(const_iterator a, const_iterator b) { return a.pos_ > b.pos_; }
+    friend bool operator<=(const_iterator a, const_iterator b) { return a.pos_ <= b.pos_; }
+    friend bool operator>=(const_iterator a, const_iterator b) { return a.pos_ >= b.pos_; }
 
    private:
     friend class NodeList;
-    explicit const_iterator(const NodeInfoPtr* const* at) : at_(at) {}
-    const NodeInfoPtr* const* at_ = nullptr;
+    // At the first node of chunk `chunk`.
+    void Seek(size_t chunk) {
+      chunk_ = chunk;
+      at_ = list_->chunks_[chunk]->data();
+      chunk_end_ = at_ + list_->chunks_[chunk]->size();
+    }
+
+    const NodeList* list_ = nullptr;
+    size_t pos_ = 0;    // in the list
+    size_t chunk_ = 0;  // the chunk holding pos_ (the last chunk at end())
+    const NodeInfoPtr* at_ = nullptr;
+    const NodeInfoPtr* chunk_end_ = nullptr;
   };
   using value_type = NodeInfoPtr;
   using size_type = size_t;
@@ -84,13 +119,14 @@ class NodeList {
   NodeList(std::initializer_list<NodeInfoPtr> nodes);
   explicit NodeList(std::vector<NodeInfoPtr> nodes);
 
-  size_t size() const { return index_.size(); }
-  bool empty() const { return index_.empty(); }
-  const NodeInfoPtr& operator[](size_t i) const { return *index_[i]; }
-  const NodeInfoPtr& front() const { return *index_.front(); }
-  const NodeInfoPtr& back() const { return *index_.back(); }
-  const_iterator begin() const { return const_iterator(index_.data()); }
-  const_iterator end() const { return const_iterator(index_.data() + index_.size()); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // O(log chunks).
+  const NodeInfoPtr& operator[](size_t i) const;
+  const NodeInfoPtr& front() const { return chunks_.front()->front(); }
+  const NodeInfoPtr& back() const { return chunks_.back()->back(); }
+  const_iterator begin() const { return At(0); }
+  const_iterator end() const { return At(size_); }
 
   // In a list sorted by address: the node with `address`, or null.
   NodeInfoPtr FindSorted(absl::string_view address) const;
@@ -115,12 +151,16 @@ class NodeList {
   // Appends `nodes` as one chunk, or several of kChunkSize when it grew past twice that; a
   // small chunk joins the one before it. An empty one is dropped.
   void AppendChunk(Chunk nodes);
-  void RebuildIndex();
+  // Fills offsets_ and size_ from chunks_.
+  void IndexChunks();
+  // The chunk holding position `i` (< size_).
+  size_t ChunkOf(size_t i) const;
+  // An iterator at position `pos` (<= size_).
+  const_iterator At(size_t pos) const;
 
-  std::vector<std::shared_ptr<const Chunk>> chunks_;
-  // Every node, in order: pointers into the chunks, which this list keeps alive and never
-  // changes.
-  std::vector<const NodeInfoPtr*> index_;
+  std::vector<std::shared_ptr<const Chunk>> chunks_;  // none empty
+  std::vector<size_t> offsets_;                       // the position of each chunk's first node
+  size_t size_ = 0;
 };
 
 }  // namespace roster::cluster

@@ -141,10 +141,25 @@ TEST(NodeListTest, MatchesASortedMapOverRandomBatches) {
     list = list.Apply(batch);
     model = std::move(current);
     ASSERT_EQ(list.size(), model.size()) << "round " << round;
-    size_t i = 0;
-    for (const auto& [address, node] : model) {
-      ASSERT_EQ(list[i], node) << "round " << round << ", position " << i;
-      ++i;
+    std::vector<NodeInfoPtr> expected;
+    for (const auto& [address, node] : model) expected.push_back(node);
+    for (size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_EQ(list[i], expected[i]) << "round " << round << ", position " << i;
+    }
+    // Iterators step across chunk boundaries both ways and jump to any position.
+    ASSERT_TRUE(std::equal(list.begin(), list.end(), expected.begin(), expected.end()))
+        << "round " << round;
+    ASSERT_TRUE(std::equal(std::make_reverse_iterator(list.end()),
+                           std::make_reverse_iterator(list.begin()), expected.rbegin(),
+                           expected.rend()))
+        << "round " << round;
+    if (!expected.empty()) {
+      const size_t at = random() % expected.size();
+      const auto jumped = list.begin() + static_cast<std::ptrdiff_t>(at);
+      ASSERT_EQ(*jumped, expected[at]) << "round " << round;
+      ASSERT_EQ(jumped - list.begin(), static_cast<std::ptrdiff_t>(at));
+      ASSERT_EQ(list.end() - jumped, static_cast<std::ptrdiff_t>(expected.size() - at));
+      ASSERT_EQ(list.FindSorted(expected[at]->address), expected[at]);
     }
   }
 }
