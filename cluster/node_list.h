@@ -140,6 +140,9 @@ class NodeList {
   // benchmarks).
   size_t chunk_count() const { return chunks_.size(); }
   size_t SharedChunks(const NodeList& other) const;
+  // Whether `other` is made of the very same chunks (so holds the same nodes), in O(chunks):
+  // a copy of this list, or a list no change has touched since.
+  bool SameChunksAs(const NodeList& other) const { return chunks_ == other.chunks_; }
 
   // The same nodes in the same order.
   friend bool operator==(const NodeList& a, const NodeList& b);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <utility>
 
 #include "absl/functional/function_ref.h"
@@ -444,11 +445,22 @@ struct WorkerSelector::GroupState {
   };
 
   absl::Mutex mu;
+  // The group's members as last synced from a view; `members` follows them, index for index.
+  NodeList synced ABSL_GUARDED_BY(mu);
   std::vector<Member> members ABSL_GUARDED_BY(mu);
   // Rebuild's buffer, kept for its capacity; empty between calls.
   std::vector<Member> scratch ABSL_GUARDED_BY(mu);
-  // The indices of the members eligible for the current pick, in address order.
+  // The indices of the members eligible for the current pick, in address order. Kept between
+  // picks while the members and what a request asks for stay the same (`eligible_key`).
   std::vector<int> eligible ABSL_GUARDED_BY(mu);
+  struct EligibleKey {
+    bool allow_overload = false;
+    bool host_weighted = false;
+    friend bool operator==(EligibleKey a, EligibleKey b) {
+      return a.allow_overload == b.allow_overload && a.host_weighted == b.host_weighted;
+    }
+  };
+  std::optional<EligibleKey> eligible_key ABSL_GUARDED_BY(mu);
   // DS 3.3's AtomicInteger robinIndex of each round-robin balancer.
   int64_t round_robin_index ABSL_GUARDED_BY(mu) = 0;
   int64_t fixed_index ABSL_GUARDED_BY(mu) = 0;
@@ -456,16 +468,18 @@ struct WorkerSelector::GroupState {
   // When LOWER_WEIGHT last rebuilt its weights and currents (monotonic clock).
   absl::Time lower_refreshed ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
+  // A view whose group no change has touched shares its chunks with the last one synced:
+  // O(chunks). Otherwise the members are compared node by node, and rebuilt if any differs.
   void Sync(const NodeList& view_members, const Context& context)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (view_members.size() == members.size()) {
-      bool same = true;
-      for (size_t i = 0; i < members.size() && same; ++i) {
-        same = view_members[i].get() == members[i].node.get();
-      }
-      if (same) return;
-    }
-    Rebuild(view_members, context);
+    if (view_members.SameChunksAs(synced)) return;
+    const bool same = view_members.size() == members.size() &&
+                      std::equal(view_members.begin(), view_members.end(), members.begin(),
+                                 [](const NodeInfoPtr& node, const Member& member) {
+                                   return node.get() == member.node.get();
+                                 });
+    if (!same) Rebuild(view_members, context);
+    synced = view_members;
   }
 
   // Carries each strategy's state over by address, as each DS balancer keeps it.
@@ -491,6 +505,7 @@ struct WorkerSelector::GroupState {
     }
     members.swap(scratch);
     scratch.clear();  // releases the previous members' nodes
+    eligible_key.reset();
     if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
   }
 
@@ -530,6 +545,12 @@ struct WorkerSelector::GroupState {
   // Fills `eligible`; with `host_weighted`, workers of workerHostWeight 0 are left out.
   void CollectEligible(const SelectRequest& request, bool host_weighted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    // Without exclusions, eligibility depends only on the members (fixed until the next
+    // Rebuild) and these two: the common pick reuses the list, O(1) before the rule's own walk.
+    const EligibleKey key{request.allow_overload, host_weighted};
+    if (request.exclude.empty() && eligible_key == key) return;
+    eligible_key.reset();
+    if (request.exclude.empty()) eligible_key = key;
     eligible.clear();
     for (size_t i = 0; i < members.size(); ++i) {
       const Member& member = members[i];

@@ -811,6 +811,24 @@ TEST(WorkerSelectorTest, ExclusionCountsInTheRoundRobinIndex) {
   EXPECT_EQ(Pick(selector, view, request), "a:1");    // index 3 of a b c
 }
 
+TEST(WorkerSelectorTest, EachPickUsesItsOwnRequestsEligibility) {
+  // The selector keeps the eligible list between picks of one view: asking for OVERLOAD
+  // workers, then not, then excluding one, must each see their own list (index 0..3).
+  ClusterView view = MakeView({Worker("a:1"), Worker("b:1", NodeState::kOverload), Worker("c:1")});
+  WorkerSelector selector;
+  SelectRequest request = Request(SelectionStrategy::kRoundRobin);
+  SelectRequest overload = request;
+  overload.allow_overload = true;
+  SelectRequest without_c = request;
+  without_c.exclude = {"c:1"};
+  EXPECT_EQ(Pick(selector, view, request), "a:1");    // index 0 of a c
+  EXPECT_EQ(Pick(selector, view, overload), "b:1");   // index 1 of a b c
+  EXPECT_EQ(Pick(selector, view, request), "a:1");    // index 2 of a c
+  EXPECT_EQ(Pick(selector, view, without_c), "a:1");  // index 3 of a
+  EXPECT_EQ(Pick(selector, view, overload), "b:1");   // index 4 of a b c
+  EXPECT_EQ(Pick(selector, view, request), "c:1");    // index 5 of a c
+}
+
 // -----------------------------------------------------------------------------
 // Eligibility, every semantics and strategy
 
