@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "registry/registry.h"
 
@@ -49,7 +51,10 @@ void HealthReporter::Start() {
 }
 
 void HealthReporter::Schedule() {
-  executor_.PostAfter(interval_, [this] {
+  // Until the first SERVING, every kColdStartInterval: a cold start is SERVING within that of
+  // its first full read, not up to a whole interval later (docs/scale.md, "Cold start").
+  const absl::Duration next = served_once_ ? interval_ : std::min(interval_, kColdStartInterval);
+  executor_.PostAfter(next, [this] {
     Evaluate();
     Schedule();
   });
@@ -67,6 +72,7 @@ void HealthReporter::Evaluate() {
   }
   if (changed) {
     reported_ = true;
+    served_once_ = served_once_ || serving;
     serving_.store(serving);
     if (health_ != nullptr) {
       for (const char* service : kServices) health_->SetServingStatus(service, serving);

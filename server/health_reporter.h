@@ -3,8 +3,8 @@
 // ClusterManager::freshness() says the registry was read fully, the session is CONNECTED, the
 // view is not stale and rosterd can read the registry with its credentials (no access
 // problem); NOT_SERVING otherwise, with the reason (reason(), GET /healthz). Re-evaluated every
-// `interval` on its own SerialExecutor and written only on a change (each transition, and each
-// new reason, is logged once).
+// `interval` (every kColdStartInterval until the first SERVING) on its own SerialExecutor and
+// written only on a change (each transition, and each new reason, is logged once).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -24,6 +24,8 @@ namespace roster::server {
 
 class HealthReporter {
  public:
+  // How often the status is evaluated before the first SERVING (then every `interval`).
+  static constexpr absl::Duration kColdStartInterval = absl::Milliseconds(10);
   // The service names whose status is reported.
   static constexpr const char* kServices[] = {"", "roster.v1.Roster"};
 
@@ -62,7 +64,8 @@ class HealthReporter {
   grpc::HealthCheckServiceInterface* const health_;
   const absl::Duration interval_;
   std::atomic<bool> serving_{false};
-  bool reported_ = false;  // confined to executor_: a status was written at least once
+  bool reported_ = false;     // confined to executor_: a status was written at least once
+  bool served_once_ = false;  // confined to executor_: SERVING was reported at least once
   mutable absl::Mutex reason_mu_;
   std::string reason_ ABSL_GUARDED_BY(reason_mu_);
   SerialExecutor executor_;
