@@ -205,7 +205,12 @@ void ClusterManager::Enqueue(InboxItem item) {
 }
 
 void ClusterManager::DrainInbox() {
-  std::vector<InboxItem> items;
+  State& s = *state_;
+  s.executor.AssertCurrent();
+  // The inbox takes the spare buffer's capacity, and this batch's becomes the next spare: a
+  // steady stream of events allocates no inbox at all.
+  constexpr size_t kMaxSpareInbox = 16384;
+  std::vector<InboxItem> items = std::move(s.spare_inbox);
   {
     absl::MutexLock lock(&inbox_mu_);
     items.swap(inbox_);
@@ -221,6 +226,8 @@ void ClusterManager::DrainInbox() {
       ApplyEvent(item.source, *item.event, now, wall_now);
     }
   }
+  items.clear();
+  if (items.capacity() <= kMaxSpareInbox) s.spare_inbox = std::move(items);
   Publish(/*tick=*/false);
 }
 

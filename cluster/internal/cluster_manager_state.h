@@ -125,6 +125,9 @@ struct ClusterManager::State {
   ViewChanges held ABSL_GUARDED_BY(executor);
   absl::Time last_published ABSL_GUARDED_BY(executor) = absl::InfinitePast();
   SerialExecutor::TimerId held_timer ABSL_GUARDED_BY(executor) = 0;
+  // DrainInbox()'s other buffer: empty between drains, keeping its capacity (up to
+  // kMaxSpareInbox items), so that the inbox and it trade places without reallocating.
+  std::vector<InboxItem> spare_inbox ABSL_GUARDED_BY(executor);
   // When the subscriptions were started (the cold start's reference).
   absl::Time started_at ABSL_GUARDED_BY(executor);
   // The timer for the tables' next deadline (ClusterManager::ArmDeadlineTimer()), and when it
