@@ -1,5 +1,9 @@
 #include "cluster/cluster_manager.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -460,6 +464,11 @@ void ClusterManager::CommitFreshness(bool view_synced, const PublishTiming& timi
               << absl::FormatDuration(timing.began - s.started_at) << ", decode and derive "
               << absl::FormatDuration(timing.collected - timing.began) << ", build and publish "
               << absl::FormatDuration(timing.built - timing.collected) << ")";
+#ifdef __GLIBC__
+    // The first full read held every znode's reply at once (RegistryOptions::max_in_flight):
+    // hand the freed heap back rather than carry it as RSS for the process's life.
+    malloc_trim(0);
+#endif
   }
 }
 
