@@ -1,7 +1,16 @@
 #include "server/flags.h"
 
+#include <fnmatch.h>
 #include <gflags/gflags.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "server/daemon_options.h"
 
 namespace {
@@ -294,6 +303,137 @@ absl::StatusOr<DaemonOptions> DaemonOptionsFromFlags() {
   options.self_preservation_max_hold_ms = FLAGS_self_preservation_max_hold_ms;
   if (absl::Status status = options.Validate(); !status.ok()) return status;
   return options;
+}
+
+namespace {
+
+// gflags follows nested --flagfile lines without a bound; so far, and no further.
+constexpr int kMaxFlagfileDepth = 8;
+
+struct FlagfileChecker {
+  std::string program;       // args[0]
+  std::string program_base;  // its base name
+  std::vector<std::string> undefok;
+
+  // A flagfile section applies to this program when one of its header's globs matches the
+  // program's path or base name (gflags: fnmatch with FNM_PATHNAME on both).
+  bool SectionApplies(absl::string_view header) const {
+    for (absl::string_view glob : absl::StrSplit(header, ' ', absl::SkipEmpty())) {
+      const std::string pattern(glob);
+      if (fnmatch(pattern.c_str(), program.c_str(), FNM_PATHNAME) == 0 ||
+          fnmatch(pattern.c_str(), program_base.c_str(), FNM_PATHNAME) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Checks one flag line, `line` without its leading dashes: "" when gflags applies it.
+  std::string ProblemWith(absl::string_view line) const {
+    const size_t equals = line.find('=');
+    const std::string name(line.substr(0, equals));
+    const bool has_value = equals != absl::string_view::npos;
+    for (const std::string& allowed : undefok) {
+      if (name == allowed) return "";
+    }
+    gflags::CommandLineFlagInfo info;
+    if (gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
+      if (has_value || info.type == "bool") return "";
+      return absl::StrCat("--", name, " has no value (write --", name, "=VALUE)");
+    }
+    // --nofoo sets the boolean foo to false.
+    if (absl::StartsWith(name, "no") && !has_value &&
+        gflags::GetCommandLineFlagInfo(name.c_str() + 2, &info) && info.type == "bool") {
+      return "";
+    }
+    return absl::StrCat("--", name, " is not a flag of ", program_base,
+                        name == absl::StripTrailingAsciiWhitespace(name)
+                            ? " (--helpfull lists them)"
+                            : " (the name ends in white space)");
+  }
+
+  absl::Status CheckFile(const std::string& path, int depth) const {
+    if (depth > kMaxFlagfileDepth) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": flagfiles nested more than ", kMaxFlagfileDepth, " deep"));
+    }
+    std::ifstream in(path);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot be read"));
+    std::stringstream contents;
+    contents << in.rdbuf();
+    bool applies = true;
+    bool in_header = false;
+    int number = 0;
+    for (absl::string_view line : absl::StrSplit(contents.str(), '\n')) {
+      ++number;
+      line = absl::StripLeadingAsciiWhitespace(line);
+      if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
+      if (line.empty() || line[0] == '#') continue;
+      if (line[0] != '-') {
+        // A header line of program-name globs; consecutive header lines form one header.
+        if (!in_header) applies = false;
+        in_header = true;
+        applies = applies || SectionApplies(line);
+        continue;
+      }
+      in_header = false;
+      if (!applies) continue;
+      line.remove_prefix(absl::StartsWith(line, "--") ? 2 : 1);
+      if (std::string problem = ProblemWith(line); !problem.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", problem));
+      }
+      if (absl::ConsumePrefix(&line, "flagfile=")) {
+        for (absl::string_view nested : absl::StrSplit(line, ',', absl::SkipEmpty())) {
+          if (absl::Status status = CheckFile(std::string(nested), depth + 1); !status.ok()) {
+            return status;
+          }
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+};
+
+// The values of --flagfile on a command line: --flagfile=A,B or --flagfile A, with one or two
+// dashes, up to a lone "--".
+std::vector<std::string> FlagfilesOf(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "-")) continue;
+    absl::ConsumePrefix(&arg, "-");
+    absl::string_view value;
+    if (absl::ConsumePrefix(&arg, "flagfile=")) {
+      value = arg;
+    } else if (arg == "flagfile" && i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      continue;
+    }
+    for (absl::string_view file : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+      files.emplace_back(file);
+    }
+  }
+  return files;
+}
+
+}  // namespace
+
+absl::Status CheckFlagfiles(const std::vector<std::string>& args) {
+  FlagfileChecker checker;
+  checker.program = args.empty() ? "" : args[0];
+  const size_t slash = checker.program.rfind('/');
+  checker.program_base =
+      slash == std::string::npos ? checker.program : checker.program.substr(slash + 1);
+  std::string undefok;
+  if (gflags::GetCommandLineOption("undefok", &undefok)) {
+    checker.undefok = absl::StrSplit(undefok, ',', absl::SkipEmpty());
+  }
+  for (const std::string& file : FlagfilesOf(args)) {
+    if (absl::Status status = checker.CheckFile(file, 0); !status.ok()) return status;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace roster::server

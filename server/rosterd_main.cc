@@ -3,6 +3,8 @@
 #include <glog/logging.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "roster_version.h"
@@ -20,10 +22,16 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "rosterd --registry=zk://127.0.0.1:2181/dolphinscheduler --listen=127.0.0.1:9090\n"
       "Serves a consistent, versioned view of a DolphinScheduler cluster over gRPC.");
-  gflags::SetVersionString(ROSTER_VERSION_STRING);  // `rosterd --version`
+  gflags::SetVersionString(ROSTER_VERSION_STRING);         // `rosterd --version`
+  const std::vector<std::string> args(argv, argv + argc);  // before gflags removes its flags
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   google::InitGoogleLogging(argv[0]);
   google::InstallFailureSignalHandler();
+
+  if (absl::Status status = roster::server::CheckFlagfiles(args); !status.ok()) {
+    std::cerr << "rosterd: " << status.message() << std::endl;
+    return 2;
+  }
 
   absl::StatusOr<roster::server::DaemonOptions> options = roster::server::DaemonOptionsFromFlags();
   if (!options.ok()) {

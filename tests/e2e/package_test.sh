@@ -119,8 +119,9 @@ out=$("$rosterd" --version 2>&1) || fail "rosterd --version exited $?: $out"
 out=$("$rosterctl" --version) || fail "rosterctl --version exited $?"
 [[ "$out" == "rosterctl version $version"* ]] || fail "rosterctl --version: $out"
 
-# Every flag the example sets (commented ones too) is one of rosterd's: gflags skips unknown
-# names in a --flagfile, so a misspelt flag would be ignored without a word.
+# Every flag the example sets (commented ones too) is one of rosterd's. rosterd refuses an
+# unknown name on a flagfile line (server/flags.h, CheckFlagfiles), but not on a commented one,
+# which an operator uncomments later.
 known=$("$rosterd" --helpxml 2>/dev/null | grep -o '<name>[^<]*</name>' | sed 's/<[^>]*>//g') || true
 grep -q '^registry$' <<<"$known" || fail "rosterd --helpxml lists no flags"
 set_flags=$(grep -oE '^#?--[a-z_0-9]+' "$root/usr/share/roster/examples/rosterd.flags" | sed 's/^#\?--//')

@@ -68,5 +68,21 @@ TEST(RosterdProcessTest, BadFlagsExitWithOneLine) {
   EXPECT_EQ(rosterd->LogTail(), "rosterd: --missed_heartbeats=0: must be in [1, 100]\n");
 }
 
+TEST(RosterdProcessTest, AMisspeltFlagInItsFlagfileStopsIt) {
+  // gflags itself skips unknown names in a flagfile: rosterd would run with the default.
+  TempDir dir("rosterd");
+  const std::string flagfile = dir.Child("rosterd.flags");
+  WriteFileOrDie(flagfile, "--registry=memory://\n--heartbeat_intervall_ms=5000\n");
+  Subprocess::Options options;
+  options.argv = {ROSTERD_PATH, "--flagfile=" + flagfile, "--listen=127.0.0.1:0"};
+  options.log_path = dir.Child("rosterd.log");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Subprocess> rosterd, Subprocess::Start(options));
+  ASSERT_OK_AND_ASSIGN(int status, rosterd->Wait(absl::Seconds(30)));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << DescribeExitStatus(status);
+  EXPECT_EQ(rosterd->LogTail(), absl::StrCat("rosterd: ", flagfile,
+                                             ":2: --heartbeat_intervall_ms is not a flag of "
+                                             "rosterd (--helpfull lists them)\n"));
+}
+
 }  // namespace
 }  // namespace roster::testing
