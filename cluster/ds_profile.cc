@@ -142,7 +142,9 @@ DsDetection DetectDsVersion(DsVersion configured, const std::vector<NodeEvidence
       any_master = true;
     }
   }
-  if (!nodes.empty()) evidence.push_back(absl::StrCat(nodes.size(), " node heartbeat(s)"));
+  // Not how many: a node of the same release joining or leaving changes nothing about the release,
+  // and a changed reason would be a PROFILE_CHANGED event for every watcher.
+  if (!nodes.empty()) evidence.push_back("the nodes' heartbeats");
   if (all != 0) {
     d.version = Newest(all);
     d.reason = evidence.empty() ? "no evidence in the registry yet: assumed the newest release"

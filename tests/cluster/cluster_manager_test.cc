@@ -600,6 +600,40 @@ TEST_F(ClusterManagerTest, WatchersGetEveryChangeInOrderAndCanResume) {
   }
 }
 
+// Nodes of the release already detected joining and leaving change nothing about the release:
+// watchers see their NODE_* and SLOTS_CHANGED events, and no PROFILE_CHANGED with them.
+TEST_F(ClusterManagerTest, NodesJoiningAndLeavingLeaveTheDetectedReleaseAlone) {
+  RegisterMaster("10.0.0.1:5678");
+  RegisterWorker("10.0.0.21:1234");
+  ClusterOptions options = Options();
+  options.dolphinscheduler_version = DsVersion::kAuto;
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 1);
+  const DsDetection before = manager->view()->dolphinscheduler;
+  ASSERT_TRUE(before.detected);
+
+  Recorder recorder;
+  auto watch = recorder.Watch(manager, manager->view()->version);
+  RegisterMaster("10.0.0.2:5678");
+  RegisterWorker("10.0.0.22:1234");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.22:1234") == NodeState::kRunning &&
+                    StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678") == NodeState::kRunning);
+  Kill("10.0.0.21:1234");
+  Kill("10.0.0.2:5678");
+  ASSERT_EVENTUALLY(StateOf(*manager, NodeRole::kWorker, "10.0.0.21:1234") == NodeState::kOffline &&
+                    StateOf(*manager, NodeRole::kMaster, "10.0.0.2:5678") == NodeState::kOffline);
+  ASSERT_EVENTUALLY(recorder.last_version() == manager->view()->version);
+
+  absl::MutexLock lock(&recorder.mu);
+  int slot_changes = 0;
+  for (const ClusterChange& change : recorder.changes) {
+    EXPECT_NE(change.kind, ClusterChange::Kind::kProfileChanged) << "at " << change.version;
+    slot_changes += change.kind == ClusterChange::Kind::kSlotsChanged;
+  }
+  EXPECT_GE(slot_changes, 2) << "a master joined and left";
+  EXPECT_EQ(manager->view()->dolphinscheduler, before) << manager->view()->dolphinscheduler.reason;
+}
+
 TEST_F(ClusterManagerTest, WatcherTooFarBehindStartsFromASnapshot) {
   ClusterOptions options = Options();
   options.change_log_capacity = 4;
