@@ -81,7 +81,7 @@ void EtcdRegistry::Shutdown() {
   executor_.Post([this, &stepped, &revoked] {
     executor_.AssertCurrent();
     revoked_ = &revoked;
-    Step(SessionInput::kShutdown);
+    Step(internal::SessionInput::kShutdown);
     if (!revoking_) {  // no lease to revoke
       revoked_ = nullptr;
       revoked.Notify();

@@ -18,11 +18,11 @@
 #include "registry/etcd/etcd_rpc.h"
 #include "registry/etcd/etcd_txn.h"
 #include "registry/etcd/etcd_txn_queue.h"
+#include "registry/internal/session_state_machine.h"
 #include "registry/internal/subscription_set.h"
 #include "registry/internal/watch_backend.h"
 #include "registry/registry.h"
 #include "registry/registry_factory.h"
-#include "registry/zookeeper/session_state_machine.h"
 #include "util/executor.h"
 
 namespace roster::registry::etcd_internal {
@@ -157,7 +157,7 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   }
 
   bool closed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
-    return session_.phase() == SessionPhase::kClosed;
+    return session_.phase() == internal::SessionPhase::kClosed;
   }
 
   // ---- internal::WatchBackend, and the reads behind Get/GetChildren/Exists ----
@@ -217,7 +217,7 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   void ScheduleReopen(bool keepalive) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void UpdateConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
 
-  void Step(SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
+  void Step(internal::SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void Announce(SessionEventType type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void RenewSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
   void CloseSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_);
@@ -249,7 +249,7 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   std::atomic<bool> shut_down_{false};
 
   EtcdTxnQueue txns_ ABSL_GUARDED_BY(executor_);
-  SessionStateMachine session_ ABSL_GUARDED_BY(executor_);
+  internal::SessionStateMachine session_ ABSL_GUARDED_BY(executor_);
   uint64_t generation_ ABSL_GUARDED_BY(executor_) = 0;  // the session number
   int64_t lease_id_ ABSL_GUARDED_BY(executor_) = 0;     // 0: none granted yet
   bool granting_ ABSL_GUARDED_BY(executor_) = false;

@@ -102,7 +102,7 @@ void EtcdRegistry::OnKeepAlive(uint64_t epoch, const pb::LeaseKeepAliveResponse&
     keepalive_.reset();
     lease_alive_ = false;
     connected_ = false;
-    Step(SessionInput::kExpired);
+    Step(internal::SessionInput::kExpired);
     return;
   }
   if (!lease_alive_) {
@@ -264,24 +264,26 @@ void EtcdRegistry::UpdateConnected() {
   const bool now = lease_alive_ && watching_;
   if (now == connected_) return;
   connected_ = now;
-  Step(now ? SessionInput::kHandleConnected : SessionInput::kHandleDisconnected);
+  Step(now ? internal::SessionInput::kHandleConnected
+           : internal::SessionInput::kHandleDisconnected);
 }
 
-void EtcdRegistry::Step(SessionInput input) {
-  const SessionPhase from = session_.phase();
-  absl::StatusOr<SessionStep> step = session_.Apply(input, options_.clock->Now());
+void EtcdRegistry::Step(internal::SessionInput input) {
+  const internal::SessionPhase from = session_.phase();
+  absl::StatusOr<internal::SessionStep> step = session_.Apply(input, options_.clock->Now());
   if (!step.ok()) {
     LOG(WARNING) << "registry '" << options_.name << "': " << step.status().message();
     return;
   }
-  VLOG(1) << "registry '" << options_.name << "': session phase " << SessionPhaseName(from)
-          << " -> " << SessionPhaseName(step->to) << " on " << SessionInputName(input);
-  if (step->actions & kCancelLossTimer) CancelLossTimer();
-  if (step->actions & kCloseHandle) CloseSession();
-  if (step->actions & kAnnounce) Announce(*step->announce);
-  if (step->actions & kRenewSession) RenewSession();
-  if (step->actions & kStartRestore) StartRestore();
-  if (step->actions & kArmLossTimer) ArmLossTimer();
+  VLOG(1) << "registry '" << options_.name << "': session phase "
+          << internal::SessionPhaseName(from) << " -> " << internal::SessionPhaseName(step->to)
+          << " on " << internal::SessionInputName(input);
+  if (step->actions & internal::kCancelLossTimer) CancelLossTimer();
+  if (step->actions & internal::kCloseHandle) CloseSession();
+  if (step->actions & internal::kAnnounce) Announce(*step->announce);
+  if (step->actions & internal::kRenewSession) RenewSession();
+  if (step->actions & internal::kStartRestore) StartRestore();
+  if (step->actions & internal::kArmLossTimer) ArmLossTimer();
 }
 
 void EtcdRegistry::Announce(SessionEventType type) {
@@ -310,7 +312,8 @@ void EtcdRegistry::Announce(SessionEventType type) {
       detail = "registry shut down";
       break;
   }
-  SessionEvent event{type, generation_, lease_id_, SessionStateAfter(type), std::move(detail)};
+  SessionEvent event{type, generation_, lease_id_, internal::SessionStateAfter(type),
+                     std::move(detail)};
   {
     absl::MutexLock lock(&info_mu_);
     event.sequence = ++info_.events;
@@ -344,7 +347,7 @@ void EtcdRegistry::ArmLossTimer() {
       executor_.PostAfter(session_.loss_deadline() - options_.clock->Now(), [this, epoch] {
         executor_.AssertCurrent();
         loss_timer_ = 0;
-        if (epoch == loss_epoch_) Step(SessionInput::kLossTimeout);
+        if (epoch == loss_epoch_) Step(internal::SessionInput::kLossTimeout);
       });
 }
 
@@ -357,7 +360,7 @@ void EtcdRegistry::CancelLossTimer() {
 void EtcdRegistry::StartRestore() {
   restoring_.clear();
   for (const auto& [path, ephemeral] : ephemerals_) restoring_.insert(path);
-  if (restoring_.empty()) return Step(SessionInput::kRestoreDone);
+  if (restoring_.empty()) return Step(internal::SessionInput::kRestoreDone);
   LOG(INFO) << "registry '" << options_.name << "': re-creating " << restoring_.size()
             << " ephemeral node(s) with lease " << LeaseString(lease_id_);
   const std::set<std::string> paths = restoring_;
@@ -398,7 +401,7 @@ void EtcdRegistry::Restore(const std::string& path, absl::Duration backoff) {
 
 void EtcdRegistry::RestoreDone(const std::string& path) {
   if (restoring_.erase(path) == 0 || !restoring_.empty()) return;
-  Step(SessionInput::kRestoreDone);
+  Step(internal::SessionInput::kRestoreDone);
 }
 
 }  // namespace roster::registry::etcd_internal

@@ -17,9 +17,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
+#include "registry/internal/session_state_machine.h"
 #include "registry/internal/subscription_set.h"
 #include "registry/internal/watch_backend.h"
-#include "registry/zookeeper/session_state_machine.h"
 #include "registry/zookeeper/watch_ledger.h"
 #include "registry/zookeeper/zk_handle.h"
 #include "registry/zookeeper/zk_request_queue.h"
@@ -462,7 +462,7 @@ class ZooKeeperRegistry final : public Registry,
   // ---- Session (on the executor, or in Start() before the executor runs) ----
 
   bool closed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
-    return session_.phase() == SessionPhase::kClosed;
+    return session_.phase() == internal::SessionPhase::kClosed;
   }
 
   // A handle for session `generation_`, adopted by the request queue.
@@ -490,19 +490,19 @@ class ZooKeeperRegistry final : public Registry,
         absl::MutexLock lock(&info_mu_);
         credentials_ = ZooKeeperSessionCredentials{session_id_, handle_->password()};
       }
-      Step(SessionInput::kHandleConnected);
+      Step(internal::SessionInput::kHandleConnected);
     } else if (state == ZOO_CONNECTING_STATE || state == ZOO_ASSOCIATING_STATE) {
       DropWatchesIfTooMany();
-      Step(SessionInput::kHandleDisconnected);
+      Step(internal::SessionInput::kHandleDisconnected);
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
       LOG(WARNING) << "registry '" << options_.name << "': ZooKeeper session "
                    << SessionIdString(session_id_) << " expired; starting a new session";
-      Step(SessionInput::kExpired);
+      Step(internal::SessionInput::kExpired);
     } else if (state == ZOO_AUTH_FAILED_STATE) {
       LOG(ERROR) << "registry '" << options_.name
                  << "': ZooKeeper rejected our credentials; the registry stops here (check the "
                     "ZooKeeper digest credentials, --zk_digest_file)";
-      Step(SessionInput::kAuthFailed);
+      Step(internal::SessionInput::kAuthFailed);
     } else {
       VLOG(1) << "registry '" << options_.name << "': ignoring session state " << state;
     }
@@ -511,28 +511,29 @@ class ZooKeeperRegistry final : public Registry,
   // Feeds `input` to the session state machine and carries out the step's actions in the
   // order of SessionAction. An action may feed another input (kStartRestore with nothing to
   // re-create feeds kRestoreDone); no row pairs it with a later action.
-  void Step(SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
-    const SessionPhase from = session_.phase();
-    absl::StatusOr<SessionStep> step = session_.Apply(input, options_.clock->Now());
+  void Step(internal::SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    const internal::SessionPhase from = session_.phase();
+    absl::StatusOr<internal::SessionStep> step = session_.Apply(input, options_.clock->Now());
     if (!step.ok()) {
       LOG(WARNING) << "registry '" << options_.name << "': " << step.status().message();
       return;
     }
-    VLOG(1) << "registry '" << options_.name << "': session phase " << SessionPhaseName(from)
-            << " -> " << SessionPhaseName(step->to) << " on " << SessionInputName(input);
-    if (step->actions & kCancelLossTimer) CancelLossTimer();
-    if (step->actions & kCloseHandle) CloseHandle(input);
-    if (step->actions & kAnnounce) Announce(*step->announce);
-    if (step->actions & kRenewSession) RenewSession();
-    if (step->actions & kStartRestore) StartRestore();
-    if (step->actions & kArmLossTimer) ArmLossTimer();
+    VLOG(1) << "registry '" << options_.name << "': session phase "
+            << internal::SessionPhaseName(from) << " -> " << internal::SessionPhaseName(step->to)
+            << " on " << internal::SessionInputName(input);
+    if (step->actions & internal::kCancelLossTimer) CancelLossTimer();
+    if (step->actions & internal::kCloseHandle) CloseHandle(input);
+    if (step->actions & internal::kAnnounce) Announce(*step->announce);
+    if (step->actions & internal::kRenewSession) RenewSession();
+    if (step->actions & internal::kStartRestore) StartRestore();
+    if (step->actions & internal::kArmLossTimer) ArmLossTimer();
   }
 
   // Shutdown or rejected credentials: every request fails, and the handle is closed (on
   // shutdown, zookeeper_close() makes the server delete our ephemerals now rather than after
   // the session timeout).
-  void CloseHandle(SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
-    if (input == SessionInput::kShutdown) {
+  void CloseHandle(internal::SessionInput input) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    if (input == internal::SessionInput::kShutdown) {
       if (reopen_timer_ != 0) executor_.Cancel(reopen_timer_);
       reopen_timer_ = 0;
       requests_.Close(absl::StatusCode::kCancelled,
@@ -628,7 +629,7 @@ class ZooKeeperRegistry final : public Registry,
         detail = "registry shut down";
         break;
     }
-    Deliver(type, SessionStateAfter(type), generation_, std::move(detail));
+    Deliver(type, internal::SessionStateAfter(type), generation_, std::move(detail));
   }
 
   void Deliver(SessionEventType type, SessionState state, uint64_t session, std::string detail)
@@ -665,7 +666,7 @@ class ZooKeeperRegistry final : public Registry,
         executor_.PostAfter(session_.loss_deadline() - options_.clock->Now(), [this, epoch] {
           executor_.AssertCurrent();
           loss_timer_ = 0;
-          if (epoch == loss_epoch_) Step(SessionInput::kLossTimeout);
+          if (epoch == loss_epoch_) Step(internal::SessionInput::kLossTimeout);
         });
   }
 
@@ -680,7 +681,7 @@ class ZooKeeperRegistry final : public Registry,
     restoring_.clear();
     for (const auto& [path, ephemeral] : ephemerals_) restoring_.insert(path);
     if (restoring_.empty()) {
-      Step(SessionInput::kRestoreDone);
+      Step(internal::SessionInput::kRestoreDone);
       return;
     }
     LOG(INFO) << "registry '" << options_.name << "': re-creating " << restoring_.size()
@@ -755,11 +756,11 @@ class ZooKeeperRegistry final : public Registry,
 
   void RestoreDone(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     if (restoring_.erase(path) == 0 || !restoring_.empty()) return;
-    Step(SessionInput::kRestoreDone);
+    Step(internal::SessionInput::kRestoreDone);
   }
 
   void ShutdownOnExecutor() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
-    Step(SessionInput::kShutdown);
+    Step(internal::SessionInput::kShutdown);
   }
 
   const std::string connect_string_;
@@ -786,7 +787,7 @@ class ZooKeeperRegistry final : public Registry,
   WatchLedger watches_ ABSL_GUARDED_BY(executor_);
   // The current handle's session number.
   uint64_t generation_ ABSL_GUARDED_BY(executor_) = 0;
-  SessionStateMachine session_ ABSL_GUARDED_BY(executor_);
+  internal::SessionStateMachine session_ ABSL_GUARDED_BY(executor_);
   int64_t session_id_ ABSL_GUARDED_BY(executor_) = 0;
   absl::Duration negotiated_timeout_ ABSL_GUARDED_BY(executor_);
   std::set<int64_t> previous_session_ids_ ABSL_GUARDED_BY(executor_);

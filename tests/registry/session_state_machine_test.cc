@@ -3,7 +3,7 @@
 // ever connected, session announced, restore pending, last delivered state), so the table
 // provably keeps the registry's behaviour; which inputs are refused, from a rule written here;
 // and Apply() with the times it is given (published state, suspension, loss deadline).
-#include "registry/zookeeper/session_state_machine.h"
+#include "registry/internal/session_state_machine.h"
 
 #include <array>
 #include <optional>
@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 
-namespace roster::registry {
+namespace roster::registry::internal {
 namespace {
 
 using ::roster::testing::StatusIs;
@@ -354,4 +354,4 @@ TEST_F(SessionStateMachineTest, AfterAnAuthFailureOnlyTheShutdownIsAnnounced) {
 }
 
 }  // namespace
-}  // namespace roster::registry
+}  // namespace roster::registry::internal

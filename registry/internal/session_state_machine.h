@@ -1,5 +1,6 @@
-// SessionStateMachine: ZooKeeperRegistry's view of its ZooKeeper session, as a pure value
-// class.
+// SessionStateMachine: a registry's view of its session, as a pure value class. ZooKeeperRegistry
+// drives it with its ZooKeeper session, EtcdRegistry with its lease (registry/etcd), so both
+// registries announce the same session events in the same order.
 //
 // The C client reports connection states of one handle (connected, connecting, expired, auth
 // failed); the registry adds its own steps: after a new session connects, the ephemerals it
@@ -28,7 +29,7 @@
 // A session is "announced" (listeners heard kConnected for it) in CONNECTED, SUSPENDED and
 // LOST; only those phases announce kSuspended, kReconnected, kLost or kExpired.
 //
-// Thread-safety: a value; not thread-safe. Owned and driven by ZooKeeperRegistry on its
+// Thread-safety: a value; not thread-safe. Owned and driven by its registry on the registry's
 // executor.
 #pragma once
 
@@ -40,7 +41,7 @@
 #include "absl/time/time.h"
 #include "registry/registry.h"
 
-namespace roster::registry {
+namespace roster::registry::internal {
 
 enum class SessionPhase {
   kConnecting,        // a handle for a new session (the first, or after an expiry), not
@@ -139,4 +140,4 @@ class SessionStateMachine {
   absl::Duration loss_timeout_ = absl::ZeroDuration();
 };
 
-}  // namespace roster::registry
+}  // namespace roster::registry::internal

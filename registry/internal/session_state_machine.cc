@@ -1,9 +1,9 @@
-#include "registry/zookeeper/session_state_machine.h"
+#include "registry/internal/session_state_machine.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace roster::registry {
+namespace roster::registry::internal {
 namespace {
 
 using P = SessionPhase;
@@ -219,4 +219,4 @@ bool SessionStateMachine::terminal() const {
   return phase_ == P::kAuthFailed || phase_ == P::kClosed;
 }
 
-}  // namespace roster::registry
+}  // namespace roster::registry::internal
