@@ -137,26 +137,29 @@ std::vector<std::string> SelfPreservation::Triggered(
   for (const Population& p : populations) {
     const std::map<std::string, size_t>& fresh =
         p.role == NodeRole::kMaster ? fresh_masters : fresh_workers;
-    // Up in the previous view (held copies included), plus those it already shows lost.
-    int nodes = 0;
-    for (const NodeInfoPtr& node : *p.members) {
-      if (!IsDown(*node) && !node->drained) ++nodes;
-    }
     std::vector<std::string> lost;
     const NodeInfo* example = nullptr;
+    int lost_not_shown = 0;  // lost, and already down in the previous view
     for (const auto& [address, loss] : losses_) {
       if (loss.role != p.role || !InGroup(*loss.last_good, p.group)) continue;
       lost.push_back(address);
-      if (fresh.count(address) == 0) ++nodes;
+      if (fresh.count(address) == 0) ++lost_not_shown;
       if (example == nullptr) example = loss.seen.get();
+    }
+    // Only a population with a loss in the window is counted: O(its members), so a wave in
+    // one group does not walk every group on each publish.
+    if (lost.empty()) continue;
+    // Up in the previous view (held copies included), plus those it already shows lost.
+    int nodes = lost_not_shown;
+    for (const NodeInfoPtr& node : *p.members) {
+      if (!IsDown(*node) && !node->drained) ++nodes;
     }
     int held = 0;
     for (const auto& [address, h] : held_) {
       if (h.role == p.role && InGroup(*h.shown, p.group)) ++held;
     }
     const int gone = static_cast<int>(lost.size()) + held;
-    if (lost.empty() || nodes < options_.min_nodes ||
-        gone <= options_.fraction * static_cast<double>(nodes)) {
+    if (nodes < options_.min_nodes || gone <= options_.fraction * static_cast<double>(nodes)) {
       continue;
     }
     (*reasons)[p.name] =
