@@ -98,9 +98,7 @@ absl::StatusOr<std::unique_ptr<DsDatabaseGroupSource>> DsDatabaseGroupSource::Cr
   settings.allow_shared_password_file = options.allow_shared_password_file;
   settings.connect_timeout = options.connect_timeout;
   settings.query_timeout = options.query_timeout;
-  std::unique_ptr<GroupFetcher> fetcher = uri.kind == DatabaseUri::Kind::kPostgreSql
-                                              ? NewPostgresFetcher(std::move(settings))
-                                              : NewMySqlFetcher(std::move(settings));
+  auto fetcher = std::make_unique<WorkerGroupTable>(std::move(settings));
   return std::unique_ptr<DsDatabaseGroupSource>(
       new DsDatabaseGroupSource(std::move(polling), std::move(fetcher)));
 }

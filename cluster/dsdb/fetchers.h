@@ -1,7 +1,6 @@
-// The database clients behind DsDatabaseGroupSource: one GroupFetcher per database kind, which
-// is also its WorkerGroupWriter (worker_group_writer.h). Internal to cluster/dsdb; the only
-// files that include libpq or MariaDB Connector/C headers are postgres_fetcher.cc and
-// mysql_fetcher.cc.
+// The database client behind DsDatabaseGroupSource: a GroupFetcher that is also a
+// WorkerGroupWriter (worker_group_writer.h), on a SqlClient (sql_client.h) for either kind of
+// database. Internal to cluster/dsdb.
 //
 // Thread-safety: a fetcher is used from one thread at a time (the source's executor).
 #pragma once
@@ -16,22 +15,34 @@
 
 namespace roster::cluster::dsdb {
 
+class SqlClient;
+
 // The query DolphinScheduler's WorkerGroupMapper.queryAllWorkerGroup runs, reduced to the two
 // columns it uses (WorkerGroupMapper.xml @ 3.2.2-release).
 inline constexpr char kWorkerGroupQuery[] = "SELECT name, addr_list FROM t_ds_worker_group";
 
 struct ConnectionSettings {
   DatabaseUri uri;
-  std::string password_file;  // empty: no password
+  std::string password_file;  // empty: no password; read again at each connection
   bool allow_shared_password_file = false;
   absl::Duration connect_timeout;
   absl::Duration query_timeout;
 };
 
-std::unique_ptr<GroupFetcher> NewPostgresFetcher(ConnectionSettings settings);
-std::unique_ptr<GroupFetcher> NewMySqlFetcher(ConnectionSettings settings);
-// The same clients, writing (worker_group_writer.h).
-std::unique_ptr<WorkerGroupWriter> NewPostgresWriter(ConnectionSettings settings);
-std::unique_ptr<WorkerGroupWriter> NewMySqlWriter(ConnectionSettings settings);
+// Reads t_ds_worker_group (GroupFetcher) and writes it (WorkerGroupWriter).
+class WorkerGroupTable final : public GroupFetcher, public WorkerGroupWriter {
+ public:
+  explicit WorkerGroupTable(ConnectionSettings settings);
+  ~WorkerGroupTable() override;
+
+  std::string Describe() const override;
+  absl::StatusOr<GroupFetch> Fetch() override;
+  absl::Status CreateTable() override;
+  absl::Status Upsert(absl::string_view name, absl::string_view addr_list) override;
+
+ private:
+  const DatabaseUri::Kind kind_;
+  const std::unique_ptr<SqlClient> sql_;
+};
 
 }  // namespace roster::cluster::dsdb

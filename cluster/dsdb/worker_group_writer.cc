@@ -16,8 +16,7 @@ absl::StatusOr<std::unique_ptr<WorkerGroupWriter>> NewWorkerGroupWriter(
   settings.password_file = std::move(options.password_file);
   settings.connect_timeout = options.connect_timeout;
   settings.query_timeout = options.query_timeout;
-  if (settings.uri.kind == DatabaseUri::Kind::kMySql) return NewMySqlWriter(std::move(settings));
-  return NewPostgresWriter(std::move(settings));
+  return std::make_unique<WorkerGroupTable>(std::move(settings));
 }
 
 }  // namespace roster::cluster::dsdb

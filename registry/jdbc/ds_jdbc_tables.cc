@@ -10,6 +10,10 @@
 #include "util/status_macros.h"
 
 namespace roster::registry::jdbc {
+
+using cluster::dsdb::SqlClient;
+using cluster::dsdb::SqlRow;
+
 namespace {
 
 constexpr char kDataColumns[] =

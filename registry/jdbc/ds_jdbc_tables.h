@@ -24,7 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "registry/jdbc/sql_client.h"
+#include "cluster/dsdb/sql_client.h"
 
 namespace roster::registry::jdbc {
 
@@ -52,16 +52,17 @@ struct DsChangeEvent {
 inline constexpr int kEventBatch = 1000;
 
 // Every row, by key.
-absl::StatusOr<std::map<std::string, DsDataRow>> ReadAllRows(SqlClient& sql);
+absl::StatusOr<std::map<std::string, DsDataRow>> ReadAllRows(cluster::dsdb::SqlClient& sql);
 // The rows of `keys` that exist (at most kEventBatch keys).
-absl::StatusOr<std::map<std::string, DsDataRow>> ReadRows(SqlClient& sql,
+absl::StatusOr<std::map<std::string, DsDataRow>> ReadRows(cluster::dsdb::SqlClient& sql,
                                                           const std::vector<std::string>& keys);
 // max(id) of the change-event table; -1 when it is empty (as DS's
 // JdbcRegistryDataChanceEventRepository.getMaxJdbcRegistryDataChanceEventId).
-absl::StatusOr<int64_t> ReadMaxEventId(SqlClient& sql);
+absl::StatusOr<int64_t> ReadMaxEventId(cluster::dsdb::SqlClient& sql);
 // Up to kEventBatch events with id > `after`, in id order. An event whose JSON has no dataKey
 // is returned with an empty key (the caller falls back to a full read).
-absl::StatusOr<std::vector<DsChangeEvent>> ReadEventsAfter(SqlClient& sql, int64_t after);
+absl::StatusOr<std::vector<DsChangeEvent>> ReadEventsAfter(cluster::dsdb::SqlClient& sql,
+                                                           int64_t after);
 
 // The "dataKey" of an event's jdbc_registry_data (Jackson's JSON of JdbcRegistryDataDTO).
 // InvalidArgument naming what is wrong.

@@ -8,10 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "cluster/dsdb/sql_client.h"
 #include "glog/logging.h"
 #include "registry/jdbc/ds_jdbc_tables.h"
 #include "registry/jdbc/jdbc_mirror.h"
-#include "registry/jdbc/sql_client.h"
 #include "registry/memory/memory_registry.h"
 #include "util/executor.h"
 #include "util/status_macros.h"
@@ -51,12 +51,18 @@ class JdbcRegistry final : public Registry {
         reader_(std::make_unique<MemoryRegistry>(store_, "", ReaderOptions(options_))),
         mirror_(std::make_unique<jdbc::JdbcMirror>(store_)),
         poller_(options_.name + "-jdbc", options_.clock) {
-    jdbc::SqlClientOptions sql;
+    cluster::dsdb::SqlClientOptions sql;
     sql.uri = database;
-    sql.password = options_.jdbc_password;
+    if (!options_.jdbc_password.empty()) {
+      // Read once, at start (NewRegistry()); a copy lives in the client for reconnections.
+      sql.password = [password = options_.jdbc_password] {
+        return absl::StatusOr<std::string>(password);
+      };
+    }
+    sql.application_name = "rosterd-jdbc-registry";
     sql.connect_timeout = options_.operation_timeout;
     sql.query_timeout = options_.operation_timeout;
-    sql_ = jdbc::NewSqlClient(std::move(sql));
+    sql_ = cluster::dsdb::NewSqlClient(std::move(sql));
     std::fill(options_.jdbc_password.begin(), options_.jdbc_password.end(), '\0');
   }
 
@@ -241,7 +247,7 @@ class JdbcRegistry final : public Registry {
 
   // Poller state: on poller_ only.
   std::unique_ptr<jdbc::JdbcMirror> mirror_;
-  std::unique_ptr<jdbc::SqlClient> sql_;
+  std::unique_ptr<cluster::dsdb::SqlClient> sql_;
   std::map<std::string, DsDataRow> rows_;
   int64_t last_event_id_ = -1;
   absl::Time next_full_read_ = absl::InfinitePast();

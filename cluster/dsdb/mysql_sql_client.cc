@@ -1,5 +1,4 @@
-// SqlClient on MariaDB Connector/C (MySQL and MariaDB servers). The connection settings follow
-// cluster/dsdb/mysql_fetcher.cc.
+// SqlClient on MariaDB Connector/C (MySQL and MariaDB servers).
 #include <mysql.h>
 
 #include <algorithm>
@@ -10,9 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "registry/jdbc/sql_client.h"
+#include "cluster/dsdb/sql_client.h"
 
-namespace roster::registry::jdbc {
+namespace roster::cluster::dsdb {
 namespace {
 
 struct ResultDeleter {
@@ -96,6 +95,9 @@ class MySqlSqlClient final : public SqlClient {
   }
 
   absl::Status Connect() {
+    absl::StatusOr<std::string> read = options_.ReadPassword();
+    if (!read.ok()) return Error(read.status().message());
+    std::string password = *std::move(read);
     InitLibraryOnce();
     connection_ = mysql_init(nullptr);
     if (connection_ == nullptr) return Error("connect: out of memory");
@@ -111,9 +113,9 @@ class MySqlSqlClient final : public SqlClient {
     MYSQL* connected = mysql_real_connect(
         connection_, options_.uri.host.c_str(),
         options_.uri.user.empty() ? nullptr : options_.uri.user.c_str(),
-        options_.password.empty() ? nullptr : options_.password.c_str(),
-        options_.uri.database.c_str(), static_cast<unsigned int>(options_.uri.port),
-        /*unix_socket=*/nullptr, /*flags=*/0);
+        password.empty() ? nullptr : password.c_str(), options_.uri.database.c_str(),
+        static_cast<unsigned int>(options_.uri.port), /*unix_socket=*/nullptr, /*flags=*/0);
+    std::fill(password.begin(), password.end(), '\0');
     if (connected == nullptr) {
       absl::Status status = Error(absl::StrCat("connect: ", mysql_error(connection_)));
       Disconnect();
@@ -137,4 +139,4 @@ std::unique_ptr<SqlClient> NewMySqlSqlClient(SqlClientOptions options) {
   return std::make_unique<MySqlSqlClient>(std::move(options));
 }
 
-}  // namespace roster::registry::jdbc
+}  // namespace roster::cluster::dsdb

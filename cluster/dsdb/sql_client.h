@@ -1,14 +1,14 @@
 // SqlClient: the little of PostgreSQL (libpq) and MySQL / MariaDB (MariaDB Connector/C) that
-// the JDBC registry needs: run a statement, read rows of text, quote a literal. Connects
-// lazily, reconnects after any failure, and never blocks past the query timeout. Only
-// postgres_sql_client.cc and mysql_sql_client.cc include the client libraries' headers.
-//
-// (cluster/dsdb's fetchers hold the same connection code specialised to t_ds_worker_group;
-// folding them onto this client is a follow-up.)
+// roster needs of DolphinScheduler's database: run a statement, read rows of text, quote a
+// literal. Connects lazily, reconnects after any failure, and never blocks past the query
+// timeout. Its users: the worker groups of t_ds_worker_group (ds_database_group_source.h,
+// worker_group_writer.h) and the JDBC registry (registry/jdbc). Only postgres_sql_client.cc and
+// mysql_sql_client.cc include the client libraries' headers.
 //
 // Thread-safety: thread-compatible; a client is used from one thread at a time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,15 +20,22 @@
 #include "absl/time/time.h"
 #include "cluster/dsdb/database_uri.h"
 
-namespace roster::registry::jdbc {
+namespace roster::cluster::dsdb {
 
 // One row of text columns; nullopt for SQL NULL.
 using SqlRow = std::vector<std::optional<std::string>>;
 
 struct SqlClientOptions {
-  cluster::dsdb::DatabaseUri uri;
-  // The password, already read from its file (empty: none). Never logged.
-  std::string password;
+  DatabaseUri uri;
+  // Called at each connection for the password ("" or unset: none), so that a password file
+  // rotated while rosterd runs is read again. An error fails the connection with its message.
+  // The password is never logged, and wiped once the connection is made.
+  std::function<absl::StatusOr<std::string>()> password;
+  absl::StatusOr<std::string> ReadPassword() const {
+    return password ? password() : absl::StatusOr<std::string>("");
+  }
+  // PostgreSQL's application_name (pg_stat_activity): which part of rosterd is connected.
+  std::string application_name = "rosterd";
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration query_timeout = absl::Seconds(5);
 };
@@ -55,4 +62,4 @@ std::unique_ptr<SqlClient> NewMySqlSqlClient(SqlClientOptions options);
 // The client for options.uri.kind.
 std::unique_ptr<SqlClient> NewSqlClient(SqlClientOptions options);
 
-}  // namespace roster::registry::jdbc
+}  // namespace roster::cluster::dsdb

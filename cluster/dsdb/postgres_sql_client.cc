@@ -1,5 +1,4 @@
-// SqlClient on libpq. The connection settings and the non-blocking wait for a result follow
-// cluster/dsdb/postgres_fetcher.cc.
+// SqlClient on libpq.
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -13,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "registry/jdbc/sql_client.h"
+#include "cluster/dsdb/sql_client.h"
 
-namespace roster::registry::jdbc {
+namespace roster::cluster::dsdb {
 namespace {
 
 struct ResultDeleter {
@@ -140,6 +139,9 @@ class PostgresSqlClient final : public SqlClient {
   }
 
   absl::Status Connect() {
+    absl::StatusOr<std::string> read = options_.ReadPassword();
+    if (!read.ok()) return Error(read.status().message());
+    std::string password = *std::move(read);
     const std::string port = absl::StrCat(options_.uri.port);
     // libpq counts whole seconds and treats 1 as 2.
     const std::string connect_timeout =
@@ -155,21 +157,22 @@ class PostgresSqlClient final : public SqlClient {
                                      "options",
                                      "application_name",
                                      "tcp_user_timeout"};
-    std::vector<const char*> values = {options_.uri.host.c_str(),     port.c_str(),
-                                       options_.uri.database.c_str(), connect_timeout.c_str(),
-                                       server_options.c_str(),        "rosterd-jdbc-registry",
-                                       tcp_user_timeout.c_str()};
+    std::vector<const char*> values = {
+        options_.uri.host.c_str(), port.c_str(),           options_.uri.database.c_str(),
+        connect_timeout.c_str(),   server_options.c_str(), options_.application_name.c_str(),
+        tcp_user_timeout.c_str()};
     if (!options_.uri.user.empty()) {
       keys.push_back("user");
       values.push_back(options_.uri.user.c_str());
     }
-    if (!options_.password.empty()) {
+    if (!password.empty()) {
       keys.push_back("password");
-      values.push_back(options_.password.c_str());
+      values.push_back(password.c_str());
     }
     keys.push_back(nullptr);
     values.push_back(nullptr);
     connection_ = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/0);
+    std::fill(password.begin(), password.end(), '\0');
     if (connection_ == nullptr) return Error("connect: out of memory");
     if (PQstatus(connection_) != CONNECTION_OK) {
       absl::Status status = Error(absl::StrCat("connect: ", Trimmed(PQerrorMessage(connection_))));
@@ -195,10 +198,10 @@ std::unique_ptr<SqlClient> NewPostgresSqlClient(SqlClientOptions options) {
 }
 
 std::unique_ptr<SqlClient> NewSqlClient(SqlClientOptions options) {
-  if (options.uri.kind == cluster::dsdb::DatabaseUri::Kind::kMySql) {
+  if (options.uri.kind == DatabaseUri::Kind::kMySql) {
     return NewMySqlSqlClient(std::move(options));
   }
   return NewPostgresSqlClient(std::move(options));
 }
 
-}  // namespace roster::registry::jdbc
+}  // namespace roster::cluster::dsdb
