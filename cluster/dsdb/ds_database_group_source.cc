@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cluster/dsdb/database_uri.h"
-#include "cluster/dsdb/fetchers.h"
+#include "cluster/dsdb/worker_group_table.h"
 #include "util/status_macros.h"
 
 namespace roster::cluster::dsdb {

@@ -1,4 +1,6 @@
 // WorkerGroupTable: t_ds_worker_group through a SqlClient, in each database's dialect.
+#include "cluster/dsdb/worker_group_table.h"
+
 #include <optional>
 #include <string>
 #include <utility>
@@ -6,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "cluster/dsdb/ds_database_group_source.h"
-#include "cluster/dsdb/fetchers.h"
 #include "cluster/dsdb/sql_client.h"
 #include "cluster/dsdb/worker_group_rows.h"
 

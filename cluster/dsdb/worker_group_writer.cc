@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "cluster/dsdb/database_uri.h"
-#include "cluster/dsdb/fetchers.h"
+#include "cluster/dsdb/worker_group_table.h"
 
 namespace roster::cluster::dsdb {
 

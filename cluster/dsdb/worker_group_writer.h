@@ -1,6 +1,6 @@
 // WorkerGroupWriter: writes DolphinScheduler's worker groups into its database table
 // t_ds_worker_group (name, addr_list), as DS's UI does, for roster-sim and tests that play a
-// DS 3.1.1+ cluster. The readers' class writes too (WorkerGroupTable, fetchers.h).
+// DS 3.1.1+ cluster. The readers' class writes too (WorkerGroupTable, worker_group_table.h).
 //
 // Thread-safety: thread-compatible; use a writer from one thread at a time.
 #pragma once

@@ -1,6 +1,6 @@
-// The database client behind DsDatabaseGroupSource: a GroupFetcher that is also a
-// WorkerGroupWriter (worker_group_writer.h), on a SqlClient (sql_client.h) for either kind of
-// database. Internal to cluster/dsdb.
+// WorkerGroupTable: DolphinScheduler's t_ds_worker_group, read for DsDatabaseGroupSource (a
+// GroupFetcher) and written for roster-sim and tests (a WorkerGroupWriter, worker_group_writer.h),
+// on a SqlClient (sql_client.h) for either kind of database. Internal to cluster/dsdb.
 //
 // Thread-safety: a fetcher is used from one thread at a time (the source's executor).
 #pragma once
