@@ -115,7 +115,7 @@ absl::StatusOr<std::unique_ptr<Registry>> NewJdbc(absl::string_view uri, Registr
                    cluster::dsdb::ParseDatabaseUri(uri.substr(kJdbcScheme.size())));
   if (options.jdbc_password.empty() && !options.jdbc_password_file.empty()) {
     ASSIGN_OR_RETURN(options.jdbc_password,
-                     ReadSecretLine("jdbc_registry_password_file", options.jdbc_password_file));
+                     ReadSecretPassword("jdbc_registry_password_file", options.jdbc_password_file));
   }
   if (options.jdbc_poll_interval <= absl::ZeroDuration() ||
       options.jdbc_full_read_interval <= absl::ZeroDuration()) {

@@ -197,7 +197,8 @@ DEFINE_string(worker_group_db_uri, kDefaults.worker_group_db_uri.c_str(),
               "postgresql://user@host:port/db or mysql://user@host:port/db. No password here: "
               "see --worker_group_db_password_file.");
 DEFINE_string(worker_group_db_password_file, kDefaults.worker_group_db_password_file.c_str(),
-              "A file whose first line is the database password (mode 0600). Never logged.");
+              "A file whose first line is the database password (mode 0600, or cred:NAME), read "
+              "again at each connection. Never logged.");
 DEFINE_bool(worker_group_db_allow_shared_password_file,
             kDefaults.worker_group_db_allow_shared_password_file,
             "Accept a password file that group or others can read (Kubernetes secrets are "

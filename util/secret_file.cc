@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 
 namespace roster {
 namespace {
@@ -96,17 +98,36 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view flag, absl::string_
       absl::StrCat(Where(flag, path), ": larger than ", options.max_bytes, " bytes"));
 }
 
-absl::StatusOr<std::string> ReadSecretLine(absl::string_view flag, absl::string_view value,
-                                           const SecretFileOptions& options) {
+namespace {
+
+// The first line of `value`'s file, through `clean` (which returns what to keep of it).
+absl::StatusOr<std::string> ReadFirstLine(absl::string_view flag, absl::string_view value,
+                                          const SecretFileOptions& options,
+                                          absl::string_view (*clean)(absl::string_view)) {
   absl::StatusOr<std::string> contents = ReadSecretFile(flag, value, options);
   if (!contents.ok()) return contents.status();
-  const absl::string_view first = absl::string_view(*contents).substr(0, contents->find('\n'));
-  std::string line(absl::StripAsciiWhitespace(first));
+  std::string line(clean(absl::string_view(*contents).substr(0, contents->find('\n'))));
+  std::fill(contents->begin(), contents->end(), '\0');
   if (line.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, "=", value, ": the first line is empty"));
   }
   return line;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadSecretLine(absl::string_view flag, absl::string_view value,
+                                           const SecretFileOptions& options) {
+  return ReadFirstLine(flag, value, options, &absl::StripAsciiWhitespace);
+}
+
+absl::StatusOr<std::string> ReadSecretPassword(absl::string_view flag, absl::string_view value,
+                                               const SecretFileOptions& options) {
+  return ReadFirstLine(flag, value, options, [](absl::string_view line) {
+    absl::ConsumeSuffix(&line, "\r");
+    return line;
+  });
 }
 
 }  // namespace roster

@@ -1,4 +1,5 @@
-// Secret files: the ZooKeeper digest, the admin token, the access file, TLS private keys. One
+// Secret files: the ZooKeeper digest, the admin token, the access file, TLS private keys, the
+// database passwords. One
 // reader for all of them, so every secret is refused the same way when its file is open to
 // other users, and every one can come from systemd's credentials.
 //
@@ -47,6 +48,11 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view flag, absl::string_
 // The file's first line, whitespace trimmed; InvalidArgument when that line is empty.
 absl::StatusOr<std::string> ReadSecretLine(absl::string_view flag, absl::string_view value,
                                            const SecretFileOptions& options = {});
+
+// The file's first line without its line break ("\n" or "\r\n"), spaces kept: a password may
+// begin or end with one. InvalidArgument when that line is empty.
+absl::StatusOr<std::string> ReadSecretPassword(absl::string_view flag, absl::string_view value,
+                                               const SecretFileOptions& options = {});
 
 // Only the permission check of ReadSecretFile, for files that another library reads itself
 // (the TLS private key, which gRPC re-reads when it changes).

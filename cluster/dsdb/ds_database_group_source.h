@@ -64,9 +64,9 @@ class DsDatabaseGroupSource final : public PollingGroupSource {
       : PollingGroupSource(std::move(polling), std::move(fetcher)) {}
 };
 
-// The password in `path`: its first line, without the line break. NotFound / PermissionDenied
-// naming the path (never the contents); PermissionDenied for a file group or others can
-// access, unless `allow_shared`.
-absl::StatusOr<std::string> ReadPasswordFile(const std::string& path, bool allow_shared);
+// The password of --worker_group_db_password_file=`file` (a path or `cred:NAME`): its first line
+// without the line break, spaces kept (util/secret_file.h, ReadSecretPassword). A file group or
+// others can access is refused unless `allow_shared`.
+absl::StatusOr<std::string> ReadDatabasePassword(const std::string& file, bool allow_shared);
 
 }  // namespace roster::cluster::dsdb

@@ -51,7 +51,7 @@ SqlClientOptions ClientOptions(ConnectionSettings settings) {
   if (!settings.password_file.empty()) {
     options.password = [file = std::move(settings.password_file),
                         shared = settings.allow_shared_password_file] {
-      return ReadPasswordFile(file, shared);
+      return ReadDatabasePassword(file, shared);
     };
   }
   options.connect_timeout = settings.connect_timeout;

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -105,25 +106,38 @@ class PasswordFileTest : public ::testing::Test {
 };
 
 TEST_F(PasswordFileTest, ReadsTheFirstLine) {
-  EXPECT_THAT(ReadPasswordFile(Write("s3cret\n", 0600), false), IsOkAndHolds("s3cret"));
-  EXPECT_THAT(ReadPasswordFile(Write("s3cret\r\nnext", 0400), false), IsOkAndHolds("s3cret"));
-  EXPECT_THAT(ReadPasswordFile(Write(" spaces count ", 0600), false),
+  EXPECT_THAT(ReadDatabasePassword(Write("s3cret\n", 0600), false), IsOkAndHolds("s3cret"));
+  EXPECT_THAT(ReadDatabasePassword(Write("s3cret\r\nnext", 0400), false), IsOkAndHolds("s3cret"));
+  EXPECT_THAT(ReadDatabasePassword(Write(" spaces count ", 0600), false),
               IsOkAndHolds(" spaces count "));
 }
 
 TEST_F(PasswordFileTest, RefusesAFileOthersCanReadUnlessAllowed) {
   const std::string path = Write("s3cret\n", 0644);
-  EXPECT_THAT(ReadPasswordFile(path, false),
+  EXPECT_THAT(ReadDatabasePassword(path, false),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       AllOf(HasSubstr(path), HasSubstr("0644"), Not(HasSubstr("s3cret")))));
-  EXPECT_THAT(ReadPasswordFile(path, true), IsOkAndHolds("s3cret"));
-  EXPECT_THAT(ReadPasswordFile(Write("s3cret\n", 0640), false),
+                       AllOf(HasSubstr("--worker_group_db_password_file=" + path),
+                             HasSubstr("0644"), Not(HasSubstr("s3cret")))));
+  EXPECT_THAT(ReadDatabasePassword(path, true), IsOkAndHolds("s3cret"));
+  EXPECT_THAT(ReadDatabasePassword(Write("s3cret\n", 0640), false),
               StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
-TEST_F(PasswordFileTest, AMissingFileIsNotFound) {
-  EXPECT_THAT(ReadPasswordFile(dir_.Child("absent"), false),
+TEST_F(PasswordFileTest, AMissingOrEmptyFileIsRefused) {
+  EXPECT_THAT(ReadDatabasePassword(dir_.Child("absent"), false),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(dir_.Child("absent"))));
+  EXPECT_THAT(ReadDatabasePassword(Write("\n", 0600), false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("first line is empty")));
+}
+
+// Like every secret, the password may come from systemd's credentials (util/secret_file.h).
+TEST_F(PasswordFileTest, ASystemdCredential) {
+  const std::string path = Write("s3cret\n", 0600);
+  ASSERT_EQ(setenv("CREDENTIALS_DIRECTORY", dir_.path().c_str(), 1), 0);
+  EXPECT_THAT(ReadDatabasePassword("cred:password", false), IsOkAndHolds("s3cret"));
+  unsetenv("CREDENTIALS_DIRECTORY");
+  EXPECT_THAT(ReadDatabasePassword("cred:password", false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CREDENTIALS_DIRECTORY")));
 }
 
 TEST_F(PasswordFileTest, CreateChecksTheOptionsWithoutConnecting) {

@@ -39,6 +39,12 @@ TEST_F(SecretFileTest, ReadsAPrivateFile) {
   EXPECT_THAT(ReadSecretLine("admin_token_file", path), IsOkAndHolds("s3cret"));
   const std::string read_only = Write("ro", "  padded \n", 0400);
   EXPECT_THAT(ReadSecretLine("admin_token_file", read_only), IsOkAndHolds("padded"));
+  // A password keeps its spaces; only the line break goes.
+  EXPECT_THAT(ReadSecretPassword("password_file", read_only), IsOkAndHolds("  padded "));
+  EXPECT_THAT(ReadSecretPassword("password_file", Write("crlf", " p w\r\nnext", 0600)),
+              IsOkAndHolds(" p w"));
+  EXPECT_THAT(ReadSecretPassword("password_file", Write("empty", "\r\nnext", 0600)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("first line is empty")));
 }
 
 TEST_F(SecretFileTest, RefusesFilesOthersCanReachNamingTheFileAndTheFix) {
