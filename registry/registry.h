@@ -12,7 +12,9 @@
 // Concurrency contract, for every implementation:
 //  - All methods are safe to call from any thread.
 //  - Listeners and async callbacks run on the registry's own serial executor, one at a time,
-//    never on a ZooKeeper thread. Events of one subscription arrive in order.
+//    never on a ZooKeeper thread. Events of one subscription arrive in order: each node's in
+//    the order of its changes. Different nodes' events may come in another order than their
+//    changes (a new node is listed, then read; a changed one is only read).
 //  - Listeners must not block: a blocking call there stalls every subscription.
 //  - The synchronous wrappers (Get, Create, ...) block the caller until the operation completes;
 //    they must not be called from a listener or callback (that would deadlock the executor).
