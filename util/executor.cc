@@ -45,6 +45,35 @@ bool SerialExecutor::Post(Task task) {
   return false;
 }
 
+bool SerialExecutor::RunInlineOrPost(Task task) {
+  {
+    absl::MutexLock lock(&mu_);
+    // `task` is destroyed outside the lock if refused, as in Post().
+    if (stopping_) return false;
+    const bool idle = started_ && !loop_busy_ && !inline_busy_ && queue_.empty() &&
+                      (timers_.empty() || timers_.begin()->first.first > clock_->Now());
+    if (!idle) {
+      queue_.push_back(std::move(task));
+      wake_.Signal();
+      return true;
+    }
+    // Held until the task ends: the loop does not start a batch, Shutdown() does not finish.
+    inline_busy_ = true;
+    inline_thread_id_.store(std::this_thread::get_id());
+  }
+  std::move(task)();
+  task = nullptr;  // its captures are destroyed while the executor is still held
+  absl::MutexLock lock(&mu_);
+  inline_thread_id_.store(std::thread::id());
+  inline_busy_ = false;
+  // Wake the thread only if it has something to do: it waits for this task to end.
+  if (loop_blocked_ || stopping_) {
+    loop_blocked_ = false;
+    wake_.Signal();
+  }
+  return true;
+}
+
 SerialExecutor::TimerId SerialExecutor::PostAfter(absl::Duration delay, Task task) {
   return PostAt(clock_->Now() + std::max(delay, absl::ZeroDuration()), std::move(task));
 }
@@ -85,6 +114,7 @@ void SerialExecutor::Shutdown() {
   }
   if (thread_.joinable()) thread_.join();
   thread_id_.store(std::thread::id());  // a later thread may be given the same id
+  // The loop returns only once no task runs inline, and none starts after stopping_.
   // Tasks posted before Start() on an executor that never started are dropped here.
   std::deque<Task> unrun;
   {
@@ -99,7 +129,12 @@ size_t SerialExecutor::QueueLength() const {
   return queue_.size();
 }
 
-bool SerialExecutor::IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
+bool SerialExecutor::IsCurrent() const {
+  const std::thread::id self = std::this_thread::get_id();
+  return self == thread_id_.load() || self == inline_thread_id_.load();
+}
+
+bool SerialExecutor::OnOwnThread() const { return std::this_thread::get_id() == thread_id_.load(); }
 
 void SerialExecutor::AssertCurrent() const {
   if (IsCurrent()) return;
@@ -132,7 +167,14 @@ void SerialExecutor::Loop() {
     std::vector<Task> batch;
     {
       absl::MutexLock lock(&mu_);
+      loop_busy_ = false;
       while (true) {
+        if (inline_busy_) {
+          // A task runs inline elsewhere; it signals when it ends, if told that we wait.
+          loop_blocked_ = true;
+          wake_.Wait(&mu_);
+          continue;
+        }
         const absl::Time now = clock_->Now();
         // Due timers run before newer queued work, in deadline order.
         while (!timers_.empty() && timers_.begin()->first.first <= now) {
@@ -144,7 +186,10 @@ void SerialExecutor::Loop() {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
-        if (!batch.empty()) break;
+        if (!batch.empty()) {
+          loop_busy_ = true;
+          break;
+        }
         if (stopping_) return;
         if (timers_.empty()) {
           wake_.Wait(&mu_);

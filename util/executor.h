@@ -33,7 +33,18 @@
 // ABSL_GUARDED_BY(executor_) and `executor_->AssertCurrent()` alike. Constructors and
 // destructors are not analysed.
 //
-// Thread-safety: thread-safe. Tasks run on the executor's thread only.
+// Running inline: RunInlineOrPost() lets a hand-off skip the thread switch. When the executor
+// is idle (started, no task running, nothing queued, no timer due) the task runs at once on the
+// calling thread, which holds the executor for it: IsCurrent() and AssertCurrent() hold there,
+// the executor's own thread waits, and tasks the inline task posts (to this executor or to
+// another) queue as usual and run on the executor's thread afterwards. Otherwise the task is
+// posted. Only the one task runs inline; nothing queued ever does. A hand-off between threads
+// costs a wake-up that other load can delay by milliseconds on a busy machine; this is what
+// keeps a registry event's path to the published view on one thread (docs/scale.md,
+// "Propagation").
+//
+// Thread-safety: thread-safe. Tasks run on the executor's thread, or inline on the thread that
+// called RunInlineOrPost(), one at a time either way.
 #pragma once
 
 #include <atomic>
@@ -72,6 +83,13 @@ class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observ
   // Queues `task`. Returns false, and destroys the task unrun, once Shutdown() has begun.
   bool Post(Task task);
 
+  // Runs `task` now on the calling thread if the executor is idle (see the file comment),
+  // else posts it. Returns false, and destroys the task unrun, once Shutdown() has begun.
+  // For hand-offs from a thread that holds no lock a task of this executor may take, and that
+  // may block for as long as the task runs: a task that must run on the executor's own thread
+  // (one that joins the caller's thread, say) checks OnOwnThread() and re-posts itself.
+  bool RunInlineOrPost(Task task);
+
   // Runs `task` once `delay` has passed on the executor's clock (at once for a delay <= 0, but
   // after the tasks already queued). Timers due at the same moment run in posting order; a due
   // timer runs before queued tasks posted after it became due. Returns 0 (and drops the task)
@@ -89,8 +107,10 @@ class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observ
   // thread. Idempotent. Must not be called from a task on this executor.
   void Shutdown();
 
-  // True when called from a task running on this executor.
+  // True when called from a task running on this executor (on its thread, or inline).
   bool IsCurrent() const;
+  // True when called on the executor's own thread: false in a task run inline elsewhere.
+  bool OnOwnThread() const;
 
   // CHECKs that the caller has the executor-confined state to itself: it runs on this
   // executor, or no task can run (before Start(), or after Shutdown() has joined the
@@ -129,10 +149,14 @@ class ROSTER_CAPABILITY("executor") SerialExecutor final : private Clock::Observ
   TimerId next_timer_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool joined_ ABSL_GUARDED_BY(mu_) = false;  // the thread has ended (or never started)
-  absl::Mutex shutdown_mu_;                   // Serialises concurrent Shutdown() calls.
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;        // the thread has ended (or never started)
+  bool loop_busy_ ABSL_GUARDED_BY(mu_) = false;     // the thread is running a batch
+  bool inline_busy_ ABSL_GUARDED_BY(mu_) = false;   // a task runs inline on another thread
+  bool loop_blocked_ ABSL_GUARDED_BY(mu_) = false;  // the thread waits for that task to end
+  absl::Mutex shutdown_mu_;                         // Serialises concurrent Shutdown() calls.
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
+  std::atomic<std::thread::id> inline_thread_id_{};  // the thread running a task inline
 };
 
 }  // namespace roster

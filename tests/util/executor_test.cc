@@ -1,10 +1,13 @@
 // SerialExecutor: task order, delayed tasks on a FakeClock (they run when the clock is advanced
 // past their deadline, in deadline order, and not before), cancellation, shutdown, and the
-// run-time half of the executor capability (AssertCurrent / AssertNotRunning).
+// run-time half of the executor capability (AssertCurrent / AssertNotRunning), and running a
+// hand-off inline when the executor is idle (RunInlineOrPost).
 #include "util/executor.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -226,6 +229,112 @@ TEST(ExecutorCapabilityDeathTest, AssertNotRunningHoldsBeforeStartAndAfterShutdo
   EXPECT_DEATH(executor.AssertNotRunning(), "executor 'lifecycle' is running");
   executor.Shutdown();
   executor.AssertNotRunning();
+}
+
+// ---- RunInlineOrPost ----
+
+TEST(ExecutorInlineTest, AnIdleExecutorRunsTheTaskOnTheCallingThreadAsItsOwn) {
+  SerialExecutor executor("inline");
+  executor.Start();  // nothing posted yet: idle
+  bool ran = false, current = false, own_thread = true;
+  std::thread::id ran_on;
+  ASSERT_TRUE(executor.RunInlineOrPost([&] {
+    executor.AssertCurrent();  // would CHECK-fail if the executor were not held
+    ran = true;
+    current = executor.IsCurrent();
+    own_thread = executor.OnOwnThread();
+    ran_on = std::this_thread::get_id();
+  }));
+  // Ran before RunInlineOrPost() returned, with no Drain().
+  EXPECT_TRUE(ran);
+  EXPECT_TRUE(current);
+  EXPECT_FALSE(own_thread);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  // Held only for the task.
+  EXPECT_FALSE(executor.IsCurrent());
+}
+
+TEST(ExecutorInlineTest, ABusyExecutorQueuesTheTaskBehindTheRunningOne) {
+  SerialExecutor executor("inline");
+  executor.Start();
+  absl::Notification started, release;
+  std::vector<std::string> ran;  // written by tasks only, one at a time
+  executor.Post([&] {
+    started.Notify();
+    release.WaitForNotification();
+    ran.push_back("running");
+  });
+  started.WaitForNotification();
+  bool own_thread = false;
+  ASSERT_TRUE(executor.RunInlineOrPost([&] {
+    own_thread = executor.OnOwnThread();
+    ran.push_back("handed off");
+  }));
+  release.Notify();
+  ASSERT_TRUE(executor.Drain());
+  EXPECT_THAT(ran, ElementsAre("running", "handed off"));
+  EXPECT_TRUE(own_thread);
+}
+
+TEST(ExecutorInlineTest, WhatAnInlineTaskPostsRunsAfterItOnTheExecutorThread) {
+  SerialExecutor executor("inline");
+  executor.Start();
+  std::vector<std::string> ran;
+  bool posted_on_own_thread = false;
+  ASSERT_TRUE(executor.RunInlineOrPost([&] {
+    ran.push_back("inline");
+    executor.Post([&] {
+      posted_on_own_thread = executor.OnOwnThread();
+      ran.push_back("posted");
+    });
+    // Not idle while a task runs: a second hand-off queues, after the first post.
+    executor.RunInlineOrPost([&] { ran.push_back("handed off"); });
+    ran.push_back("inline again");
+  }));
+  ASSERT_TRUE(executor.Drain());
+  EXPECT_THAT(ran, ElementsAre("inline", "inline again", "posted", "handed off"));
+  EXPECT_TRUE(posted_on_own_thread);
+}
+
+TEST(ExecutorInlineTest, TheExecutorThreadWaitsWhileATaskRunsInline) {
+  SerialExecutor executor("inline");
+  executor.Start();
+  absl::Notification entered, release;
+  std::atomic<bool> inline_done{false};
+  std::thread caller([&] {
+    executor.RunInlineOrPost([&] {
+      entered.Notify();
+      release.WaitForNotification();
+      inline_done.store(true);
+    });
+  });
+  entered.WaitForNotification();
+  bool saw_inline_done = false;
+  ASSERT_TRUE(executor.Post([&] { saw_inline_done = inline_done.load(); }));
+  release.Notify();
+  caller.join();
+  ASSERT_TRUE(executor.Drain());
+  EXPECT_TRUE(saw_inline_done);  // the posted task did not run beside the inline one
+}
+
+TEST(ExecutorInlineTest, BeforeStartTheTaskIsQueuedForTheThread) {
+  SerialExecutor executor("inline");
+  bool own_thread = false;
+  ASSERT_TRUE(executor.RunInlineOrPost([&] { own_thread = executor.OnOwnThread(); }));
+  executor.Start();
+  ASSERT_TRUE(executor.Drain());
+  EXPECT_TRUE(own_thread);
+}
+
+TEST(ExecutorInlineTest, AfterShutdownTheTaskIsRefusedAndDestroyed) {
+  SerialExecutor executor("inline");
+  executor.Start();
+  executor.Shutdown();
+  auto capture = std::make_shared<int>(0);
+  bool ran = false;
+  EXPECT_FALSE(executor.RunInlineOrPost([capture, &ran] { ran = true; }));
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(capture.use_count(), 1);
 }
 
 }  // namespace
