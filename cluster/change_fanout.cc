@@ -72,6 +72,7 @@ void ChangeFanout::Add(uint64_t id, WatchStart start, WatchListener listener) {
 }
 
 void ChangeFanout::Publish(std::shared_ptr<const ChangeBatch> batch) {
+  if (PublishInline(batch)) return;
   std::deque<Item> dropped;
   {
     absl::MutexLock lock(&mu_);
@@ -104,16 +105,37 @@ void ChangeFanout::Publish(std::shared_ptr<const ChangeBatch> batch) {
   // `dropped` (batches, and the listeners' other copies) is freed here, outside the lock.
 }
 
+bool ChangeFanout::PublishInline(const std::shared_ptr<const ChangeBatch>& batch) {
+  std::vector<std::shared_ptr<WatchListener>> listeners;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || stopping_ || !queue_.empty() || thread_busy_ ||
+        armed_.size() > options_.max_inline_watchers) {
+      return false;
+    }
+    // Only the cluster executor publishes, so no other inline delivery is under way.
+    inline_busy_ = true;
+    listeners.reserve(armed_.size());
+    for (const auto& [id, listener] : armed_) listeners.push_back(listener);
+  }
+  for (const auto& listener : listeners) listener->on_changes(batch);
+  absl::MutexLock lock(&mu_);
+  inline_busy_ = false;  // the thread, if it has work meanwhile, re-checks HasWork() on unlock
+  return true;
+}
+
 void ChangeFanout::Run() {
   while (true) {
     Item item;
     {
       absl::MutexLock lock(&mu_);
+      thread_busy_ = false;
       mu_.Await(absl::Condition(this, &ChangeFanout::HasWork));
       if (stopping_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
       if (item.batch != nullptr) --pending_batches_;
+      thread_busy_ = true;
     }
     if (item.added != nullptr) {
       RunAdded(std::move(*item.added));

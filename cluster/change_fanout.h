@@ -12,9 +12,16 @@
 // its on_start runs on the fan-out thread before any later batch, so its start and the batches
 // that follow line up with no gap and no overlap.
 //
+// Inline delivery: with at most `max_inline_watchers` watchers armed, a batch published while
+// the fan-out is idle (nothing queued, nothing being delivered) is delivered by Publish() on
+// the cluster executor itself: a sidecar's few watchers get a change without waiting for this
+// thread to wake (docs/scale.md, "Propagation"). More watchers than that, or a backlog, and
+// the batch is queued as above.
+//
 // Thread-safety: thread-safe. Add() and Publish() are called from the cluster executor (one
-// thread, in order); Reserve() and Remove() from any thread; every callback runs on the
-// fan-out thread, never under a lock of ours.
+// thread, in order); Reserve() and Remove() from any thread; callbacks run on the fan-out
+// thread, or on the cluster executor for a batch delivered inline, one at a time and in
+// order either way, never under a lock of ours.
 #pragma once
 
 #include <cstddef>
@@ -65,6 +72,9 @@ struct FanoutOptions {
   // Batches waiting for the fan-out thread before it is declared behind (see the header).
   size_t max_pending_batches = 4096;
   std::string name = "cluster-fanout";  // the thread's name
+  // Armed watchers up to which an idle fan-out delivers a batch inline (see the header); 0
+  // queues every batch.
+  size_t max_inline_watchers = 4;
 };
 
 class ChangeFanout {
@@ -87,7 +97,8 @@ class ChangeFanout {
 
   // Cluster executor: the watcher `id` starts at `start`, before the next Publish().
   void Add(uint64_t id, WatchStart start, WatchListener listener);
-  // Cluster executor: hands `batch` to every watcher. Never blocks on a watcher.
+  // Cluster executor: hands `batch` to every watcher, inline or queued (see the header). Never
+  // blocks on a watcher; inline, it costs each watcher's on_changes.
   void Publish(std::shared_ptr<const ChangeBatch> batch);
 
   // Times the queue overflowed and its watchers were told they lost changes.
@@ -114,11 +125,16 @@ class ChangeFanout {
     std::vector<std::pair<uint64_t, std::shared_ptr<WatchListener>>> lost;
   };
 
+  // Delivers `batch` on the calling thread if the fan-out is idle and has few watchers.
+  bool PublishInline(const std::shared_ptr<const ChangeBatch>& batch);
   void Run();
   void RunAdded(Added added);
   void RunBatch(const std::shared_ptr<const ChangeBatch>& batch);
   void RunOverflow(std::vector<std::pair<uint64_t, std::shared_ptr<WatchListener>>> unstarted);
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+  // The thread waits while a batch is delivered inline.
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || (!queue_.empty() && !inline_busy_);
+  }
 
   const FanoutOptions options_;
 
@@ -132,6 +148,8 @@ class ChangeFanout {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool thread_busy_ ABSL_GUARDED_BY(mu_) = false;  // the thread is delivering an item
+  bool inline_busy_ ABSL_GUARDED_BY(mu_) = false;  // Publish() is delivering a batch inline
   std::thread thread_;
 
   Counter overflows_;

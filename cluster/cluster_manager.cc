@@ -123,7 +123,7 @@ absl::Status ClusterManager::Subscribe() {
           InboxItem item;
           item.source = source;
           item.event = event;
-          Enqueue(std::move(item));
+          Enqueue(std::move(item), /*run_inline=*/true);
         });
     if (!subscription.ok()) return subscription.status();
     s.subscriptions.push_back(*std::move(subscription));
@@ -197,7 +197,7 @@ ClusterViewPtr ClusterManager::view() const {
   return view_;
 }
 
-void ClusterManager::Enqueue(InboxItem item) {
+void ClusterManager::Enqueue(InboxItem item, bool run_inline) {
   bool first;
   {
     absl::MutexLock lock(&inbox_mu_);
@@ -205,7 +205,12 @@ void ClusterManager::Enqueue(InboxItem item) {
     inbox_.push_back(std::move(item));
   }
   // One drain task per non-empty inbox: events that arrive while it runs join the next batch.
-  if (first) state_->executor.Post([this] { DrainInbox(); });
+  if (!first) return;
+  if (run_inline) {
+    state_->executor.RunInlineOrPost([this] { DrainInbox(); });
+  } else {
+    state_->executor.Post([this] { DrainInbox(); });
+  }
 }
 
 void ClusterManager::DrainInbox() {

@@ -543,7 +543,7 @@ class ZooKeeperRegistry final : public Registry,
                       "ZooKeeper rejected our credentials (check the ZooKeeper digest "
                       "credentials, --zk_digest_file)");
     }
-    handle_.reset();
+    ReleaseHandle();
     watches_.Clear();
   }
 
@@ -568,8 +568,8 @@ class ZooKeeperRegistry final : public Registry,
   }
 
   // The expired session is gone: requests in flight on its handle fail with Unavailable,
-  // waiting ones go to the next handle, which is opened here. The dead handle is closed here,
-  // never on the C client's completion thread.
+  // waiting ones go to the next handle, which is opened here. The dead handle is closed on the
+  // executor's own thread (ReleaseHandle), never on the C client's completion thread.
   void RenewSession() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
     if (session_id_ != 0) previous_session_ids_.insert(session_id_);
     restoring_.clear();
@@ -579,10 +579,20 @@ class ZooKeeperRegistry final : public Registry,
       credentials_.reset();
     }
     requests_.SetHandle(nullptr, "session expired");
-    handle_.reset();
+    ReleaseHandle();
     watches_.Clear();
     ++generation_;
     Reopen();
+  }
+
+  // Closes the current handle, on the executor's own thread: a task may run inline on the C
+  // client's completion thread (zk_handle.cc, Deliver), which zookeeper_close() joins. From
+  // there the close is posted; the handle's later callbacks carry an old generation and are
+  // ignored.
+  void ReleaseHandle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {
+    std::unique_ptr<ZkHandle> handle = std::move(handle_);
+    if (handle == nullptr || executor_.OnOwnThread()) return;
+    executor_.Post([handle = std::move(handle)]() mutable { handle.reset(); });
   }
 
   void Reopen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(executor_) {

@@ -1,10 +1,12 @@
 // ChangeFanout: watchers see their start and then every later batch in order, on the fan-out
-// thread; a fan-out stuck behind a watcher never blocks the publisher, keeps at most its bound
-// of batches, and tells every watcher it lost changes.
+// thread or, with few watchers and nothing queued, on the publisher's; a fan-out stuck behind
+// a watcher never blocks the publisher, keeps at most its bound of batches, and tells every
+// watcher it lost changes.
 #include "cluster/change_fanout.h"
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -104,6 +106,7 @@ TEST(ChangeFanoutTest, AStuckFanoutNeverBlocksThePublisherAndEveryWatcherIsToldI
   constexpr size_t kBound = 8;
   FanoutOptions options;
   options.max_pending_batches = kBound;
+  options.max_inline_watchers = 0;  // the queued path: a stuck watcher holds the thread only
   ChangeFanout fanout(options);
   fanout.Start();
 
@@ -156,6 +159,55 @@ TEST(ChangeFanoutTest, AStuckFanoutNeverBlocksThePublisherAndEveryWatcherIsToldI
   ASSERT_EVENTUALLY(after.size() == 3);
   EXPECT_EQ(armed.size(), 3u);
   EXPECT_EQ(fanout.watchers(), 1u);
+}
+
+// Records the thread each batch was delivered on.
+struct Threads {
+  absl::Mutex mu;
+  std::vector<std::thread::id> ids ABSL_GUARDED_BY(mu);
+
+  WatchListener Listener(Log* log) {
+    WatchListener listener = log->Listener();
+    listener.on_changes = [this, log](const std::shared_ptr<const ChangeBatch>& batch) {
+      {
+        absl::MutexLock lock(&mu);
+        ids.push_back(std::this_thread::get_id());
+      }
+      log->Add("batch@" + std::to_string(batch->front().version));
+    };
+    return listener;
+  }
+  std::vector<std::thread::id> Ids() {
+    absl::MutexLock lock(&mu);
+    return ids;
+  }
+};
+
+TEST(ChangeFanoutTest, AnIdleFanoutWithFewWatchersDeliversOnThePublishingThread) {
+  FanoutOptions options;
+  options.max_inline_watchers = 1;
+  ChangeFanout fanout(options);
+  fanout.Start();
+  Log log;
+  Threads threads;
+  fanout.Add(fanout.Reserve(), StartAt(0), threads.Listener(&log));
+  ASSERT_EVENTUALLY(log.size() == 1);  // started: nothing queued any more
+  fanout.Publish(Batch(1));
+  // Delivered before Publish() returned, on this thread.
+  EXPECT_EQ(log.Entries(), (std::vector<std::string>{"start@0", "batch@1"}));
+  EXPECT_EQ(threads.Ids(), std::vector<std::thread::id>{std::this_thread::get_id()});
+
+  // A second watcher is past the bound: batches go through the fan-out thread, still in order.
+  Log second;
+  fanout.Add(fanout.Reserve(), StartAt(1), threads.Listener(&second));
+  fanout.Publish(Batch(2));
+  fanout.Publish(Batch(3));
+  ASSERT_EVENTUALLY(log.size() == 4 && second.size() == 3);
+  EXPECT_EQ(log.Entries(), (std::vector<std::string>{"start@0", "batch@1", "batch@2", "batch@3"}));
+  EXPECT_EQ(second.Entries(), (std::vector<std::string>{"start@1", "batch@2", "batch@3"}));
+  const std::vector<std::thread::id> ids = threads.Ids();
+  ASSERT_EQ(ids.size(), 5u);
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_NE(ids[i], std::this_thread::get_id()) << i;
 }
 
 }  // namespace
