@@ -117,11 +117,11 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   next->alert_servers = previous.alert_servers.Apply(changes.alert_servers);
 
   if (changes.defined_groups_changed || !changes.workers.empty()) {
-    // Only member pointers move when no worker joined, left or changed groups or state, and
-    // no group was defined or dropped; otherwise the groups are rebuilt.
+    // Updated in O(changes) unless a group was defined or dropped: then rebuilt.
     std::optional<WorkerCluster::GroupMap> updated;
     if (!changes.defined_groups_changed) {
-      updated = WorkerCluster::UpdateGroups(previous.groups, changes.workers);
+      updated =
+          WorkerCluster::UpdateGroups(previous.groups, changes.workers, changes.defined_groups);
     }
     next->groups = updated.has_value()
                        ? *std::move(updated)

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/algorithm/container.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -83,32 +85,74 @@ std::vector<std::string> WorkerCluster::DefinedGroups() const {
   return {defined.begin(), defined.end()};
 }
 
+namespace {
+
+// A member's share of its group's counts.
+void Count(const NodeInfo& node, int sign, GroupView* group) {
+  int& count = group->count_by_state[node.state];
+  count += sign;
+  if (count == 0) group->count_by_state.erase(node.state);
+  if (node.state == NodeState::kRunning && !node.drained) group->selectable += sign;
+}
+
+}  // namespace
+
 std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
-    const GroupMap& previous, const std::vector<NodeChange>& changes) {
+    const GroupMap& previous, const std::vector<NodeChange>& changes,
+    const std::vector<std::string>& defined) {
+  // One change per worker: its state before the batch and after it (a batch may hold a held
+  // change and a later one of the same worker, in order).
+  std::vector<NodeChange> net;
+  net.reserve(changes.size());
+  absl::flat_hash_map<absl::string_view, size_t> index;
   for (const NodeChange& change : changes) {
-    if (change.before == nullptr || change.after == nullptr ||
-        change.before->state != change.after->state ||
-        change.before->drained != change.after->drained ||
-        change.before->groups != change.after->groups) {
-      return std::nullopt;
-    }
-  }
-  // Each group's changes, applied at once: its list copies only the chunks they touch.
-  std::map<std::string, std::vector<NodeChange>, std::less<>> by_group;
-  for (const NodeChange& change : changes) {
-    for (const std::string& name : change.after->groups) {
-      auto group = previous.find(name);
-      if (group == previous.end() ||
-          group->second.members.FindSorted(change.after->address) == nullptr) {
-        return std::nullopt;
-      }
-      by_group[name].push_back(change);
+    const NodeInfoPtr& node = change.after != nullptr ? change.after : change.before;
+    auto [it, inserted] = index.try_emplace(node->address, net.size());
+    if (inserted) {
+      net.push_back(change);
+    } else {
+      net[it->second].after = change.after;
     }
   }
   GroupMap groups = previous;
+  // Each group's changes, applied at once: its list copies only the chunks they touch.
+  std::map<std::string, std::vector<NodeChange>, std::less<>> by_group;
+  for (const NodeChange& change : net) {
+    if (change.before != nullptr) {
+      for (const std::string& name : change.before->groups) {
+        auto group = groups.find(name);
+        // Not the member the groups hold: they are not what `previous` says; rebuild.
+        if (group == groups.end() ||
+            group->second.members.FindSorted(change.before->address) != change.before) {
+          return std::nullopt;
+        }
+        Count(*change.before, -1, &group->second);
+        const bool stays =
+            change.after != nullptr && absl::c_linear_search(change.after->groups, name);
+        if (!stays) by_group[name].push_back(NodeChange{change.before, nullptr});
+      }
+    }
+    if (change.after != nullptr) {
+      for (const std::string& name : change.after->groups) {
+        GroupView& group = groups[name];
+        group.name = name;
+        if (change.before == nullptr &&
+            group.members.FindSorted(change.after->address) != nullptr) {
+          return std::nullopt;  // an added worker already a member: rebuild
+        }
+        Count(*change.after, +1, &group);
+        by_group[name].push_back(NodeChange{nullptr, change.after});
+      }
+    }
+  }
   for (const auto& [name, group_changes] : by_group) {
-    NodeList& members = groups.find(name)->second.members;
-    members = members.Apply(group_changes);
+    auto group = groups.find(name);
+    group->second.members = group->second.members.Apply(group_changes);
+    // As BuildGroups: a group exists while it has a member, is defined, or is "default".
+    if (group->second.members.size() == 0 && name != "default" &&
+        !std::binary_search(defined.begin(), defined.end(), name)) {
+      groups.erase(group);
+    }
   }
   return groups;
 }

@@ -68,13 +68,15 @@ class WorkerCluster {
   // (possibly empty), sorted by name; members sorted by address. Always has "default".
   static GroupMap BuildGroups(const NodeList& workers,
                               const std::vector<std::string>& defined = {});
-  // BuildGroups() of the workers after `changes`, from `previous` (the groups before them)
-  // when no change adds or removes a worker or alters its groups, state or drain (a heartbeat
-  // that only moved load figures): then each group copies only the chunks of its member list
-  // those workers fall in (cluster/node_list.h), which is much cheaper than rebuilding with
-  // thousands of workers. nullopt otherwise.
+  // BuildGroups(workers after `changes`, `defined`), from `previous` (the groups of the workers
+  // before them, with the same `defined`) in O(changes): each group touched copies only the
+  // chunks of its member list the changes fall in (cluster/node_list.h) and moves its counts,
+  // where a rebuild walks every worker (about 6 ms at 10,000, on the path of every state
+  // change to the watchers). nullopt (rebuild) if `previous` does not hold the changes'
+  // `before` nodes. `defined` is sorted.
   static std::optional<GroupMap> UpdateGroups(const GroupMap& previous,
-                                              const std::vector<NodeChange>& changes);
+                                              const std::vector<NodeChange>& changes,
+                                              const std::vector<std::string>& defined);
 
   // Reads a static mapping file: one group per line, `group = host:port, host:port`, blank
   // lines and `#` comments allowed. InvalidArgument naming the file and line for a bad group

@@ -2,7 +2,10 @@
 // list watchers receive.
 #include "cluster/view_builder.h"
 
+#include <map>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -234,6 +237,110 @@ TEST(BuildNextViewTest, NothingChangedIsNoChange) {
   ViewChanges none;
   none.first_sync_done = true;
   EXPECT_FALSE(none.AnyChange(previous));
+}
+
+// The groups updated change by change equal the groups rebuilt from every worker, over random
+// batches of joins, leaves, state, drain, group and load changes (two of one worker in a batch
+// included, as a held change and a later one are); and the update never has to fall back to a
+// rebuild.
+TEST(UpdateGroupsTest, MatchesARebuildOverRandomBatches) {
+  std::mt19937 random(20261203);
+  const std::vector<std::string> defined = {"empty", "g0"};
+  const std::vector<std::vector<std::string>> group_sets = {
+      {"default"}, {"default", "g0"}, {"g1"}, {"g0", "g2"}, {"g3"}};
+  const NodeState states[] = {NodeState::kRunning, NodeState::kOverload, NodeState::kFault,
+                              NodeState::kOffline};
+  auto random_node = [&](std::string address) {
+    NodeInfoPtr node = Node(std::move(address), states[random() % 4],
+                            group_sets[random() % group_sets.size()], (random() % 100) / 100.0);
+    std::const_pointer_cast<NodeInfo>(node)->drained = random() % 5 == 0;
+    return node;
+  };
+  std::vector<NodeInfoPtr> initial;
+  for (int i = 0; i < 300; ++i) initial.push_back(random_node(absl::StrCat("w", 1000 + i, ":1")));
+  NodeList workers(std::move(initial));
+  WorkerCluster::GroupMap groups = WorkerCluster::BuildGroups(workers, defined);
+  int next_address = 2000;
+  for (int batch = 0; batch < 300; ++batch) {
+    std::vector<NodeChange> changes;
+    std::map<std::string, NodeInfoPtr> latest;  // what this batch made of each worker so far
+    auto current = [&](const std::string& address) {
+      auto it = latest.find(address);
+      return it != latest.end() ? it->second : workers.FindSorted(address);
+    };
+    const int count = 1 + random() % 8;
+    for (int c = 0; c < count; ++c) {
+      const int kind = random() % 6;
+      if (kind == 0 || workers.size() == 0) {  // a join
+        NodeInfoPtr node = random_node(absl::StrCat("w", next_address++, ":1"));
+        changes.push_back({nullptr, node});
+        latest[node->address] = node;
+        continue;
+      }
+      const std::string address = workers[random() % workers.size()]->address;
+      NodeInfoPtr before = current(address);
+      if (before == nullptr) continue;  // left earlier in this batch
+      if (kind == 1) {                  // a leave
+        changes.push_back({before, nullptr});
+        latest[address] = nullptr;
+        continue;
+      }
+      auto after = std::make_shared<NodeInfo>(*before);
+      if (kind == 2) after->state = states[random() % 4];
+      if (kind == 3) after->drained = !after->drained;
+      if (kind == 4) after->groups = group_sets[random() % group_sets.size()];
+      if (kind == 5) after->heartbeat.set_cpu_usage((random() % 100) / 100.0);
+      changes.push_back({before, after});
+      latest[address] = after;
+    }
+    std::optional<WorkerCluster::GroupMap> updated =
+        WorkerCluster::UpdateGroups(groups, changes, defined);
+    ASSERT_TRUE(updated.has_value()) << "batch " << batch;
+    workers = workers.Apply(changes);
+    const WorkerCluster::GroupMap rebuilt = WorkerCluster::BuildGroups(workers, defined);
+    ASSERT_EQ(updated->size(), rebuilt.size()) << "batch " << batch;
+    for (const auto& [name, group] : rebuilt) {
+      auto it = updated->find(name);
+      ASSERT_NE(it, updated->end()) << name << ", batch " << batch;
+      EXPECT_EQ(it->second.name, name);
+      EXPECT_EQ(it->second.members, group.members) << name << ", batch " << batch;
+      EXPECT_EQ(it->second.selectable, group.selectable) << name << ", batch " << batch;
+      EXPECT_EQ(it->second.count_by_state, group.count_by_state) << name << ", batch " << batch;
+    }
+    groups = *std::move(updated);
+  }
+}
+
+// A state change of one worker among 10,000 moves its groups' counts and copies one chunk of
+// each of its groups' member lists: no rebuild.
+TEST(BuildNextViewTest, AStateChangeUpdatesItsGroupsInPlace) {
+  ClusterView previous;
+  previous.synced = true;
+  std::vector<NodeInfoPtr> workers;
+  for (int i = 0; i < 10000; ++i) {
+    workers.push_back(Node(absl::StrCat("w", 10000 + i, ":1234"), NodeState::kRunning,
+                           {"default", absl::StrCat("g", i % 4)}));
+  }
+  previous.workers = NodeList(std::move(workers));
+  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  ViewChanges changes;
+  const NodeInfoPtr& before = previous.workers[4321];  // in group g1
+  NodeInfoPtr after = Node(before->address, NodeState::kOverload, before->groups);
+  changes.workers = {{before, after}};
+  CountingSlots slots;
+  BuiltView built = BuildNextView(previous, changes, slots.function());
+
+  const ClusterView& next = *built.view;
+  for (const char* name : {"default", "g1"}) {
+    const GroupView& group = next.groups.at(name);
+    EXPECT_EQ(group.members.FindSorted(after->address), after) << name;
+    EXPECT_EQ(group.members.SharedChunks(previous.groups.at(name).members),
+              group.members.chunk_count() - 1)
+        << name;
+    EXPECT_EQ(group.selectable, previous.groups.at(name).selectable - 1) << name;
+    EXPECT_EQ(group.count_by_state.at(NodeState::kOverload), 1) << name;
+  }
+  EXPECT_TRUE(next.groups.at("g0").members.SameChunksAs(previous.groups.at("g0").members));
 }
 
 }  // namespace
