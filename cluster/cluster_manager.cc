@@ -123,7 +123,9 @@ absl::Status ClusterManager::Subscribe() {
           InboxItem item;
           item.source = source;
           item.event = event;
-          Enqueue(std::move(item), /*run_inline=*/true);
+          const bool run_inline = inline_events_.load(std::memory_order_relaxed) &&
+                                  !event.from_resync && event.type != EventType::kSynced;
+          Enqueue(std::move(item), run_inline);
         });
     if (!subscription.ok()) return subscription.status();
     s.subscriptions.push_back(*std::move(subscription));
@@ -474,6 +476,7 @@ void ClusterManager::CommitFreshness(bool view_synced, const PublishTiming& timi
     // hand the freed heap back rather than carry it as RSS for the process's life.
     malloc_trim(0);
 #endif
+    inline_events_.store(true, std::memory_order_relaxed);
   }
 }
 

@@ -243,10 +243,11 @@ class ClusterManager {
   };
   struct State;  // Everything confined to the executor; see cluster_manager.cc.
 
-  // Called by the registry's and the group sources' listeners. With `run_inline` (registry
-  // events: the registry executor holds no lock of ours, and waits on nothing the manager
-  // does) the batch is applied and published on the calling thread when the manager's
+  // Called by the registry's and the group sources' listeners. With `run_inline` (a registry
+  // event from a watch: the registry executor holds no lock of ours, and waits on nothing the
+  // manager does) the batch is applied and published on the calling thread when the manager's
   // executor is idle (SerialExecutor::RunInlineOrPost): one thread switch fewer per event.
+  // Full reads are not run inline: their events come in bursts that are cheaper in batches.
   void Enqueue(InboxItem item, bool run_inline = false);
   // The rest runs on the cluster executor.
   absl::Status Subscribe();
@@ -354,6 +355,10 @@ class ClusterManager {
   Counter publishes_;
   Counter slot_epoch_changes_;
   Counter leader_changes_;
+  // Set once the first full read is published: from then on a registry event from a watch
+  // may be applied on the registry's thread (Enqueue). Before, the first read's thousands of
+  // events arrive back to back and are applied in batches on the executor.
+  std::atomic<bool> inline_events_{false};
   // Wall time of Start(), in ms: how long a group source that never answered has been stale.
   std::atomic<int64_t> started_wall_ms_{0};
 };

@@ -44,6 +44,8 @@ struct ZkRoute {
 namespace {
 
 constexpr int kResolutionDelayMs = 30000;
+// Replies still awaited above which a reply is posted rather than handled inline (Deliver).
+constexpr size_t kMaxOutstandingToRunInline = 16;
 
 // A context for a request about to be issued, counted as outstanding.
 ZkRequestContext* NewContext(const ZkRoute* route, uint64_t request_id) {
@@ -53,13 +55,16 @@ ZkRequestContext* NewContext(const ZkRoute* route, uint64_t request_id) {
   return context;
 }
 
-// Frees `context`, no longer outstanding.
-void FreeContext(const ZkRequestContext* context) {
+// Frees `context`, no longer outstanding. Returns how many requests of its route still are.
+size_t FreeContext(const ZkRequestContext* context) {
+  size_t outstanding;
   {
     absl::MutexLock lock(&context->route->mu);
     context->route->outstanding.erase(context);
+    outstanding = context->route->outstanding.size();
   }
   delete context;
+  return outstanding;
 }
 
 // The C client's log level is process-wide. Quiet by default: the registry logs the session
@@ -181,11 +186,18 @@ void Deliver(const void* data, ZkReply reply) {
   const auto* context = static_cast<const ZkRequestContext*>(data);
   const ZkRoute* route = context->route;
   const uint64_t id = context->request_id;
-  FreeContext(context);
-  route->executor->RunInlineOrPost(
-      [sink = route->sink, generation = route->generation, id, reply = std::move(reply)]() mutable {
-        sink->OnZkReply(generation, id, std::move(reply));
-      });
+  const size_t outstanding = FreeContext(context);
+  SerialExecutor::Task task = [sink = route->sink, generation = route->generation, id,
+                               reply = std::move(reply)]() mutable {
+    sink->OnZkReply(generation, id, std::move(reply));
+  };
+  // One of many replies in flight (a full read) is queued: the executor's thread handles them
+  // in batches beside this one, which goes on reading replies.
+  if (outstanding > kMaxOutstandingToRunInline) {
+    route->executor->Post(std::move(task));
+  } else {
+    route->executor->RunInlineOrPost(std::move(task));
+  }
 }
 
 void Watcher(zhandle_t* /*zh*/, int type, int state, const char* path, void* context) {
