@@ -20,8 +20,10 @@
 //                      with --raw_follower, a child process) keeping a data watch on every
 //                      znode and re-arming it on each change, over the same window
 //   propagation        a worker's znode data written -> its WatchCluster event at a client,
-//                      p50/p99 over --changes writes; baseline: a raw ZooKeeper data watch on
-//                      the same znode (its own handle), the same writes
+//                      p50/p99 over --changes writes, once with state changes (BUSY/NORMAL,
+//                      published at once) and once with load-only ones (the publish window);
+//                      baselines: a raw ZooKeeper data watch on the same znode (its own
+//                      handle), the same writes, and that watch plus the read it must issue
 //   lookups            GetWorkerGroup FULL and BASIC, SelectWorker, 32 in flight (grpc_load.h);
 //                      baseline: Ping on the same server
 //   zombie             a worker's heartbeats stopped -> FAULT in WatchCluster, after the
@@ -88,6 +90,8 @@ DEFINE_int32(concurrency, 32, "Lookup calls in flight.");
 DEFINE_int32(page_size, 10000,
              "GetWorkerGroup's page_size: 10000 (the most a page holds) asks for the whole "
              "group; 100 measures one page.");
+DEFINE_int64(publish_window_ms, 10,
+             "rosterd's --publish_window_ms (its default): how long load-only changes may wait.");
 DEFINE_string(rosterd_args, "",
               "More rosterd flags, space-separated (e.g. '--publish_window_ms=0').");
 DEFINE_int32(channels, 4, "Lookup channels, each its own TCP connection.");
@@ -270,41 +274,62 @@ int RawFollowerMain() {
   return 0;
 }
 
-// A raw data watch that can be armed and awaited, for the propagation baseline.
+// A raw data watch that can be armed and awaited, for the propagation baselines: when the
+// watch fired, and when a read issued from the watch callback (as any follower must, to learn
+// what changed) returned the new data.
 class RawWatch {
  public:
   explicit RawWatch(const std::string& connect) : zh_(ConnectRaw(connect)) {}
   ~RawWatch() { zookeeper_close(zh_); }
 
+  struct Times {
+    int64_t fired_ns = 0;  // NowNs() in the watch callback
+    int64_t read_ns = 0;   // NowNs() in the read's completion
+  };
+
   void Arm(const std::string& path) {
     {
       absl::MutexLock lock(&mu_);
-      fired_ns_ = 0;
+      times_ = Times{};
+      path_ = path;
     }
     ::Stat stat;
     CHECK_EQ(zoo_wexists(zh_, path.c_str(), &RawWatch::Fired, this, &stat), ZOK) << path;
   }
-  // When the armed watch fired (NowNs()), or 0 after `timeout`.
-  int64_t Wait(absl::Duration timeout) {
+  // The armed watch's times, or zeros after `timeout`.
+  Times Wait(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(
-                             +[](int64_t* fired) { return *fired != 0; }, &fired_ns_),
+                             +[](Times* times) { return times->read_ns != 0; }, &times_),
                          timeout);
-    return fired_ns_;
+    return times_.read_ns != 0 ? times_ : Times{};
   }
 
  private:
-  static void Fired(zhandle_t*, int type, int, const char*, void* context) {
+  static void Fired(zhandle_t* zh, int type, int, const char*, void* context) {
     if (type != ZOO_CHANGED_EVENT) return;
     auto* self = static_cast<RawWatch*>(context);
     const int64_t now = NowNs();
+    std::string path;
+    {
+      absl::MutexLock lock(&self->mu_);
+      self->times_.fired_ns = now;
+      path = self->path_;
+    }
+    CHECK_EQ(zoo_aget(zh, path.c_str(), 0, &RawWatch::Read, self), ZOK) << path;
+  }
+  static void Read(int rc, const char*, int, const ::Stat*, const void* context) {
+    const int64_t now = NowNs();
+    CHECK_EQ(rc, ZOK);
+    auto* self = const_cast<RawWatch*>(static_cast<const RawWatch*>(context));
     absl::MutexLock lock(&self->mu_);
-    self->fired_ns_ = now;
+    self->times_.read_ns = now;
   }
 
   zhandle_t* const zh_;
   absl::Mutex mu_;
-  int64_t fired_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  Times times_ ABSL_GUARDED_BY(mu_);
+  std::string path_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---- rosterd ------------------------------------------------------------------------------
@@ -380,7 +405,8 @@ Rosterd StartRosterd(const std::string& dir, const std::string& connect,
                   "--dolphinscheduler_version=3.3",
                   "--worker_group_file=" + group_file,
                   absl::StrCat("--heartbeat_interval_ms=", FLAGS_heartbeat_interval_ms),
-                  absl::StrCat("--missed_heartbeats=", FLAGS_missed_heartbeats)};
+                  absl::StrCat("--missed_heartbeats=", FLAGS_missed_heartbeats),
+                  absl::StrCat("--publish_window_ms=", FLAGS_publish_window_ms)};
   for (absl::string_view arg : absl::StrSplit(FLAGS_rosterd_args, ' ', absl::SkipEmpty())) {
     options.argv.emplace_back(arg);
   }
@@ -637,7 +663,11 @@ class Scenario {
                      Verdict(rss[0] <= 100 * 1048576LL)});
   }
 
-  void Propagation() {
+  // Writes to one worker's znode, each timed from the write to its WatchCluster event and to
+  // the raw watch's baselines. `state_changes`: every write flips the heartbeat between BUSY and
+  // NORMAL (OVERLOAD <-> RUNNING, published at once); otherwise only the load moves (reportTime),
+  // which the publish window holds (docs/scale.md, "Propagation").
+  void Propagation(bool state_changes) {
     const std::string address = WorkerAddress(kProbe);
     const std::string path = WorkerPath(kProbe);
     CHECK_EQ(sim_->Execute("stop " + address), "ok stop " + address);
@@ -653,46 +683,65 @@ class Scenario {
     CheckOk(heartbeat.status());
     const cluster::HeartbeatDialect dialect = cluster::ProfileOf(cluster::DsVersion::k3_3).dialect;
     RawWatch raw(connect_);
-    std::vector<double> raw_ms, roster_ms;
+    std::vector<double> watch_ms, read_ms, roster_ms;
     int missed = 0;
     int64_t report = 0;
     for (int i = 0; i < FLAGS_changes; ++i) {
       report = std::max(report + 1, absl::ToUnixMillis(absl::Now()));
       heartbeat->set_report_time_ms(report);
+      if (state_changes) {
+        heartbeat->set_server_status(i % 2 == 0 ? v1::Heartbeat::BUSY : v1::Heartbeat::NORMAL);
+      }
       const std::string payload =
           cluster::EncodeHeartbeat(cluster::NodeRole::kWorker, *heartbeat, dialect);
       raw.Arm(path);
       const int64_t start = NowNs();
       CHECK_EQ(zoo_set(writer, path.c_str(), payload.data(), static_cast<int>(payload.size()), -1),
                ZOK);
-      const int64_t raw_ns = raw.Wait(absl::Seconds(5));
+      const RawWatch::Times times = raw.Wait(absl::Seconds(5));
       auto event = watcher_->WaitEvent(
           address, start,
           [report](const ClusterWatcher::Event& e) { return e.report_time_ms == report; },
           absl::Seconds(5));
-      if (raw_ns == 0 || !event) {
+      if (times.read_ns == 0 || !event) {
         ++missed;
       } else {
-        raw_ms.push_back((raw_ns - start) / 1e6);
+        watch_ms.push_back((times.fired_ns - start) / 1e6);
+        read_ms.push_back((times.read_ns - start) / 1e6);
         roster_ms.push_back((event->received_ns - start) / 1e6);
       }
       absl::SleepFor(absl::Milliseconds(FLAGS_change_gap_ms));
     }
+    if (state_changes) {  // leave the probe as it was: NORMAL
+      heartbeat->set_server_status(v1::Heartbeat::NORMAL);
+      const std::string payload =
+          cluster::EncodeHeartbeat(cluster::NodeRole::kWorker, *heartbeat, dialect);
+      CHECK_EQ(zoo_set(writer, path.c_str(), payload.data(), static_cast<int>(payload.size()), -1),
+               ZOK);
+    }
     zookeeper_close(writer);
-    const double raw50 = Quantile(raw_ms, 0.5), raw99 = Quantile(raw_ms, 0.99);
+    const double watch50 = Quantile(watch_ms, 0.5), watch99 = Quantile(watch_ms, 0.99);
+    const double read50 = Quantile(read_ms, 0.5), read99 = Quantile(read_ms, 0.99);
     const double p50 = Quantile(roster_ms, 0.5), p99 = Quantile(roster_ms, 0.99);
-    const auto slow = std::count_if(roster_ms.begin(), roster_ms.end(),
-                                    [&](double ms) { return ms > raw99 + 10; });
+    const char* what = state_changes ? "state changes" : "load-only changes";
     std::printf(
-        "\npropagation: %zu writes timed, %d missed (no event within 5 s); WatchCluster max "
-        "%.2f ms, %td over the raw p99 + 10 ms; raw watch max %.2f ms\n",
-        roster_ms.size(), missed, Quantile(roster_ms, 1.0), slow, Quantile(raw_ms, 1.0));
-    rows_.push_back({"propagation p50, write -> WatchCluster event", "", Ms(p50),
-                     "raw ZooKeeper watch " + Ms(raw50), absl::StrFormat("%+.2f ms", p50 - raw50),
-                     ""});
-    rows_.push_back({"propagation p99, write -> WatchCluster event", "<= raw + 1 ms", Ms(p99),
-                     "raw ZooKeeper watch " + Ms(raw99), absl::StrFormat("%+.2f ms", p99 - raw99),
-                     Verdict(missed == 0 && p99 <= raw99 + 1.0)});
+        "\npropagation, %s: %zu writes timed, %d missed (no event within 5 s); WatchCluster "
+        "max %.2f ms; raw watch max %.2f ms, raw watch + read max %.2f ms\n",
+        what, roster_ms.size(), missed, Quantile(roster_ms, 1.0), Quantile(watch_ms, 1.0),
+        Quantile(read_ms, 1.0));
+    const std::string name =
+        absl::StrFormat("propagation %%s, write -> WatchCluster event (%s)", what);
+    rows_.push_back({absl::StrFormat(name.c_str(), "p50"), "", Ms(p50),
+                     absl::StrFormat("raw watch %s; + read %s", Ms(watch50), Ms(read50)),
+                     absl::StrFormat("%+.2f ms; %+.2f ms", p50 - watch50, p50 - read50), ""});
+    // Load-only changes may wait for the publish window, by design.
+    const double allowed_ms = 1.0 + (state_changes ? 0 : FLAGS_publish_window_ms);
+    rows_.push_back(
+        {absl::StrFormat(name.c_str(), "p99"),
+         state_changes ? "<= raw + 1 ms" : absl::StrFormat("<= raw + %.0f ms (window)", allowed_ms),
+         Ms(p99), absl::StrFormat("raw watch %s; + read %s", Ms(watch99), Ms(read99)),
+         absl::StrFormat("%+.2f ms; %+.2f ms", p99 - watch99, p99 - read99),
+         Verdict(missed == 0 && p99 <= watch99 + allowed_ms)});
   }
 
   void Lookups() {
@@ -855,7 +904,8 @@ int Main() {
   scenario.Load();
   scenario.ColdStart();
   scenario.Steady();
-  scenario.Propagation();
+  scenario.Propagation(/*state_changes=*/true);
+  scenario.Propagation(/*state_changes=*/false);
   scenario.Lookups();
   scenario.Zombie();
   scenario.Print();
