@@ -117,9 +117,11 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   next->alert_servers = previous.alert_servers.Apply(changes.alert_servers);
 
   if (changes.defined_groups_changed || !changes.workers.empty()) {
-    // Updated in O(changes) unless a group was defined or dropped: then rebuilt.
+    // Updated in O(changes), or rebuilt in O(workers) when a group was defined or dropped, or
+    // when the batch touches so many workers that walking them all is cheaper (a full re-read,
+    // a burst applied at once).
     std::optional<WorkerCluster::GroupMap> updated;
-    if (!changes.defined_groups_changed) {
+    if (!changes.defined_groups_changed && changes.workers.size() < next->workers.size() / 4) {
       updated =
           WorkerCluster::UpdateGroups(previous.groups, changes.workers, changes.defined_groups);
     }
