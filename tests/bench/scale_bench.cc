@@ -555,8 +555,11 @@ class ClusterWatcher {
     int64_t report_time_ms;
   };
 
-  ClusterWatcher(const std::shared_ptr<grpc::Channel>& channel, std::vector<std::string> tracked)
-      : stub_(v1::Roster::NewStub(channel)) {
+  // Watches every worker; with `state_changes_only`, only their state changes (the filter a
+  // dispatcher that ignores load would use).
+  ClusterWatcher(const std::shared_ptr<grpc::Channel>& channel, std::vector<std::string> tracked,
+                 bool state_changes_only = false)
+      : stub_(v1::Roster::NewStub(channel)), state_changes_only_(state_changes_only) {
     for (std::string& address : tracked) events_[std::move(address)];
     thread_ = std::thread([this] { Loop(); });
   }
@@ -597,6 +600,7 @@ class ClusterWatcher {
   void Loop() {
     v1::WatchClusterRequest request;
     request.mutable_filter()->add_roles(v1::WORKER);
+    request.mutable_filter()->set_state_changes_only(state_changes_only_);
     std::unique_ptr<grpc::ClientReader<v1::WatchClusterResponse>> reader =
         stub_->WatchCluster(&context_, request);
     v1::WatchClusterResponse response;
@@ -617,6 +621,7 @@ class ClusterWatcher {
   }
 
   std::unique_ptr<v1::Roster::Stub> stub_;
+  const bool state_changes_only_;
   grpc::ClientContext context_;
   absl::Mutex mu_;
   int snapshot_workers_ ABSL_GUARDED_BY(mu_) = -1;
@@ -774,8 +779,9 @@ class Scenario {
 
   // Writes to one worker's znode, each timed from the write to its WatchCluster event and to
   // the raw watch's baselines. `state_changes`: every write flips the heartbeat between BUSY and
-  // NORMAL (OVERLOAD <-> RUNNING, published at once); otherwise only the load moves (reportTime),
-  // which the publish window holds (docs/scale.md, "Propagation").
+  // NORMAL (OVERLOAD <-> RUNNING, published at once), timed on a stream of state changes only;
+  // otherwise only the load moves (reportTime), which the publish window holds, timed on the
+  // stream of every worker's events (docs/scale.md, "Propagation").
   void Propagation(bool state_changes) {
     const std::string address = WorkerAddress(kProbe);
     const std::string path = WorkerPath(kProbe);
@@ -791,6 +797,14 @@ class Scenario {
         cluster::HeartbeatLimits(), absl::Now());
     CheckOk(heartbeat.status());
     const cluster::HeartbeatDialect dialect = cluster::ProfileOf(cluster::DsVersion::k3_3).dialect;
+    std::unique_ptr<ClusterWatcher> state_watcher;
+    if (state_changes) {
+      state_watcher = std::make_unique<ClusterWatcher>(NewChannel(rosterd_.address, -4),
+                                                       std::vector<std::string>{address},
+                                                       /*state_changes_only=*/true);
+      CHECK_EQ(state_watcher->WaitSnapshot(absl::Seconds(60)), FLAGS_workers);
+    }
+    ClusterWatcher* watcher = state_changes ? state_watcher.get() : watcher_.get();
     RawWatch raw(connect_);
     RawRelay relay;
     auto relay_watcher = std::make_unique<ClusterWatcher>(NewChannel(relay.address(), -3),
@@ -815,7 +829,7 @@ class Scenario {
       auto this_write = [report](const ClusterWatcher::Event& e) {
         return e.report_time_ms == report;
       };
-      auto event = watcher_->WaitEvent(address, start, this_write, absl::Seconds(5));
+      auto event = watcher->WaitEvent(address, start, this_write, absl::Seconds(5));
       auto relayed = relay_watcher->WaitEvent(address, start, this_write, absl::Seconds(5));
       if (times.read_ns == 0 || !event || !relayed) {
         ++missed;
@@ -843,7 +857,8 @@ class Scenario {
     const double read50 = Quantile(read_ms, 0.5), read99 = Quantile(read_ms, 0.99);
     const double relay50 = Quantile(relay_ms, 0.5), relay99 = Quantile(relay_ms, 0.99);
     const double p50 = Quantile(roster_ms, 0.5), p99 = Quantile(roster_ms, 0.99);
-    const char* what = state_changes ? "state changes" : "load-only changes";
+    const char* what = state_changes ? "state changes, a stream of state changes"
+                                     : "load-only changes, a stream of every event";
     std::printf(
         "\npropagation, %s: %zu writes timed, %d missed (no event within 5 s: raw %d, rosterd %d, "
         "relay %d); WatchCluster "
