@@ -196,18 +196,24 @@ TEST(ViewChangesTest, HeldChangesGoFirstSoTheLaterChangeOfANodeWins) {
   EXPECT_EQ(workers[1], b_held);
 }
 
-// A heartbeat that moved one worker's load, among 10,000 in four groups: the next view copies
-// one chunk of the worker list and one of its group's member list, and shares the rest.
-TEST(BuildNextViewTest, ALoadOnlyChangeCopiesOnlyTheChunksItFallsIn) {
-  ClusterView previous;
-  previous.synced = true;
+// A synced view of 10,000 RUNNING workers, each in "default" and one of g0..g3 (round-robin).
+ClusterView TenThousandWorkers() {
+  ClusterView view;
+  view.synced = true;
   std::vector<NodeInfoPtr> workers;
   for (int i = 0; i < 10000; ++i) {
     workers.push_back(Node(absl::StrCat("w", 10000 + i, ":1234"), NodeState::kRunning,
                            {"default", absl::StrCat("g", i % 4)}));
   }
-  previous.workers = NodeList(std::move(workers));
-  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  view.workers = NodeList(std::move(workers));
+  view.groups = WorkerCluster::BuildGroups(view.workers);
+  return view;
+}
+
+// A heartbeat that moved one worker's load, among 10,000 in four groups: the next view copies
+// one chunk of the worker list and one of its group's member list, and shares the rest.
+TEST(BuildNextViewTest, ALoadOnlyChangeCopiesOnlyTheChunksItFallsIn) {
+  const ClusterView previous = TenThousandWorkers();
   ViewChanges changes;
   const NodeInfoPtr& before = previous.workers[4321];  // in group g1
   NodeInfoPtr after = Node(before->address, NodeState::kRunning, before->groups, 0.9);
@@ -314,15 +320,7 @@ TEST(UpdateGroupsTest, MatchesARebuildOverRandomBatches) {
 // A state change of one worker among 10,000 moves its groups' counts and copies one chunk of
 // each of its groups' member lists: no rebuild.
 TEST(BuildNextViewTest, AStateChangeUpdatesItsGroupsInPlace) {
-  ClusterView previous;
-  previous.synced = true;
-  std::vector<NodeInfoPtr> workers;
-  for (int i = 0; i < 10000; ++i) {
-    workers.push_back(Node(absl::StrCat("w", 10000 + i, ":1234"), NodeState::kRunning,
-                           {"default", absl::StrCat("g", i % 4)}));
-  }
-  previous.workers = NodeList(std::move(workers));
-  previous.groups = WorkerCluster::BuildGroups(previous.workers);
+  const ClusterView previous = TenThousandWorkers();
   ViewChanges changes;
   const NodeInfoPtr& before = previous.workers[4321];  // in group g1
   NodeInfoPtr after = Node(before->address, NodeState::kOverload, before->groups);
