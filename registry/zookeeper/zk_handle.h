@@ -3,9 +3,12 @@
 // generation number.
 //
 // The C client runs two threads per handle: an I/O thread and a completion thread that calls
-// watchers and completions. ZkHandle's callbacks there do nothing but copy the result into a
-// plain struct and post it, tagged with the handle's generation, to the registry executor
-// (ZkEventSink). They hold none of our locks and call no ZooKeeper function.
+// watchers and completions. ZkHandle's callbacks there copy the result into a plain struct
+// and hand it, tagged with the handle's generation, to the registry executor (ZkEventSink)
+// with SerialExecutor::RunInlineOrPost: when the executor is idle the sink runs right there,
+// holding the executor (session events, and replies during a full read, are always posted;
+// docs/architecture.md, "Threads"). They hold none of our locks while handing off; the
+// registry never closes a handle on the completion thread (ReleaseHandle).
 //
 // Only the asynchronous API is used (zoo_a*). Every watch uses the one watcher function and
 // context of the handle (the same pair as the session watcher), so the C client keeps at
@@ -16,7 +19,7 @@
 //
 // Internal to registry/zookeeper/. Thread-safety: a ZkHandle is confined to the registry
 // executor (Open, the operations and Close run there, or before it starts); results arrive
-// there through the sink.
+// there, or inline on the completion thread holding it, through the sink.
 #pragma once
 
 #include <cstdint>

@@ -43,7 +43,8 @@ std::string SessionIdString(int64_t id) { return absl::StrCat("0x", absl::Hex(id
 
 // The Registry on the ZooKeeper C client. Every field ABSL_GUARDED_BY(executor_) lives on
 // `executor_` (checked by clang's -Wthread-safety and, at run time, by AssertCurrent()); the C
-// client's threads only post to it (see ZkHandle). The session's life is a
+// client's threads hand work to it, which may run inline on the completion thread while the
+// executor is idle (see ZkHandle). The session's life is a
 // SessionStateMachine that Step() drives.
 class ZooKeeperRegistry final : public Registry,
                                 private internal::WatchBackend,

@@ -1,8 +1,9 @@
 // ZooKeeperRegistry: the Registry on Apache ZooKeeper's C client (libzookeeper-mt).
 //
 // Only this folder includes <zookeeper/zookeeper.h>. The C client's watcher and completion
-// callbacks run on its single completion thread; there they only copy the result into a plain
-// struct and post it to the registry executor, where all state lives.
+// callbacks run on its single completion thread; there they copy the result into a plain
+// struct and hand it to the registry executor, where all state lives (run right there while
+// the executor is idle; zk_handle.h).
 //
 // Thread-safety: thread-safe (see registry/registry.h).
 #pragma once
