@@ -378,6 +378,8 @@ class RawRelay final : public v1::Roster::CallbackService {
     v1::Node* node = response.mutable_event()->mutable_node();
     node->set_address(address);
     node->mutable_heartbeat()->set_report_time_ms(report_time_ms);
+    // Held across Send(): OnDone() deletes a stream only after taking mu_. StartWrite() never
+    // runs a reaction inline, so no callback can come back for mu_ from here.
     absl::MutexLock lock(&mu_);
     for (Stream* stream : streams_) stream->Send(response);
   }
