@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
   // allocations come from a few threads taking turns (a heartbeat is handled on the C
   // client's thread or on an executor's, util/executor.h), and nodes and views freed on one
   // thread while allocated on another fragment many arenas: 101 MiB RSS at 10,050 nodes, 93
-  // MiB with two arenas, same run length (docs/scale.md, "Measured"). MALLOC_ARENA_MAX in the
-  // environment still decides.
+  // MiB with two arenas, same run length (docs/scale.md, "How the rows moved"). MALLOC_ARENA_MAX in
+  // the environment still decides.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 #endif
   // Before any thread exists, so that every thread inherits the mask and only RunDaemon's
