@@ -337,5 +337,47 @@ TEST(ExecutorInlineTest, AfterShutdownTheTaskIsRefusedAndDestroyed) {
   EXPECT_EQ(capture.use_count(), 1);
 }
 
+// A clock whose time moves without telling anyone, so a timer can be due while the executor's
+// thread sleeps on: the moment between a deadline and the thread waking up for it.
+class SilentClock final : public Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  absl::Time WallNow() const override { return Now(); }
+  absl::Duration WaitTimeout(absl::Time) const override { return absl::InfiniteDuration(); }
+  void AddObserver(Observer*) override {}
+  void RemoveObserver(Observer*) override {}
+  void Set(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    now_ = now;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch();
+};
+
+TEST(ExecutorInlineTest, ATimerDueButNotRunMakesTheHandOffQueueBehindIt) {
+  SilentClock clock;
+  SerialExecutor executor("inline", &clock);
+  executor.Start();
+  std::vector<std::string> ran;
+  std::vector<bool> own_thread;
+  auto record = [&](std::string name) {
+    return [&, name] {
+      ran.push_back(name);
+      own_thread.push_back(executor.OnOwnThread());
+    };
+  };
+  executor.PostAfter(absl::Seconds(1), record("timer"));
+  clock.Set(absl::UnixEpoch() + absl::Seconds(1));  // due; the executor's thread still sleeps
+  ASSERT_TRUE(executor.RunInlineOrPost(record("handed off")));
+  ASSERT_TRUE(executor.Drain());
+  EXPECT_THAT(ran, ElementsAre("timer", "handed off"));
+  EXPECT_THAT(own_thread, ElementsAre(true, true));
+}
+
 }  // namespace
 }  // namespace roster
