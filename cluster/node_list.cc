@@ -147,6 +147,20 @@ size_t NodeList::SharedChunks(const NodeList& other) const {
   return shared;
 }
 
+std::optional<std::vector<std::pair<size_t, size_t>>> NodeList::UnsharedSpans(
+    const NodeList& other) const {
+  // Equal offsets and sizes: every chunk but the last starts where its peer does, and the last
+  // ends where its peer does.
+  if (size_ != other.size_ || offsets_ != other.offsets_) return std::nullopt;
+  std::vector<std::pair<size_t, size_t>> spans;
+  for (size_t c = 0; c < chunks_.size(); ++c) {
+    if (chunks_[c] != other.chunks_[c]) {
+      spans.emplace_back(offsets_[c], offsets_[c] + chunks_[c]->size());
+    }
+  }
+  return spans;
+}
+
 bool operator==(const NodeList& a, const NodeList& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }

@@ -20,6 +20,8 @@
 #include <initializer_list>
 #include <iterator>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -143,6 +145,10 @@ class NodeList {
   // Whether `other` is made of the very same chunks (so holds the same nodes), in O(chunks):
   // a copy of this list, or a list no change has touched since.
   bool SameChunksAs(const NodeList& other) const { return chunks_ == other.chunks_; }
+  // The positions [first, last) of the chunks of this list that `other` does not share, when
+  // both are cut alike (as many chunks, each as long): what Apply() replaced since `other` when
+  // its changes only updated nodes. nullopt when they are cut differently. O(chunks).
+  std::optional<std::vector<std::pair<size_t, size_t>>> UnsharedSpans(const NodeList& other) const;
 
   // The same nodes in the same order.
   friend bool operator==(const NodeList& a, const NodeList& b);

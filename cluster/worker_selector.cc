@@ -450,6 +450,13 @@ struct WorkerSelector::GroupState {
   std::vector<Member> members ABSL_GUARDED_BY(mu);
   // Rebuild's buffer, kept for its capacity; empty between calls.
   std::vector<Member> scratch ABSL_GUARDED_BY(mu);
+  // UpdateReplaced's: the positions of the members whose node was replaced.
+  std::vector<size_t> replaced ABSL_GUARDED_BY(mu);
+  // The wall time until which some member warms up (its startupTime + the warm-up), and whether
+  // every member's LOWER_LOAD weight was computed after that: until then every sync that finds
+  // a member changed rebuilds them all, so that their weights follow the clock.
+  absl::Time warm_until ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  bool weights_settled ABSL_GUARDED_BY(mu) = false;
   // The indices of the members eligible for the current pick, in address order. Kept between
   // picks while the members and what a request asks for stay the same (`eligible_key`).
   std::vector<int> eligible ABSL_GUARDED_BY(mu);
@@ -469,17 +476,74 @@ struct WorkerSelector::GroupState {
   absl::Time lower_refreshed ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
   // A view whose group no change has touched shares its chunks with the last one synced:
-  // O(chunks). Otherwise the members are compared node by node, and rebuilt if any differs.
+  // O(chunks). One whose changes only replaced members' nodes (heartbeats, state changes) is
+  // synced in O(chunks + the replaced chunks' members) by UpdateReplaced. Otherwise the members
+  // are compared node by node, and rebuilt if any differs.
   void Sync(const NodeList& view_members, const Context& context)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (view_members.SameChunksAs(synced)) return;
-    const bool same = view_members.size() == members.size() &&
-                      std::equal(view_members.begin(), view_members.end(), members.begin(),
-                                 [](const NodeInfoPtr& node, const Member& member) {
-                                   return node.get() == member.node.get();
-                                 });
-    if (!same) Rebuild(view_members, context);
+    if (!UpdateReplaced(view_members, context)) {
+      const bool same = view_members.size() == members.size() &&
+                        std::equal(view_members.begin(), view_members.end(), members.begin(),
+                                   [](const NodeInfoPtr& node, const Member& member) {
+                                     return node.get() == member.node.get();
+                                   });
+      if (!same) Rebuild(view_members, context);
+    }
     synced = view_members;
+  }
+
+  // What Rebuild would make of the members, when `view_members` holds the same addresses as
+  // `synced`, cut into chunks alike: only the members whose node was replaced are carried over
+  // (Carry), in place. Every other member would come out of Rebuild as it is, unless its
+  // LOWER_LOAD weight moves with the clock: while a worker warms up, and until a Rebuild after
+  // that (`weights_settled`), Rebuild runs instead. Returns false, having changed nothing, when
+  // it cannot tell.
+  bool UpdateReplaced(const NodeList& view_members, const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const absl::Time wall_now = context.clock->WallNow();
+    if (members.size() != view_members.size() || !weights_settled) return false;
+    const std::optional<std::vector<std::pair<size_t, size_t>>> spans =
+        view_members.UnsharedSpans(synced);
+    if (!spans.has_value()) return false;
+    replaced.clear();
+    for (const auto& [first, last] : *spans) {
+      auto node = view_members.begin() + static_cast<std::ptrdiff_t>(first);
+      for (size_t i = first; i < last; ++i, ++node) {
+        if (node->get() == members[i].node.get()) continue;
+        if ((*node)->address != members[i].node->address) return false;
+        replaced.push_back(i);
+      }
+    }
+    if (replaced.empty()) return true;
+    const SelectorOptions& options = context.options;
+    const bool load_average = options.semantics == StrategySemantics::kDolphinScheduler31;
+    bool eligibility_moved = false;
+    for (size_t i : replaced) {
+      Member previous = std::move(members[i]);
+      Member& member = members[i] = Member();
+      member.node = view_members[i];
+      member.base = Classify(*member.node);
+      member.host_weight = member.node->heartbeat.host_weight();
+      Carry(&previous, options, load_average, wall_now, &member);
+      NoteWarmUp(*member.node, options);
+      // CollectEligible reads nothing else of a member (its address stays).
+      eligibility_moved = eligibility_moved || member.base != previous.base ||
+                          member.host_weight != previous.host_weight;
+    }
+    if (eligibility_moved) eligible_key.reset();
+    if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
+    weights_settled = wall_now >= warm_until;  // false if a replaced member warms up
+    return true;
+  }
+
+  // Until when `node`'s LOWER_LOAD weight ramps up with its uptime (SpareWeight).
+  void NoteWarmUp(const NodeInfo& node, const SelectorOptions& options)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const int64_t startup = node.heartbeat.startup_time_ms();
+    if (startup > 0) {
+      warm_until = std::max(warm_until, absl::FromUnixMillis(startup) + options.warm_up);
+    }
   }
 
   // Carries each strategy's state over by address, as each DS balancer keeps it.
@@ -490,6 +554,7 @@ struct WorkerSelector::GroupState {
     const bool load_average = options.semantics == StrategySemantics::kDolphinScheduler31;
     scratch.clear();
     scratch.reserve(view_members.size());
+    warm_until = absl::InfinitePast();
     size_t old = 0;
     for (const NodeInfoPtr& node : view_members) {
       Member& member = scratch.emplace_back();
@@ -502,9 +567,11 @@ struct WorkerSelector::GroupState {
                                    ? &members[old]
                                    : nullptr;
       Carry(previous, options, load_average, wall_now, &member);
+      NoteWarmUp(*node, options);
     }
     members.swap(scratch);
     scratch.clear();  // releases the previous members' nodes
+    weights_settled = wall_now >= warm_until;
     eligible_key.reset();
     if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
   }

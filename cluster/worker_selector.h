@@ -49,6 +49,12 @@
 // REGISTERING, FAULT, RECOVERING, OFFLINE, drained or excluded. No selectable worker is an
 // error that says why, never an empty success.
 //
+// Cost: the first pick from a new view brings the group's state up to date in O(the members
+// replaced since the last view seen) when heartbeats only replaced members' nodes (views share
+// the untouched chunks of their lists, cluster/node_list.h), and in O(group) when members
+// joined or left, or while a worker warms up (its LOWER_LOAD weight moves with the clock).
+// Each pick then costs what its strategy walks (docs/scale.md, "SelectWorker").
+//
 // Thread-safety: thread-safe. Strategy state (counters, current weights) is per group, behind a
 // per-group mutex, and survives view changes (kept by worker address).
 #pragma once

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,8 @@ namespace roster::cluster {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Optional;
 
 NodeInfoPtr Node(std::string address, double cpu = 0.1) {
   auto node = std::make_shared<NodeInfo>();
@@ -99,6 +103,37 @@ TEST(NodeListTest, AChangeCopiesOnlyTheChunkItFallsIn) {
   std::vector<NodeChange> spread;
   for (int i = 0; i < 10; ++i) spread.push_back({previous[i * 997], Node(Address(i * 997), 0.5)});
   EXPECT_GE(previous.Apply(spread).SharedChunks(previous), chunks - 10);
+}
+
+// What WorkerSelector syncs from: after updates alone, the positions of the chunks replaced;
+// after a join or a leave, which cuts the list differently, nothing.
+TEST(NodeListTest, UnsharedSpansAreTheChunksUpdatesReplaced) {
+  const NodeList previous = Workers(1000);
+  EXPECT_THAT(previous.UnsharedSpans(previous), Optional(IsEmpty()));
+  const NodeList next =
+      previous.Apply({{previous[10], Node(Address(10), 0.5)}, {previous[700], nullptr}});
+  EXPECT_EQ(next.UnsharedSpans(previous), std::nullopt);  // 700 left: cut differently
+  const NodeList updated = previous.Apply({{previous[10], Node(Address(10), 0.5)},
+                                           {previous[11], Node(Address(11))},
+                                           {previous[700], Node(Address(700), 0.7)}});
+  const std::optional<std::vector<std::pair<size_t, size_t>>> spans =
+      updated.UnsharedSpans(previous);
+  ASSERT_TRUE(spans.has_value());
+  ASSERT_EQ(spans->size(), 2u);  // 10 and 11 share a chunk
+  for (const auto& [first, last] : *spans) {
+    EXPECT_LT(first, last);
+    EXPECT_LE(last - first, 2 * NodeList::kChunkSize);
+  }
+  EXPECT_TRUE((*spans)[0].first <= 10 && 11 < (*spans)[0].second);
+  EXPECT_TRUE((*spans)[1].first <= 700 && 700 < (*spans)[1].second);
+  // Outside the spans, the very same nodes.
+  for (size_t i = 0; i < updated.size(); ++i) {
+    const bool in_span = (i >= (*spans)[0].first && i < (*spans)[0].second) ||
+                         (i >= (*spans)[1].first && i < (*spans)[1].second);
+    if (!in_span) {
+      EXPECT_EQ(updated[i], previous[i]) << i;
+    }
+  }
 }
 
 // Inserting at one place over and over splits the chunk there rather than growing it.

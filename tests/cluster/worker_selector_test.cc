@@ -11,12 +11,15 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cluster/cluster_view.h"
@@ -1162,6 +1165,125 @@ TEST(WorkerSelectorTest, WorkerThatTurnsFaultyStopsBeingPicked) {
   // Reading an older view again is fine: the state follows the view it is
   // given (index 5 over a b c).
   EXPECT_THAT(PickN(selector, healthy, request, 3), ElementsAre("c:1", "a:1", "b:1"));
+}
+
+// Heartbeats replace a group's nodes without changing its members: the next view's lists share
+// every chunk no heartbeat touched, and the selector carries over only the members replaced.
+// That must pick exactly as rebuilding every member of a changed group does. For each group a
+// change touched, the reference selector gets the members as fresh copies, plus a drained
+// worker of a new address (never eligible), so it can only rebuild; the other gets the views
+// the cluster builds (Apply()). 300 workers (several chunks per list) over 400 views, some
+// still warming up for the first minutes, every stateful strategy of DS 3.1's, 3.2's and 3.3's
+// rules.
+TEST(WorkerSelectorTest, CarryingOverReplacedMembersPicksAsRebuildingDoes) {
+  struct Rules {
+    StrategySemantics semantics;
+    bool lower_weight_rebuild_on_change;
+    std::vector<SelectionStrategy> strategies;
+  };
+  const Rules rules[] = {
+      {StrategySemantics::kDolphinScheduler33,
+       false,
+       {SelectionStrategy::kRoundRobin, SelectionStrategy::kFixedWeightedRoundRobin,
+        SelectionStrategy::kDynamicWeightedRoundRobin,
+        SelectionStrategy::kLowerLoadWeightedRoundRobin}},
+      {StrategySemantics::kDolphinScheduler32,
+       false,
+       {SelectionStrategy::kRoundRobin, SelectionStrategy::kLowerWeight}},
+      {StrategySemantics::kDolphinScheduler31, true, {SelectionStrategy::kLowerWeight}},
+  };
+  for (const Rules& rule : rules) {
+    SCOPED_TRACE(static_cast<int>(rule.semantics));
+    FakeClock clock;
+    SelectorOptions options;
+    options.semantics = rule.semantics;
+    options.lower_weight_rebuild_on_change = rule.lower_weight_rebuild_on_change;
+    options.lower_weight_refresh = absl::Seconds(3);
+    options.clock = &clock;
+    WorkerSelector carried(options), rebuilt(options);
+    std::mt19937 random(11);
+    const int64_t now_ms = absl::ToUnixMillis(clock.WallNow());
+    std::vector<NodeInfoPtr> workers;
+    for (int i = 0; i < 300; ++i) {
+      auto worker = Worker(absl::StrFormat("10.0.%d.%d:1234", i / 100, i % 100),
+                           NodeState::kRunning, {absl::StrCat("g", i % 2)});
+      worker->heartbeat.set_host_weight(1 + static_cast<int>(random() % 100));
+      // One in ten started 1 to 9 minutes ago: warming up for the first views.
+      worker->heartbeat.set_startup_time_ms(now_ms -
+                                            (i % 10 == 0 ? 60'000 * (1 + i % 9) : 3'600'000));
+      worker->heartbeat.set_cpu_usage(0.01 * (random() % 100));
+      worker->heartbeat.set_memory_usage(0.01 * (random() % 100));
+      worker->heartbeat.set_load_average(0.1 * (random() % 40));
+      worker->mzxid = 1;
+      workers.push_back(std::move(worker));
+    }
+    ClusterView view = MakeView(workers, 1);
+    // A group's members as the reference gets them after `step`.
+    auto rebuilt_members = [](const NodeList& members, int step) {
+      std::vector<NodeInfoPtr> copies;
+      for (const NodeInfoPtr& member : members) {
+        copies.push_back(std::make_shared<NodeInfo>(*member));
+      }
+      auto newcomer = Worker(absl::StrCat("99.0.0.1:", 1000 + step));  // sorts last
+      newcomer->drained = true;
+      copies.push_back(std::move(newcomer));
+      return NodeList(std::move(copies));
+    };
+    ClusterView reference = view;
+    for (auto& [name, group] : reference.groups) group.members = rebuilt_members(group.members, 0);
+    for (int step = 0; step < 400; ++step) {
+      SCOPED_TRACE(step);
+      for (SelectionStrategy strategy : rule.strategies) {
+        for (const char* group : {"default", "g0", "g1"}) {
+          SelectRequest request = Request(strategy, group);
+          request.allow_overload = step % 3 == 0;
+          if (step % 7 == 0) request.exclude = {view.workers[random() % 300]->address};
+          for (int pick = 0; pick < 2; ++pick) {
+            ASSERT_EQ(Pick(carried, view, request), Pick(rebuilt, reference, request))
+                << SelectionStrategyName(strategy) << " in " << group;
+          }
+        }
+      }
+      // The next view: one to five workers heartbeat, now and then changing state or weight, or
+      // having restarted.
+      std::vector<NodeChange> changes;
+      for (int k = 1 + static_cast<int>(random() % 5); k > 0; --k) {
+        const NodeInfoPtr& before = view.workers[random() % 300];
+        auto after = std::make_shared<NodeInfo>(*before);
+        after->mzxid = before->mzxid + 1;
+        after->heartbeat.set_cpu_usage(0.01 * (random() % 100));
+        after->heartbeat.set_memory_usage(0.01 * (random() % 100));
+        after->heartbeat.set_load_average(0.1 * (random() % 40));
+        if (random() % 4 == 0) {
+          after->state =
+              before->state == NodeState::kRunning ? NodeState::kOverload : NodeState::kRunning;
+        }
+        if (random() % 10 == 0) {
+          after->heartbeat.set_host_weight(1 + static_cast<int>(random() % 100));
+        }
+        if (random() % 60 == 0) {  // restarted a second ago: warming up again
+          after->heartbeat.set_startup_time_ms(absl::ToUnixMillis(clock.WallNow()) - 1000);
+        }
+        changes.push_back({before, std::move(after)});
+      }
+      ClusterView next;
+      next.version = view.version + 1;
+      next.synced = true;
+      next.workers = view.workers.Apply(changes);
+      next.groups = view.groups;
+      for (auto& [name, group] : next.groups) {
+        std::vector<NodeChange> in_group;
+        for (const NodeChange& change : changes) {
+          if (absl::c_linear_search(change.after->groups, name)) in_group.push_back(change);
+        }
+        if (in_group.empty()) continue;  // the same chunks, for both selectors
+        group.members = group.members.Apply(in_group);
+        reference.groups[name].members = rebuilt_members(group.members, step + 1);
+      }
+      view = std::move(next);
+      clock.Advance(absl::Seconds(2));
+    }
+  }
 }
 
 // -----------------------------------------------------------------------------
