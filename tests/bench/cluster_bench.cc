@@ -188,6 +188,46 @@ void BM_SelectNewViewEveryPick(benchmark::State& state) {
 }
 BENCHMARK(BM_SelectNewViewEveryPick);
 
+// The common case at scale: between two picks one worker of the N in the group heartbeats,
+// so each pick sees a new view sharing all but one chunk of the group's members with the last
+// (NodeList::Apply, as the manager builds views). The selector carries over the one member
+// replaced, not the N: compare N = 10 with N = 2,500 (a quarter of 10,000 workers). What the
+// strategy itself walks per pick stays: ROUND_ROBIN takes the next eligible worker, DS 3.3's
+// DYNAMIC_WEIGHTED_ROUND_ROBIN sums every eligible worker's weight (its definition).
+void BM_SelectAfterOneHeartbeat(benchmark::State& state, SelectionStrategy strategy) {
+  const int n = static_cast<int>(state.range(0));
+  ClusterViewPtr view = MakeWorkerView(n);
+  WorkerSelector selector;
+  SelectRequest request;
+  request.strategy = strategy;
+  std::mt19937 random(5);
+  int64_t mzxid = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const NodeInfoPtr& before = view->workers[random() % view->workers.size()];
+    auto after = std::make_shared<NodeInfo>(*before);
+    after->mzxid = ++mzxid;
+    after->heartbeat.set_cpu_usage(static_cast<double>(random() % 100) / 100);
+    const std::vector<NodeChange> changes = {{before, std::move(after)}};
+    auto next = std::make_shared<ClusterView>(*view);
+    next->workers = view->workers.Apply(changes);
+    GroupView& group = next->groups["default"];
+    group.members = group.members.Apply(changes);
+    view = std::move(next);
+    state.ResumeTiming();
+    absl::StatusOr<Selection> selection = selector.Select(*view, request);
+    benchmark::DoNotOptimize(selection->worker.get());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, ROUND_ROBIN, SelectionStrategy::kRoundRobin)
+    ->Arg(10)
+    ->Arg(2500);
+BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, DYNAMIC_WRR,
+                  SelectionStrategy::kDynamicWeightedRoundRobin)
+    ->Arg(10)
+    ->Arg(2500);
+
 // Several threads selecting from one selector and one view (contention on the
 // group's mutex for the round-robin strategies; RANDOM takes no lock).
 // Aggregate throughput.
@@ -999,14 +1039,15 @@ BENCHMARK(BM_PublishOneChange_Watchers)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
-// Building the next view after one heartbeat that moved a worker's load, at N workers in four
-// groups (the previous view released each time, as the manager does). Views share the chunks of
-// their node lists (cluster/node_list.h), so no node pointer is copied beyond the touched
-// chunks; what still grows with N is each list's index of raw pointers, rebuilt per change.
+// Building the next view after one heartbeat that moved a worker's load (OneLoadChange), or also
+// moved it between RUNNING and OVERLOAD (OneStateChange: its groups' state counts change too),
+// at N workers in four groups (the previous view released each time, as the manager does).
+// Views share the chunks of their node lists (cluster/node_list.h), so no node pointer is copied
+// beyond the touched chunks; what still grows with N is O(chunks) and the searches' log N.
 // Compare the rows with each other and with BM_Baseline_CopyNodeVector (one vector of N node
 // pointers copied, what every publish did per list before). Only these:
 // --benchmark_filter='BuildNextView|CopyNodeVector'
-void BM_BuildNextView_OneLoadChange(benchmark::State& state) {
+void BM_BuildNextView(benchmark::State& state, bool state_change) {
   const int n = static_cast<int>(state.range(0));
   auto view = std::make_shared<ClusterView>();
   std::vector<NodeInfoPtr> workers;
@@ -1028,6 +1069,10 @@ void BM_BuildNextView_OneLoadChange(benchmark::State& state) {
     const NodeInfoPtr& before = view->workers[random() % view->workers.size()];
     auto after = std::make_shared<NodeInfo>(*before);
     after->heartbeat.set_cpu_usage(static_cast<double>(random() % 100) / 100);
+    if (state_change) {
+      after->state =
+          before->state == NodeState::kRunning ? NodeState::kOverload : NodeState::kRunning;
+    }
     ViewChanges changes;
     changes.workers = {{before, std::move(after)}};
     BuiltView built = BuildNextView(*view, std::move(changes), no_slots);
@@ -1035,7 +1080,8 @@ void BM_BuildNextView_OneLoadChange(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_BuildNextView_OneLoadChange)->Arg(10)->Arg(10000);
+BENCHMARK_CAPTURE(BM_BuildNextView, OneLoadChange, false)->Arg(10)->Arg(10000);
+BENCHMARK_CAPTURE(BM_BuildNextView, OneStateChange, true)->Arg(10)->Arg(10000);
 
 // The baseline for the rows above: copying (and releasing) one vector of N node pointers, which
 // is what every publish did before NodeList, once for the workers and again for the groups.
