@@ -3,7 +3,7 @@
 //
 //   deploy/scale-bench.sh        (builds build-bench and runs it)
 //   <build>/tests/bench/scale_bench [--workers=10000] [--masters=50] [--groups=4]
-//       [--sessions=10] [--heartbeat_interval_ms=10000] [--cpu_seconds=30] [--changes=200]
+//       [--sessions=10] [--heartbeat_interval_ms=10000] [--cpu_seconds=30] [--changes=1000]
 //   <build>/tests/bench/scale_bench --workers=200 --masters=3 --quick      (smoke run)
 //
 // It starts a real ZooKeeper server (tests/testing), loads --masters + --workers
@@ -20,13 +20,14 @@
 //                      with --raw_follower, a child process) keeping a data watch on every
 //                      znode and re-arming it on each change, over the same window
 //   propagation        a worker's znode data written -> its WatchCluster event at a client,
-//                      p50/p99 over --changes writes, once with state changes (BUSY/NORMAL,
+//                      p50/p99 over --changes writes (--slow_write_ms lists the slow ones), once with state changes (BUSY/NORMAL,
 //                      published at once) and once with load-only ones (the publish window);
 //                      baselines: a raw ZooKeeper data watch on the same znode (its own
 //                      handle), the same writes; that watch plus the read it must issue; and
 //                      that read relayed at once over a gRPC stream (RawRelay): the floor
-//   lookups            GetWorkerGroup FULL and BASIC, SelectWorker, 32 in flight (grpc_load.h);
-//                      baseline: Ping on the same server
+//   lookups            GetWorkerGroup FULL and BASIC, SelectWorker, 32 in flight (grpc_load.h),
+//                      --lookup_rounds rounds of every method in turn; baseline: Ping on the
+//                      same server, in the same rounds
 //   zombie             a worker's heartbeats stopped -> FAULT in WatchCluster, after the
 //                      znode's last write (its mtime); baseline: K*H (--missed_heartbeats x
 //                      --heartbeat_interval_ms), the excess printed
@@ -87,9 +88,16 @@ DEFINE_int32(sessions, 10, "ZooKeeper sessions the simulated nodes share.");
 DEFINE_int64(heartbeat_interval_ms, 10000, "Every node's heartbeat interval (H), also rosterd's.");
 DEFINE_int32(missed_heartbeats, 3, "rosterd's --missed_heartbeats (K): FAULT after K*H.");
 DEFINE_double(cpu_seconds, 30, "The steady-state window for rosterd's CPU and RSS.");
-DEFINE_int32(changes, 200, "Znode writes timed for the propagation latency.");
-DEFINE_int64(change_gap_ms, 20, "Pause between two timed writes.");
-DEFINE_double(lookup_seconds, 3, "Measured seconds per lookup method.");
+DEFINE_int32(changes, 1000,
+             "Znode writes timed for the propagation latency (its p99 is the 10th slowest).");
+DEFINE_int64(change_gap_ms, 10, "Pause between two timed writes.");
+DEFINE_double(slow_write_ms, 0,
+              "Print each timed write whose WatchCluster event came this much later than the "
+              "relay's (0: none): where the propagation tail comes from.");
+DEFINE_double(lookup_seconds, 1, "Measured seconds per lookup method and round.");
+DEFINE_int32(lookup_rounds, 3,
+             "Rounds of the lookups, each every method in turn: drift in the machine's load "
+             "falls on every method alike.");
 DEFINE_int32(concurrency, 32, "Lookup calls in flight.");
 DEFINE_int32(page_size, 10000,
              "GetWorkerGroup's page_size: 10000 (the most a page holds) asks for the whole "
@@ -814,7 +822,7 @@ class Scenario {
     CHECK(relay.WaitWatcher(absl::Seconds(10))) << "the relay baseline's watcher never connected";
     std::vector<double> watch_ms, read_ms, relay_ms, roster_ms;
     int missed = 0, missed_raw = 0, missed_roster = 0, missed_relay = 0;
-    int64_t report = 0;
+    int64_t report = 0, first_start = 0;
     for (int i = 0; i < FLAGS_changes; ++i) {
       report = std::max(report + 1, absl::ToUnixMillis(absl::Now()));
       heartbeat->set_report_time_ms(report);
@@ -825,6 +833,7 @@ class Scenario {
           cluster::EncodeHeartbeat(cluster::NodeRole::kWorker, *heartbeat, dialect);
       raw.Arm(path, [&relay, &address, report] { relay.Send(address, report); });
       const int64_t start = NowNs();
+      if (i == 0) first_start = start;
       CHECK_EQ(zoo_set(writer, path.c_str(), payload.data(), static_cast<int>(payload.size()), -1),
                ZOK);
       const RawWatch::Times times = raw.Wait(absl::Seconds(5));
@@ -843,6 +852,13 @@ class Scenario {
         read_ms.push_back((times.read_ns - start) / 1e6);
         relay_ms.push_back((relayed->received_ns - start) / 1e6);
         roster_ms.push_back((event->received_ns - start) / 1e6);
+        if (FLAGS_slow_write_ms > 0 && roster_ms.back() - relay_ms.back() > FLAGS_slow_write_ms) {
+          std::printf(
+              "  slow write %d at +%.3f s: raw watch %.2f ms, + read %.2f, relay %.2f, "
+              "rosterd %.2f\n",
+              i, (start - first_start) / 1e9, watch_ms.back(), read_ms.back(), relay_ms.back(),
+              roster_ms.back());
+        }
       }
       absl::SleepFor(absl::Milliseconds(FLAGS_change_gap_ms));
     }
@@ -902,6 +918,7 @@ class Scenario {
     load.seconds = FLAGS_lookup_seconds;
     load.warmup_seconds = std::min(1.0, FLAGS_lookup_seconds);
     load.page_size = FLAGS_page_size;
+    load.rounds = FLAGS_lookup_rounds;
     const std::vector<Result> results =
         RunSection(stubs, FLAGS_concurrency, rosterd_.process->pid(), load);
     const int members = (FLAGS_workers - 1) / FLAGS_groups + (1 < FLAGS_workers % FLAGS_groups);
