@@ -161,6 +161,25 @@ std::optional<std::vector<std::pair<size_t, size_t>>> NodeList::UnsharedSpans(
   return spans;
 }
 
+int NodeCounter::Count(const NodeList& list) {
+  if (list.SameChunksAs(counted_)) return count_;
+  const std::optional<std::vector<std::pair<size_t, size_t>>> spans = list.UnsharedSpans(counted_);
+  if (spans.has_value()) {
+    for (const auto& [first, last] : *spans) {
+      auto now = list.begin() + static_cast<std::ptrdiff_t>(first);
+      auto before = counted_.begin() + static_cast<std::ptrdiff_t>(first);
+      for (size_t i = first; i < last; ++i, ++now, ++before) {
+        count_ += static_cast<int>(counts_(**now)) - static_cast<int>(counts_(**before));
+      }
+    }
+  } else {
+    count_ = 0;
+    for (const NodeInfoPtr& node : list) count_ += counts_(*node);
+  }
+  counted_ = list;
+  return count_;
+}
+
 bool operator==(const NodeList& a, const NodeList& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }

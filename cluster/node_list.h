@@ -172,4 +172,19 @@ class NodeList {
   size_t size_ = 0;
 };
 
+// Counts the nodes of successive versions of a list that satisfy `counts`, recounting only the
+// chunks a version does not share with the version counted last (UnsharedSpans): O(changed
+// chunks) per version, and O(nodes) when the list was cut anew (a node added or removed).
+class NodeCounter {
+ public:
+  explicit NodeCounter(bool (*counts)(const NodeInfo&)) : counts_(counts) {}
+
+  int Count(const NodeList& list);
+
+ private:
+  bool (*const counts_)(const NodeInfo&);
+  NodeList counted_;  // the version counted last, holding its chunks
+  int count_ = 0;
+};
+
 }  // namespace roster::cluster

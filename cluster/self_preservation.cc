@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -14,6 +15,9 @@ namespace {
 bool IsDown(const NodeInfo& node) {
   return node.state == NodeState::kFault || node.state == NodeState::kOffline;
 }
+
+// Counted as up in its population: neither down nor drained.
+bool IsUp(const NodeInfo& node) { return !IsDown(node) && !node.drained; }
 
 // Lost as rosterd might wrongly see it: up, then FAULT or OFFLINE, and no operator involved.
 bool IsLoss(const NodeChange& change) {
@@ -122,8 +126,11 @@ void SelfPreservation::Scan(absl::Time now, NodeRole role, std::vector<NodeChang
 std::vector<std::string> SelfPreservation::Triggered(
     const ClusterView& previous, const std::map<std::string, size_t>& fresh_masters,
     const std::map<std::string, size_t>& fresh_workers,
-    std::map<std::string, std::string>* reasons) const {
-  if (losses_.empty()) return {};  // the usual case: nothing to count
+    std::map<std::string, std::string>* reasons) {
+  if (losses_.empty()) {  // the usual case: nothing to count, and no counts to keep
+    up_counts_.clear();
+    return {};
+  }
   std::vector<Population> populations = {
       {"masters", NodeRole::kMaster, &previous.masters, nullptr},
       {"workers", NodeRole::kWorker, &previous.workers, nullptr},
@@ -146,14 +153,12 @@ std::vector<std::string> SelfPreservation::Triggered(
       if (fresh.count(address) == 0) ++lost_not_shown;
       if (example == nullptr) example = loss.seen.get();
     }
-    // Only a population with a loss in the window is counted: O(its members), so a wave in
-    // one group does not walk every group on each publish.
+    // Only a population with a loss in the window is counted, in O(its chunks changed since
+    // it was last counted) (NodeCounter), so a wave does not walk every group on each publish.
     if (lost.empty()) continue;
     // Up in the previous view (held copies included), plus those it already shows lost.
-    int nodes = lost_not_shown;
-    for (const NodeInfoPtr& node : *p.members) {
-      if (!IsDown(*node) && !node->drained) ++nodes;
-    }
+    const int nodes =
+        lost_not_shown + up_counts_.try_emplace(p.name, &IsUp).first->second.Count(*p.members);
     int held = 0;
     for (const auto& [address, h] : held_) {
       if (h.role == p.role && InGroup(*h.shown, p.group)) ++held;

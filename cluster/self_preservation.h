@@ -93,7 +93,7 @@ class SelfPreservation {
   std::vector<std::string> Triggered(const ClusterView& previous,
                                      const std::map<std::string, size_t>& fresh_masters,
                                      const std::map<std::string, size_t>& fresh_workers,
-                                     std::map<std::string, std::string>* reasons) const;
+                                     std::map<std::string, std::string>* reasons);
   void Hold(const ClusterView& previous, const std::string& address, absl::Time now,
             const std::map<std::string, size_t>& fresh, ViewChanges* changes);
   // Publishes `address`'s live info in place of its held copy.
@@ -103,6 +103,9 @@ class SelfPreservation {
   const SelfPreservationOptions options_;
   std::map<std::string, Loss> losses_;  // by address, within the window
   std::map<std::string, Held> held_;    // by address
+  // Per population with a loss in the window: its members up (neither FAULT, OFFLINE nor
+  // drained), counted in the chunks changed since the last count.
+  std::map<std::string, NodeCounter> up_counts_;
   // Of the current episode: population -> what it lost, the latest count.
   std::map<std::string, std::string> reasons_;
   absl::Time episode_since_ = absl::InfiniteFuture();

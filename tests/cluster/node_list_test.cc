@@ -136,6 +136,31 @@ TEST(NodeListTest, UnsharedSpansAreTheChunksUpdatesReplaced) {
   }
 }
 
+// NodeCounter against a count of the whole list, over versions that mostly update nodes (the
+// chunks it recounts) and now and then add or remove one (the list cut anew), some versions
+// skipped (counted against an older one).
+TEST(NodeListTest, NodeCounterCountsAsAWalkOfTheWholeList) {
+  auto busy = [](const NodeInfo& node) { return node.heartbeat.cpu_usage() > 0.5; };
+  NodeCounter counter(+busy);
+  std::mt19937 random(3);
+  NodeList list = Workers(700);
+  int next_address = 700;
+  for (int version = 0; version < 500; ++version) {
+    std::vector<NodeChange> changes;
+    for (int k = 0; k < 4; ++k) {
+      const NodeInfoPtr& node = list[random() % list.size()];
+      changes.push_back({node, Node(node->address, 0.01 * (random() % 100))});
+    }
+    if (version % 25 == 0) changes.push_back({list[random() % list.size()], nullptr});
+    if (version % 40 == 0) changes.push_back({nullptr, Node(Address(next_address++), 0.9)});
+    list = list.Apply(changes);
+    if (version % 3 == 0) continue;  // not counted: the next count spans two versions
+    const int walked = static_cast<int>(std::count_if(
+        list.begin(), list.end(), [&](const NodeInfoPtr& node) { return busy(*node); }));
+    ASSERT_EQ(counter.Count(list), walked) << "version " << version;
+  }
+}
+
 // Inserting at one place over and over splits the chunk there rather than growing it.
 TEST(NodeListTest, ChunksStayBoundedUnderInsertsAtOnePlace) {
   NodeList list = {Node(Address(0)), Node(Address(9999))};
