@@ -1096,6 +1096,56 @@ void BM_Baseline_CopyNodeVector(benchmark::State& state) {
 }
 BENCHMARK(BM_Baseline_CopyNodeVector)->Arg(10)->Arg(10000);
 
+// Self-preservation counts the workers up in each population with a loss in its window, on
+// every publish while the window lasts. NodeCounter (cluster/node_list.h) recounts only the
+// chunks changed since its last count: here one heartbeat's, at N workers. Baseline: walking
+// the N nodes, as each publish did before (--benchmark_filter='CountUp').
+NodeList CountedWorkers(int n) {
+  std::vector<NodeInfoPtr> nodes;
+  for (int i = 0; i < n; ++i) {
+    auto node = std::make_shared<NodeInfo>();
+    node->address = absl::StrCat("10.0.", i / 200, ".", i % 200 + 10, ":1234");
+    node->state = i % 7 == 0 ? NodeState::kFault : NodeState::kRunning;
+    nodes.push_back(std::move(node));
+  }
+  std::sort(nodes.begin(), nodes.end(),
+            [](const NodeInfoPtr& a, const NodeInfoPtr& b) { return a->address < b->address; });
+  return NodeList(std::move(nodes));
+}
+
+bool IsUpForBench(const NodeInfo& node) {
+  return node.state != NodeState::kFault && node.state != NodeState::kOffline && !node.drained;
+}
+
+void BM_CountUp_AfterOneHeartbeat(benchmark::State& state) {
+  NodeList list = CountedWorkers(static_cast<int>(state.range(0)));
+  NodeCounter counter(&IsUpForBench);
+  counter.Count(list);
+  std::mt19937 random(9);
+  for (auto _ : state) {
+    state.PauseTiming();
+    const NodeInfoPtr& before = list[random() % list.size()];
+    auto after = std::make_shared<NodeInfo>(*before);
+    after->state = before->state == NodeState::kRunning ? NodeState::kFault : NodeState::kRunning;
+    list = list.Apply({{before, std::move(after)}});
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(counter.Count(list));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_CountUp_AfterOneHeartbeat)->Arg(10)->Arg(10000);
+
+void BM_Baseline_CountUpByWalking(benchmark::State& state) {
+  const NodeList list = CountedWorkers(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    int up = 0;
+    for (const NodeInfoPtr& node : list) up += IsUpForBench(*node);
+    benchmark::DoNotOptimize(up);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_CountUpByWalking)->Arg(10)->Arg(10000);
+
 // Both event benchmarks over every workload, in this order (Google Benchmark runs
 // registrations in order).
 void RegisterEventBenchmarks() {
