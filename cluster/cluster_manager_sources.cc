@@ -105,11 +105,15 @@ void ClusterManager::DetectRelease(absl::Time now, absl::Time wall_now, ViewChan
   if (!s.detection_dirty && evidence == s.evidence) return;
   s.detection_dirty = false;
   s.evidence = evidence;
+  // O(nodes), on a change of membership or of a heartbeat's format; a configured release
+  // (--dolphinscheduler_version) needs no evidence.
   std::vector<NodeEvidence> nodes;
-  for (const NodeTable* table : s.tables()) {
-    for (const NodeInfoPtr& node : table->Snapshot()) {
-      if (!node->has_heartbeat || node->state == NodeState::kOffline) continue;
-      nodes.push_back({node->address, node->role, ReleasesWriting(node->role, node->heartbeat)});
+  if (options_.dolphinscheduler_version == DsVersion::kAuto) {
+    for (const NodeTable* table : s.tables()) {
+      for (const NodeInfoPtr& node : table->Snapshot()) {
+        if (!node->has_heartbeat || node->state == NodeState::kOffline) continue;
+        nodes.push_back({node->address, node->role, ReleasesWriting(node->role, node->heartbeat)});
+      }
     }
   }
   DsDetection detection = DetectDsVersion(options_.dolphinscheduler_version, nodes, evidence);
