@@ -20,8 +20,9 @@
 //                      with --raw_follower, a child process) keeping a data watch on every
 //                      znode and re-arming it on each change, over the same window
 //   propagation        a worker's znode data written -> its WatchCluster event at a client,
-//                      p50/p99 over --changes writes (--slow_write_ms lists the slow ones), once with state changes (BUSY/NORMAL,
-//                      published at once) and once with load-only ones (the publish window);
+//                      p50/p99 over --changes writes (--slow_write_ms lists the slow ones),
+//                      once with state changes (BUSY/NORMAL, published at once) and once
+//                      with load-only ones (the publish window);
 //                      baselines: a raw ZooKeeper data watch on the same znode (its own
 //                      handle), the same writes; that watch plus the read it must issue; and
 //                      that read relayed at once over a gRPC stream (RawRelay): the floor
