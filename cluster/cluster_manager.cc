@@ -248,7 +248,7 @@ void ClusterManager::DrainInbox() {
   }
   items.clear();
   if (items.capacity() <= kMaxSpareInbox) s.spare_inbox = std::move(items);
-  Publish(/*tick=*/false);
+  Publish(Tick::kNone);
   last_drain_end_ns_.store(absl::ToUnixNanos(options_.clock->Now()), std::memory_order_relaxed);
 }
 
@@ -265,7 +265,7 @@ void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Tim
   s.freshness->SessionEventApplied(event.sequence, reconnected, now);
 }
 
-void ClusterManager::Publish(bool tick) {
+void ClusterManager::Publish(Tick tick) {
   State& s = *state_;
   s.executor.AssertCurrent();
   const absl::Time now = options_.clock->Now();
@@ -312,7 +312,7 @@ bool ClusterManager::HoldInWindow(ViewChanges* changes, const ClusterView& previ
       State& s = *state_;
       s.executor.AssertCurrent();
       s.held_timer = 0;
-      Publish(/*tick=*/false);
+      Publish(Tick::kNone);
     });
   }
   return true;
@@ -371,18 +371,19 @@ void ClusterManager::AcceptHeldLosses(std::string why,
         s.executor.AssertCurrent();
         s.accept_held = std::move(why);
         s.accepted_held = 0;
-        Publish(/*tick=*/false);
+        Publish(Tick::kNone);
         std::move (*shared_done)(s.accepted_held);
       })) {
     std::move (*shared_done)(not_running());
   }
 }
 
-ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time wall_now) {
+ViewChanges ClusterManager::CollectChanges(Tick tick, absl::Time now, absl::Time wall_now) {
   State& s = *state_;
   s.executor.AssertCurrent();
   ViewChanges changes;
-  const absl::Time observed_until = tick ? ProbeContact(now) : absl::InfiniteFuture();
+  const absl::Time observed_until =
+      tick != Tick::kNone ? ProbeContact(now) : absl::InfiniteFuture();
   if (s.freshness->stale() || s.freshness->Unsettled(registry_->session())) {
     // rosterd cannot see heartbeats while its view is stale (and up to the publish that
     // makes it fresh again): nobody times out for silence it could not observe, and every
@@ -393,10 +394,17 @@ ViewChanges ClusterManager::CollectChanges(bool tick, absl::Time now, absl::Time
                                              &changes.alert_servers};
   int role = 0;
   for (NodeTable* table : s.mutable_tables()) {
-    if (tick) {
-      table->Tick(now, wall_now, role_changes[role++], observed_until);
-    } else {
-      table->Derive(now, wall_now, role_changes[role++]);
+    std::vector<NodeChange>* table_changes = role_changes[role++];
+    switch (tick) {
+      case Tick::kNone:
+        table->Derive(now, wall_now, table_changes);
+        break;
+      case Tick::kDue:
+        table->TickDue(now, wall_now, table_changes, observed_until);
+        break;
+      case Tick::kEvery:
+        table->Tick(now, wall_now, table_changes, observed_until);
+        break;
     }
   }
   DetectRelease(now, wall_now, &changes);
@@ -534,7 +542,7 @@ absl::Time ClusterManager::ProbeContact(absl::Time now) {
 
 void ClusterManager::ScheduleTick() {
   state_->executor.PostAfter(options_.tick_interval, [this] {
-    Publish(/*tick=*/true);
+    Publish(Tick::kEvery);
     ScheduleTick();
   });
 }
@@ -556,7 +564,7 @@ void ClusterManager::ArmDeadlineTimer(absl::Time now) {
     s.executor.AssertCurrent();
     s.deadline_timer = 0;
     s.deadline_armed = absl::InfiniteFuture();
-    Publish(/*tick=*/true);
+    Publish(Tick::kDue);
   });
 }
 
@@ -576,7 +584,7 @@ void ClusterManager::TickNow() {
   if (!state_->executor_started) return;
   absl::Notification done;
   if (!state_->executor.Post([&] {
-        Publish(/*tick=*/true);
+        Publish(Tick::kEvery);
         done.Notify();
       })) {
     return;

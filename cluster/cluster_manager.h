@@ -272,11 +272,17 @@ class ClusterManager {
                  absl::Time wall_now);
   int64_t ReconcileTable(Source source, const std::vector<registry::RegistryEvent>& snapshot,
                          absl::Time now, absl::Time wall_now);
+  // Which nodes a publish lets time pass for (NodeTable::Tick).
+  enum class Tick {
+    kNone,   // a batch of events
+    kDue,    // the deadline timer: the nodes whose deadline has come (NodeTable::TickDue)
+    kEvery,  // the periodic tick, TickNow(): every node
+  };
   // The end of every batch and tick: publishes a view if anything changed, then commits the
   // batch's freshness and completes operator calls the view now shows.
-  void Publish(bool tick);
-  // What this batch changed, from the live tables (ticking them when `tick`).
-  ViewChanges CollectChanges(bool tick, absl::Time now, absl::Time wall_now);
+  void Publish(Tick tick);
+  // What this batch changed, from the live tables (ticking them as `tick` says).
+  ViewChanges CollectChanges(Tick tick, absl::Time now, absl::Time wall_now);
   // Logs `built`'s changes, stamps its version, publishes it and tells the watchers.
   void PublishView(BuiltView built);
   // Builds and publishes the next view from `changes`, if they change anything; returns

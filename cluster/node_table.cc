@@ -466,6 +466,37 @@ void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange
   Derive(now, wall_now, changes);
 }
 
+void NodeTable::TickDue(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
+                        absl::Time observed_until) {
+  // Each record with a live entry due, once; its entry leaves the queue, and the record is
+  // queued again at its deadline once ticked (still due, if the tick could not act yet).
+  std::vector<Record*> due;
+  while (!deadlines_.empty() && deadlines_.top().at <= now) {
+    const DeadlineEntry top = deadlines_.top();
+    deadlines_.pop();
+    if (top.at != top.record->queued_deadline()) continue;  // superseded by a later entry
+    top.record->set_queued_deadline(absl::InfiniteFuture());
+    due.push_back(top.record);
+  }
+  bool erased = false;
+  for (Record* record : due) {
+    if (record->Expired(now)) {
+      changes->push_back(NodeChange{record->info(), nullptr});
+      dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), record), dirty_.end());
+      const std::string address = record->address();
+      records_.erase(address);
+      erased = true;
+      continue;
+    }
+    record->Tick(this, now, wall_now, observed_until);
+    if (record->info_stale() && record->MarkDirty(false)) dirty_.push_back(record);
+    QueueDeadline(record);
+  }
+  // Superseded entries may still point at the records just erased: rebuilt, as in Tick().
+  if (erased) RebuildDeadlines();
+  Derive(now, wall_now, changes);
+}
+
 void NodeTable::QueueDeadline(Record* record) {
   const absl::Time at = record->NextDeadline();
   // A deadline that moved later (every heartbeat moves the timeout) is found stale when its

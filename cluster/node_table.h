@@ -103,6 +103,11 @@ class NodeTable {
   // NodeStateMachine::Tick().
   void Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
             absl::Time observed_until = absl::InfiniteFuture());
+  // Tick() for the nodes whose deadline (NextDeadline()) has come, the only ones Tick() can
+  // change: O(due nodes x log n), not O(n). For the deadline timer, which a wave of failures
+  // fires once per distinct deadline; the periodic tick still walks every node.
+  void TickDue(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
+               absl::Time observed_until = absl::InfiniteFuture());
   // Re-derives every node's groups from the options (after the external membership changed);
   // nodes whose groups changed are published by the next Derive().
   void RefreshGroups();

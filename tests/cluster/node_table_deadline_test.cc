@@ -1,6 +1,8 @@
 // NodeTable::NextDeadline() (docs/states.md, "Timers"): the earliest moment a tick has
 // something to do, kept in a queue that heartbeats move lazily. Checked against a reference model
-// that recomputes every node's deadline from scratch after each random step.
+// that recomputes every node's deadline from scratch after each random step, with the table
+// ticked in full (Tick) or for its due nodes only (TickDue, the deadline timer's), and every
+// node's state checked against the model's.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -88,7 +90,11 @@ class NodeTableDeadlineTest : public ::testing::Test {
   void AdvanceAndTick(absl::Duration d) {
     now_ += d;
     std::vector<NodeChange> changes;
-    table_.Tick(now_, now_, &changes);
+    if (due_only_) {
+      table_.TickDue(now_, now_, &changes);
+    } else {
+      table_.Tick(now_, now_, &changes);
+    }
     for (auto it = model_.begin(); it != model_.end();) {
       ModelNode& m = it->second;
       if (m.Deadline() > now_) {
@@ -118,12 +124,30 @@ class NodeTableDeadlineTest : public ::testing::Test {
     table_.Derive(now_, now_, &changes);
   }
 
+  // 20,000 random heartbeats, removals and ticks over 40 nodes from `seed`.
+  void RunRandomSteps(uint32_t seed);
+
+  // Every node the model knows has the state the model says, and no other node is left.
+  void ExpectStatesMatchTheModel(int step) {
+    for (const auto& [node, m] : model_) {
+      const NodeInfoPtr info = table_.Find(absl::StrCat("10.0.0.", node, ":1234"));
+      ASSERT_NE(info, nullptr) << "node " << node << " at step " << step;
+      const NodeState expected = m.phase == ModelNode::kRunning      ? NodeState::kRunning
+                                 : m.phase == ModelNode::kFault      ? NodeState::kFault
+                                 : m.phase == ModelNode::kRecovering ? NodeState::kRecovering
+                                                                     : NodeState::kOffline;
+      EXPECT_EQ(info->state, expected) << "node " << node << " at step " << step;
+    }
+    EXPECT_EQ(table_.Snapshot().size(), model_.size()) << "step " << step;
+  }
+
   absl::Time ModelNextDeadline() const {
     absl::Time next = absl::InfiniteFuture();
     for (const auto& [node, m] : model_) next = std::min(next, m.Deadline());
     return next;
   }
 
+  bool due_only_ = false;
   NodeTableOptions options_;
   NodeTable table_;
   std::map<int, ModelNode> model_;
@@ -152,7 +176,15 @@ TEST_F(NodeTableDeadlineTest, TheOldestSilenceIsNextAndAHeartbeatHandsOverToTheN
 }
 
 TEST_F(NodeTableDeadlineTest, MatchesTheModelThroughRandomHeartbeatsRemovalsAndTicks) {
-  std::mt19937 rng(20261203);
+  for (const bool due_only : {false, true}) {
+    SCOPED_TRACE(due_only ? "TickDue" : "Tick");
+    due_only_ = due_only;
+    RunRandomSteps(20261203);
+  }
+}
+
+void NodeTableDeadlineTest::RunRandomSteps(uint32_t seed) {
+  std::mt19937 rng(seed);
   std::uniform_int_distribution<int> node(1, 40);
   std::uniform_int_distribution<int> action(0, 9);
   std::uniform_int_distribution<int> millis(1, 4000);
@@ -167,6 +199,7 @@ TEST_F(NodeTableDeadlineTest, MatchesTheModelThroughRandomHeartbeatsRemovalsAndT
       AdvanceAndTick(absl::Milliseconds(millis(rng)));
     }
     ASSERT_EQ(table_.NextDeadline(), ModelNextDeadline()) << "step " << step;
+    if (step % 100 == 0) ExpectStatesMatchTheModel(step);
   }
 }
 
