@@ -54,6 +54,7 @@
 #include "cluster/heartbeat_codec.h"
 #include "cluster/layout.h"
 #include "cluster/node_info.h"
+#include "cluster/node_table.h"
 #include "cluster/view_builder.h"
 #include "cluster/worker_cluster.h"
 #include "cluster/worker_selector.h"
@@ -1134,6 +1135,56 @@ void BM_CountUp_AfterOneHeartbeat(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_CountUp_AfterOneHeartbeat)->Arg(10)->Arg(10000);
+
+// The deadline timer's tick at N workers when one worker's deadline has come (a worker gone
+// silent, and its next heartbeat arriving after it): TickDue visits the due node, Tick (the
+// periodic tick's) every node. --benchmark_filter='TickTable'
+void BM_TickTable(benchmark::State& state, bool due_only) {
+  const int n = static_cast<int>(state.range(0));
+  NodeTableOptions options;
+  options.role = NodeRole::kWorker;
+  options.limits.max_clock_skew = absl::Hours(24 * 365 * 100);  // payload times are fixed
+  NodeTable table(&options);
+  absl::Time now = absl::UnixEpoch() + absl::Hours(1);
+  const std::string payload = ::roster::testing::HeartbeatJson("NORMAL");
+  int64_t zxid = 100;
+  std::vector<int64_t> czxid(n);
+  auto path = [](int i) { return absl::StrCat("/nodes/worker/", EventWorkerAddress(i)); };
+  for (int i = 0; i < n; ++i) {
+    czxid[i] = ++zxid;
+    table.Apply("/nodes/worker",
+                ::roster::testing::NodeEvent(registry::EventType::kAdded, path(i), payload,
+                                             czxid[i], ++zxid),
+                now, now);
+    now += absl::Milliseconds(1);  // deadlines 1 ms apart, as heartbeats spread over time
+  }
+  std::vector<NodeChange> changes;
+  table.Derive(now, now, &changes);
+  // Each iteration: the oldest silence times out, and that worker heartbeats again.
+  const absl::Duration timeout = options.timing.heartbeat_timeout();
+  now = absl::UnixEpoch() + absl::Hours(1) + timeout;
+  int next = 0;
+  for (auto _ : state) {
+    changes.clear();
+    if (due_only) {
+      table.TickDue(now, now, &changes);
+    } else {
+      table.Tick(now, now, &changes);
+    }
+    state.PauseTiming();
+    table.Apply("/nodes/worker",
+                ::roster::testing::NodeEvent(registry::EventType::kUpdated, path(next), payload,
+                                             czxid[next], ++zxid),
+                now, now);
+    table.Derive(now, now, &changes);
+    next = (next + 1) % n;
+    now += absl::Milliseconds(1);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_TickTable, Due, true)->Arg(10)->Arg(10000);
+BENCHMARK_CAPTURE(BM_TickTable, Every, false)->Arg(10)->Arg(10000);
 
 void BM_Baseline_CountUpByWalking(benchmark::State& state) {
   const NodeList list = CountedWorkers(static_cast<int>(state.range(0)));
