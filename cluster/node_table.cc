@@ -474,7 +474,8 @@ void NodeTable::TickDue(absl::Time now, absl::Time wall_now, std::vector<NodeCha
   while (!deadlines_.empty() && deadlines_.top().at <= now) {
     const DeadlineEntry top = deadlines_.top();
     deadlines_.pop();
-    if (top.at != top.record->queued_deadline()) continue;  // superseded by a later entry
+    // Superseded: by an earlier entry of the same record, or by its entry taken just now.
+    if (top.at != top.record->queued_deadline()) continue;
     top.record->set_queued_deadline(absl::InfiniteFuture());
     due.push_back(top.record);
   }
