@@ -176,6 +176,7 @@ TEST_F(NodeTableDeadlineTest, TheOldestSilenceIsNextAndAHeartbeatHandsOverToTheN
 }
 
 TEST_F(NodeTableDeadlineTest, MatchesTheModelThroughRandomHeartbeatsRemovalsAndTicks) {
+  // The TickDue run goes on from the table and the model the Tick run left.
   for (const bool due_only : {false, true}) {
     SCOPED_TRACE(due_only ? "TickDue" : "Tick");
     due_only_ = due_only;
