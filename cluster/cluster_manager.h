@@ -368,8 +368,8 @@ class ClusterManager {
   // may be applied on the registry's thread (Enqueue). Before, the first read's thousands of
   // events arrive back to back and are applied in batches on the executor.
   std::atomic<bool> inline_events_{false};
-  // When the last batch was applied (options_.clock, Unix ns): an event within kBurstGap of it
-  // is part of a burst, and is queued so that the executor applies the burst in batches.
+  // When the last batch was applied (options_.clock, Unix ns): an event within InBurst()'s gap
+  // of it is part of a burst, and is queued so that the executor applies the burst in batches.
   std::atomic<int64_t> last_drain_end_ns_{0};
   // Wall time of Start(), in ms: how long a group source that never answered has been stale.
   std::atomic<int64_t> started_wall_ms_{0};
