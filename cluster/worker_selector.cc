@@ -453,10 +453,13 @@ struct WorkerSelector::GroupState {
   // UpdateReplaced's: the positions of the members whose node was replaced.
   std::vector<size_t> replaced ABSL_GUARDED_BY(mu);
   // The wall time until which some member warms up (its startupTime + the warm-up), and whether
-  // every member's LOWER_LOAD weight was computed after that: until then every sync that finds
-  // a member changed rebuilds them all, so that their weights follow the clock.
+  // every member's LOWER_LOAD weight was computed after that. Until then, every sync that finds
+  // a member changed makes every member's weight due again at the sync's wall time
+  // (`spare_weights_due`), as a rebuild would compute it; the LOWER_LOAD pick recomputes them,
+  // so the other strategies never pay for a weight that follows the clock.
   absl::Time warm_until ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   bool weights_settled ABSL_GUARDED_BY(mu) = false;
+  std::optional<absl::Time> spare_weights_due ABSL_GUARDED_BY(mu);
   // The indices of the members eligible for the current pick, in address order. Kept between
   // picks while the members and what a request asks for stay the same (`eligible_key`).
   std::vector<int> eligible ABSL_GUARDED_BY(mu);
@@ -495,14 +498,14 @@ struct WorkerSelector::GroupState {
 
   // What Rebuild would make of the members, when `view_members` holds the same addresses as
   // `synced`, cut into chunks alike: only the members whose node was replaced are carried over
-  // (Carry), in place. Every other member would come out of Rebuild as it is, unless its
-  // LOWER_LOAD weight moves with the clock: while a worker warms up, and until a Rebuild after
-  // that (`weights_settled`), Rebuild runs instead. Returns false, having changed nothing, when
-  // it cannot tell.
+  // (Carry), in place. Every other member would come out of Rebuild as it is, except for its
+  // LOWER_LOAD weight while it moves with the clock (until the weights settle after every
+  // warm-up): that is left due at this sync's time (`spare_weights_due`). Returns false, having
+  // changed nothing, when it cannot tell.
   bool UpdateReplaced(const NodeList& view_members, const Context& context)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const absl::Time wall_now = context.clock->WallNow();
-    if (members.size() != view_members.size() || !weights_settled) return false;
+    if (members.size() != view_members.size()) return false;
     const std::optional<std::vector<std::pair<size_t, size_t>>> spans =
         view_members.UnsharedSpans(synced);
     if (!spans.has_value()) return false;
@@ -533,8 +536,18 @@ struct WorkerSelector::GroupState {
     }
     if (eligibility_moved) eligible_key.reset();
     if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
-    weights_settled = wall_now >= warm_until;  // false if a replaced member warms up
+    if (!weights_settled) spare_weights_due = wall_now;  // where Rebuild would compute them all
+    weights_settled = wall_now >= warm_until;            // false if a replaced member warms up
     return true;
+  }
+
+  // Computes every member's LOWER_LOAD weight as the last sync that left them due would have.
+  void SettleSpareWeights(const SelectorOptions& options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!spare_weights_due.has_value()) return;
+    for (Member& member : members) {
+      member.spare_weight = SpareWeight(*member.node, options.warm_up, *spare_weights_due);
+    }
+    spare_weights_due.reset();
   }
 
   // Until when `node`'s LOWER_LOAD weight ramps up with its uptime (SpareWeight).
@@ -572,6 +585,7 @@ struct WorkerSelector::GroupState {
     members.swap(scratch);
     scratch.clear();  // releases the previous members' nodes
     weights_settled = wall_now >= warm_until;
+    spare_weights_due.reset();
     eligible_key.reset();
     if (options.lower_weight_rebuild_on_change) lower_refreshed = absl::InfinitePast();
   }
@@ -645,6 +659,7 @@ struct WorkerSelector::GroupState {
       case Rule::kCreditDynamic:
         return PickCredit(&Member::dynamic_weight, &Member::dynamic_current, &dynamic_index);
       case Rule::kSmoothSpare:
+        SettleSpareWeights(context.options);
         return PickSmoothSpare();
       case Rule::kWeightedRandom:
       case Rule::kUniformRandom:

@@ -99,7 +99,8 @@ BENCHMARK(BM_Baseline_CopyViewPtr);
 
 // A synced view with `n` RUNNING workers in "default", with varied weights and
 // loads (as heartbeats would report them), sorted by address.
-ClusterViewPtr MakeWorkerView(int n, uint64_t version = 1) {
+// `startup_time_ms`: every worker's startupTime (0: none, so none warms up).
+ClusterViewPtr MakeWorkerView(int n, uint64_t version = 1, int64_t startup_time_ms = 0) {
   std::vector<std::string> addresses;
   for (int i = 0; i < n; ++i)
     addresses.push_back(absl::StrCat("10.0.", i / 200, ".", i % 200 + 10, ":1234"));
@@ -122,6 +123,7 @@ ClusterViewPtr MakeWorkerView(int n, uint64_t version = 1) {
     node->heartbeat.set_memory_usage(0.04 * (i % 17));
     node->heartbeat.set_disk_usage(0.03 * (i % 7));
     node->heartbeat.set_thread_pool_usage(0.1 * (i % 5));
+    node->heartbeat.set_startup_time_ms(startup_time_ms);
     node->groups = {"default"};
     workers.push_back(node);
     group.count_by_state[NodeState::kRunning]++;
@@ -195,9 +197,12 @@ BENCHMARK(BM_SelectNewViewEveryPick);
 // replaced, not the N: compare N = 10 with N = 2,500 (a quarter of 10,000 workers). What the
 // strategy itself walks per pick stays: ROUND_ROBIN takes the next eligible worker, DS 3.3's
 // DYNAMIC_WEIGHTED_ROUND_ROBIN sums every eligible worker's weight (its definition).
-void BM_SelectAfterOneHeartbeat(benchmark::State& state, SelectionStrategy strategy) {
+// `warming`: every worker started a minute ago, inside the 10-minute warm-up in which
+// LOWER_LOAD's weights follow the clock (a cluster started or upgraded a minute ago).
+void BM_SelectAfterOneHeartbeat(benchmark::State& state, SelectionStrategy strategy, bool warming) {
   const int n = static_cast<int>(state.range(0));
-  ClusterViewPtr view = MakeWorkerView(n);
+  ClusterViewPtr view =
+      MakeWorkerView(n, 1, warming ? absl::ToUnixMillis(absl::Now() - absl::Minutes(1)) : 0);
   WorkerSelector selector;
   SelectRequest request;
   request.strategy = strategy;
@@ -221,11 +226,19 @@ void BM_SelectAfterOneHeartbeat(benchmark::State& state, SelectionStrategy strat
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, ROUND_ROBIN, SelectionStrategy::kRoundRobin)
+BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, ROUND_ROBIN, SelectionStrategy::kRoundRobin, false)
     ->Arg(10)
     ->Arg(2500);
 BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, DYNAMIC_WRR,
-                  SelectionStrategy::kDynamicWeightedRoundRobin)
+                  SelectionStrategy::kDynamicWeightedRoundRobin, false)
+    ->Arg(10)
+    ->Arg(2500);
+BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, ROUND_ROBIN_warming, SelectionStrategy::kRoundRobin,
+                  true)
+    ->Arg(10)
+    ->Arg(2500);
+BENCHMARK_CAPTURE(BM_SelectAfterOneHeartbeat, LOWER_LOAD_warming,
+                  SelectionStrategy::kLowerLoadWeightedRoundRobin, true)
     ->Arg(10)
     ->Arg(2500);
 
