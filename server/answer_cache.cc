@@ -26,7 +26,7 @@ size_t NodeBytesCache::size() const {
   return entries_.size();
 }
 
-void NodeBytesCache::Fill(const std::vector<const NodeInfoPtr*>& nodes, bool basic) {
+void NodeBytesCache::Fill(absl::Span<const NodeInfoPtr* const> nodes, bool basic) {
   std::vector<std::pair<const NodeInfoPtr*, std::string>> built;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -55,8 +55,8 @@ void NodeBytesCache::SweepLocked() {
   sweep_at_ = std::max<size_t>(1024, 2 * entries_.size());
 }
 
-void NodeBytesCache::Append(const std::vector<const NodeInfoPtr*>& nodes, absl::Time now,
-                            bool basic, int field_number, google::protobuf::UnknownFieldSet* out) {
+void NodeBytesCache::Append(absl::Span<const NodeInfoPtr* const> nodes, absl::Time now, bool basic,
+                            int field_number, google::protobuf::UnknownFieldSet* out) {
   Fill(nodes, basic);
   v1::Node age;
   absl::ReaderMutexLock lock(&mu_);

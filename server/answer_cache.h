@@ -1,6 +1,6 @@
 // NodeBytesCache: each node's roster.v1.Node serialized once, so that the heavy answers
 // (GetWorkerGroup, ListWorkers, GetClusterView) copy bytes instead of building and serializing
-// thousands of messages per call.
+// thousands of messages per call, and SelectWorker's one node is a copy of bytes too.
 //
 // Keyed by the node's immutable NodeInfo: a published view shares every unchanged NodeInfo with
 // the view before it, so a heartbeat re-serializes only the node it changed, and an entry is
@@ -27,6 +27,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "cluster/node_info.h"
 #include "google/protobuf/unknown_field_set.h"
 
@@ -42,7 +43,7 @@ class NodeBytesCache {
   // NODE_VIEW_BASIC fields with `basic`, else every field FillNode fills with NodeDetail{}
   // (heartbeat_age against `now`, the daemon's monotonic clock). Not for masters: their slot
   // comes from the view, not from the node.
-  void Append(const std::vector<const cluster::NodeInfoPtr*>& nodes, absl::Time now, bool basic,
+  void Append(absl::Span<const cluster::NodeInfoPtr* const> nodes, absl::Time now, bool basic,
               int field_number, google::protobuf::UnknownFieldSet* out);
 
   size_t size() const;
@@ -55,7 +56,7 @@ class NodeBytesCache {
   };
 
   // Serializes the missing entries of `nodes` and inserts them.
-  void Fill(const std::vector<const cluster::NodeInfoPtr*>& nodes, bool basic);
+  void Fill(absl::Span<const cluster::NodeInfoPtr* const> nodes, bool basic);
   // Drops the entries of nodes no view holds.
   void SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

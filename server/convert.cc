@@ -370,6 +370,9 @@ absl::StatusOr<cluster::SelectRequest> ToSelectRequest(const v1::SelectWorkerReq
                                      "FIXED_WEIGHTED_ROUND_ROBIN, DYNAMIC_WEIGHTED_ROUND_ROBIN, "
                                      "LOWER_WEIGHT, LOWER_LOAD_WEIGHTED_ROUND_ROBIN)"));
   }
+  if (!v1::NodeView_IsValid(request.view())) {
+    return FieldError("view", absl::StrCat(request.view(), " is not a NodeView"));
+  }
   if (request.exclude_size() > kMaxExcludedAddresses) {
     return FieldError("exclude",
                       absl::StrCat(request.exclude_size(), " addresses, more than the limit of ",

@@ -352,7 +352,12 @@ grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& reques
   const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
   absl::StatusOr<cluster::Selection> selection = context_->cluster->SelectWorker(snapshot, *select);
   if (!selection.ok()) return ToGrpcStatus(selection.status());
-  FillNode(*selection->worker, context_->clock->Now(), NodeDetail{}, response->mutable_worker());
+  // The worker as FillNode fills it (NodeDetail{}, or its BASIC view), from the bytes cached
+  // for its NodeInfo.
+  const cluster::NodeInfoPtr* worker[] = {&selection->worker};
+  node_bytes_.Append(worker, context_->clock->Now(),
+                     /*basic=*/request.view() == v1::NODE_VIEW_BASIC,
+                     v1::SelectWorkerResponse::kWorkerFieldNumber, UnknownFields(response));
   response->set_rule(selection->rule);
   for (const cluster::CandidateExplanation& candidate : selection->candidates) {
     FillCandidate(candidate, response->add_candidates());

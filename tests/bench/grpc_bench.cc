@@ -22,6 +22,7 @@
 //                   of --page_size workers (default 10000: the whole group)
 //   GetWorkerGroup/B the same in the BASIC view (address, state, groups, drained)
 //   SelectWorker    group=g1, --strategy, no explain
+//   SelectWorker/B  the same in the BASIC view (what a dispatcher needs of the worker)
 // then the same one call at a time (closed loop: pure latency). Rounds interleave the
 // methods so that drift (other load on the machine) spreads over all of them.
 //

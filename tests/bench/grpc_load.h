@@ -1,6 +1,6 @@
 // Shared pieces of the gRPC load benchmarks (grpc_bench, scale_bench): process CPU and load
 // figures, and a closed-loop load generator that keeps a fixed number of calls in flight on
-// rosterd's lookups (Ping, GetWorkerGroup FULL and BASIC, SelectWorker) with the callback API,
+// rosterd's lookups (Ping, GetWorkerGroup and SelectWorker, FULL and BASIC) with the callback API,
 // measuring calls/s, latency quantiles and CPU per call, with Ping as the baseline.
 //
 //   LoadOptions options;  // group "g1", 1 round of 3 s after 1 s of warm-up
@@ -105,9 +105,15 @@ inline std::unique_ptr<grpc::ClientContext> CallContext(
   return context;
 }
 
-enum class Method { kPing, kGetWorkerGroup, kGetWorkerGroupBasic, kSelectWorker };
+enum class Method {
+  kPing,
+  kGetWorkerGroup,
+  kGetWorkerGroupBasic,
+  kSelectWorker,
+  kSelectWorkerBasic
+};
 constexpr Method kMethods[] = {Method::kPing, Method::kGetWorkerGroup, Method::kGetWorkerGroupBasic,
-                               Method::kSelectWorker};
+                               Method::kSelectWorker, Method::kSelectWorkerBasic};
 
 inline const char* Name(Method method) {
   switch (method) {
@@ -119,6 +125,8 @@ inline const char* Name(Method method) {
       return "GetWorkerGroup/B";
     case Method::kSelectWorker:
       return "SelectWorker";
+    case Method::kSelectWorkerBasic:
+      return "SelectWorker/B";
   }
   return "?";
 }
@@ -172,6 +180,7 @@ class Phase {
       if (method == Method::kGetWorkerGroupBasic) slot->group_request.set_view(v1::NODE_VIEW_BASIC);
       slot->select_request.set_group(options.group);
       slot->select_request.set_strategy(options.strategy);
+      if (method == Method::kSelectWorkerBasic) slot->select_request.set_view(v1::NODE_VIEW_BASIC);
       slot->latencies_ns.reserve(200000);
       slots_.push_back(std::move(slot));
     }
@@ -202,6 +211,7 @@ class Phase {
         result->response_bytes = first.group_response.ByteSizeLong();
         break;
       case Method::kSelectWorker:
+      case Method::kSelectWorkerBasic:
         result->response_bytes = first.select_response.ByteSizeLong();
         break;
     }
@@ -240,6 +250,7 @@ class Phase {
                                             &slot->group_response, std::move(done));
         break;
       case Method::kSelectWorker:
+      case Method::kSelectWorkerBasic:
         slot->stub->async()->SelectWorker(slot->context.get(), &slot->select_request,
                                           &slot->select_response, std::move(done));
         break;

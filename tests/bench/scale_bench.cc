@@ -26,7 +26,7 @@
 //                      baselines: a raw ZooKeeper data watch on the same znode (its own
 //                      handle), the same writes; that watch plus the read it must issue; and
 //                      that read relayed at once over a gRPC stream (RawRelay): the floor
-//   lookups            GetWorkerGroup FULL and BASIC, SelectWorker, 32 in flight (grpc_load.h),
+//   lookups            GetWorkerGroup and SelectWorker, FULL and BASIC, 32 in flight (grpc_load.h),
 //                      --lookup_rounds rounds of every method in turn; baseline: Ping on the
 //                      same server, in the same rounds
 //   zombie             a worker's heartbeats stopped -> FAULT in WatchCluster, after the

@@ -283,6 +283,64 @@ TEST_F(RosterServiceTest, SelectWorkerRoundRobinAndExplain) {
   EXPECT_TRUE(response.candidates(1).eligible());
 }
 
+// SelectWorker's worker comes from the node bytes GetWorkerGroup serves (server/answer_cache.h):
+// every field FillNode fills, and a heartbeat age of its own call.
+TEST_F(RosterServiceTest, SelectWorkerAnswersTheWorkerAsGetWorkerGroupDoes) {
+  AddCluster();
+  CallContext select_context;
+  v1::SelectWorkerRequest select;
+  select.set_group("etl");
+  v1::SelectWorkerResponse selected;
+  ASSERT_THAT(roster_->SelectWorker(&select_context, select, &selected), GrpcOk());
+  ASSERT_TRUE(selected.has_worker());
+  EXPECT_TRUE(selected.worker().has_heartbeat_age());
+  EXPECT_TRUE(selected.worker().has_heartbeat());
+  EXPECT_EQ(selected.worker().state(), v1::RUNNING);
+
+  CallContext group_context;
+  v1::GetWorkerGroupRequest group;
+  group.set_name("etl");
+  v1::GetWorkerGroupResponse listed;
+  ASSERT_THAT(roster_->GetWorkerGroup(&group_context, group, &listed), GrpcOk());
+  ASSERT_EQ(listed.meta().version(), selected.meta().version());
+  const v1::Node* same = nullptr;
+  for (const v1::Node& worker : listed.workers()) {
+    if (worker.address() == selected.worker().address()) same = &worker;
+  }
+  ASSERT_NE(same, nullptr) << selected.worker().address();
+  v1::Node expected = *same;
+  v1::Node answered = selected.worker();
+  expected.clear_heartbeat_age();  // each call's own
+  answered.clear_heartbeat_age();
+  EXPECT_EQ(answered.SerializeAsString(), expected.SerializeAsString())
+      << answered.DebugString() << "\nvs\n"
+      << expected.DebugString();
+
+  // The BASIC view, as GetWorkerGroup's BASIC answer has the same worker.
+  select.set_view(v1::NODE_VIEW_BASIC);
+  group.set_view(v1::NODE_VIEW_BASIC);
+  CallContext basic_select_context, basic_group_context;
+  v1::SelectWorkerResponse basic;
+  ASSERT_THAT(roster_->SelectWorker(&basic_select_context, select, &basic), GrpcOk());
+  v1::GetWorkerGroupResponse basic_listed;
+  ASSERT_THAT(roster_->GetWorkerGroup(&basic_group_context, group, &basic_listed), GrpcOk());
+  EXPECT_FALSE(basic.worker().has_heartbeat());
+  EXPECT_FALSE(basic.worker().has_heartbeat_age());
+  bool found = false;
+  for (const v1::Node& worker : basic_listed.workers()) {
+    if (worker.address() != basic.worker().address()) continue;
+    found = true;
+    EXPECT_EQ(basic.worker().SerializeAsString(), worker.SerializeAsString());
+  }
+  EXPECT_TRUE(found) << basic.worker().address();
+
+  select.set_view(static_cast<v1::NodeView>(7));
+  CallContext bad_context;
+  v1::SelectWorkerResponse refused;
+  EXPECT_THAT(roster_->SelectWorker(&bad_context, select, &refused),
+              GrpcIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("view: 7 is not a NodeView")));
+}
+
 TEST_F(RosterServiceTest, SelectWorkerErrorsSayWhy) {
   AddCluster();
   for (const char* address : {"10.0.0.21:1234", "10.0.0.22:1234"}) {
