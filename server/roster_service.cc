@@ -509,8 +509,17 @@ grpc::ServerWriteReactor<v1::WatchClusterResponse>* RosterService::WatchCluster(
 }
 
 grpc::ServerUnaryReactor* RosterService::Ping(grpc::CallbackServerContext* call,
-                                              const v1::PingRequest*, v1::PingResponse*) {
+                                              const v1::PingRequest* request,
+                                              v1::PingResponse* response) {
   if (grpc::ServerUnaryReactor* refused = Refuse(call, "Roster/Ping")) return refused;
+  static constexpr int kMaxPingBytes = 65536;
+  const int bytes = request->response_bytes();
+  if (bytes < 0 || bytes > kMaxPingBytes) {
+    return Finish(call, "Roster/Ping",
+                  InvalidArgument(absl::InvalidArgumentError(absl::StrCat(
+                      "response_bytes: ", bytes, " is not in [0, ", kMaxPingBytes, "]"))));
+  }
+  if (bytes > 0) response->mutable_payload()->assign(static_cast<size_t>(bytes), '\0');
   return Finish(call, "Roster/Ping", grpc::Status::OK);
 }
 

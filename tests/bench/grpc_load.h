@@ -105,20 +105,34 @@ inline std::unique_ptr<grpc::ClientContext> CallContext(
   return context;
 }
 
+// kPingAsSelect and kPingAsSelectBasic are Pings whose answer is as large as SelectWorker's in
+// the FULL and BASIC views (PingRequest.response_bytes): what carrying those bytes costs, and
+// nothing else (LoadOptions::select_bytes).
 enum class Method {
   kPing,
+  kPingAsSelect,
+  kPingAsSelectBasic,
   kGetWorkerGroup,
   kGetWorkerGroupBasic,
   kSelectWorker,
   kSelectWorkerBasic
 };
-constexpr Method kMethods[] = {Method::kPing, Method::kGetWorkerGroup, Method::kGetWorkerGroupBasic,
-                               Method::kSelectWorker, Method::kSelectWorkerBasic};
+constexpr Method kMethods[] = {Method::kPing,
+                               Method::kPingAsSelect,
+                               Method::kPingAsSelectBasic,
+                               Method::kGetWorkerGroup,
+                               Method::kGetWorkerGroupBasic,
+                               Method::kSelectWorker,
+                               Method::kSelectWorkerBasic};
 
 inline const char* Name(Method method) {
   switch (method) {
     case Method::kPing:
       return "Ping";
+    case Method::kPingAsSelect:
+      return "Ping/Select";
+    case Method::kPingAsSelectBasic:
+      return "Ping/Select/B";
     case Method::kGetWorkerGroup:
       return "GetWorkerGroup";
     case Method::kGetWorkerGroupBasic:
@@ -164,7 +178,24 @@ struct LoadOptions {
   double seconds = 3;         // measured, per method, per round
   double warmup_seconds = 1;  // unmeasured, per method, before the first round
   int rounds = 1;             // each measures every method once, in turn
+  // The sizes of SelectWorker's answers, FULL and BASIC, which the sized Pings answer
+  // (RunSection measures them).
+  size_t select_bytes = 0;
+  size_t select_basic_bytes = 0;
 };
+
+// PingRequest.response_bytes for a PingResponse of `bytes` in all (its payload's tag and length
+// take 1 + 1 to 3 bytes).
+inline int PingPayloadFor(size_t bytes) {
+  for (int header = 2; header <= 4; ++header) {
+    const int payload = static_cast<int>(bytes) - header;
+    if (payload < 0) return 0;
+    v1::PingResponse response;
+    response.mutable_payload()->assign(static_cast<size_t>(payload), '\0');
+    if (response.ByteSizeLong() == bytes) return payload;
+  }
+  return static_cast<int>(bytes);
+}
 
 // One method for a fixed duration with `concurrency` calls in flight over `stubs`.
 class Phase {
@@ -181,6 +212,12 @@ class Phase {
       slot->select_request.set_group(options.group);
       slot->select_request.set_strategy(options.strategy);
       if (method == Method::kSelectWorkerBasic) slot->select_request.set_view(v1::NODE_VIEW_BASIC);
+      if (method == Method::kPingAsSelect) {
+        slot->ping_request.set_response_bytes(PingPayloadFor(options.select_bytes));
+      }
+      if (method == Method::kPingAsSelectBasic) {
+        slot->ping_request.set_response_bytes(PingPayloadFor(options.select_basic_bytes));
+      }
       slot->latencies_ns.reserve(200000);
       slots_.push_back(std::move(slot));
     }
@@ -204,6 +241,8 @@ class Phase {
     const Slot& first = *slots_.front();
     switch (method_) {
       case Method::kPing:
+      case Method::kPingAsSelect:
+      case Method::kPingAsSelectBasic:
         result->response_bytes = first.ping_response.ByteSizeLong();
         break;
       case Method::kGetWorkerGroup:
@@ -241,6 +280,8 @@ class Phase {
     slot->start_ns = NowNs();
     switch (method_) {
       case Method::kPing:
+      case Method::kPingAsSelect:
+      case Method::kPingAsSelectBasic:
         slot->stub->async()->Ping(slot->context.get(), &slot->ping_request, &slot->ping_response,
                                   std::move(done));
         break;
@@ -284,8 +325,21 @@ class Phase {
 };
 
 // Every method, --rounds times in turn, with `concurrency` in flight over `stubs`.
+// The size of one SelectWorker answer in `view`, or 0 if the call fails.
+inline size_t SelectWorkerBytes(Stub* stub, const LoadOptions& options, v1::NodeView view) {
+  v1::SelectWorkerRequest request;
+  request.set_group(options.group);
+  request.set_strategy(options.strategy);
+  request.set_view(view);
+  v1::SelectWorkerResponse response;
+  auto context = CallContext();
+  return stub->SelectWorker(context.get(), request, &response).ok() ? response.ByteSizeLong() : 0;
+}
+
 inline std::vector<Result> RunSection(const std::vector<Stub*>& stubs, int concurrency,
-                                      pid_t server_pid, const LoadOptions& options) {
+                                      pid_t server_pid, LoadOptions options) {
+  options.select_bytes = SelectWorkerBytes(stubs.front(), options, v1::NODE_VIEW_FULL);
+  options.select_basic_bytes = SelectWorkerBytes(stubs.front(), options, v1::NODE_VIEW_BASIC);
   std::vector<Result> results(std::size(kMethods));
   for (Method method : kMethods) {
     Result ignored;

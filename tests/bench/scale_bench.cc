@@ -28,7 +28,8 @@
 //                      that read relayed at once over a gRPC stream (RawRelay): the floor
 //   lookups            GetWorkerGroup and SelectWorker, FULL and BASIC, 32 in flight (grpc_load.h),
 //                      --lookup_rounds rounds of every method in turn; baseline: Ping on the
-//                      same server, in the same rounds
+//                      same server, in the same rounds, and Ping answering as many bytes as
+//                      SelectWorker does (what carrying the answer alone costs)
 //   zombie             a worker's heartbeats stopped -> FAULT in WatchCluster, after the
 //                      znode's last write (its mtime); baseline: K*H (--missed_heartbeats x
 //                      --heartbeat_interval_ms), the excess printed
@@ -927,13 +928,42 @@ class Scenario {
                               FLAGS_channels, " channels, group g1 (", members, " workers)"),
                  results, /*in_process=*/false);
     const Result& ping = results[0];
+    auto result_of = [&](Method method) -> const Result& {
+      return results[std::find(std::begin(kMethods), std::end(kMethods), method) -
+                     std::begin(kMethods)];
+    };
     for (size_t m = 1; m < results.size(); ++m) {
-      const double ratio = ping.qps() / std::max(results[m].qps(), 1e-9);
+      const Method method = kMethods[m];
+      const Result& result = results[m];
+      const double ratio = ping.qps() / std::max(result.qps(), 1e-9);
+      const std::string figure =
+          absl::StrFormat("%s vs Ping, %d in flight", Name(method), FLAGS_concurrency);
+      const std::string calls = absl::StrFormat("%.0f calls/s", result.qps());
+      const std::string baseline = absl::StrFormat("Ping %.0f calls/s", ping.qps());
+      if (method == Method::kPingAsSelect || method == Method::kPingAsSelectBasic) {
+        // A baseline: an empty call answering as many bytes as SelectWorker does.
+        rows_.push_back({absl::StrFormat("Ping answering %zu B vs Ping", result.response_bytes), "",
+                         calls, baseline, absl::StrFormat("%.2fx", ratio), ""});
+        continue;
+      }
+      std::string verdict = Verdict(ratio <= 1.3 && result.errors == 0);
+      if (method == Method::kSelectWorker || method == Method::kSelectWorkerBasic) {
+        // Beside it, the Ping answering as many bytes: over 1.3x itself, the goal is out of
+        // reach for an answer of that size on this machine.
+        const Result& sized = result_of(
+            method == Method::kSelectWorker ? Method::kPingAsSelect : Method::kPingAsSelectBasic);
+        const double sized_ratio = ping.qps() / std::max(sized.qps(), 1e-9);
+        if (verdict != "met" && sized_ratio > 1.3 && result.errors == 0) verdict = "bound";
+        rows_.push_back(
+            {figure, "<= 1.3x Ping", calls, baseline, absl::StrFormat("%.2fx", ratio), verdict});
+        rows_.push_back(
+            {absl::StrFormat("  vs Ping answering as many bytes (%zu B)", sized.response_bytes), "",
+             calls, absl::StrFormat("Ping/%zu B %.0f calls/s", sized.response_bytes, sized.qps()),
+             absl::StrFormat("%.2fx", sized.qps() / std::max(result.qps(), 1e-9)), ""});
+        continue;
+      }
       rows_.push_back(
-          {absl::StrFormat("%s vs Ping, %d in flight", Name(kMethods[m]), FLAGS_concurrency),
-           "<= 1.3x Ping", absl::StrFormat("%.0f calls/s", results[m].qps()),
-           absl::StrFormat("Ping %.0f calls/s", ping.qps()), absl::StrFormat("%.2fx", ratio),
-           Verdict(ratio <= 1.3 && results[m].errors == 0)});
+          {figure, "<= 1.3x Ping", calls, baseline, absl::StrFormat("%.2fx", ratio), verdict});
     }
   }
 

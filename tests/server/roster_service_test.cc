@@ -458,7 +458,22 @@ TEST_F(RosterServiceTest, PingAndCountedRpcs) {
   CallContext context;
   v1::PingResponse response;
   EXPECT_THAT(roster_->Ping(&context, {}, &response), GrpcOk());
+  EXPECT_EQ(response.payload(), "");
   EXPECT_EQ(daemon_->metrics().rpcs("Roster/Ping", grpc::StatusCode::OK), 1);
+
+  // An answer of a given size, the baseline of the benchmarks' sized calls.
+  v1::PingRequest sized;
+  sized.set_response_bytes(441);
+  CallContext sized_context;
+  ASSERT_THAT(roster_->Ping(&sized_context, sized, &response), GrpcOk());
+  EXPECT_EQ(response.payload(), std::string(441, '\0'));
+  for (int bad : {-1, 65537}) {
+    sized.set_response_bytes(bad);
+    CallContext bad_context;
+    EXPECT_THAT(roster_->Ping(&bad_context, sized, &response),
+                GrpcIs(grpc::StatusCode::INVALID_ARGUMENT,
+                       HasSubstr(absl::StrCat("response_bytes: ", bad, " is not in [0, 65536]"))));
+  }
 }
 
 }  // namespace
