@@ -179,6 +179,7 @@ absl::Status NodeStateMachine::Apply(NodeInput input, absl::string_view cause, a
     if (state_ == S::kFault && cause != reason_) {
       reason_ = std::string(cause);
       history_.push_back(Transition{wall_now, state_, state_, reason_});
+      ++transitions_recorded_;
       TrimHistory();
     }
     return absl::OkStatus();
@@ -255,7 +256,7 @@ absl::Time NodeStateMachine::NextDeadline() const {
 void NodeStateMachine::NoteHeartbeat(NodeInput input, absl::string_view cause, absl::Time now) {
   last_data_change_ = now;
   last_verdict_ = input;
-  last_verdict_cause_ = std::string(cause);
+  last_verdict_cause_.assign(cause.data(), cause.size());  // reuses its capacity
   if (input != I::kHeartbeatInvalid) last_heartbeat_busy_ = input == I::kHeartbeatBusy;
 }
 
@@ -279,6 +280,7 @@ void NodeStateMachine::ResumeBusy(absl::Time now, absl::Time wall_now) {
 void NodeStateMachine::Record(NodeState to, absl::string_view cause, absl::Time now,
                               absl::Time wall_now) {
   history_.push_back(Transition{wall_now, state_, to, std::string(cause)});
+  ++transitions_recorded_;
   state_ = to;
   reason_ = std::string(cause);
   state_since_ = now;

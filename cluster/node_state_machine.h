@@ -104,6 +104,9 @@ class NodeStateMachine {
   absl::Time last_data_change() const { return last_data_change_; }
   bool drained() const { return drained_; }
   const std::deque<Transition>& history() const { return history_; }
+  // How many transitions were ever recorded (history() keeps the last few): it moves exactly
+  // when the history, and so the state or the reason, changes.
+  uint64_t transitions_recorded() const { return transitions_recorded_; }
 
  private:
   absl::Status ApplyWhileDrained(NodeInput input, absl::string_view cause, absl::Time now,
@@ -123,6 +126,7 @@ class NodeStateMachine {
   absl::Time excused_until_ = absl::InfinitePast();  // monotonic; see ExcuseSilenceUntil()
   bool last_heartbeat_busy_ = false;
   bool drained_ = false;
+  uint64_t transitions_recorded_ = 0;
   bool znode_present_ = true;  // cleared by ZnodeDeleted, set by ZnodeCreated
   // The last heartbeat verdict of the current incarnation and its cause, kept while drained
   // so that undraining resumes it.

@@ -76,7 +76,7 @@ class NodeTable::Record {
 
   // The groups changed under the node (external membership): publish it again if they differ.
   bool RefreshGroups() {
-    if (info_ == nullptr || info_->groups == Groups()) return false;
+    if (info_ == nullptr || info_->groups == Groups(LastHeartbeat(info_.get()))) return false;
     info_stale_ = true;
     return true;
   }
@@ -169,7 +169,7 @@ class NodeTable::Record {
     if (!info_stale_ && info_ != nullptr) return std::nullopt;
     info_stale_ = false;
     NodeInfoPtr before = std::move(info_);
-    info_ = BuildInfo();
+    info_ = BuildInfo(before.get());
     return NodeChange{std::move(before), info_};
   }
 
@@ -225,6 +225,7 @@ class NodeTable::Record {
     }
     incarnation_ = incarnation;
     heartbeat_ = *std::move(heartbeat);
+    heartbeat_fresh_ = true;
     has_heartbeat_ = true;
     Verdict verdict = Judge(heartbeat_, *options_);
     Feed(verdict.input, verdict.cause, table, now, wall_now);
@@ -233,7 +234,7 @@ class NodeTable::Record {
   void Feed(NodeInput input, absl::string_view cause, NodeTable* table, absl::Time now,
             absl::Time wall_now) {
     const NodeState before = machine_.state();
-    const std::string reason_before = machine_.reason();
+    const uint64_t recorded_before = machine_.transitions_recorded();
     absl::Status status = machine_.Apply(input, cause, now, wall_now);
     if (!status.ok()) {
       // The cluster layer feeds only inputs its own bookkeeping allows; a refusal is worth a
@@ -242,10 +243,19 @@ class NodeTable::Record {
       return;
     }
     if (machine_.state() != before) table->transitions_[{before, machine_.state()}]++;
-    if (machine_.state() != before || machine_.reason() != reason_before) info_stale_ = true;
+    // A recorded transition changed the history the info shows, and the state or the reason.
+    if (machine_.transitions_recorded() != recorded_before) info_stale_ = true;
   }
 
-  NodeInfoPtr BuildInfo() const {
+  // The last valid heartbeat: heartbeat_ until it is published, then the published info's
+  // (`published`, the info last built).
+  const roster::v1::Heartbeat& LastHeartbeat(const NodeInfo* published) const {
+    return heartbeat_fresh_ || published == nullptr ? heartbeat_ : published->heartbeat;
+  }
+
+  // The info to publish, `previous` the one last published (or null). A fresh heartbeat moves
+  // into it; an info built for another reason copies the previous one's.
+  NodeInfoPtr BuildInfo(const NodeInfo* previous) {
     auto info = std::make_shared<NodeInfo>();
     info->address = address_;
     info->role = options_->role;
@@ -263,12 +273,17 @@ class NodeTable::Record {
       }
     }
     std::sort(info->paths.begin(), info->paths.end());
+    if (options_->role == NodeRole::kWorker) info->groups = Groups(LastHeartbeat(previous));
     if (has_heartbeat_) {
-      info->heartbeat = heartbeat_;
+      if (heartbeat_fresh_) {
+        info->heartbeat = std::move(heartbeat_);
+        heartbeat_fresh_ = false;
+      } else {
+        info->heartbeat = LastHeartbeat(previous);
+      }
       info->has_heartbeat = true;
     }
     info->last_data_change = machine_.last_data_change();
-    if (options_->role == NodeRole::kWorker) info->groups = Groups();
     info->drained = machine_.drained();
     info->drain_reason = drain_reason_;
     info->history.assign(machine_.history().begin(), machine_.history().end());
@@ -278,7 +293,7 @@ class NodeTable::Record {
   // The legacy path segment, the external membership (group file, DolphinScheduler's
   // database), roster's own workerGroup heartbeat extension, and "default" for every worker
   // unless the membership defines its own (docs/dolphinscheduler.md, "Worker groups").
-  std::vector<std::string> Groups() const {
+  std::vector<std::string> Groups(const roster::v1::Heartbeat& heartbeat) const {
     std::vector<std::string> groups;
     if (options_->groups == nullptr || options_->groups->implicit_default) {
       groups.push_back("default");
@@ -286,8 +301,8 @@ class NodeTable::Record {
     for (const Znode& z : znodes_) {
       if (!z.group.empty()) groups.push_back(z.group);
     }
-    if (has_heartbeat_ && !heartbeat_.worker_group().empty()) {
-      groups.push_back(heartbeat_.worker_group());
+    if (has_heartbeat_ && !heartbeat.worker_group().empty()) {
+      groups.push_back(heartbeat.worker_group());
     }
     if (options_->groups != nullptr) {
       auto it = options_->groups->by_address.find(address_);
@@ -304,7 +319,10 @@ class NodeTable::Record {
   const std::string address_;
   std::vector<Znode> znodes_;  // usually one; a legacy worker in two groups has two
   NodeStateMachine machine_;
+  // The last valid heartbeat until it is published (`heartbeat_fresh_`); then it has moved into
+  // info_ (LastHeartbeat()).
   roster::v1::Heartbeat heartbeat_;
+  bool heartbeat_fresh_ = false;
   bool has_heartbeat_ = false;
   Incarnation incarnation_;
   std::string drain_reason_;
@@ -443,6 +461,10 @@ void NodeTable::Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChan
       changes->push_back(*std::move(change));
     }
   }
+  // Deriving marks nothing dirty: the list goes back, empty, with the capacity of this batch
+  // (a burst of 10,000 heartbeats regrew it from nothing in every batch).
+  dirty.clear();
+  if (dirty_.empty()) dirty_.swap(dirty);
 }
 
 void NodeTable::Tick(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes,
