@@ -88,8 +88,10 @@ struct NodeInfo {
   std::vector<std::string> groups;
   bool drained = false;
   std::string drain_reason;
-  // Oldest first, bounded (NodeTimingOptions::history_limit).
-  std::vector<Transition> history;
+  // Oldest first, bounded (NodeTimingOptions::history_limit); null for none. The versions of a
+  // node between two of its transitions share one list: a heartbeat's new NodeInfo neither
+  // copies it nor keeps another copy alive (the change log holds thousands of versions).
+  std::shared_ptr<const std::vector<Transition>> history;
 };
 
 using NodeInfoPtr = std::shared_ptr<const NodeInfo>;

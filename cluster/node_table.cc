@@ -286,7 +286,13 @@ class NodeTable::Record {
     info->last_data_change = machine_.last_data_change();
     info->drained = machine_.drained();
     info->drain_reason = drain_reason_;
-    info->history.assign(machine_.history().begin(), machine_.history().end());
+    // The list the last info showed, unless a transition was recorded since.
+    if (history_ == nullptr || history_recorded_ != machine_.transitions_recorded()) {
+      history_ = std::make_shared<const std::vector<Transition>>(machine_.history().begin(),
+                                                                 machine_.history().end());
+      history_recorded_ = machine_.transitions_recorded();
+    }
+    info->history = history_;
     return info;
   }
 
@@ -324,6 +330,9 @@ class NodeTable::Record {
   roster::v1::Heartbeat heartbeat_;
   bool heartbeat_fresh_ = false;
   bool has_heartbeat_ = false;
+  // The history the published infos share, as of `history_recorded_` transitions recorded.
+  std::shared_ptr<const std::vector<Transition>> history_;
+  uint64_t history_recorded_ = 0;
   Incarnation incarnation_;
   std::string drain_reason_;
   absl::Time offline_since_ = absl::InfinitePast();

@@ -175,8 +175,8 @@ void FillNode(const cluster::NodeInfo& node, absl::Time now, const NodeDetail& d
   ToProto(std::max(now - node.last_data_change, absl::ZeroDuration()),
           out->mutable_heartbeat_age());
   out->set_drain_reason(node.drain_reason);
-  if (detail.history) {
-    for (const cluster::Transition& transition : node.history) {
+  if (detail.history && node.history != nullptr) {
+    for (const cluster::Transition& transition : *node.history) {
       v1::Transition* t = out->add_history();
       ToProto(transition.at, t->mutable_at());
       t->set_from(ToProto(transition.from));

@@ -122,7 +122,7 @@ class ClusterManagerClockTest : public MemoryClusterTest {
   int FaultsInHistory() const {
     int faults = 0;
     for (const auto& [address, session] : nodes_) {
-      for (const Transition& t : manager_->view()->FindAny(address)->history) {
+      for (const Transition& t : *manager_->view()->FindAny(address)->history) {
         faults += t.to == NodeState::kFault;
       }
     }

@@ -668,7 +668,8 @@ TEST_F(ClusterManagerTest, RestartedNodeIsANewIncarnationAndKeepsItsHistory) {
   EXPECT_LT(first, worker->incarnation);
   EXPECT_EQ(worker->incarnation.process_id, 999);
   std::vector<NodeState> states;
-  for (const Transition& t : worker->history) states.push_back(t.to);
+  ASSERT_NE(worker->history, nullptr);
+  for (const Transition& t : *worker->history) states.push_back(t.to);
   EXPECT_THAT(states, ElementsAre(NodeState::kRegistering, NodeState::kRunning, NodeState::kOffline,
                                   NodeState::kRegistering, NodeState::kRunning));
 
