@@ -184,6 +184,11 @@ void ChangeFanout::RunOverflow(
   for (const auto& listener : lost) listener->on_lost(/*started=*/false);
 }
 
+bool ChangeFanout::idle() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.empty() && !thread_busy_ && !inline_busy_;
+}
+
 size_t ChangeFanout::pending() const {
   absl::MutexLock lock(&mu_);
   return pending_batches_;

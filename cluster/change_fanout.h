@@ -108,6 +108,8 @@ class ChangeFanout {
   size_t max_pending() const;
   // Watchers armed now.
   size_t watchers() const;
+  // Nothing queued and nothing being delivered: the next Publish() may deliver inline.
+  bool idle() const;
 
  private:
   struct Added {

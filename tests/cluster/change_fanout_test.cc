@@ -191,7 +191,9 @@ TEST(ChangeFanoutTest, AnIdleFanoutWithFewWatchersDeliversOnThePublishingThread)
   Log log;
   Threads threads;
   fanout.Add(fanout.Reserve(), StartAt(0), threads.Listener(&log));
-  ASSERT_EVENTUALLY(log.size() == 1);  // started: nothing queued any more
+  // Started, and the thread back from delivering the start: the start being in the log is not
+  // enough, as the thread may still be returning from its callback.
+  ASSERT_EVENTUALLY(log.size() == 1 && fanout.idle());
   fanout.Publish(Batch(1));
   // Delivered before Publish() returned, on this thread.
   EXPECT_EQ(log.Entries(), (std::vector<std::string>{"start@0", "batch@1"}));
