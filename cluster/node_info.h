@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -64,6 +65,64 @@ struct Transition {
   std::string cause;
 };
 
+// An immutable list of strings that consecutive versions of a node share while
+// it stays the same: a heartbeat's new NodeInfo copies one pointer, not the list and its
+// strings, and the change log's thousands of kept versions hold one list per node
+// (docs/architecture.md, "Publishing a view"). Reads like a const std::vector<std::string>.
+class SharedStrings {
+ public:
+  using value_type = std::string;
+  using const_iterator = std::vector<std::string>::const_iterator;
+  using iterator = const_iterator;
+  using size_type = size_t;
+
+  SharedStrings() = default;
+  // Implicit, so that a list is assigned as a vector is.
+  SharedStrings(std::vector<std::string> strings)  // NOLINT(google-explicit-constructor)
+      : list_(strings.empty()
+                  ? nullptr
+                  : std::make_shared<const std::vector<std::string>>(std::move(strings))) {}
+  SharedStrings(std::initializer_list<std::string> strings)
+      : SharedStrings(std::vector<std::string>(strings)) {}
+
+  // `strings`, sharing `previous`'s list when it holds the same strings (no allocation then).
+  static SharedStrings Reuse(const SharedStrings& previous,
+                             const std::vector<std::string>& strings) {
+    if (previous.get() == strings) return previous;
+    return SharedStrings(strings);
+  }
+
+  const std::vector<std::string>& get() const { return list_ != nullptr ? *list_ : Empty(); }
+  const_iterator begin() const { return get().begin(); }
+  const_iterator end() const { return get().end(); }
+  size_t size() const { return get().size(); }
+  bool empty() const { return list_ == nullptr; }
+  const std::string& operator[](size_t i) const { return get()[i]; }
+  const std::string& front() const { return get().front(); }
+  const std::string& back() const { return get().back(); }
+  // Whether both share one list (then they are equal without comparing a string).
+  bool SharesWith(const SharedStrings& other) const { return list_ == other.list_; }
+
+  friend bool operator==(const SharedStrings& a, const SharedStrings& b) {
+    return a.list_ == b.list_ || a.get() == b.get();
+  }
+  friend bool operator!=(const SharedStrings& a, const SharedStrings& b) { return !(a == b); }
+  friend bool operator==(const SharedStrings& a, const std::vector<std::string>& b) {
+    return a.get() == b;
+  }
+  friend bool operator==(const std::vector<std::string>& a, const SharedStrings& b) {
+    return a == b.get();
+  }
+
+ private:
+  static const std::vector<std::string>& Empty() {
+    static const std::vector<std::string>* const empty = new std::vector<std::string>();
+    return *empty;
+  }
+
+  std::shared_ptr<const std::vector<std::string>> list_;  // null for an empty list
+};
+
 struct NodeInfo {
   std::string address;  // "host:port", the node's identity
   NodeRole role = NodeRole::kWorker;
@@ -71,8 +130,8 @@ struct NodeInfo {
   std::string reason;      // cause of the last transition into `state`
   absl::Time state_since;  // wall clock
   Incarnation incarnation;
-  // The znode(s) registering this node (a legacy worker in two groups has two).
-  std::vector<std::string> paths;
+  // The znode(s) registering this node, sorted (a legacy worker in two groups has two).
+  SharedStrings paths;
   int64_t mzxid = 0;  // last data change seen
   // The ZooKeeper session owning the newest znode (largest czxid) registering this node, or 0
   // (no znode, or a persistent one). Tells a restarted node's session from its predecessor's.
@@ -85,7 +144,7 @@ struct NodeInfo {
   // from this, never from the node's reportTime.
   absl::Time last_data_change;
   // Workers: the groups this worker is in, sorted (always includes "default").
-  std::vector<std::string> groups;
+  SharedStrings groups;
   bool drained = false;
   std::string drain_reason;
   // Oldest first, bounded (NodeTimingOptions::history_limit); null for none. The versions of a

@@ -14,11 +14,13 @@ namespace {
 
 struct Verdict {
   NodeInput input;
-  std::string cause;
+  absl::string_view cause;  // a constant, or the caller's buffer
 };
 
-// What a valid heartbeat says about the node.
-Verdict Judge(const roster::v1::Heartbeat& heartbeat, const NodeTableOptions& options) {
+// What a valid heartbeat says about the node. A cause that is not a constant is formatted
+// into `*buffer` (a heartbeat's cause is not copied per heartbeat).
+Verdict Judge(const roster::v1::Heartbeat& heartbeat, const NodeTableOptions& options,
+              std::string* buffer) {
   using roster::v1::Heartbeat;
   switch (heartbeat.server_status()) {
     case Heartbeat::ABNORMAL:
@@ -33,17 +35,17 @@ Verdict Judge(const roster::v1::Heartbeat& heartbeat, const NodeTableOptions& op
       break;
   }
   if (options.overload_cpu_usage > 0 && heartbeat.cpu_usage() > options.overload_cpu_usage) {
-    return {NodeInput::kHeartbeatBusy,
-            absl::StrFormat("cpuUsage %.2f is over the overload threshold %.2f "
-                            "(--overload_cpu_usage)",
-                            heartbeat.cpu_usage(), options.overload_cpu_usage)};
+    *buffer =
+        absl::StrFormat("cpuUsage %.2f is over the overload threshold %.2f (--overload_cpu_usage)",
+                        heartbeat.cpu_usage(), options.overload_cpu_usage);
+    return {NodeInput::kHeartbeatBusy, *buffer};
   }
   if (options.overload_memory_usage > 0 &&
       heartbeat.memory_usage() > options.overload_memory_usage) {
-    return {NodeInput::kHeartbeatBusy,
-            absl::StrFormat("memoryUsage %.2f is over the overload threshold %.2f "
-                            "(--overload_memory_usage)",
-                            heartbeat.memory_usage(), options.overload_memory_usage)};
+    *buffer = absl::StrFormat(
+        "memoryUsage %.2f is over the overload threshold %.2f (--overload_memory_usage)",
+        heartbeat.memory_usage(), options.overload_memory_usage);
+    return {NodeInput::kHeartbeatBusy, *buffer};
   }
   return {NodeInput::kHeartbeatNormal, "heartbeat NORMAL"};
 }
@@ -76,7 +78,10 @@ class NodeTable::Record {
 
   // The groups changed under the node (external membership): publish it again if they differ.
   bool RefreshGroups() {
-    if (info_ == nullptr || info_->groups == Groups(LastHeartbeat(info_.get()))) return false;
+    if (info_ == nullptr) return false;
+    std::vector<std::string> groups;
+    Groups(LastHeartbeat(info_.get()), &groups);
+    if (info_->groups == groups) return false;
     info_stale_ = true;
     return true;
   }
@@ -165,11 +170,12 @@ class NodeTable::Record {
   }
 
   // Rebuilds the published info if anything it shows changed; returns the change, if any.
-  std::optional<NodeChange> Publish() {
+  // `scratch` is any vector, kept by the caller for its capacity.
+  std::optional<NodeChange> Publish(std::vector<std::string>* scratch) {
     if (!info_stale_ && info_ != nullptr) return std::nullopt;
     info_stale_ = false;
     NodeInfoPtr before = std::move(info_);
-    info_ = BuildInfo(before.get());
+    info_ = BuildInfo(before.get(), scratch);
     return NodeChange{std::move(before), info_};
   }
 
@@ -227,7 +233,8 @@ class NodeTable::Record {
     heartbeat_ = *std::move(heartbeat);
     heartbeat_fresh_ = true;
     has_heartbeat_ = true;
-    Verdict verdict = Judge(heartbeat_, *options_);
+    std::string formatted;
+    Verdict verdict = Judge(heartbeat_, *options_, &formatted);
     Feed(verdict.input, verdict.cause, table, now, wall_now);
   }
 
@@ -255,7 +262,9 @@ class NodeTable::Record {
 
   // The info to publish, `previous` the one last published (or null). A fresh heartbeat moves
   // into it; an info built for another reason copies the previous one's.
-  NodeInfoPtr BuildInfo(const NodeInfo* previous) {
+  NodeInfoPtr BuildInfo(const NodeInfo* previous, std::vector<std::string>* scratch) {
+    static const NodeInfo* const kNothing = new NodeInfo();
+    const NodeInfo& last = previous != nullptr ? *previous : *kNothing;
     auto info = std::make_shared<NodeInfo>();
     info->address = address_;
     info->role = options_->role;
@@ -264,16 +273,24 @@ class NodeTable::Record {
     info->state_since = machine_.state_since_wall();
     info->incarnation = incarnation_;
     int64_t newest_czxid = 0;
+    size_t paths = 0;
     for (const Znode& z : znodes_) {
-      info->paths.push_back(z.path);
+      Put(z.path, &paths, scratch);
       info->mzxid = std::max(info->mzxid, z.stat.mzxid);
       if (z.stat.czxid >= newest_czxid) {
         newest_czxid = z.stat.czxid;
         info->ephemeral_owner = z.stat.ephemeral_owner;
       }
     }
-    std::sort(info->paths.begin(), info->paths.end());
-    if (options_->role == NodeRole::kWorker) info->groups = Groups(LastHeartbeat(previous));
+    scratch->resize(paths);
+    std::sort(scratch->begin(), scratch->end());
+    // The paths and groups are built in `scratch`, whose strings keep their capacity, and
+    // shared with the last version when they equal its own: a heartbeat allocates neither.
+    info->paths = SharedStrings::Reuse(last.paths, *scratch);
+    if (options_->role == NodeRole::kWorker) {
+      Groups(LastHeartbeat(previous), scratch);
+      info->groups = SharedStrings::Reuse(last.groups, *scratch);
+    }
     if (has_heartbeat_) {
       if (heartbeat_fresh_) {
         info->heartbeat = std::move(heartbeat_);
@@ -299,26 +316,37 @@ class NodeTable::Record {
   // The legacy path segment, the external membership (group file, DolphinScheduler's
   // database), roster's own workerGroup heartbeat extension, and "default" for every worker
   // unless the membership defines its own (docs/dolphinscheduler.md, "Worker groups").
-  std::vector<std::string> Groups(const roster::v1::Heartbeat& heartbeat) const {
-    std::vector<std::string> groups;
+  // Sets `*groups` to them, sorted, reusing its strings' capacity.
+  void Groups(const roster::v1::Heartbeat& heartbeat, std::vector<std::string>* groups) const {
+    size_t n = 0;
     if (options_->groups == nullptr || options_->groups->implicit_default) {
-      groups.push_back("default");
+      Put("default", &n, groups);
     }
     for (const Znode& z : znodes_) {
-      if (!z.group.empty()) groups.push_back(z.group);
+      if (!z.group.empty()) Put(z.group, &n, groups);
     }
     if (has_heartbeat_ && !heartbeat.worker_group().empty()) {
-      groups.push_back(heartbeat.worker_group());
+      Put(heartbeat.worker_group(), &n, groups);
     }
     if (options_->groups != nullptr) {
       auto it = options_->groups->by_address.find(address_);
       if (it != options_->groups->by_address.end()) {
-        groups.insert(groups.end(), it->second.begin(), it->second.end());
+        for (const std::string& group : it->second) Put(group, &n, groups);
       }
     }
-    std::sort(groups.begin(), groups.end());
-    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
-    return groups;
+    groups->resize(n);
+    std::sort(groups->begin(), groups->end());
+    groups->erase(std::unique(groups->begin(), groups->end()), groups->end());
+  }
+
+  // Sets the `*n`th string of `*out` to `value` (its capacity kept) and counts it.
+  static void Put(absl::string_view value, size_t* n, std::vector<std::string>* out) {
+    if (*n < out->size()) {
+      (*out)[*n].assign(value.data(), value.size());
+    } else {
+      out->emplace_back(value);
+    }
+    ++*n;
   }
 
   const NodeTableOptions* const options_;
@@ -463,10 +491,11 @@ void NodeTable::SetDrained(const std::string& address, bool drained, absl::strin
 void NodeTable::Derive(absl::Time now, absl::Time wall_now, std::vector<NodeChange>* changes) {
   std::vector<Record*> dirty;
   dirty.swap(dirty_);
+  if (changes->empty()) changes->reserve(dirty.size());
   for (Record* record : dirty) {
     record->Derive(this, now, wall_now);
     QueueDeadline(record);
-    if (std::optional<NodeChange> change = record->Publish()) {
+    if (std::optional<NodeChange> change = record->Publish(&publish_scratch_)) {
       changes->push_back(*std::move(change));
     }
   }

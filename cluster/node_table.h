@@ -4,7 +4,7 @@
 //
 // Applying an event is cheap: it stores the payload and marks the node dirty. Derive() parses
 // the latest payload of each dirty node once, so a burst of heartbeats from one node costs one
-// parse (protobuf's JSON parser is the expensive part, ~10 us a payload).
+// parse.
 //
 // Identity and incarnation (docs/states.md): a node is keyed by its address. A znode event that is
 // older than what the table holds for that path (a smaller czxid) is ignored; a payload whose
@@ -179,6 +179,7 @@ class NodeTable {
   absl::flat_hash_map<std::string, Record*> by_path_;
   absl::flat_hash_map<std::string, std::string> drains_;  // address -> reason
   std::vector<Record*> dirty_;
+  std::vector<std::string> publish_scratch_;     // Record::Publish()'s, kept for its capacity
   std::map<std::string, std::string> rejected_;  // path -> reason
   int64_t stale_incarnation_events_ = 0;
   int64_t rejected_payloads_ = 0;

@@ -303,7 +303,7 @@ TEST(SlotPolicyTest, WhatDolphinSchedulerSeesHoldsASlotWhatRosterAloneKnowsDoesN
   registering->has_heartbeat = false;
   auto tombstone = std::make_shared<NodeInfo>(
       *Master("10.0.0.4:5678", 4000, Heartbeat::NORMAL, NodeState::kOffline, 14));
-  tombstone->paths.clear();
+  tombstone->paths = {};
   const NodeList masters = {silent, drained, registering, tombstone};
   // DolphinScheduler never notices silence nor drains; a znode without a payload has no
   // startupTime; a tombstone has no znode. Map order of the three znodes: .3 .2 .1.

@@ -216,7 +216,7 @@ TEST(BuildNextViewTest, ALoadOnlyChangeCopiesOnlyTheChunksItFallsIn) {
   const ClusterView previous = TenThousandWorkers();
   ViewChanges changes;
   const NodeInfoPtr& before = previous.workers[4321];  // in group g1
-  NodeInfoPtr after = Node(before->address, NodeState::kRunning, before->groups, 0.9);
+  NodeInfoPtr after = Node(before->address, NodeState::kRunning, before->groups.get(), 0.9);
   changes.workers = {{before, after}};
   CountingSlots slots;
   BuiltView built = BuildNextView(previous, changes, slots.function());
@@ -323,7 +323,7 @@ TEST(BuildNextViewTest, AStateChangeUpdatesItsGroupsInPlace) {
   const ClusterView previous = TenThousandWorkers();
   ViewChanges changes;
   const NodeInfoPtr& before = previous.workers[4321];  // in group g1
-  NodeInfoPtr after = Node(before->address, NodeState::kOverload, before->groups);
+  NodeInfoPtr after = Node(before->address, NodeState::kOverload, before->groups.get());
   changes.workers = {{before, after}};
   CountingSlots slots;
   BuiltView built = BuildNextView(previous, changes, slots.function());
