@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -35,8 +36,10 @@ struct ClusterChange {
   // kNodeAdded/kNodeRemoved always; kNodeUpdated when the state, drain flag or groups
   // changed, rather than only the heartbeat's load figures.
   bool state_changed = false;
-  SlotAssignment slots;
-  LeaderInfo leader;
+  // kSlotsChanged and kLeaderChanged only, null otherwise: the log keeps thousands of node
+  // changes, which need neither.
+  std::shared_ptr<const SlotAssignment> slots;
+  std::shared_ptr<const LeaderInfo> leader;
 };
 
 absl::string_view ChangeKindName(ClusterChange::Kind kind);

@@ -135,7 +135,7 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   if (!SameSlots(previous.slots, next->slots)) {
     ClusterChange c;
     c.kind = ClusterChange::Kind::kSlotsChanged;
-    c.slots = next->slots;
+    c.slots = std::make_shared<const SlotAssignment>(next->slots);
     batch.push_back(std::move(c));
     LOG(INFO) << "slots: " << next->slots.masters.size() << " master(s), epoch "
               << next->slots.epoch;
@@ -144,7 +144,7 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   if (!SameLeader(previous.leader, next->leader)) {
     ClusterChange c;
     c.kind = ClusterChange::Kind::kLeaderChanged;
-    c.leader = next->leader;
+    c.leader = std::make_shared<const LeaderInfo>(next->leader);
     batch.push_back(std::move(c));
   }
   if (changes.rejected.has_value()) {

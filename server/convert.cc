@@ -253,11 +253,13 @@ void FillClusterEvent(const cluster::ClusterChange& change, absl::Time now, v1::
       break;
     case Kind::kSlotsChanged:
       out->set_kind(v1::ClusterEvent::SLOTS_CHANGED);
-      FillSlots(change.slots, out->mutable_slots());
+      if (change.slots != nullptr) FillSlots(*change.slots, out->mutable_slots());
       break;
     case Kind::kLeaderChanged:
       out->set_kind(v1::ClusterEvent::LEADER_CHANGED);
-      if (change.leader.present) FillLeader(change.leader, out->mutable_leader());
+      if (change.leader != nullptr && change.leader->present) {
+        FillLeader(*change.leader, out->mutable_leader());
+      }
       break;
     case Kind::kSynced:
       out->set_kind(v1::ClusterEvent::SYNCED);
