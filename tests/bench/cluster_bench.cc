@@ -20,12 +20,18 @@
 // ratios against them as counters (x_registry, x_parse); see that section.
 // Only its events: --benchmark_filter=ClusterManagerEvents
 //
+// BM_ClusterManagerHeap reports the heap a manager holds at 10,000 workers with its change
+// log full, against the bytes of the znodes it follows (x_znodes). Only it:
+// --benchmark_filter=ClusterManagerHeap
+//
 // The heartbeat decoding section times ParseHeartbeat against protobuf's JSON
 // parser (ParseHeartbeatReference) on the same payloads, in the same run
 // (x_protobuf); see that section. Only it: --benchmark_filter=HeartbeatDecode
 //
 // Sections: baselines, then one per component (WorkerSelector, ...). Add new
 // sections above the reporting code at the end.
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -1224,6 +1230,64 @@ void BM_Baseline_CountUpByWalking(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Baseline_CountUpByWalking)->Arg(10)->Arg(10000);
+
+// Bytes the process's heap holds (every arena, mapped chunks too).
+size_t HeapInUse() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+// The heap a ClusterManager holds at 10,000 workers once its change log is full (two rounds of
+// a new heartbeat per worker: 20,000 changes, 16,384 kept), against the bytes of the znodes it
+// follows (each worker's path and payload: what any follower keeps). Reports MiB and bytes per
+// worker as counters (heap_MiB, znodes_MiB, x_znodes); the time is set-up, not the point.
+// Only it: --benchmark_filter=ClusterManagerHeap
+void BM_ClusterManagerHeap(benchmark::State& state) {
+  constexpr int kRounds = 2;
+  const int64_t startup_ms = EventTimeBase();
+  std::mt19937 rng(42);
+  std::vector<EventRound> rounds;
+  std::vector<std::vector<registry::RegistryEvent>> round_events;
+  int64_t zxid = kEventCzxidBase + kEventWorkers;
+  for (int r = 0; r < kRounds; ++r) {
+    rounds.push_back(MakeEventRound(EventWorkload::kSpread, r, startup_ms, &rng));
+    std::vector<registry::RegistryEvent>& events = round_events.emplace_back();
+    for (size_t k = 0; k < rounds.back().workers.size(); ++k) {
+      events.push_back(WorkerEvent(registry::EventType::kUpdated, rounds.back().workers[k],
+                                   rounds.back().payloads[k], ++zxid));
+    }
+  }
+  size_t znode_bytes = 0;
+  for (const registry::RegistryEvent& event : round_events.back()) {
+    znode_bytes += event.path.size() + event.data.size();
+  }
+  size_t heap = 0;
+  for (auto _ : state) {
+    const size_t before = HeapInUse();
+    FeedRegistry feed;
+    ClusterManager manager(&feed, EventManagerOptions());
+    StartWithWorkers(&feed, &manager, kEventWorkers, startup_ms);
+    RoundTracker tracker;
+    auto watch = manager.WatchChanges(0, TrackerListener(&tracker));
+    const ClusterPaths paths;
+    for (int r = 0; r < kRounds; ++r) {
+      tracker.Begin(r, &rounds[r]);
+      for (const registry::RegistryEvent& event : round_events[r]) {
+        feed.Deliver(paths.workers, event);
+      }
+      tracker.WaitReached(rounds[r].written_workers);
+    }
+    heap = HeapInUse() - before;
+    watch.reset();
+    manager.Shutdown();
+  }
+  constexpr double kMiB = 1024.0 * 1024.0;
+  state.counters["heap_MiB"] = heap / kMiB;
+  state.counters["znodes_MiB"] = znode_bytes / kMiB;
+  state.counters["x_znodes"] = static_cast<double>(heap) / znode_bytes;
+  state.counters["heap_B/worker"] = static_cast<double>(heap) / kEventWorkers;
+}
+BENCHMARK(BM_ClusterManagerHeap)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // Both event benchmarks over every workload, in this order (Google Benchmark runs
 // registrations in order).
