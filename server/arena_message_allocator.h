@@ -8,11 +8,18 @@
 // tests/bench/grpc_bench.cc. On an arena they are bump allocations, and the first few KiB
 // come from a block inside the holder itself.
 //
-// A finished call's holder is kept for the next call (up to kMaxIdleHolders), its arena reset
-// to that inner block: a call then allocates no holder either. A holder is over 2 KiB, a size
-// glibc serves from its large bins, and allocating one per call consolidated the small free
-// chunks every time (malloc_consolidate and unlink_chunk stood out in a profile of SelectWorker
-// in the 10k scenario; docs/scale.md, "SelectWorker").
+// A finished call's holder is kept for the next call (up to kMaxIdleHolders): a call then
+// allocates no holder either. A holder is over 2 KiB, a size glibc serves from its large bins,
+// and allocating one per call consolidated the small free chunks every time (malloc_consolidate
+// and unlink_chunk stood out in a profile of SelectWorker in the 10k scenario; docs/scale.md,
+// "SelectWorker").
+//
+// A holder's arena is reset when a call takes it, on the thread that fills it, and not when the
+// last call released it: a protobuf arena gives each thread that allocates on it a block of its
+// own, and only the thread that last reset it gets the inner block. Reset by the releasing
+// thread, a holder that the next call filled on another of gRPC's threads cost that call a
+// start block (8 KiB) from malloc and its free, the large-bin request that consolidates the
+// small free chunks (tests/server/arena_message_allocator_test.cc).
 //
 // Thread-safety: thread-safe (every call gets its own holder and arena; the idle holders are
 // behind a mutex).
@@ -41,15 +48,17 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
   }
 
   grpc::MessageHolder<Request, Response>* AllocateMessages() override {
+    Holder* holder = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (!idle_.empty()) {
-        Holder* holder = idle_.back();
+        holder = idle_.back();
         idle_.pop_back();
-        return holder;
       }
     }
-    return new Holder(this);
+    if (holder == nullptr) return new Holder(this);
+    holder->Reset();
+    return holder;
   }
 
   // Holders kept idle, at most: about the calls in flight at once on one method.
@@ -59,6 +68,11 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
   size_t idle() const {
     absl::MutexLock lock(&mu_);
     return idle_.size();
+  }
+
+  // The bytes the arena of a holder this allocator handed out holds (for tests).
+  static size_t SpaceAllocated(const grpc::MessageHolder<Request, Response>* holder) {
+    return static_cast<const Holder*>(holder)->SpaceAllocated();
   }
 
  private:
@@ -74,11 +88,18 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
     }
     void Release() override { owner_->Recycle(this); }
 
-    // Frees the messages and every block but the inner one, and creates new messages.
+    // Frees the messages and every block but the inner one, and creates new messages; the
+    // calling thread's allocations then go to the inner block.
     void Reset() {
       arena_.Reset();
       CreateMessages();
     }
+    // Frees every block but the inner one while the holder is idle (its messages go too, until
+    // Reset()).
+    void Shrink() {
+      if (arena_.SpaceAllocated() > kInitialBlockBytes) arena_.Reset();
+    }
+    size_t SpaceAllocated() const { return arena_.SpaceAllocated(); }
 
    private:
     static google::protobuf::ArenaOptions Options(char* initial_block) {
@@ -101,9 +122,9 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
     google::protobuf::Arena arena_;
   };
 
-  // A finished call's holder: reset (outside the lock) and kept, or deleted.
+  // A finished call's holder: kept, its larger blocks freed (outside the lock), or deleted.
   void Recycle(Holder* holder) {
-    holder->Reset();
+    holder->Shrink();
     {
       absl::MutexLock lock(&mu_);
       if (idle_.size() < kMaxIdleHolders) {
