@@ -510,7 +510,11 @@ struct SubtreeCache::State : public std::enable_shared_from_this<State> {
         }
         break;
       case WatchEventType::kDataChanged:
-        if (it != entries.end() && (is_root ? options.include_root : it->second.present)) {
+        // Also while the node's first read is in flight (the entry not present yet): where a
+        // backend's events can overtake its read answers (etcd's watch stream and its reads
+        // are separate calls, watch_backend.h), that read may have started before the change
+        // and answer with the data before it. A read queued now starts after it.
+        if (it != entries.end() && (!is_root || options.include_root)) {
           Enqueue(Read(ReadKind::kGetData, event.path, 0, /*watch_triggered=*/true));
         }
         break;

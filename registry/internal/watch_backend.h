@@ -10,7 +10,11 @@
 //    leave no watch; Exists on a missing node does.
 //  - A client sees a watch event before it sees the state after that change: a read issued
 //    after a change was reported answers with (at least) the changed state.
-//  - Results and watch events reach the sink in the order the server produced them.
+//  - Results and watch events reach the sink in the order the server produced them. Except on
+//    etcd, whose watch stream and reads are separate calls: there a change's event can arrive
+//    before the answer to a read that started before the change (and returns the data before
+//    it). The cache tolerates that: it reads a node again on every data-change event, also while
+//    the node's first read is in flight (subtree_cache.cc, OnWatchEvent).
 //  - Watches are lost with the session, and may be lost on a disconnect: the cache re-reads
 //    everything after either.
 //

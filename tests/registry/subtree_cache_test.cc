@@ -274,6 +274,27 @@ TEST_F(SubtreeCacheTest, IgnoresStaleDataAndReportsANewIncarnationAsRemovedThenA
   EXPECT_THAT(recorder_.Violations(), IsEmpty());
 }
 
+// etcd's watch stream and its reads are separate calls: a change's event can arrive before the
+// answer to a read that started before the change (watch_backend.h). A new node's first read
+// is such a read when the node changes at once: the change must not be lost.
+TEST_F(SubtreeCacheTest, AChangeReportedBeforeANewNodesFirstReadAnswersIsReadAgain) {
+  tree_.Create("/r", "");
+  StartCache("/r");
+  AnswerAll();
+
+  tree_.Create("/r/b", "b1", /*ephemeral=*/true);
+  Fire(WatchEventType::kChildrenChanged, "/r");
+  AnswerOne();  // the listing: /r/b's first data read is now outstanding
+  const Node before = *tree_.Find("/r/b");
+  tree_.Set("/r/b", "b2");
+  Fire(WatchEventType::kDataChanged, "/r/b");  // overtakes the read's answer
+  Run([&] { std::move(backend_.Pop().data)(before); });
+  AnswerAll();
+  EXPECT_THAT(recorder_.Changes(), ElementsAre("ADDED /r/b=b1", "UPDATED /r/b=b2"));
+  EXPECT_EQ(recorder_.View(), (std::map<std::string, std::string>{{"/r/b", "b2"}}));
+  EXPECT_THAT(recorder_.Violations(), IsEmpty());
+}
+
 TEST_F(SubtreeCacheTest, IgnoresAListingOlderThanTheLastApplied) {
   tree_.Create("/r", "");
   tree_.Create("/r/a", "1");
