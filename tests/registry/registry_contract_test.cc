@@ -85,6 +85,33 @@ std::string RegistryEnvName(const ::testing::TestParamInfo<RegistryEnvFactory>& 
 
 namespace {
 
+// Where a subscription's view differs from a fresh read, with the events the subscription
+// delivered for each such path: for a failure message.
+std::string Difference(const EventRecorder& recorder,
+                       const std::map<std::string, std::string>& fresh) {
+  const std::map<std::string, std::string> view = recorder.View();
+  std::set<std::string> paths;
+  for (const auto& [path, data] : view) {
+    auto it = fresh.find(path);
+    if (it == fresh.end() || it->second != data) paths.insert(path);
+  }
+  for (const auto& [path, data] : fresh) {
+    if (view.count(path) == 0) paths.insert(path);
+  }
+  std::string out;
+  for (const std::string& path : paths) {
+    auto in_view = view.find(path);
+    auto in_fresh = fresh.find(path);
+    absl::StrAppend(&out, "\n", path, ": view ", in_view == view.end() ? "(none)" : in_view->second,
+                    ", fresh read ", in_fresh == fresh.end() ? "(none)" : in_fresh->second,
+                    "; events:");
+    for (const RegistryEvent& event : recorder.Events()) {
+      if (event.path == path) absl::StrAppend(&out, " [", Describe(event), "]");
+    }
+  }
+  return out;
+}
+
 CreateOptions Mode(CreateMode mode) {
   CreateOptions options;
   options.mode = mode;
@@ -567,6 +594,11 @@ TEST_P(RegistryContractTest, RapidChurnConvergesAndResyncFindsNothingMissed) {
   ASSERT_EQ(failures.load(), 0);
   const std::map<std::string, std::string> fresh = FreshRead(reader, "/churn", 1);
   ASSERT_EQ(fresh, model);
+  // The watches bring the view there on their own. The writes' acknowledgements and the fresh
+  // read do not wait for the subscription's events: the last of them may still be on their way
+  // (under ASan and a loaded machine the re-read below sometimes overtook one, and delivered it
+  // as a correction).
+  ASSERT_EVENTUALLY(recorder.View() == fresh) << Difference(recorder, fresh);
 
   subscription->Resync();
   ASSERT_EVENTUALLY(recorder.Synced() == 2);
