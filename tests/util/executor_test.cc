@@ -346,17 +346,30 @@ class SilentClock final : public Clock {
     return now_;
   }
   absl::Time WallNow() const override { return Now(); }
-  absl::Duration WaitTimeout(absl::Time) const override { return absl::InfiniteDuration(); }
+  // The executor's thread asks for its timeout right before it sleeps, holding its lock.
+  absl::Duration WaitTimeout(absl::Time deadline) const override {
+    absl::MutexLock lock(&mu_);
+    sleeps_until_ = deadline;
+    return absl::InfiniteDuration();
+  }
   void AddObserver(Observer*) override {}
   void RemoveObserver(Observer*) override {}
   void Set(absl::Time now) {
     absl::MutexLock lock(&mu_);
     now_ = now;
   }
+  // Until the executor's thread goes to sleep for a timer due at `deadline`.
+  void AwaitSleepUntil(absl::Time deadline) const {
+    absl::MutexLock lock(&mu_);
+    auto asleep = [this, deadline]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return sleeps_until_ == deadline; };
+    mu_.Await(absl::Condition(&asleep));
+  }
 
  private:
   mutable absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch();
+  mutable absl::Time sleeps_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 TEST(ExecutorInlineTest, ATimerDueButNotRunMakesTheHandOffQueueBehindIt) {
@@ -372,6 +385,9 @@ TEST(ExecutorInlineTest, ATimerDueButNotRunMakesTheHandOffQueueBehindIt) {
     };
   };
   executor.PostAfter(absl::Seconds(1), record("timer"));
+  // Once the executor's thread sleeps for the timer, the clock moving does not wake it (the
+  // thread could otherwise still be on its way to sleep, see the timer due and run it).
+  clock.AwaitSleepUntil(absl::UnixEpoch() + absl::Seconds(1));
   clock.Set(absl::UnixEpoch() + absl::Seconds(1));  // due; the executor's thread still sleeps
   ASSERT_TRUE(executor.RunInlineOrPost(record("handed off")));
   ASSERT_TRUE(executor.Drain());
