@@ -125,8 +125,8 @@ struct ClusterManager::State {
   ViewChanges held ABSL_GUARDED_BY(executor);
   absl::Time last_published ABSL_GUARDED_BY(executor) = absl::InfinitePast();
   SerialExecutor::TimerId held_timer ABSL_GUARDED_BY(executor) = 0;
-  // DrainInbox()'s other buffer: empty between drains, keeping its capacity (up to
-  // kMaxSpareInbox items), so that the inbox and it trade places without reallocating.
+  // DrainInbox()'s other buffer: empty between drains, keeping its capacity (while batches
+  // come near it), so that the inbox and it trade places without reallocating.
   std::vector<InboxItem> spare_inbox ABSL_GUARDED_BY(executor);
   // When the subscriptions were started (the cold start's reference).
   absl::Time started_at ABSL_GUARDED_BY(executor);
