@@ -208,20 +208,11 @@ void ClusterManager::Enqueue(InboxItem item, bool run_inline) {
   }
   // One drain task per non-empty inbox: events that arrive while it runs join the next batch.
   if (!first) return;
-  if (run_inline && !InBurst()) {
+  if (run_inline && !burst_.InBurst(absl::ToUnixNanos(options_.clock->Now()))) {
     state_->executor.RunInlineOrPost([this] { DrainInbox(); });
   } else {
     state_->executor.Post([this] { DrainInbox(); });
   }
-}
-
-bool ClusterManager::InBurst() const {
-  // An event hard on the heels of the last batch starts a burst: the executor's thread applies
-  // it with the events that follow. At 1,000 heartbeats a second most events come alone.
-  constexpr int64_t kBurstGapNs = 50'000;
-  const int64_t since_last_batch =
-      absl::ToUnixNanos(options_.clock->Now()) - last_drain_end_ns_.load(std::memory_order_relaxed);
-  return since_last_batch <= kBurstGapNs;
 }
 
 void ClusterManager::DrainInbox() {
@@ -252,7 +243,7 @@ void ClusterManager::DrainInbox() {
   items.clear();
   if (items.capacity() <= std::max(kMinSpareInbox, 4 * batch)) s.spare_inbox = std::move(items);
   Publish(Tick::kNone);
-  last_drain_end_ns_.store(absl::ToUnixNanos(options_.clock->Now()), std::memory_order_relaxed);
+  burst_.BatchDone(absl::ToUnixNanos(options_.clock->Now()));
 }
 
 void ClusterManager::ApplySession(const registry::SessionEvent& event, absl::Time now) {

@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/burst_detector.h"
 #include "cluster/change_fanout.h"
 #include "cluster/change_log.h"
 #include "cluster/cluster_view.h"
@@ -247,11 +248,9 @@ class ClusterManager {
   // event from a watch: the registry executor holds no lock of ours, and waits on nothing the
   // manager does) the batch is applied and published on the calling thread when the manager's
   // executor is idle (SerialExecutor::RunInlineOrPost): one thread switch fewer per event.
-  // Full reads and bursts are not run inline: their events are cheaper in batches (one
-  // publish per batch, not per event).
+  // Full reads and bursts (BurstDetector) are not run inline: their events are cheaper in
+  // batches (one publish per batch, not per event).
   void Enqueue(InboxItem item, bool run_inline = false);
-  // Whether an event now would follow the last applied batch too closely to run inline.
-  bool InBurst() const;
   // The rest runs on the cluster executor.
   absl::Status Subscribe();
   void DrainInbox();
@@ -368,9 +367,8 @@ class ClusterManager {
   // may be applied on the registry's thread (Enqueue). Before, the first read's thousands of
   // events arrive back to back and are applied in batches on the executor.
   std::atomic<bool> inline_events_{false};
-  // When the last batch was applied (options_.clock, Unix ns): an event within InBurst()'s gap
-  // of it is part of a burst, and is queued so that the executor applies the burst in batches.
-  std::atomic<int64_t> last_drain_end_ns_{0};
+  // Whether an event that starts a batch is part of a burst (options_.clock's Unix ns).
+  BurstDetector burst_;
   // Wall time of Start(), in ms: how long a group source that never answered has been stale.
   std::atomic<int64_t> started_wall_ms_{0};
 };

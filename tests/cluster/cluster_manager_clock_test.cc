@@ -6,6 +6,9 @@
 // Three clocks: rosterd's (FakeClock `clock_`, wall and monotonic movable apart), the registry
 // server's (`zk_clock_`, which stamps every znode's mtime), and the DolphinScheduler nodes',
 // which write reportTime from the server's wall time plus an offset of the test's choosing.
+#include <pthread.h>
+
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -357,6 +360,82 @@ TEST_F(ClusterManagerClockTest, AGenuineSingleFailureIsHandledAsBefore) {
   EXPECT_FALSE(at.view->self_preservation.active);
   ASSERT_OK_AND_ASSIGN(SlotAnswer slot, manager_->GetMasterSlot(at, kMasters[1], {}));
   EXPECT_EQ(slot.total, 2);
+}
+
+// A registry event that finds the manager idle is applied on the thread that delivers it (the
+// registry session's executor, "rosterd" here), unless it is part of a burst: then the manager's
+// own thread ("cluster") applies it, with the events that pile up behind it (BurstDetector).
+// Which thread published each heartbeat shows which way it went: the watch below is delivered
+// inline, on the publishing thread.
+TEST_F(ClusterManagerClockTest, CloseEventsAreAppliedAtOnceUntilARunOfThemIsABurst) {
+  StartCluster();
+  const std::string worker = kEtl[0];
+  absl::Mutex mu;
+  std::vector<std::string> threads;  // the publishing thread of each batch showing `worker`
+  WatchListener listener;
+  listener.on_start = [](WatchStart) {};
+  listener.on_changes = [&](const std::shared_ptr<const ChangeBatch>& batch) {
+    for (const ClusterChange& change : *batch) {
+      if (change.node == nullptr || change.node->address != worker) continue;
+      char name[16] = {};
+      pthread_getname_np(pthread_self(), name, sizeof(name));
+      absl::MutexLock lock(&mu);
+      threads.push_back(name);
+      return;
+    }
+  };
+  listener.on_lost = [](bool) { ADD_FAILURE() << "the watch fan-out lost changes"; };
+  std::unique_ptr<ChangeWatch> watch = manager_->WatchChanges(0, std::move(listener));
+  auto published = [&](size_t n) {
+    absl::MutexLock lock(&mu);
+    return threads.size() >= n;
+  };
+
+  auto heartbeat_apart = [&] {
+    const size_t before = [&] {
+      absl::MutexLock lock(&mu);
+      return threads.size();
+    }();
+    clock_.Advance(absl::Milliseconds(1));
+    Heartbeat(worker);
+    ASSERT_EVENTUALLY(published(before + 1));
+  };
+  // The manager's thread may still be busy with the start-up's tasks, and an event that finds
+  // it busy is queued behind them: warm up until one is applied on the registry's thread.
+  for (int i = 0; i < 10; ++i) {
+    heartbeat_apart();
+    absl::MutexLock lock(&mu);
+    if (threads.back() == "rosterd") break;
+  }
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(threads.back(), "rosterd");
+    threads.clear();
+  }
+
+  // Apart on rosterd's clock: each heartbeat alone, applied on the registry's thread.
+  constexpr size_t kApart = 4;
+  for (size_t i = 0; i < kApart; ++i) heartbeat_apart();
+  // The fake clock standing still: every heartbeat comes within the gap of the last batch. The
+  // first BurstDetector::kInlineRun of the run are applied at once, the rest are posted.
+  constexpr size_t kClose = 8;
+  for (size_t i = 0; i < kClose; ++i) {
+    Heartbeat(worker);
+    ASSERT_EVENTUALLY(published(kApart + i + 1));
+  }
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(threads.size(), kApart + kClose);
+  const std::vector<std::string> apart(threads.begin(), threads.begin() + kApart);
+  EXPECT_EQ(apart, std::vector<std::string>(kApart, "rosterd"));
+  // Now and then an event finds the manager's thread not yet idle, and is queued behind it
+  // whatever the run says (SerialExecutor::RunInlineOrPost): so "at most".
+  const std::vector<std::string> close(threads.begin() + kApart, threads.end());
+  const size_t at_once = std::count(close.begin(), close.end(), "rosterd");
+  EXPECT_GE(at_once, 1u);
+  EXPECT_LE(at_once, static_cast<size_t>(BurstDetector::kInlineRun));
+  std::vector<std::string> expected(at_once, "rosterd");
+  expected.resize(kClose, "cluster");
+  EXPECT_EQ(close, expected) << "applied at once first, then posted";
 }
 
 }  // namespace
