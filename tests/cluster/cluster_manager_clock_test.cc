@@ -1,7 +1,8 @@
 // ClusterManager when clocks misbehave and when many nodes go quiet at once (docs/consistency.md,
 // "Clock safety and self-preservation"): rosterd's own wall clock jumping by hours either way
 // marks no node FAULT, a single writer with a wrong clock is still flagged, and a mass silence
-// makes rosterd suspect its own view before the cluster.
+// makes rosterd suspect its own view before the cluster. Also, on rosterd's clock standing
+// still, which thread applies events that come close together (BurstDetector).
 //
 // Three clocks: rosterd's (FakeClock `clock_`, wall and monotonic movable apart), the registry
 // server's (`zk_clock_`, which stamps every znode's mtime), and the DolphinScheduler nodes',
