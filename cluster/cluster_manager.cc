@@ -407,8 +407,9 @@ ViewChanges ClusterManager::CollectChanges(Tick tick, absl::Time now, absl::Time
     changes.defined_groups = s.workers.DefinedGroups();
   }
   // The coordinator is valid only while its session is its master's (DolphinScheduler #18644).
-  changes.leader =
-      MasterCluster::CheckLeader(s.masters.leader(), NodeList(s.masters.table().Snapshot()));
+  const LeaderInfo& leader = s.masters.leader();
+  const NodeInfoPtr holder = leader.present ? s.masters.table().Find(leader.address) : nullptr;
+  changes.leader = MasterCluster::CheckLeader(leader, holder.get());
   if (s.rejected_dirty) {
     std::vector<RejectedZnode> rejected;
     for (const NodeTable* table : s.tables()) {

@@ -347,24 +347,26 @@ absl::StatusOr<SlotAnswer> MasterCluster::LookupSlot(const ClusterView& view,
 }
 
 LeaderInfo MasterCluster::CheckLeader(LeaderInfo leader, const NodeList& masters) {
+  const NodeInfoPtr master = leader.present ? masters.FindSorted(leader.address) : nullptr;
+  return CheckLeader(std::move(leader), master.get());
+}
+
+LeaderInfo MasterCluster::CheckLeader(LeaderInfo leader, const NodeInfo* master) {
   leader.valid = false;
   if (!leader.present) return leader;
-  auto it = std::find_if(masters.begin(), masters.end(), [&](const NodeInfoPtr& master) {
-    return master->address == leader.address;
-  });
-  const NodeInfo* master = it == masters.end() ? nullptr : it->get();
-  const std::string znode =
-      absl::StrCat("the coordinator znode (czxid ", leader.fencing_token, ") ");
+  auto znode = [&] {
+    return absl::StrCat("the coordinator znode (czxid ", leader.fencing_token, ") ");
+  };
   if (leader.holder_session == 0) {
-    leader.problem = absl::StrCat(znode, "is persistent: it outlives its holder, so its token ",
+    leader.problem = absl::StrCat(znode(), "is persistent: it outlives its holder, so its token ",
                                   "proves nothing");
   } else if (master == nullptr || master->paths.empty()) {
     leader.problem =
-        absl::StrCat(znode, "belongs to session ", Session(leader.holder_session),
+        absl::StrCat(znode(), "belongs to session ", Session(leader.holder_session),
                      ", but no master is registered at '", leader.address, "': its holder is gone");
   } else if (master->ephemeral_owner != leader.holder_session) {
     leader.problem = absl::StrCat(
-        znode, "belongs to session ", Session(leader.holder_session), ", but the master at '",
+        znode(), "belongs to session ", Session(leader.holder_session), ", but the master at '",
         leader.address, "' is registered by session ", Session(master->ephemeral_owner),
         ": a dead or foreign session holds it (a master restarted at the same address, "
         "DolphinScheduler #18644)");

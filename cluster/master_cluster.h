@@ -142,6 +142,9 @@ class MasterCluster {
   // predecessor's session (DolphinScheduler #18644), a master that is gone, or a persistent
   // znode make it not valid, with the reason in `problem`.
   static LeaderInfo CheckLeader(LeaderInfo leader, const NodeList& masters);
+  // The same, given the master registered at leader.address (null if none is): what the cluster
+  // manager checks after every batch, without a list of the masters.
+  static LeaderInfo CheckLeader(LeaderInfo leader, const NodeInfo* master);
 
   // The leader in `view`, checked. `coordinator_path` is named in errors. FailedPrecondition
   // under CoordinatorMode::kNone ("DolphinScheduler up to 3.2.2 has no coordinator ...") and when
