@@ -27,8 +27,8 @@ TEST(BurstDetectorTest, AFewCloseEventsAreAppliedAtOnceALongerRunIsPosted) {
   int64_t now = kStart;
   EXPECT_FALSE(burst.InBurst(now));  // alone
   burst.BatchDone(now);
-  // Each within the gap of the batch before it: notifications that come two or three together
-  // are applied at once; the event after them starts a burst, and so do all that follow closely.
+  // Each within the gap of the batch before it: the first few of a run are applied at once; the
+  // event after them starts a burst, and so do all that follow closely.
   for (int i = 0; i < BurstDetector::kInlineRun; ++i) {
     now += kGap;
     EXPECT_FALSE(burst.InBurst(now)) << "close event " << i;

@@ -406,10 +406,11 @@ TEST_F(ClusterManagerClockTest, CloseEventsAreAppliedAtOnceUntilARunOfThemIsABur
   for (int i = 0; i < 10; ++i) {
     heartbeat_apart();
     absl::MutexLock lock(&mu);
-    if (threads.back() == "rosterd") break;
+    if (!threads.empty() && threads.back() == "rosterd") break;
   }
   {
     absl::MutexLock lock(&mu);
+    ASSERT_FALSE(threads.empty());
     ASSERT_EQ(threads.back(), "rosterd");
     threads.clear();
   }
