@@ -32,7 +32,11 @@ enum class NodeState {
   kFault,        // znode present but heartbeats stopped, or the payload is bad
   kRecovering,   // was FAULT, heartbeats came back; RUNNING after a probation
   kOffline,      // znode gone, or drained by an operator; kept as a tombstone for a while
+  // Add a state before kOffline: kNodeStateCount counts from it.
 };
+
+// How many states there are, for arrays indexed by a NodeState.
+inline constexpr size_t kNodeStateCount = static_cast<size_t>(NodeState::kOffline) + 1;
 
 absl::string_view NodeStateName(NodeState state);  // "REGISTERING", "RUNNING", ...
 

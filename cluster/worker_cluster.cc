@@ -1,6 +1,7 @@
 #include "cluster/worker_cluster.h"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -159,20 +160,40 @@ std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
 
 WorkerCluster::GroupMap WorkerCluster::BuildGroups(const NodeList& workers,
                                                    const std::vector<std::string>& defined) {
-  GroupMap groups;
-  std::map<std::string, std::vector<NodeInfoPtr>, std::less<>> members;
-  groups["default"].name = "default";
-  for (const std::string& name : defined) groups[name].name = name;
+  // Runs on every worker for a batch that changed many (the first full read, a resync, a
+  // burst): one hash lookup per (worker, group), the counts in an array. The names are the
+  // workers' own strings, alive while `workers` is.
+  struct Members {
+    std::vector<NodeInfoPtr> nodes;  // `workers` is sorted, so these are too
+    std::array<int, kNodeStateCount> count_by_state{};
+    int selectable = 0;
+  };
+  absl::flat_hash_map<absl::string_view, Members> members;
   for (const NodeInfoPtr& worker : workers) {
+    const size_t state = static_cast<size_t>(worker->state);
+    const bool selectable = worker->state == NodeState::kRunning && !worker->drained;
     for (const std::string& name : worker->groups) {
-      GroupView& group = groups[name];
-      group.name = name;
-      members[name].push_back(worker);  // `workers` is sorted, so members are too
-      group.count_by_state[worker->state]++;
-      if (worker->state == NodeState::kRunning && !worker->drained) group.selectable++;
+      Members& group = members[name];
+      group.nodes.push_back(worker);
+      group.count_by_state[state]++;
+      group.selectable += selectable;
     }
   }
-  for (auto& [name, nodes] : members) groups[name].members = NodeList(std::move(nodes));
+  GroupMap groups;
+  groups["default"].name = "default";
+  for (const std::string& name : defined) groups[name].name = name;
+  for (auto& [name, group] : members) {
+    auto it = groups.try_emplace(std::string(name)).first;
+    GroupView& view = it->second;
+    view.name = it->first;
+    view.members = NodeList(std::move(group.nodes));
+    view.selectable = group.selectable;
+    for (size_t state = 0; state < kNodeStateCount; ++state) {
+      if (group.count_by_state[state] > 0) {
+        view.count_by_state[static_cast<NodeState>(state)] = group.count_by_state[state];
+      }
+    }
+  }
   return groups;
 }
 

@@ -1082,9 +1082,8 @@ BENCHMARK(BM_PublishOneChange_Watchers)
 // Compare the rows with each other and with BM_Baseline_CopyNodeVector (one vector of N node
 // pointers copied, what every publish did per list before). Only these:
 // --benchmark_filter='BuildNextView|CopyNodeVector'
-void BM_BuildNextView(benchmark::State& state, bool state_change) {
-  const int n = static_cast<int>(state.range(0));
-  auto view = std::make_shared<ClusterView>();
+// `n` RUNNING workers, sorted, each in "default" and one of g0..g3.
+NodeList GroupedWorkers(int n) {
   std::vector<NodeInfoPtr> workers;
   for (int i = 0; i < n; ++i) {
     auto node = std::make_shared<NodeInfo>();
@@ -1096,7 +1095,12 @@ void BM_BuildNextView(benchmark::State& state, bool state_change) {
   }
   std::sort(workers.begin(), workers.end(),
             [](const NodeInfoPtr& a, const NodeInfoPtr& b) { return a->address < b->address; });
-  view->workers = NodeList(std::move(workers));
+  return NodeList(std::move(workers));
+}
+
+void BM_BuildNextView(benchmark::State& state, bool state_change) {
+  auto view = std::make_shared<ClusterView>();
+  view->workers = GroupedWorkers(static_cast<int>(state.range(0)));
   view->groups = WorkerCluster::BuildGroups(view->workers);
   const SlotFunction no_slots = [](const NodeList&) { return SlotAssignment{}; };
   std::mt19937 random(7);
@@ -1117,6 +1121,20 @@ void BM_BuildNextView(benchmark::State& state, bool state_change) {
 }
 BENCHMARK_CAPTURE(BM_BuildNextView, OneLoadChange, false)->Arg(10)->Arg(10000);
 BENCHMARK_CAPTURE(BM_BuildNextView, OneStateChange, true)->Arg(10)->Arg(10000);
+
+// Every group built from every worker, as a publish does when its batch changed a quarter of the
+// workers or more (the first full read, a resync, a burst; the others update the groups in
+// O(changes)). Compare with BM_Baseline_CopyNodeVector at the same N: the groups hold each
+// worker twice. Only these: --benchmark_filter='BuildGroups|CopyNodeVector'
+void BM_BuildGroups(benchmark::State& state) {
+  const NodeList workers = GroupedWorkers(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    WorkerCluster::GroupMap groups = WorkerCluster::BuildGroups(workers);
+    benchmark::DoNotOptimize(groups.size());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_BuildGroups)->Arg(10)->Arg(10000);
 
 // The baseline for the rows above: copying (and releasing) one vector of N node pointers, which
 // is what every publish did before NodeList, once for the workers and again for the groups.
