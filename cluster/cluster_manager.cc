@@ -287,7 +287,9 @@ bool ClusterManager::BuildAndPublish(ViewChanges changes, absl::Time now) {
     return MasterCluster::ComputeSlots(masters, policy);
   });
   const bool synced = built.view->synced;
+  std::vector<NodeChange> transitions = std::move(built.transitions);
   if (!built.batch.empty()) PublishView(std::move(built));
+  LogTransitions(transitions);
   s.workers.GroupsPublished();
   s.rejected_dirty = false;
   return synced;

@@ -28,7 +28,8 @@ bool StateChanged(const NodeInfo& before, const NodeInfo& after) {
          before.paths != after.paths;
 }
 
-void RecordNodeChanges(const std::vector<NodeChange>& changes, ChangeBatch* batch) {
+void RecordNodeChanges(const std::vector<NodeChange>& changes, ChangeBatch* batch,
+                       std::vector<NodeChange>* transitions) {
   for (const NodeChange& change : changes) {
     ClusterChange c;
     if (change.before == nullptr) {
@@ -43,11 +44,7 @@ void RecordNodeChanges(const std::vector<NodeChange>& changes, ChangeBatch* batc
       c.kind = ClusterChange::Kind::kNodeUpdated;
       c.node = change.after;
       c.state_changed = StateChanged(*change.before, *change.after);
-      if (change.before->state != change.after->state) {
-        LOG(INFO) << NodeRoleName(change.after->role) << " '" << change.after->address << "' "
-                  << NodeStateName(change.before->state) << " -> "
-                  << NodeStateName(change.after->state) << ": " << change.after->reason;
-      }
+      if (change.before->state != change.after->state) transitions->push_back(change);
     }
     batch->push_back(std::move(c));
   }
@@ -97,6 +94,14 @@ void ViewChanges::PrependNodeChanges(ViewChanges older) {
   prepend(&alert_servers, std::move(older.alert_servers));
 }
 
+void LogTransitions(const std::vector<NodeChange>& transitions) {
+  for (const NodeChange& change : transitions) {
+    LOG(INFO) << NodeRoleName(change.after->role) << " '" << change.after->address << "' "
+              << NodeStateName(change.before->state) << " -> " << NodeStateName(change.after->state)
+              << ": " << change.after->reason;
+  }
+}
+
 BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
                         const SlotFunction& compute_slots) {
   BuiltView built;
@@ -106,9 +111,9 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
   next->version = previous.version;
   next->synced = previous.synced;
 
-  RecordNodeChanges(changes.masters, &batch);
-  RecordNodeChanges(changes.workers, &batch);
-  RecordNodeChanges(changes.alert_servers, &batch);
+  RecordNodeChanges(changes.masters, &batch, &built.transitions);
+  RecordNodeChanges(changes.workers, &batch, &built.transitions);
+  RecordNodeChanges(changes.alert_servers, &batch, &built.transitions);
 
   next->masters = previous.masters.Apply(changes.masters);
   next->slots = changes.masters.empty() && !changes.recompute_slots ? previous.slots

@@ -61,13 +61,20 @@ struct BuiltView {
   // The next view, not yet published: the caller stamps its version once the batch is logged.
   std::shared_ptr<ClusterView> view;
   ChangeBatch batch;  // versions unset; empty when nothing observable changed
+  // The node changes that moved a node from one state to another, for the caller to log
+  // (LogTransitions) once the batch is delivered: a log line is a write to the log, and a
+  // watcher waiting for the change should not wait for it.
+  std::vector<NodeChange> transitions;
 };
+
+// One LOG(INFO) line per transition: "WORKER 'host:port' RUNNING -> OVERLOAD: heartbeat BUSY".
+void LogTransitions(const std::vector<NodeChange>& transitions);
 
 // The slot assignment over a view's masters (sorted by address), by the policy in force.
 using SlotFunction = std::function<SlotAssignment(const NodeList&)>;
 
-// `previous` with `changes` applied. Logs node state transitions (LOG(INFO)), its only
-// side effect.
+// `previous` with `changes` applied. Logs a new slot assignment or DolphinScheduler release
+// (LOG(INFO)), its only side effect; node transitions are returned, not logged.
 BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
                         const SlotFunction& compute_slots);
 

@@ -75,6 +75,10 @@ TEST(BuildNextViewTest, ListsEveryObservableChangeAndSharesTheRest) {
   BuiltView built = BuildNextView(previous, changes, slots.function());
   EXPECT_THAT(Kinds(built.batch), ElementsAre(Kind::kNodeUpdated, Kind::kNodeAdded));
   EXPECT_TRUE(built.batch[0].state_changed);
+  // The transition, for the caller to log once the batch is delivered; a join is none.
+  ASSERT_EQ(built.transitions.size(), 1u);
+  EXPECT_EQ(built.transitions[0].before, previous.workers[0]);
+  EXPECT_EQ(built.transitions[0].after->state, NodeState::kOverload);
   EXPECT_EQ(built.view->version, 7u) << "the caller stamps the version";
   EXPECT_EQ(built.view->masters, previous.masters);
   EXPECT_THAT(Addresses(built.view->workers), ElementsAre("w:1", "w:2", "w:3"));
@@ -97,6 +101,7 @@ TEST(BuildNextViewTest, ALoadOnlyHeartbeatIsNotAStateChange) {
   BuiltView built = BuildNextView(previous, changes, CountingSlots().function());
   ASSERT_THAT(Kinds(built.batch), ElementsAre(Kind::kNodeUpdated));
   EXPECT_FALSE(built.batch[0].state_changed);
+  EXPECT_TRUE(built.transitions.empty());
   EXPECT_EQ(built.view->groups.at("etl").members[0], busier) << "groups point at the new node";
 }
 
