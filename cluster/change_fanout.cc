@@ -115,8 +115,7 @@ bool ChangeFanout::PublishInline(const std::shared_ptr<const ChangeBatch>& batch
     }
     // Only the cluster executor publishes, so no other inline delivery is under way.
     inline_busy_ = true;
-    listeners.reserve(armed_.size());
-    for (const auto& [id, listener] : armed_) listeners.push_back(listener);
+    listeners = ArmedInOrderLocked();
   }
   for (const auto& listener : listeners) listener->on_changes(batch);
   absl::MutexLock lock(&mu_);
@@ -162,10 +161,20 @@ void ChangeFanout::RunBatch(const std::shared_ptr<const ChangeBatch>& batch) {
   std::vector<std::shared_ptr<WatchListener>> listeners;
   {
     absl::MutexLock lock(&mu_);
-    listeners.reserve(armed_.size());
-    for (const auto& [id, listener] : armed_) listeners.push_back(listener);
+    listeners = ArmedInOrderLocked();
   }
   for (const auto& listener : listeners) listener->on_changes(batch);
+}
+
+std::vector<std::shared_ptr<WatchListener>> ChangeFanout::ArmedInOrderLocked() const {
+  std::vector<std::shared_ptr<WatchListener>> listeners;
+  listeners.reserve(armed_.size());
+  for (const bool state_changes_only : {true, false}) {
+    for (const auto& [id, listener] : armed_) {
+      if (listener->state_changes_only == state_changes_only) listeners.push_back(listener);
+    }
+  }
+  return listeners;
 }
 
 void ChangeFanout::RunOverflow(

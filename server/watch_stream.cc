@@ -67,6 +67,7 @@ void WatchStream::Start(uint64_t from_version) {
   listener.on_lost = [weak](bool) {
     if (std::shared_ptr<WatchStream> self = weak.lock()) self->OnLost();
   };
+  listener.state_changes_only = filter_.state_changes_only;
   std::unique_ptr<cluster::ChangeWatch> watch =
       context_->cluster->WatchChanges(from_version, std::move(listener));
   absl::MutexLock lock(&mu_);

@@ -212,5 +212,40 @@ TEST(ChangeFanoutTest, AnIdleFanoutWithFewWatchersDeliversOnThePublishingThread)
   for (size_t i = 1; i < ids.size(); ++i) EXPECT_NE(ids[i], std::this_thread::get_id()) << i;
 }
 
+// Watchers of state changes only get each batch before the watchers of every change (oldest
+// first within each kind), inline and on the fan-out thread alike.
+TEST(ChangeFanoutTest, WatchersOfStateChangesOnlyAreHandedABatchFirst) {
+  for (const size_t max_inline_watchers : {size_t{4}, size_t{0}}) {
+    SCOPED_TRACE(max_inline_watchers == 0 ? "on the fan-out thread" : "inline");
+    FanoutOptions options;
+    options.max_inline_watchers = max_inline_watchers;
+    ChangeFanout fanout(options);
+    fanout.Start();
+    Log order;  // which watcher was handed each batch, in order
+    auto add = [&](const std::string& name, bool state_changes_only) {
+      WatchListener listener;
+      listener.on_start = [](WatchStart) {};
+      listener.on_changes = [&order, name](const std::shared_ptr<const ChangeBatch>& batch) {
+        order.Add(name + "@" + std::to_string(batch->front().version));
+      };
+      listener.on_lost = [](bool) {};
+      listener.state_changes_only = state_changes_only;
+      fanout.Add(fanout.Reserve(), StartAt(0), std::move(listener));
+    };
+    add("every", false);
+    add("states", true);
+    add("every2", false);
+    add("states2", true);
+    // Every start delivered: with max_inline_watchers 4 the batches go inline.
+    ASSERT_EVENTUALLY(fanout.idle());
+    fanout.Publish(Batch(1));
+    fanout.Publish(Batch(2));
+    ASSERT_EVENTUALLY(order.size() == 8);
+    EXPECT_EQ(order.Entries(),
+              (std::vector<std::string>{"states@1", "states2@1", "every@1", "every2@1", "states@2",
+                                        "states2@2", "every@2", "every2@2"}));
+  }
+}
+
 }  // namespace
 }  // namespace roster::cluster
