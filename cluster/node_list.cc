@@ -43,51 +43,70 @@ NodeList::NodeList(std::initializer_list<NodeInfoPtr> nodes)
     : NodeList(std::vector<NodeInfoPtr>(nodes)) {}
 
 NodeList::NodeList(std::vector<NodeInfoPtr> nodes) {
+  Table table;
   if (nodes.size() <= 2 * kChunkSize) {
-    AppendChunk(std::move(nodes));
+    table.AppendChunk(std::move(nodes));
   } else {
     for (size_t at = 0; at < nodes.size(); at += kChunkSize) {
       const size_t end = std::min(nodes.size(), at + kChunkSize);
-      AppendChunk(Chunk(std::make_move_iterator(nodes.begin() + at),
-                        std::make_move_iterator(nodes.begin() + end)));
+      table.AppendChunk(Chunk(std::make_move_iterator(nodes.begin() + at),
+                              std::make_move_iterator(nodes.begin() + end)));
     }
   }
-  IndexChunks();
+  *this = NodeList(std::move(table));
+}
+
+NodeList::NodeList(Table table) {
+  if (table.size > 0) table_ = std::make_shared<const Table>(std::move(table));
+}
+
+const NodeList::Table& NodeList::Empty() {
+  static const Table* const empty = new Table();
+  return *empty;
 }
 
 const NodeInfoPtr& NodeList::operator[](size_t i) const {
   const size_t chunk = ChunkOf(i);
-  return (*chunks_[chunk])[i - offsets_[chunk]];
+  return (*table().chunks[chunk])[i - table().offsets[chunk]];
 }
 
 size_t NodeList::ChunkOf(size_t i) const {
-  return static_cast<size_t>(std::upper_bound(offsets_.begin(), offsets_.end(), i) -
-                             offsets_.begin()) -
+  const std::vector<size_t>& offsets = table().offsets;
+  return static_cast<size_t>(std::upper_bound(offsets.begin(), offsets.end(), i) -
+                             offsets.begin()) -
          1;
 }
 
 NodeList::const_iterator NodeList::At(size_t pos) const {
+  const Table& t = table();
   const_iterator it;
   it.list_ = this;
+  it.table_ = &t;
   it.pos_ = pos;
-  if (chunks_.empty()) return it;
-  if (pos < size_) {
+  if (t.chunks.empty()) return it;
+  if (pos < t.size) {
     it.Seek(ChunkOf(pos));
-    it.at_ += pos - offsets_[it.chunk_];
+    it.at_ += pos - t.offsets[it.chunk_];
   } else {  // end(): one past the last chunk's last node
-    it.Seek(chunks_.size() - 1);
+    it.Seek(t.chunks.size() - 1);
     it.at_ = it.chunk_end_;
   }
   return it;
 }
 
+size_t NodeList::ChunkFor(absl::string_view address, size_t from) const {
+  const std::vector<const NodeInfo*>& firsts = table().firsts;
+  auto after = std::upper_bound(
+      firsts.begin() + static_cast<std::ptrdiff_t>(from), firsts.end(), address,
+      [](absl::string_view key, const NodeInfo* first) { return key < first->address; });
+  return after == firsts.begin() ? firsts.size() : static_cast<size_t>(after - firsts.begin()) - 1;
+}
+
 NodeInfoPtr NodeList::FindSorted(absl::string_view address) const {
   // The last chunk starting at or before `address`, then the node within it.
-  auto after = std::upper_bound(
-      chunks_.begin(), chunks_.end(), address,
-      [](absl::string_view key, const auto& chunk) { return key < chunk->front()->address; });
-  if (after == chunks_.begin()) return nullptr;
-  const Chunk& chunk = **std::prev(after);
+  const size_t c = ChunkFor(address);
+  if (c == table().chunks.size()) return nullptr;
+  const Chunk& chunk = *table().chunks[c];
   auto it = std::lower_bound(
       chunk.begin(), chunk.end(), address,
       [](const NodeInfoPtr& node, absl::string_view key) { return node->address < key; });
@@ -103,46 +122,46 @@ NodeList NodeList::Apply(const std::vector<NodeChange>& changes) const {
   std::stable_sort(sorted.begin(), sorted.end(), [](const NodeChange* a, const NodeChange* b) {
     return AddressOf(*a) < AddressOf(*b);
   });
-  auto first_address = [](const std::shared_ptr<const Chunk>& chunk) -> const std::string& {
-    return chunk->front()->address;
-  };
 
-  NodeList next;
-  next.chunks_.reserve(chunks_.size() + 1);
-  size_t copied = 0;  // chunks_[0, copied) are in `next` already
+  const Table& t = table();
+  Table next;
+  next.chunks.reserve(t.chunks.size() + 1);
+  next.offsets.reserve(t.chunks.size() + 1);
+  next.firsts.reserve(t.chunks.size() + 1);
+  size_t copied = 0;  // t.chunks[0, copied) are in `next` already
   for (ChangeIt change = sorted.cbegin(); change != sorted.cend();) {
     // The chunk this change falls into: the last one starting at or before its address (the
     // first chunk for an address before every node). Changes come in address order, so it is
     // never before `copied`.
     const std::string& address = AddressOf(**change);
-    auto after = std::upper_bound(
-        chunks_.begin() + copied, chunks_.end(), address,
-        [&](const std::string& key, const auto& chunk) { return key < first_address(chunk); });
-    const size_t target = after == chunks_.begin() + copied
-                              ? copied
-                              : static_cast<size_t>(after - chunks_.begin()) - 1;
-    for (; copied < target; ++copied) next.chunks_.push_back(chunks_[copied]);
+    const size_t found = ChunkFor(address, copied);
+    const size_t target = found == t.chunks.size() || found < copied ? copied : found;
+    for (; copied < target; ++copied) {
+      next.PushChunk(t.chunks[copied], t.ChunkSize(copied), t.firsts[copied]);
+    }
     // Every change before the next chunk's first address goes into this one.
     ChangeIt last = sorted.cend();
-    if (target + 1 < chunks_.size()) {
-      const std::string& bound = first_address(chunks_[target + 1]);
+    if (target + 1 < t.chunks.size()) {
+      const std::string& bound = t.firsts[target + 1]->address;
       last = std::find_if(change, sorted.cend(),
                           [&](const NodeChange* c) { return !(AddressOf(*c) < bound); });
     }
     static const Chunk kNone;
-    next.AppendChunk(Merge(target < chunks_.size() ? *chunks_[target] : kNone, change, last));
+    next.AppendChunk(Merge(target < t.chunks.size() ? *t.chunks[target] : kNone, change, last));
     copied = std::max(copied, target + 1);
     change = last;
   }
-  for (; copied < chunks_.size(); ++copied) next.chunks_.push_back(chunks_[copied]);
-  next.IndexChunks();
-  return next;
+  for (; copied < t.chunks.size(); ++copied) {
+    next.PushChunk(t.chunks[copied], t.ChunkSize(copied), t.firsts[copied]);
+  }
+  return NodeList(std::move(next));
 }
 
 size_t NodeList::SharedChunks(const NodeList& other) const {
+  const std::vector<std::shared_ptr<const Chunk>>& others = other.table().chunks;
   size_t shared = 0;
-  for (const auto& chunk : chunks_) {
-    shared += std::find(other.chunks_.begin(), other.chunks_.end(), chunk) != other.chunks_.end();
+  for (const auto& chunk : table().chunks) {
+    shared += std::find(others.begin(), others.end(), chunk) != others.end();
   }
   return shared;
 }
@@ -151,12 +170,13 @@ std::optional<std::vector<std::pair<size_t, size_t>>> NodeList::UnsharedSpans(
     const NodeList& other) const {
   // Equal offsets and sizes: every chunk but the last starts where its peer does, and the last
   // ends where its peer does.
-  if (size_ != other.size_ || offsets_ != other.offsets_) return std::nullopt;
+  const Table& t = table();
+  const Table& o = other.table();
+  if (t.size != o.size || t.offsets != o.offsets) return std::nullopt;
   std::vector<std::pair<size_t, size_t>> spans;
-  for (size_t c = 0; c < chunks_.size(); ++c) {
-    if (chunks_[c] != other.chunks_[c]) {
-      spans.emplace_back(offsets_[c], offsets_[c] + chunks_[c]->size());
-    }
+  if (table_ == other.table_) return spans;
+  for (size_t c = 0; c < t.chunks.size(); ++c) {
+    if (t.chunks[c] != o.chunks[c]) spans.emplace_back(t.offsets[c], t.offsets[c] + t.ChunkSize(c));
   }
   return spans;
 }
@@ -184,35 +204,40 @@ bool operator==(const NodeList& a, const NodeList& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
 
-void NodeList::AppendChunk(Chunk nodes) {
+void NodeList::Table::AppendChunk(Chunk nodes) {
   if (nodes.empty()) return;
-  if (nodes.size() < kChunkSize / 4 && !chunks_.empty() &&
-      chunks_.back()->size() + nodes.size() <= 2 * kChunkSize) {
-    Chunk joined = *chunks_.back();
+  if (nodes.size() < kChunkSize / 4 && !chunks.empty() &&
+      ChunkSize(chunks.size() - 1) + nodes.size() <= 2 * kChunkSize) {
+    // Joined to the last chunk: its offset and first node stay.
+    Chunk joined = *chunks.back();
     joined.insert(joined.end(), std::make_move_iterator(nodes.begin()),
                   std::make_move_iterator(nodes.end()));
-    chunks_.back() = std::make_shared<const Chunk>(std::move(joined));
+    size += nodes.size();
+    chunks.back() = std::make_shared<const Chunk>(std::move(joined));
     return;
   }
+  auto push = [this](Chunk chunk) {
+    const size_t chunk_size = chunk.size();
+    const NodeInfo* first = chunk.front().get();
+    PushChunk(std::make_shared<const Chunk>(std::move(chunk)), chunk_size, first);
+  };
   if (nodes.size() <= 2 * kChunkSize) {
-    chunks_.push_back(std::make_shared<const Chunk>(std::move(nodes)));
+    push(std::move(nodes));
     return;
   }
   for (size_t at = 0; at < nodes.size(); at += kChunkSize) {
     const size_t end = std::min(nodes.size(), at + kChunkSize);
-    chunks_.push_back(std::make_shared<const Chunk>(std::make_move_iterator(nodes.begin() + at),
-                                                    std::make_move_iterator(nodes.begin() + end)));
+    push(Chunk(std::make_move_iterator(nodes.begin() + at),
+               std::make_move_iterator(nodes.begin() + end)));
   }
 }
 
-void NodeList::IndexChunks() {
-  offsets_.clear();
-  offsets_.reserve(chunks_.size());
-  size_ = 0;
-  for (const auto& chunk : chunks_) {
-    offsets_.push_back(size_);
-    size_ += chunk->size();
-  }
+void NodeList::Table::PushChunk(std::shared_ptr<const Chunk> chunk, size_t chunk_size,
+                                const NodeInfo* first) {
+  offsets.push_back(size);
+  firsts.push_back(first);
+  size += chunk_size;
+  chunks.push_back(std::move(chunk));
 }
 
 }  // namespace roster::cluster

@@ -6,8 +6,10 @@
 // (docs/scale.md, "Publishing in O(changed)"). A NodeList keeps its nodes in chunks of about
 // kChunkSize that lists share when a change did not touch them; Apply() copies only the chunks
 // a batch touches, so a publish costs O(changed nodes + chunks): at 10,000 nodes, 157 chunk
-// pointers instead of 10,000 node pointers. Positional access finds a position's chunk by a
-// binary search over the chunks' offsets; iterators step from chunk to chunk.
+// pointers instead of 10,000 node pointers. The table of chunks is itself shared: a copy of a
+// list (a view's group that no change touched) is one reference count. Positional access finds
+// a position's chunk by a binary search over the chunks' offsets; iterators step from chunk to
+// chunk.
 //
 // The nodes of a view's lists are sorted by address (FindSorted() and Apply() rely on it); a
 // list built from a vector keeps the order it is given.
@@ -37,6 +39,8 @@ struct NodeChange {
 };
 
 class NodeList {
+  struct Table;  // below
+
  public:
   // Nodes per chunk when a list is built; Apply() splits a chunk grown past twice this.
   static constexpr size_t kChunkSize = 64;
@@ -68,7 +72,7 @@ class NodeList {
       return old;
     }
     const_iterator& operator--() {
-      if (pos_-- == list_->offsets_[chunk_]) {  // from a chunk's first node to the one before
+      if (pos_-- == table_->offsets[chunk_]) {  // from a chunk's first node to the one before
         Seek(chunk_ - 1);
         at_ = chunk_end_;
       }
@@ -100,13 +104,15 @@ class NodeList {
     // At the first node of chunk `chunk`.
     void Seek(size_t chunk) {
       chunk_ = chunk;
-      at_ = list_->chunks_[chunk]->data();
-      chunk_end_ = at_ + list_->chunks_[chunk]->size();
+      const Chunk& nodes = *table_->chunks[chunk];
+      at_ = nodes.data();
+      chunk_end_ = at_ + nodes.size();
     }
 
     const NodeList* list_ = nullptr;
-    size_t pos_ = 0;    // in the list
-    size_t chunk_ = 0;  // the chunk holding pos_ (the last chunk at end())
+    const Table* table_ = nullptr;  // list_'s
+    size_t pos_ = 0;                // in the list
+    size_t chunk_ = 0;              // the chunk holding pos_ (the last chunk at end())
     const NodeInfoPtr* at_ = nullptr;
     const NodeInfoPtr* chunk_end_ = nullptr;
   };
@@ -121,14 +127,14 @@ class NodeList {
   NodeList(std::initializer_list<NodeInfoPtr> nodes);
   explicit NodeList(std::vector<NodeInfoPtr> nodes);
 
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
+  size_t size() const { return table().size; }
+  bool empty() const { return size() == 0; }
   // O(log chunks).
   const NodeInfoPtr& operator[](size_t i) const;
-  const NodeInfoPtr& front() const { return chunks_.front()->front(); }
-  const NodeInfoPtr& back() const { return chunks_.back()->back(); }
+  const NodeInfoPtr& front() const { return table().chunks.front()->front(); }
+  const NodeInfoPtr& back() const { return table().chunks.back()->back(); }
   const_iterator begin() const { return At(0); }
-  const_iterator end() const { return At(size_); }
+  const_iterator end() const { return At(size()); }
 
   // In a list sorted by address: the node with `address`, or null.
   NodeInfoPtr FindSorted(absl::string_view address) const;
@@ -140,11 +146,13 @@ class NodeList {
 
   // How many chunks this list has, and how many of them `other` holds too (tests and
   // benchmarks).
-  size_t chunk_count() const { return chunks_.size(); }
+  size_t chunk_count() const { return table().chunks.size(); }
   size_t SharedChunks(const NodeList& other) const;
   // Whether `other` is made of the very same chunks (so holds the same nodes), in O(chunks):
   // a copy of this list, or a list no change has touched since.
-  bool SameChunksAs(const NodeList& other) const { return chunks_ == other.chunks_; }
+  bool SameChunksAs(const NodeList& other) const {
+    return table_ == other.table_ || table().chunks == other.table().chunks;
+  }
   // The positions [first, last) of the chunks of this list that `other` does not share, when
   // both are cut alike (as many chunks, each as long): what Apply() replaced since `other` when
   // its changes only updated nodes. nullopt when they are cut differently. O(chunks).
@@ -157,19 +165,40 @@ class NodeList {
  private:
   using Chunk = std::vector<NodeInfoPtr>;
 
-  // Appends `nodes` as one chunk, or several of kChunkSize when it grew past twice that; a
-  // small chunk joins the one before it. An empty one is dropped.
-  void AppendChunk(Chunk nodes);
-  // Fills offsets_ and size_ from chunks_.
-  void IndexChunks();
-  // The chunk holding position `i` (< size_).
+  // The chunks, and what a search or a copy needs to know of each without reading it: a
+  // chunk is a cache miss of its own, and at 10,000 workers reading every chunk's size and
+  // first address, and counting a reference to each, for every list of every publish was most
+  // of a state change's publish (docs/scale.md, "Propagation").
+  struct Table {
+    // Appends `nodes` as one chunk, or several of kChunkSize when it grew past twice that; a
+    // small chunk joins the one before it. An empty one is dropped.
+    void AppendChunk(Chunk nodes);
+    // Appends `chunk` (not empty) of `chunk_size` nodes, whose first node is `first`.
+    void PushChunk(std::shared_ptr<const Chunk> chunk, size_t chunk_size, const NodeInfo* first);
+    // The number of nodes in chunk `c`, from the offsets.
+    size_t ChunkSize(size_t c) const {
+      return (c + 1 < offsets.size() ? offsets[c + 1] : size) - offsets[c];
+    }
+
+    std::vector<std::shared_ptr<const Chunk>> chunks;  // none empty
+    std::vector<size_t> offsets;                       // the position of each chunk's first node
+    std::vector<const NodeInfo*> firsts;               // each chunk's first node
+    size_t size = 0;
+  };
+
+  explicit NodeList(Table table);
+
+  const Table& table() const { return table_ != nullptr ? *table_ : Empty(); }
+  static const Table& Empty();
+  // The index of the last chunk whose first node's address is <= `address`, or the number of
+  // chunks if `address` comes before every node; the search starts at chunk `from`.
+  size_t ChunkFor(absl::string_view address, size_t from = 0) const;
+  // The chunk holding position `i` (< size()).
   size_t ChunkOf(size_t i) const;
-  // An iterator at position `pos` (<= size_).
+  // An iterator at position `pos` (<= size()).
   const_iterator At(size_t pos) const;
 
-  std::vector<std::shared_ptr<const Chunk>> chunks_;  // none empty
-  std::vector<size_t> offsets_;                       // the position of each chunk's first node
-  size_t size_ = 0;
+  std::shared_ptr<const Table> table_;  // null for an empty list
 };
 
 // Counts the nodes of successive versions of a list that satisfy `counts`, recounting only the
