@@ -62,8 +62,9 @@ struct BuiltView {
   std::shared_ptr<ClusterView> view;
   ChangeBatch batch;  // versions unset; empty when nothing observable changed
   // The node changes that moved a node from one state to another, for the caller to log
-  // (LogTransitions) once the batch is delivered: a log line is a write to the log, and a
-  // watcher waiting for the change should not wait for it.
+  // (LogTransitions) once the batch is published (handed to the watchers inline, or to the
+  // fan-out's queue): a log line is a write to the log, and a watcher waiting for the change
+  // should not wait for it.
   std::vector<NodeChange> transitions;
 };
 
