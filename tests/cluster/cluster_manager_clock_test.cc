@@ -9,7 +9,6 @@
 // which write reportTime from the server's wall time plus an offset of the test's choosing.
 #include <pthread.h>
 
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
