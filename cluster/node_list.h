@@ -165,10 +165,10 @@ class NodeList {
  private:
   using Chunk = std::vector<NodeInfoPtr>;
 
-  // The chunks, and what a search or a copy needs to know of each without reading it: a
-  // chunk is a cache miss of its own, and at 10,000 workers reading every chunk's size and
-  // first address, and counting a reference to each, for every list of every publish was most
-  // of a state change's publish (docs/scale.md, "Propagation").
+  // The chunks, and what a search or a copy needs to know of each without reading it. Shared
+  // by a list's copies: copying a view's groups counted a reference to every chunk of every
+  // group, each on a cache line of its own (12 us of a state change's publish at 10,000
+  // workers, 2 us shared; docs/scale.md, "Propagation").
   struct Table {
     // Appends `nodes` as one chunk, or several of kChunkSize when it grew past twice that; a
     // small chunk joins the one before it. An empty one is dropped.
