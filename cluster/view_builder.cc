@@ -127,8 +127,8 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
     // a burst applied at once).
     std::optional<WorkerCluster::GroupMap> updated;
     if (!changes.defined_groups_changed && changes.workers.size() < next->workers.size() / 4) {
-      updated =
-          WorkerCluster::UpdateGroups(previous.groups, changes.workers, changes.defined_groups);
+      updated = WorkerCluster::UpdateGroups(previous.groups, previous.workers, changes.workers,
+                                            next->workers, changes.defined_groups);
     }
     next->groups = updated.has_value()
                        ? *std::move(updated)

@@ -99,7 +99,8 @@ void Count(const NodeInfo& node, int sign, GroupView* group) {
 }  // namespace
 
 std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
-    const GroupMap& previous, const std::vector<NodeChange>& changes,
+    const GroupMap& previous, const NodeList& previous_workers,
+    const std::vector<NodeChange>& changes, const NodeList& workers,
     const std::vector<std::string>& defined) {
   // One change per worker: its state before the batch and after it (a batch may hold a held
   // change and a later one of the same worker, in order).
@@ -115,6 +116,10 @@ std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
       net[it->second].after = change.after;
     }
   }
+  // Workers still present after the batch: a group of every worker before it still is one
+  // when each of them has the group (its additions below number as many).
+  const size_t present_after = static_cast<size_t>(
+      absl::c_count_if(net, [](const NodeChange& change) { return change.after != nullptr; }));
   GroupMap groups = previous;
   // Each group's changes, applied at once: its list copies only the chunks they touch.
   std::map<std::string, std::vector<NodeChange>, std::less<>> by_group;
@@ -148,7 +153,13 @@ std::optional<WorkerCluster::GroupMap> WorkerCluster::UpdateGroups(
   }
   for (const auto& [name, group_changes] : by_group) {
     auto group = groups.find(name);
-    group->second.members = group->second.members.Apply(group_changes);
+    const size_t additions = static_cast<size_t>(absl::c_count_if(
+        group_changes, [](const NodeChange& change) { return change.after != nullptr; }));
+    NodeList& members = group->second.members;
+    // Every worker before the batch and every one after it: the list is the workers' own.
+    members = additions == present_after && members.SameChunksAs(previous_workers)
+                  ? workers
+                  : members.Apply(group_changes);
     // As BuildGroups: a group exists while it has a member, is defined, or is "default".
     if (group->second.members.size() == 0 && name != "default" &&
         !std::binary_search(defined.begin(), defined.end(), name)) {
@@ -162,9 +173,10 @@ WorkerCluster::GroupMap WorkerCluster::BuildGroups(const NodeList& workers,
                                                    const std::vector<std::string>& defined) {
   // Runs on every worker for a batch that changed many (the first full read, a resync, a
   // burst): one hash lookup per (worker, group), the counts in an array. The names are the
-  // workers' own strings, alive while `workers` is.
+  // workers' own strings, alive while `workers` is; so are the nodes the members point to,
+  // counted (a reference each) only for a group that is not every worker.
   struct Members {
-    std::vector<NodeInfoPtr> nodes;  // `workers` is sorted, so these are too
+    std::vector<const NodeInfoPtr*> nodes;  // `workers` is sorted, so these are too
     std::array<int, kNodeStateCount> count_by_state{};
     int selectable = 0;
   };
@@ -174,7 +186,7 @@ WorkerCluster::GroupMap WorkerCluster::BuildGroups(const NodeList& workers,
     const bool selectable = worker->state == NodeState::kRunning && !worker->drained;
     for (const std::string& name : worker->groups) {
       Members& group = members[name];
-      group.nodes.push_back(worker);
+      group.nodes.push_back(&worker);
       group.count_by_state[state]++;
       group.selectable += selectable;
     }
@@ -186,7 +198,14 @@ WorkerCluster::GroupMap WorkerCluster::BuildGroups(const NodeList& workers,
     auto it = groups.try_emplace(std::string(name)).first;
     GroupView& view = it->second;
     view.name = it->first;
-    view.members = NodeList(std::move(group.nodes));
+    if (group.nodes.size() == workers.size()) {
+      view.members = workers;  // a sorted subset as long as the list is the list
+    } else {
+      std::vector<NodeInfoPtr> nodes;
+      nodes.reserve(group.nodes.size());
+      for (const NodeInfoPtr* node : group.nodes) nodes.push_back(*node);
+      view.members = NodeList(std::move(nodes));
+    }
     view.selectable = group.selectable;
     for (size_t state = 0; state < kNodeStateCount; ++state) {
       if (group.count_by_state[state] > 0) {

@@ -66,16 +66,22 @@ class WorkerCluster {
 
   // The groups of `workers` (each worker lists its own) plus every group in `defined`
   // (possibly empty), sorted by name; members sorted by address. Always has "default".
+  // A group of every worker ("default", unless the membership defines its own) shares
+  // `workers` itself: its member list costs one reference count, not a copy of each node.
   static GroupMap BuildGroups(const NodeList& workers,
                               const std::vector<std::string>& defined = {});
-  // BuildGroups(workers after `changes`, `defined`), from `previous` (the groups of the workers
-  // before them, with the same `defined`) in O(changes): each group touched copies only the
-  // chunks of its member list the changes fall in (cluster/node_list.h) and moves its counts,
-  // where a rebuild walks every worker (about 6 ms at 10,000, on the path of every state
-  // change to the watchers). nullopt (rebuild) if `previous` does not hold the changes'
-  // `before` nodes. `defined` is sorted.
+  // BuildGroups(`workers`, `defined`), where `workers` is `previous_workers` after `changes`,
+  // from `previous` (the groups of `previous_workers`, with the same `defined`) in
+  // O(changes): each group touched copies only the chunks of its member list the changes fall
+  // in (cluster/node_list.h) and moves its counts, where a rebuild walks every worker (about
+  // 6 ms at 10,000, on the path of every state change to the watchers). A group that shared
+  // `previous_workers` and still holds every worker shares `workers`, and copies nothing.
+  // nullopt (rebuild) if `previous` does not hold the changes' `before` nodes. `defined` is
+  // sorted.
   static std::optional<GroupMap> UpdateGroups(const GroupMap& previous,
+                                              const NodeList& previous_workers,
                                               const std::vector<NodeChange>& changes,
+                                              const NodeList& workers,
                                               const std::vector<std::string>& defined);
 
   // Reads a static mapping file: one group per line, `group = host:port, host:port`, blank

@@ -2,6 +2,7 @@
 // list watchers receive.
 #include "cluster/view_builder.h"
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -250,15 +251,17 @@ TEST(BuildNextViewTest, NothingChangedIsNoChange) {
   EXPECT_FALSE(none.AnyChange(previous));
 }
 
-// The groups updated change by change equal the groups rebuilt from every worker, over random
-// batches of joins, leaves, state, drain, group and load changes (two of one worker in a batch
-// included, as a held change and a later one are); and the update never has to fall back to a
-// rebuild.
-TEST(UpdateGroupsTest, MatchesARebuildOverRandomBatches) {
-  std::mt19937 random(20261203);
+// Updates `groups` (of `workers`, `defined`) over 300 random batches of joins, leaves, state,
+// drain, group and load changes, each worker's groups one of `group_sets` (two changes of one
+// worker in a batch included, as a held change and a later one are), and checks that each
+// update equals the groups rebuilt from every worker and never has to fall back to a rebuild.
+// `every_worker`, if set, is a group every worker is in: its members must be the workers' own
+// list after each batch, never a copy.
+void CheckUpdatesMatchRebuilds(uint32_t seed,
+                               const std::vector<std::vector<std::string>>& group_sets,
+                               const char* every_worker) {
+  std::mt19937 random(seed);
   const std::vector<std::string> defined = {"empty", "g0"};
-  const std::vector<std::vector<std::string>> group_sets = {
-      {"default"}, {"default", "g0"}, {"g1"}, {"g0", "g2"}, {"g3"}};
   const NodeState states[] = {NodeState::kRunning, NodeState::kOverload, NodeState::kFault,
                               NodeState::kOffline};
   auto random_node = [&](std::string address) {
@@ -304,10 +307,11 @@ TEST(UpdateGroupsTest, MatchesARebuildOverRandomBatches) {
       changes.push_back({before, after});
       latest[address] = after;
     }
+    NodeList next = workers.Apply(changes);
     std::optional<WorkerCluster::GroupMap> updated =
-        WorkerCluster::UpdateGroups(groups, changes, defined);
+        WorkerCluster::UpdateGroups(groups, workers, changes, next, defined);
     ASSERT_TRUE(updated.has_value()) << "batch " << batch;
-    workers = workers.Apply(changes);
+    workers = std::move(next);
     const WorkerCluster::GroupMap rebuilt = WorkerCluster::BuildGroups(workers, defined);
     ASSERT_EQ(updated->size(), rebuilt.size()) << "batch " << batch;
     for (const auto& [name, group] : rebuilt) {
@@ -318,7 +322,52 @@ TEST(UpdateGroupsTest, MatchesARebuildOverRandomBatches) {
       EXPECT_EQ(it->second.selectable, group.selectable) << name << ", batch " << batch;
       EXPECT_EQ(it->second.count_by_state, group.count_by_state) << name << ", batch " << batch;
     }
+    if (every_worker != nullptr) {
+      EXPECT_TRUE(updated->at(every_worker).members.SameChunksAs(workers)) << "batch " << batch;
+      EXPECT_TRUE(rebuilt.at(every_worker).members.SameChunksAs(workers)) << "batch " << batch;
+    }
     groups = *std::move(updated);
+  }
+}
+
+TEST(UpdateGroupsTest, MatchesARebuildOverRandomBatches) {
+  CheckUpdatesMatchRebuilds(
+      20261203, {{"default"}, {"default", "g0"}, {"g1"}, {"g0", "g2"}, {"g3"}}, nullptr);
+}
+
+// As DolphinScheduler's "default" is unless the membership defines its own: every worker in it.
+// Its members stay the workers' list itself, batch after batch, as a rebuild makes them.
+TEST(UpdateGroupsTest, AGroupOfEveryWorkerIsTheWorkersListItself) {
+  CheckUpdatesMatchRebuilds(
+      20261204, {{"default"}, {"default", "g0"}, {"default", "g1"}, {"default", "g3"}}, "default");
+}
+
+// A group that held every worker stops being the workers' list as soon as one worker is not in
+// it: one leaves the group, or one joins the cluster outside it.
+TEST(UpdateGroupsTest, AGroupMissingOneWorkerIsItsOwnList) {
+  const NodeList workers({Node("a:1", NodeState::kRunning, {"default"}),
+                          Node("b:1", NodeState::kRunning, {"default"}),
+                          Node("c:1", NodeState::kRunning, {"default"})});
+  const WorkerCluster::GroupMap groups = WorkerCluster::BuildGroups(workers);
+  ASSERT_TRUE(groups.at("default").members.SameChunksAs(workers));
+
+  const std::vector<std::vector<NodeChange>> batches = {
+      // b leaves "default" for "g1", while a stays.
+      {{workers[0], Node("a:1", NodeState::kOverload, {"default"})},
+       {workers[1], Node("b:1", NodeState::kRunning, {"g1"})}},
+      // d joins in "g1" only, while c moves its load.
+      {{nullptr, Node("d:1", NodeState::kRunning, {"g1"})},
+       {workers[2], Node("c:1", NodeState::kRunning, {"default"}, 0.5)}},
+  };
+  for (const std::vector<NodeChange>& changes : batches) {
+    const NodeList next = workers.Apply(changes);
+    std::optional<WorkerCluster::GroupMap> updated =
+        WorkerCluster::UpdateGroups(groups, workers, changes, next, {});
+    ASSERT_TRUE(updated.has_value());
+    const NodeList& members = updated->at("default").members;
+    EXPECT_EQ(members, WorkerCluster::BuildGroups(next).at("default").members);
+    EXPECT_EQ(members.size(), next.size() - 1);
+    EXPECT_FALSE(members.SameChunksAs(next));
   }
 }
 
@@ -334,6 +383,7 @@ TEST(BuildNextViewTest, AStateChangeUpdatesItsGroupsInPlace) {
   BuiltView built = BuildNextView(previous, changes, slots.function());
 
   const ClusterView& next = *built.view;
+  EXPECT_TRUE(next.groups.at("default").members.SameChunksAs(next.workers));
   for (const char* name : {"default", "g1"}) {
     const GroupView& group = next.groups.at(name);
     EXPECT_EQ(group.members.FindSorted(after->address), after) << name;
