@@ -50,7 +50,6 @@ class EtcdTestEnv final : public RegistryTestEnv {
     EXPECT_TRUE(started.ok()) << started;
   }
 
-  bool HasAcls() const override { return false; }
   bool HasNodeTimes() const override { return false; }
 
  private:

@@ -7,5 +7,8 @@ namespace roster::testing {
 INSTANTIATE_TEST_SUITE_P(Memory, RegistryContractTest,
                          ::testing::Values(RegistryEnvFactory{"memory", &NewMemoryTestEnv}),
                          RegistryEnvName);
+INSTANTIATE_TEST_SUITE_P(Memory, RegistryAclContractTest,
+                         ::testing::Values(RegistryEnvFactory{"memory", &NewMemoryTestEnv}),
+                         RegistryEnvName);
 
 }  // namespace roster::testing

@@ -8,5 +8,8 @@ namespace roster::testing {
 INSTANTIATE_TEST_SUITE_P(ZooKeeper, RegistryContractTest,
                          ::testing::Values(RegistryEnvFactory{"zookeeper", &NewZooKeeperTestEnv}),
                          RegistryEnvName);
+INSTANTIATE_TEST_SUITE_P(ZooKeeper, RegistryAclContractTest,
+                         ::testing::Values(RegistryEnvFactory{"zookeeper", &NewZooKeeperTestEnv}),
+                         RegistryEnvName);
 
 }  // namespace roster::testing
