@@ -1,9 +1,5 @@
 #include "cluster/cluster_manager.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -18,6 +14,7 @@
 #include "cluster/worker_cluster.h"
 #include "glog/logging.h"
 #include "util/executor.h"
+#include "util/heap.h"
 #include "util/status_macros.h"
 
 namespace roster::cluster {
@@ -486,11 +483,9 @@ void ClusterManager::CommitFreshness(bool view_synced, const PublishTiming& timi
               << absl::FormatDuration(timing.began - s.started_at) << ", decode and derive "
               << absl::FormatDuration(timing.collected - timing.began) << ", build and publish "
               << absl::FormatDuration(timing.built - timing.collected) << ")";
-#ifdef __GLIBC__
     // The first full read held every znode's reply at once (RegistryOptions::max_in_flight):
     // hand the freed heap back rather than carry it as RSS for the process's life.
-    malloc_trim(0);
-#endif
+    ReleaseFreeHeap();
     inline_events_.store(true, std::memory_order_relaxed);
   }
 }

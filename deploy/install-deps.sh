@@ -12,6 +12,8 @@ packages=(
   libbenchmark-dev zookeeper default-jre-headless python3 netcat-openbsd procps
   # simdjson: the heartbeat JSON reader ahead of protobuf's parser (cluster/heartbeat_json.cc).
   libsimdjson-dev
+  # tcmalloc: rosterd's allocator (cmake/RosterAllocator.cmake).
+  libgoogle-perftools-dev
   # civetweb: rosterd's HTTP server (/metrics, /healthz, /readyz, the status page).
   libcivetweb-dev
   # The status page's browser test (tests/e2e/status_page_test.cc): headless Chromium.

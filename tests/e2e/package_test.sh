@@ -61,7 +61,7 @@ done
 
 depends=$(dpkg-deb --field "$deb" Depends)
 names=$(tr ',' '\n' <<<"$depends" | awk '{ print $1 }')
-for needed in libgrpc++1.51 libprotobuf32 libzookeeper-mt2 libgoogle-glog0v6 libc6; do
+for needed in libgrpc++1.51 libprotobuf32 libzookeeper-mt2 libgoogle-glog0v6 libtcmalloc-minimal4 libc6; do
   grep -Fxq "$needed" <<<"$names" || fail "Depends lacks $needed: $depends"
 done
 # Every dependency dpkg-shlibdeps found is a real package, installed here (the binaries run).

@@ -55,6 +55,8 @@ TEST(RosterdProcessTest, ServesAndStopsCleanlyOnSigterm) {
                                                              << rosterd->LogTail();
   EXPECT_THAT(rosterd->LogTail(), HasSubstr("rosterd stopped"));
   EXPECT_THAT(rosterd->LogTail(), HasSubstr("rosterd listening on 127.0.0.1:"));
+  // The allocator it was built with (cmake/RosterAllocator.cmake), not one a link dropped.
+  EXPECT_THAT(rosterd->LogTail(), HasSubstr(absl::StrCat("; allocator ", ROSTERD_ALLOCATOR, "\n")));
 }
 
 TEST(RosterdProcessTest, BadFlagsExitWithOneLine) {
