@@ -105,21 +105,33 @@ absl::Status ClusterManager::Subscribe() {
     Source source;
     const std::string* path;
     registry::SubscribeOptions options;
+    std::optional<NodeRole> role;  // of the nodes below `path`, whose heartbeats it carries
   };
   const Subscription subscriptions[] = {
-      {Source::kMasters, &options_.paths.masters, {1, false}},
+      {Source::kMasters, &options_.paths.masters, {1, false}, NodeRole::kMaster},
       // Depth 2 for the legacy layout, {workers}/{group}/{host}:{port}.
-      {Source::kWorkers, &options_.paths.workers, {2, false}},
-      {Source::kAlertServers, &options_.paths.alert_servers, {1, false}},
-      {Source::kCoordinator, &options_.paths.coordinator, {0, true}},
-      {Source::kDrains, &options_.paths.drains, {1, false}},
+      {Source::kWorkers, &options_.paths.workers, {2, false}, NodeRole::kWorker},
+      {Source::kAlertServers, &options_.paths.alert_servers, {1, false}, NodeRole::kAlertServer},
+      {Source::kCoordinator, &options_.paths.coordinator, {0, true}, std::nullopt},
+      {Source::kDrains, &options_.paths.drains, {1, false}, std::nullopt},
   };
   for (const Subscription& each : subscriptions) {
+    // Heartbeats are decoded here, on the registry's thread, and only applied on the cluster
+    // executor: the two threads share an event's cost (docs/scale.md, "Decoding ahead"). With a
+    // copy of the table's options: the role, limits and dialect, which never change.
+    std::optional<NodeTableOptions> decode;
+    if (each.role.has_value()) decode = State::TableOptions(options_, *each.role);
     absl::StatusOr<std::unique_ptr<registry::Subscription>> subscription = registry_->Subscribe(
-        *each.path, each.options, [this, source = each.source](const RegistryEvent& event) {
+        *each.path, each.options,
+        [this, source = each.source, decode = std::move(decode)](const RegistryEvent& event) {
           InboxItem item;
           item.source = source;
           item.event = event;
+          if (decode.has_value() && event.read_error.ok() &&
+              (event.type == EventType::kAdded || event.type == EventType::kUpdated) &&
+              FirstToDecode(event.path)) {
+            item.decoded = NodeTable::Decode(*decode, event.stat, event.data);
+          }
           const bool run_inline = inline_events_.load(std::memory_order_relaxed) &&
                                   !event.from_resync && event.type != EventType::kSynced;
           Enqueue(std::move(item), run_inline);
@@ -196,6 +208,16 @@ ClusterViewPtr ClusterManager::view() const {
   return view_;
 }
 
+bool ClusterManager::FirstToDecode(absl::string_view path) {
+  const uint64_t inbox = inbox_generation_.load(std::memory_order_acquire);
+  absl::MutexLock lock(&decode_mu_);
+  if (inbox != decoded_inbox_) {
+    decoded_ahead_.clear();
+    decoded_inbox_ = inbox;
+  }
+  return decoded_ahead_.insert(absl::Hash<absl::string_view>()(path)).second;
+}
+
 void ClusterManager::Enqueue(InboxItem item, bool run_inline) {
   bool first;
   {
@@ -224,16 +246,17 @@ void ClusterManager::DrainInbox() {
   {
     absl::MutexLock lock(&inbox_mu_);
     items.swap(inbox_);
+    inbox_generation_.fetch_add(1, std::memory_order_release);
   }
   const absl::Time now = options_.clock->Now();
   const absl::Time wall_now = options_.clock->WallNow();
-  for (const InboxItem& item : items) {
+  for (InboxItem& item : items) {
     if (item.group_source >= 0) {
       ApplyGroupSource(item);
     } else if (item.session.has_value()) {
       ApplySession(*item.session, now);
     } else {
-      ApplyEvent(item.source, *item.event, now, wall_now);
+      ApplyEvent(item.source, *item.event, now, wall_now, std::move(item.decoded));
     }
   }
   const size_t batch = items.size();
@@ -475,12 +498,14 @@ void ClusterManager::CommitFreshness(bool view_synced, const PublishTiming& timi
     freshness_ = s.freshness->record();
   }
   if (!was_synced && s.freshness->record().ever_synced) {
-    // The cold start's split (docs/scale.md): events are stored as they arrive and parsed by the
-    // publish that follows, so the reads end where this batch begins.
+    // The cold start's split (docs/scale.md): events are decoded as they arrive, on the
+    // registry's thread, and derived by the publish that follows, so the reads (with the
+    // decoding) end where this batch begins.
     LOG(INFO) << "first full read of the registry done; serving view " << view()->version << " ("
               << absl::FormatDuration(timing.built - s.started_at)
               << " after the subscriptions started: registry reads "
-              << absl::FormatDuration(timing.began - s.started_at) << ", decode and derive "
+              << absl::FormatDuration(timing.began - s.started_at)
+              << " (heartbeats decoded as they arrive), derive "
               << absl::FormatDuration(timing.collected - timing.began) << ", build and publish "
               << absl::FormatDuration(timing.built - timing.collected) << ")";
     // The first full read held every znode's reply at once (RegistryOptions::max_in_flight):

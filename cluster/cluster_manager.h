@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -236,6 +237,8 @@ class ClusterManager {
   struct InboxItem {
     Source source = Source::kMasters;
     std::optional<registry::RegistryEvent> event;
+    // A node's heartbeat in `event`, decoded on the registry's thread (NodeTable::Decode()).
+    std::unique_ptr<DecodedHeartbeat> decoded;
     std::optional<registry::SessionEvent> session;
     // From group source `group_source` (an index): new groups, or a new status.
     int group_source = -1;
@@ -251,6 +254,9 @@ class ClusterManager {
   // Full reads and bursts (BurstDetector) are not run inline: their events are cheaper in
   // batches (one publish per batch, not per event).
   void Enqueue(InboxItem item, bool run_inline = false);
+  // Whether an event of `path` should have its heartbeat decoded ahead: no event of it decoded
+  // ahead went to the same inbox (decoded_ahead_). Called by the registry's listeners.
+  bool FirstToDecode(absl::string_view path);
   // The rest runs on the cluster executor.
   absl::Status Subscribe();
   void DrainInbox();
@@ -261,8 +267,9 @@ class ClusterManager {
   // Decides again which DolphinScheduler release to answer as, when the evidence changed, and
   // applies its rules (slot policy, default group); records what changed in `changes`.
   void DetectRelease(absl::Time now, absl::Time wall_now, ViewChanges* changes);
+  // `decoded`: see NodeTable::Apply().
   void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
-                  absl::Time wall_now);
+                  absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
   // After a full read: records whether its root could be listed, and turns the roots that
   // cannot into the view's access problem (logged when it starts, changes or ends).
   void NoteRootAccess(const registry::RegistryEvent& synced, absl::Time now);
@@ -339,6 +346,18 @@ class ClusterManager {
 
   mutable absl::Mutex inbox_mu_;
   std::vector<InboxItem> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  // Which inbox events go to now: DrainInbox() counts the inboxes it takes.
+  std::atomic<uint64_t> inbox_generation_{0};
+
+  // Decoding ahead (FirstToDecode()): hashes of the paths of the events whose heartbeat was
+  // decoded ahead for inbox `decoded_inbox_`. A later event of one of them is left to the
+  // executor, which parses only a znode's newest payload: a burst of writes to one znode costs
+  // one decode ahead, not one per write. (A collision, or an event racing the inbox's swap, only
+  // leaves a decode to the executor or makes one more.) Its own lock: the listeners, one at a
+  // time, are the only ones to take it, and never wait for the executor's swap.
+  absl::Mutex decode_mu_;
+  uint64_t decoded_inbox_ ABSL_GUARDED_BY(decode_mu_) = 0;
+  absl::flat_hash_set<size_t> decoded_ahead_ ABSL_GUARDED_BY(decode_mu_);
 
   // What readers see: the published view and the freshness committed with it.
   mutable absl::Mutex view_mu_;

@@ -6,6 +6,7 @@
 //
 // Same class as cluster_manager.cc; everything here runs on the cluster executor.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -21,7 +22,7 @@ using registry::EventType;
 using registry::RegistryEvent;
 
 void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl::Time now,
-                                absl::Time wall_now) {
+                                absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
   State& s = *state_;
   s.executor.AssertCurrent();
   events_applied_.Increment();
@@ -37,13 +38,13 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
                                  s.workers.table().rejected().size() + s.alerts.rejected().size();
   switch (source) {
     case Source::kMasters:
-      s.masters.ApplyMaster(event, now, wall_now);
+      s.masters.ApplyMaster(event, now, wall_now, std::move(decoded));
       break;
     case Source::kWorkers:
-      s.workers.Apply(event, now, wall_now);
+      s.workers.Apply(event, now, wall_now, std::move(decoded));
       break;
     case Source::kAlertServers:
-      s.alerts.Apply(options_.paths.alert_servers, event, now, wall_now);
+      s.alerts.Apply(options_.paths.alert_servers, event, now, wall_now, std::move(decoded));
       break;
     case Source::kCoordinator:
       s.masters.ApplyCoordinator(event);

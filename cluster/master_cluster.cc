@@ -261,8 +261,8 @@ MasterCluster::MasterCluster(std::string masters_path, std::string coordinator_p
       table_(options) {}
 
 void MasterCluster::ApplyMaster(const registry::RegistryEvent& event, absl::Time now,
-                                absl::Time wall_now) {
-  table_.Apply(masters_path_, event, now, wall_now);
+                                absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
+  table_.Apply(masters_path_, event, now, wall_now, std::move(decoded));
 }
 
 void MasterCluster::ApplyCoordinator(const registry::RegistryEvent& event) {

@@ -114,8 +114,9 @@ class MasterCluster {
   MasterCluster(std::string masters_path, std::string coordinator_path,
                 const NodeTableOptions* options);
 
-  // An event of the masters subscription.
-  void ApplyMaster(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
+  // An event of the masters subscription; `decoded`: see NodeTable::Apply().
+  void ApplyMaster(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+                   std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
   // An event of the coordinator subscription (the coordinator znode itself).
   void ApplyCoordinator(const registry::RegistryEvent& event);
 

@@ -62,6 +62,8 @@ class NodeTable::Record {
     registry::Stat stat;
     std::string data;
     absl::Status read_error;
+    // Decode(data), when the event came with it decoded; the next parse takes it instead.
+    std::unique_ptr<DecodedHeartbeat> decoded;
   };
 
   Record(const NodeTableOptions* options, std::string address, absl::Time now, absl::Time wall_now)
@@ -134,8 +136,8 @@ class NodeTable::Record {
     if (!data_dirty_) return;
     data_dirty_ = false;
     info_stale_ = true;  // paths, groups or mzxid may have changed
-    const Znode* freshest = nullptr;
-    for (const Znode& z : znodes_) {
+    Znode* freshest = nullptr;
+    for (Znode& z : znodes_) {
       if (freshest == nullptr || z.stat.mzxid > freshest->stat.mzxid) freshest = &z;
     }
     if (freshest != nullptr) ApplyPayload(*freshest, table, now, wall_now);
@@ -180,19 +182,16 @@ class NodeTable::Record {
   }
 
  private:
-  void ApplyPayload(const Znode& z, NodeTable* table, absl::Time now, absl::Time wall_now) {
+  void ApplyPayload(Znode& z, NodeTable* table, absl::Time now, absl::Time wall_now) {
     if (!z.read_error.ok()) {
       Feed(NodeInput::kHeartbeatInvalid,
            absl::StrCat("cannot read znode '", z.path, "': ", z.read_error.message()), table, now,
            wall_now);
       return;
     }
-    // The node's clocks are checked against the registry server's when it wrote the znode,
-    // never against ours: a jump of rosterd's clock must not make every node FAULT at once.
-    const absl::Time written_at =
-        z.stat.mtime_ms > 0 ? absl::FromUnixMillis(z.stat.mtime_ms) : absl::InfinitePast();
-    absl::StatusOr<roster::v1::Heartbeat> heartbeat =
-        ParseHeartbeat(options_->role, z.data, options_->limits, written_at, options_->dialect);
+    std::unique_ptr<DecodedHeartbeat> decoded = std::move(z.decoded);
+    if (decoded == nullptr) decoded = Decode(*options_, z.stat, z.data);
+    DecodedHeartbeat& heartbeat = *decoded;
     if (!heartbeat.ok()) {
       if (absl::IsNotFound(heartbeat.status()) && !has_heartbeat_) {
         machine_.OnDataChanged(now);  // registered, nothing reported yet
@@ -388,8 +387,19 @@ NodeTable::Record* NodeTable::FindOrCreate(const std::string& address, absl::Tim
   return raw;
 }
 
+std::unique_ptr<DecodedHeartbeat> NodeTable::Decode(const NodeTableOptions& options,
+                                                    const registry::Stat& stat,
+                                                    absl::string_view payload) {
+  // The node's clocks are checked against the registry server's when it wrote the znode, never
+  // against ours: a jump of rosterd's clock must not make every node FAULT at once.
+  const absl::Time written_at =
+      stat.mtime_ms > 0 ? absl::FromUnixMillis(stat.mtime_ms) : absl::InfinitePast();
+  return std::make_unique<DecodedHeartbeat>(
+      ParseHeartbeat(options.role, payload, options.limits, written_at, options.dialect));
+}
+
 void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
-                      absl::Time wall_now) {
+                      absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
   if (event.type == registry::EventType::kSynced) return;
   if (event.type == registry::EventType::kRemoved) {
     rejected_.erase(event.path);
@@ -399,7 +409,7 @@ void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& eve
   // A znode the table holds was classified when it appeared, and a path's classification
   // never changes: heartbeats (nearly every event) skip it.
   if (auto known = by_path_.find(event.path); known != by_path_.end()) {
-    UpdateZnode(known->second, event, now, wall_now);
+    UpdateZnode(known->second, event, now, wall_now, std::move(decoded));
     return;
   }
   absl::StatusOr<std::optional<ZnodeAddress>> where = ClassifyZnode(options_->role, root, event);
@@ -414,19 +424,20 @@ void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& eve
     return;
   }
   if (!where->has_value()) return;  // a legacy group directory
-  Upsert((*where)->address, event, (*where)->group, now, wall_now);
+  Upsert((*where)->address, event, (*where)->group, now, wall_now, std::move(decoded));
 }
 
 void NodeTable::Upsert(const std::string& address, const registry::RegistryEvent& event,
-                       absl::string_view group, absl::Time now, absl::Time wall_now) {
+                       absl::string_view group, absl::Time now, absl::Time wall_now,
+                       std::unique_ptr<DecodedHeartbeat> decoded) {
   if (auto it = by_path_.find(event.path); it != by_path_.end()) {
-    UpdateZnode(it->second, event, now, wall_now);
+    UpdateZnode(it->second, event, now, wall_now, std::move(decoded));
     return;
   }
   Record* record = FindOrCreate(address, now, wall_now);
   const bool was_absent = record->znodes().empty();
-  record->znodes().push_back(
-      Record::Znode{event.path, std::string(group), event.stat, event.data, event.read_error});
+  record->znodes().push_back(Record::Znode{event.path, std::string(group), event.stat, event.data,
+                                           event.read_error, std::move(decoded)});
   by_path_[event.path] = record;
   // A tombstone (or a drained node) registering again; a new record is already REGISTERING.
   if (was_absent && record->state() == NodeState::kOffline) {
@@ -437,7 +448,7 @@ void NodeTable::Upsert(const std::string& address, const registry::RegistryEvent
 }
 
 void NodeTable::UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
-                            absl::Time wall_now) {
+                            absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
   Record::Znode* z = record->FindZnode(event.path);
   if (event.stat.czxid < z->stat.czxid ||
       (event.stat.czxid == z->stat.czxid && event.stat.mzxid < z->stat.mzxid)) {
@@ -448,6 +459,7 @@ void NodeTable::UpdateZnode(Record* record, const registry::RegistryEvent& event
   z->stat = event.stat;
   z->data = event.data;
   z->read_error = event.read_error;
+  z->decoded = std::move(decoded);
   if (recreated) {
     // The znode was deleted and created again, and we never saw the deletion.
     record->OnZnodeCreated(

@@ -4,7 +4,7 @@
 //
 // Applying an event is cheap: it stores the payload and marks the node dirty. Derive() parses
 // the latest payload of each dirty node once, so a burst of heartbeats from one node costs one
-// parse.
+// parse; a payload that came decoded (Decode(), on the caller's thread) is not parsed again.
 //
 // Identity and incarnation (docs/states.md): a node is keyed by its address. A znode event that is
 // older than what the table holds for that path (a smaller czxid) is ignored; a payload whose
@@ -69,6 +69,11 @@ struct NodeTableOptions {
 // NodeChange (cluster/node_list.h): a change to one node's published info; `after` is null
 // for a node purged after its tombstone retention.
 
+// A heartbeat decoded before its event reached the table: NodeTable::Decode()'s answer for the
+// event's payload. ClusterManager decodes each heartbeat on the registry's thread, so that the
+// cluster executor only applies it (docs/scale.md, "Decoding ahead").
+using DecodedHeartbeat = absl::StatusOr<roster::v1::Heartbeat>;
+
 class NodeTable {
  public:
   // `options` must outlive the table.
@@ -78,16 +83,26 @@ class NodeTable {
   NodeTable(const NodeTable&) = delete;
   NodeTable& operator=(const NodeTable&) = delete;
 
+  // What the table makes of a payload written at `stat`'s mtime: ParseHeartbeat with the
+  // options' role, limits and dialect, which never change. Thread-safe: callers decode events on
+  // their own thread and hand the answer to Apply().
+  static std::unique_ptr<DecodedHeartbeat> Decode(const NodeTableOptions& options,
+                                                  const registry::Stat& stat,
+                                                  absl::string_view payload);
+
   // Classifies an event below `root`, the role's directory (see layout.h), and applies it:
   // kAdded/kUpdated upsert, kRemoved removes. A znode that cannot be a node is remembered in
-  // rejected() with the reason, until it is removed. kSynced events are ignored.
+  // rejected() with the reason, until it is removed. kSynced events are ignored. `decoded`, if
+  // not null, is Decode() of the event's payload, used instead of parsing it again.
   void Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
-             absl::Time wall_now);
+             absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
 
   // The znode `event.path` registering `address` appeared or changed. `group` is the legacy
   // layout's group segment ("" otherwise). Ignored if older than what the table holds.
+  // `decoded`: as for Apply().
   void Upsert(const std::string& address, const registry::RegistryEvent& event,
-              absl::string_view group, absl::Time now, absl::Time wall_now);
+              absl::string_view group, absl::Time now, absl::Time wall_now,
+              std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
   // The znode `event.path` is gone. Ignored for a path the table does not hold or holds with
   // another czxid (a removal of an older incarnation).
   void Remove(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
@@ -159,7 +174,7 @@ class NodeTable {
   Record* FindOrCreate(const std::string& address, absl::Time now, absl::Time wall_now);
   // A new event for `event.path`, a znode `record` holds already (see Upsert()).
   void UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
-                   absl::Time wall_now);
+                   absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded);
 
   // Queues `record`'s deadline if it is earlier than the one queued for it.
   void QueueDeadline(Record* record);

@@ -39,8 +39,10 @@ class WorkerCluster {
   // `options` (role kWorker) must outlive the cluster; SetMembership() replaces its groups.
   WorkerCluster(std::string workers_path, NodeTableOptions* options);
 
-  // An event of the workers subscription (depth 2, for the legacy layout).
-  void Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now);
+  // An event of the workers subscription (depth 2, for the legacy layout); `decoded`: see
+  // NodeTable::Apply().
+  void Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+             std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
   // After a full read of the workers subscription (its kSynced snapshot): makes the legacy
   // group directories match it. Returns how many it added or removed (missed changes).
   int ReconcileGroupDirectories(const std::vector<registry::RegistryEvent>& snapshot);

@@ -222,6 +222,34 @@ TEST_F(ClusterManagerTest, IncrementalViewsMatchAFullRebuild) {
   }
 }
 
+// Heartbeats are decoded on the registry's thread, and only the first of a znode's events
+// waiting for the executor is (docs/scale.md, "Decoding ahead"); the executor parses the newest
+// payload of the others. However the writes fall into batches, the view ends at each node's
+// newest heartbeat, and the state it says.
+TEST_F(ClusterManagerTest, BackToBackWritesEndAtEachNodesNewestHeartbeat) {
+  const std::vector<std::string> addresses = {"10.0.0.40:1234", "10.0.0.41:1234"};
+  for (const std::string& address : addresses) RegisterWorker(address);
+  ClusterManager* manager = StartManager();
+  ASSERT_EVENTUALLY(manager->ready() && manager->view()->workers.size() == 2);
+  int64_t report = 1729238650456;
+  for (int round = 0; round < 200; ++round) {
+    for (const std::string& address : addresses) {
+      // Alternately NORMAL and BUSY; the last round leaves the first worker BUSY, the second
+      // NORMAL.
+      const bool normal = (round % 2 == 0) == (address == addresses[0]);
+      Heartbeat(address, HeartbeatJson(normal ? "NORMAL" : "BUSY", 1729238400123, 23817, ++report,
+                                       0.2, 0.3));
+    }
+  }
+  auto shows = [&](const std::string& address, int64_t report_time, NodeState state) {
+    NodeInfoPtr node = manager->view()->Find(NodeRole::kWorker, address);
+    return node != nullptr && node->heartbeat.report_time_ms() == report_time &&
+           node->state == state;
+  };
+  ASSERT_EVENTUALLY(shows(addresses[0], report - 1, NodeState::kOverload) &&
+                    shows(addresses[1], report, NodeState::kRunning));
+}
+
 TEST_F(ClusterManagerTest, GroupsOfTheStaticFileExistBeforeAnyOfTheirWorkers) {
   const std::string path = ::testing::TempDir() + "/static_groups_" +
                            ::testing::UnitTest::GetInstance()->current_test_info()->name();
