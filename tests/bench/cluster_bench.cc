@@ -2,7 +2,7 @@
 // test). Build RelWithDebInfo or Release, then:
 //
 //   build/tests/bench/cluster_bench [--benchmark_filter=Select]
-//       [--no_mutex_deadlock_detection]
+//       [--no_mutex_deadlock_detection] [--manager_clock_slowdown=N]
 //
 // Absolute numbers depend on the machine, so every run also measures two
 // baselines and, after the usual table, prints each benchmark's cost per item
@@ -13,6 +13,9 @@
 // --no_mutex_deadlock_detection turns off absl::Mutex deadlock detection,
 // which Debian's Abseil (built without NDEBUG) runs on every lock: it shows
 // what the locks cost when the daemon turns it off.
+//
+// --manager_clock_slowdown=N runs the event benchmarks' managers on a clock N times slower than
+// real time: for instruction counts under callgrind (see SlowedClock).
 //
 // The ClusterManager events section (10,000 workers, heartbeats from registry
 // events to published views) measures its own baselines in the same run, the
@@ -49,6 +52,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -68,6 +73,7 @@
 #include "registry/memory/memory_registry.h"
 #include "registry/registry.h"
 #include "tests/cluster/cluster_test_util.h"
+#include "util/clock.h"
 
 namespace roster::cluster {
 namespace {
@@ -575,10 +581,37 @@ WatchListener TrackerListener(RoundTracker* tracker) {
   return listener;
 }
 
+// The managers' clock with --manager_clock_slowdown=N: monotonic time N times slower than real
+// time. Under callgrind (deploy/scale-bench.sh) every thread runs ~50x slower, and the burst rule
+// (cluster/burst_detector.h), which compares gaps between events with 50 µs of the manager's
+// clock, would see none: each event would be applied alone, with a publish of its own, where a
+// native run batches thousands. Slowed as much as the code, the clock shows the gaps a native
+// run has, so the instruction count is that of a native run's batching.
+class SlowedClock final : public Clock {
+ public:
+  explicit SlowedClock(double slowdown) : slowdown_(slowdown) {}
+  absl::Time Now() const override { return origin_ + (absl::Now() - origin_) / slowdown_; }
+  absl::Time WallNow() const override { return absl::Now(); }
+  absl::Duration WaitTimeout(absl::Time deadline) const override {
+    return (deadline - Now()) * slowdown_;
+  }
+  void AddObserver(Observer*) override {}
+  void RemoveObserver(Observer*) override {}
+
+ private:
+  const double slowdown_;
+  const absl::Time origin_ = absl::Now();
+};
+
+double manager_clock_slowdown = 1;  // --manager_clock_slowdown
+
 ClusterOptions EventManagerOptions() {
+  static SlowedClock* const slowed =
+      manager_clock_slowdown > 1 ? new SlowedClock(manager_clock_slowdown) : nullptr;
   ClusterOptions options;
   options.run_timers = false;  // no ticks: heartbeats alone drive the view
   options.name = "bench-cluster";
+  if (slowed != nullptr) options.clock = slowed;
   return options;
 }
 
@@ -1392,11 +1425,18 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace roster::cluster
 
 int main(int argc, char** argv) {
-  // Our own flag, removed before Google Benchmark parses the rest.
+  // Our own flags, removed before Google Benchmark parses the rest.
   int kept = 1;
+  constexpr absl::string_view kSlowdown = "--manager_clock_slowdown=";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no_mutex_deadlock_detection") == 0) {
       absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+    } else if (absl::StartsWith(argv[i], kSlowdown)) {
+      if (!absl::SimpleAtod(absl::string_view(argv[i]).substr(kSlowdown.size()),
+                            &roster::cluster::manager_clock_slowdown)) {
+        std::fprintf(stderr, "%s: not a number\n", argv[i]);
+        return 1;
+      }
     } else {
       argv[kept++] = argv[i];
     }
