@@ -197,22 +197,26 @@ INSTANTIATE_TEST_SUITE_P(EveryRole, NodeTableWrittenAgainTest,
                            return std::string(NodeRoleName(info.param));
                          });
 
-class NodeTableLegacyLayoutTest : public NodeTableDecodeAheadTest {};
+class NodeTableLegacyLayoutTest : public NodeTableDecodeAheadTest {
+ protected:
+  // The worker's znode under group directory `group`, created or written.
+  static RegistryEvent LegacyEvent(EventType type, absl::string_view group,
+                                   const std::string& payload, int64_t czxid, int64_t mzxid) {
+    RegistryEvent event = NodeEvent(type, absl::StrCat("/nodes/worker/", group, "/10.0.0.7:1234"),
+                                    payload, czxid, mzxid);
+    event.stat.mtime_ms = kWrittenAtMs;
+    return event;
+  }
+};
 
 // The legacy layout registers a worker under each of its group directories, and the freshest
-// znode's payload is the one shown. A new znode that is not the freshest (a smaller mzxid) makes
-// the table derive the node again from the freshest znode's payload, whose decoded copy was used
-// up: it is parsed again, to the same answer.
-TEST_P(NodeTableLegacyLayoutTest, TheFreshestZnodeIsReadAgainAfterItsDecodedPayloadWasUsed) {
-  RegistryEvent etl = NodeEvent(EventType::kAdded, "/nodes/worker/etl/10.0.0.7:1234",
-                                Payload(1729238650001, "BUSY"), 100, 500);
-  etl.stat.mtime_ms = kWrittenAtMs;
-  Apply(etl);
+// znode's payload is the one shown. A payload is applied once (and its bytes then dropped): a new
+// znode that is not the freshest (a smaller mzxid) changes the node's paths and groups, and
+// applies no payload, neither its own nor the freshest's again.
+TEST_P(NodeTableLegacyLayoutTest, ANewZnodeThatIsNotTheFreshestAppliesNoPayload) {
+  Apply(LegacyEvent(EventType::kAdded, "etl", Payload(1729238650001, "BUSY"), 100, 500));
   ExpectSamePublished("etl");
-  RegistryEvent spark = NodeEvent(EventType::kAdded, "/nodes/worker/spark/10.0.0.7:1234",
-                                  Payload(1729238650002), 101, 200);
-  spark.stat.mtime_ms = kWrittenAtMs;
-  Apply(spark);
+  Apply(LegacyEvent(EventType::kAdded, "spark", Payload(1729238650002), 101, 200));
   ExpectSamePublished("spark");
 
   const NodeInfoPtr shown = ahead_.Find("10.0.0.7:1234");
@@ -221,6 +225,27 @@ TEST_P(NodeTableLegacyLayoutTest, TheFreshestZnodeIsReadAgainAfterItsDecodedPayl
   EXPECT_EQ(shown->state, NodeState::kOverload);
   EXPECT_THAT(std::vector<std::string>(shown->groups.begin(), shown->groups.end()),
               ::testing::ElementsAre("default", "etl", "spark"));
+}
+
+// An old payload is no heartbeat: a node gone FAULT for its silence stays FAULT when another of
+// its znodes appears, and recovers on its next write.
+TEST_P(NodeTableLegacyLayoutTest, ASilentNodeIsNotRevivedByAnOldPayload) {
+  Apply(LegacyEvent(EventType::kAdded, "etl", Payload(1729238650001), 100, 500));
+  ExpectSamePublished("etl");
+  now_ += options_.timing.heartbeat_timeout() + absl::Seconds(1);
+  std::vector<NodeChange> ticked;
+  parsed_.Tick(now_, now_, &ticked);
+  ahead_.Tick(now_, now_, &ticked);
+  ASSERT_EQ(ahead_.Find("10.0.0.7:1234")->state, NodeState::kFault);
+
+  Apply(LegacyEvent(EventType::kAdded, "spark", Payload(1729238650002), 101, 200));
+  ExpectSamePublished("spark, older than etl");
+  EXPECT_EQ(ahead_.Find("10.0.0.7:1234")->state, NodeState::kFault);
+
+  Apply(LegacyEvent(EventType::kUpdated, "spark", Payload(1729238690000), 101, 600));
+  ExpectSamePublished("spark written");
+  EXPECT_NE(ahead_.Find("10.0.0.7:1234")->state, NodeState::kFault);
+  EXPECT_EQ(ahead_.Find("10.0.0.7:1234")->heartbeat.report_time_ms(), 1729238690000);
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, NodeTableLegacyLayoutTest, ::testing::Values(NodeRole::kWorker),
