@@ -11,6 +11,7 @@ namespace {
 // tcmalloc's C entry points (gperftools/malloc_extension_c.h), found at run time so that no
 // library of roster depends on tcmalloc: only the executables that link it have them.
 using ReleaseFunction = void (*)();
+using PropertyFunction = int (*)(const char*, size_t*);
 
 ReleaseFunction TcmallocRelease() {
   static const ReleaseFunction release =
@@ -18,9 +19,28 @@ ReleaseFunction TcmallocRelease() {
   return release;
 }
 
+PropertyFunction TcmallocProperty() {
+  static const PropertyFunction property =
+      reinterpret_cast<PropertyFunction>(dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
+  return property;
+}
+
 }  // namespace
 
 const char* HeapAllocatorName() { return TcmallocRelease() != nullptr ? "tcmalloc" : "malloc"; }
+
+size_t HeapAllocatedBytes() {
+  if (PropertyFunction property = TcmallocProperty(); property != nullptr) {
+    size_t bytes = 0;
+    return property("generic.current_allocated_bytes", &bytes) != 0 ? bytes : 0;
+  }
+#ifdef __GLIBC__
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+#else
+  return 0;
+#endif
+}
 
 void ReleaseFreeHeap() {
   if (ReleaseFunction release = TcmallocRelease(); release != nullptr) {

@@ -33,7 +33,6 @@
 //
 // Sections: baselines, then one per component (WorkerSelector, ...). Add new
 // sections above the reporting code at the end.
-#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -74,6 +73,7 @@
 #include "registry/registry.h"
 #include "tests/cluster/cluster_test_util.h"
 #include "util/clock.h"
+#include "util/heap.h"
 
 namespace roster::cluster {
 namespace {
@@ -1282,11 +1282,8 @@ void BM_Baseline_CountUpByWalking(benchmark::State& state) {
 }
 BENCHMARK(BM_Baseline_CountUpByWalking)->Arg(10)->Arg(10000);
 
-// Bytes the process's heap holds (every arena, mapped chunks too).
-size_t HeapInUse() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
+// Bytes the process's heap holds, whichever the allocator (util/heap.h).
+size_t HeapInUse() { return HeapAllocatedBytes(); }
 
 // The heap a ClusterManager holds at 10,000 workers once its change log is full (two rounds of
 // a new heartbeat per worker: 20,000 changes, 16,384 kept), against the bytes of the znodes it
