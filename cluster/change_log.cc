@@ -22,6 +22,8 @@ absl::string_view ChangeKindName(ClusterChange::Kind kind) {
       return "GROUP_SOURCES_CHANGED";
     case ClusterChange::Kind::kProfileChanged:
       return "PROFILE_CHANGED";
+    case ClusterChange::Kind::kGroupsChanged:
+      return "GROUPS_CHANGED";
   }
   return "UNKNOWN";
 }

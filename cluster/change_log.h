@@ -29,6 +29,7 @@ struct ClusterChange {
     kRejectedChanged,      // the list of znodes that cannot be nodes changed
     kGroupSourcesChanged,  // a source of worker groups turned stale or fresh
     kProfileChanged,       // the DolphinScheduler release answered as changed
+    kGroupsChanged,        // a worker group was defined or dropped (not a member's move)
   };
   uint64_t version = 0;
   Kind kind = Kind::kNodeUpdated;

@@ -50,6 +50,11 @@ void RecordNodeChanges(const std::vector<NodeChange>& changes, ChangeBatch* batc
   }
 }
 
+bool SameGroupNames(const WorkerCluster::GroupMap& a, const WorkerCluster::GroupMap& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) { return x.first == y.first; });
+}
+
 }  // namespace
 
 bool SameLeader(const LeaderInfo& a, const LeaderInfo& b) {
@@ -133,6 +138,13 @@ BuiltView BuildNextView(const ClusterView& previous, ViewChanges changes,
     next->groups = updated.has_value()
                        ? *std::move(updated)
                        : WorkerCluster::BuildGroups(next->workers, changes.defined_groups);
+    // A group defined with no live member, or dropped with none, moves no node: without this
+    // event the new view would have nothing in its batch, and would not be published.
+    if (!SameGroupNames(previous.groups, next->groups)) {
+      ClusterChange c;
+      c.kind = ClusterChange::Kind::kGroupsChanged;
+      batch.push_back(std::move(c));
+    }
   } else {
     next->groups = previous.groups;
   }

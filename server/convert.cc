@@ -273,6 +273,9 @@ void FillClusterEvent(const cluster::ClusterChange& change, absl::Time now, v1::
     case Kind::kProfileChanged:
       out->set_kind(v1::ClusterEvent::PROFILE_CHANGED);
       break;
+    case Kind::kGroupsChanged:
+      out->set_kind(v1::ClusterEvent::GROUPS_CHANGED);
+      break;
   }
   if (change.node != nullptr) FillNode(*change.node, now, NodeDetail{}, out->mutable_node());
   out->set_state_changed(change.state_changed);

@@ -662,6 +662,43 @@ TEST_F(ClusterManagerTest, NodesJoiningAndLeavingLeaveTheDetectedReleaseAlone) {
   EXPECT_EQ(manager->view()->dolphinscheduler, before) << manager->view()->dolphinscheduler.reason;
 }
 
+// A group the file defines for workers not yet alive moves no node. The view that shows it is
+// still published, as a new version with a GROUPS_CHANGED event, whether the file says so
+// before the first full read ends or long after.
+TEST_F(ClusterManagerTest, AGroupDefinedWithNoLiveMemberIsPublishedAndAnnounced) {
+  const std::string path = ::testing::TempDir() + "/static_groups_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  auto write = [&](const std::string& text) {
+    std::ofstream file(path);
+    file << text;
+  };
+  write("gpu = 10.0.0.99:1234\n");
+  RegisterWorker("10.0.0.21:1234");
+  ClusterOptions options = Options();
+  options.worker_group_file = path;
+  ClusterManager* manager = StartManager(registry_.get(), options);
+  ASSERT_EVENTUALLY(manager->ready());
+  ASSERT_NE(manager->view()->FindGroup("gpu"), nullptr);
+
+  Recorder recorder;
+  auto watch = recorder.Watch(manager, manager->view()->version);
+  write("gpu = 10.0.0.99:1234\nspark = 10.0.0.98:1234\n");
+  manager->ResyncNow();
+  ASSERT_EVENTUALLY(manager->view()->FindGroup("spark") != nullptr);
+  EXPECT_TRUE(manager->view()->FindGroup("spark")->members.empty());
+  ASSERT_EVENTUALLY(recorder.last_version() == manager->view()->version);
+  {
+    absl::MutexLock lock(&recorder.mu);
+    ASSERT_FALSE(recorder.changes.empty());
+    EXPECT_EQ(recorder.changes.back().kind, ClusterChange::Kind::kGroupsChanged);
+  }
+
+  write("spark = 10.0.0.98:1234\n");
+  manager->ResyncNow();
+  ASSERT_EVENTUALLY(manager->view()->FindGroup("gpu") == nullptr);
+  std::remove(path.c_str());
+}
+
 TEST_F(ClusterManagerTest, WatcherTooFarBehindStartsFromASnapshot) {
   ClusterOptions options = Options();
   options.change_log_capacity = 4;

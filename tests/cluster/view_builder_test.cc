@@ -152,11 +152,19 @@ TEST(BuildNextViewTest, ADefinedGroupIsShownEmptyAndDroppedWhenUndefined) {
   BuiltView built = BuildNextView(previous, define, CountingSlots().function());
   ASSERT_NE(built.view->FindGroup("spark"), nullptr);
   EXPECT_TRUE(built.view->FindGroup("spark")->members.empty());
+  // No node moved, yet the view differs: its batch says so, or it would not be published.
+  EXPECT_THAT(Kinds(built.batch), ElementsAre(Kind::kGroupsChanged));
 
   ViewChanges undefine;
   undefine.defined_groups_changed = true;
   BuiltView after = BuildNextView(*built.view, undefine, CountingSlots().function());
   EXPECT_EQ(after.view->FindGroup("spark"), nullptr);
+  EXPECT_THAT(Kinds(after.batch), ElementsAre(Kind::kGroupsChanged));
+
+  // The same groups defined again: nothing to tell.
+  ViewChanges again;
+  again.defined_groups_changed = true;
+  EXPECT_TRUE(BuildNextView(*after.view, again, CountingSlots().function()).batch.empty());
 }
 
 TEST(ViewChangesTest, OnlyLoadFiguresOfNodesThatStayWhatTheyWereAreLoadOnly) {
