@@ -126,11 +126,17 @@ absl::Status ClusterManager::Subscribe() {
         [this, source = each.source, decode = std::move(decode)](const RegistryEvent& event) {
           InboxItem item;
           item.source = source;
-          item.event = event;
           if (decode.has_value() && event.read_error.ok() &&
               (event.type == EventType::kAdded || event.type == EventType::kUpdated) &&
               FirstToDecode(event.path)) {
             item.decoded = NodeTable::Decode(*decode, event.stat, event.data);
+          }
+          // The table applies a heartbeat decoded here from `decoded` and never reads its
+          // bytes: they are not copied into the inbox.
+          if (item.decoded != nullptr) {
+            item.event.emplace(registry::CopyWithoutData(event));
+          } else {
+            item.event.emplace(event);
           }
           const bool run_inline = inline_events_.load(std::memory_order_relaxed) &&
                                   !event.from_resync && event.type != EventType::kSynced;

@@ -202,6 +202,20 @@ struct RegistryEvent {
   std::shared_ptr<const std::vector<RegistryEvent>> snapshot;
 };
 
+// `event` with every field but `data`, which is not copied: for a consumer that has taken
+// what it needs of the payload already. A field added above is added here too.
+inline RegistryEvent CopyWithoutData(const RegistryEvent& event) {
+  RegistryEvent copy;
+  copy.type = event.type;
+  copy.session = event.session;
+  copy.path = event.path;
+  copy.stat = event.stat;
+  copy.read_error = event.read_error;
+  copy.from_resync = event.from_resync;
+  copy.snapshot = event.snapshot;
+  return copy;
+}
+
 struct SubscribeOptions {
   // How deep below the root events reach: 1 = the root's children, 2 = their children too.
   // 0 with include_root watches the root alone.
