@@ -262,7 +262,7 @@ void ClusterManager::DrainInbox() {
     } else if (item.session.has_value()) {
       ApplySession(*item.session, now);
     } else {
-      ApplyEvent(item.source, *item.event, now, wall_now, std::move(item.decoded));
+      ApplyEvent(item.source, *std::move(item.event), now, wall_now, std::move(item.decoded));
     }
   }
   const size_t batch = items.size();

@@ -268,7 +268,7 @@ class ClusterManager {
   // applies its rules (slot policy, default group); records what changed in `changes`.
   void DetectRelease(absl::Time now, absl::Time wall_now, ViewChanges* changes);
   // `decoded`: see NodeTable::Apply().
-  void ApplyEvent(Source source, const registry::RegistryEvent& event, absl::Time now,
+  void ApplyEvent(Source source, registry::RegistryEvent&& event, absl::Time now,
                   absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
   // After a full read: records whether its root could be listed, and turns the roots that
   // cannot into the view's access problem (logged when it starts, changes or ends).

@@ -21,7 +21,7 @@ namespace roster::cluster {
 using registry::EventType;
 using registry::RegistryEvent;
 
-void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl::Time now,
+void ClusterManager::ApplyEvent(Source source, RegistryEvent&& event, absl::Time now,
                                 absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
   State& s = *state_;
   s.executor.AssertCurrent();
@@ -38,13 +38,14 @@ void ClusterManager::ApplyEvent(Source source, const RegistryEvent& event, absl:
                                  s.workers.table().rejected().size() + s.alerts.rejected().size();
   switch (source) {
     case Source::kMasters:
-      s.masters.ApplyMaster(event, now, wall_now, std::move(decoded));
+      s.masters.ApplyMaster(std::move(event), now, wall_now, std::move(decoded));
       break;
     case Source::kWorkers:
-      s.workers.Apply(event, now, wall_now, std::move(decoded));
+      s.workers.Apply(std::move(event), now, wall_now, std::move(decoded));
       break;
     case Source::kAlertServers:
-      s.alerts.Apply(options_.paths.alert_servers, event, now, wall_now, std::move(decoded));
+      s.alerts.Apply(options_.paths.alert_servers, std::move(event), now, wall_now,
+                     std::move(decoded));
       break;
     case Source::kCoordinator:
       s.masters.ApplyCoordinator(event);

@@ -260,9 +260,9 @@ MasterCluster::MasterCluster(std::string masters_path, std::string coordinator_p
       coordinator_path_(std::move(coordinator_path)),
       table_(options) {}
 
-void MasterCluster::ApplyMaster(const registry::RegistryEvent& event, absl::Time now,
+void MasterCluster::ApplyMaster(registry::RegistryEvent&& event, absl::Time now,
                                 absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
-  table_.Apply(masters_path_, event, now, wall_now, std::move(decoded));
+  table_.Apply(masters_path_, std::move(event), now, wall_now, std::move(decoded));
 }
 
 void MasterCluster::ApplyCoordinator(const registry::RegistryEvent& event) {

@@ -115,8 +115,12 @@ class MasterCluster {
                 const NodeTableOptions* options);
 
   // An event of the masters subscription; `decoded`: see NodeTable::Apply().
-  void ApplyMaster(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+  void ApplyMaster(registry::RegistryEvent&& event, absl::Time now, absl::Time wall_now,
                    std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
+  void ApplyMaster(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+                   std::unique_ptr<DecodedHeartbeat> decoded = nullptr) {
+    ApplyMaster(registry::RegistryEvent(event), now, wall_now, std::move(decoded));
+  }
   // An event of the coordinator subscription (the coordinator znode itself).
   void ApplyCoordinator(const registry::RegistryEvent& event);
 

@@ -405,7 +405,7 @@ std::unique_ptr<DecodedHeartbeat> NodeTable::Decode(const NodeTableOptions& opti
       ParseHeartbeat(options.role, payload, options.limits, written_at, options.dialect));
 }
 
-void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
+void NodeTable::Apply(absl::string_view root, registry::RegistryEvent&& event, absl::Time now,
                       absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
   if (event.type == registry::EventType::kSynced) return;
   if (event.type == registry::EventType::kRemoved) {
@@ -416,7 +416,7 @@ void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& eve
   // A znode the table holds was classified when it appeared, and a path's classification
   // never changes: heartbeats (nearly every event) skip it.
   if (auto known = by_path_.find(event.path); known != by_path_.end()) {
-    UpdateZnode(known->second, event, now, wall_now, std::move(decoded));
+    UpdateZnode(known->second, std::move(event), now, wall_now, std::move(decoded));
     return;
   }
   absl::StatusOr<std::optional<ZnodeAddress>> where = ClassifyZnode(options_->role, root, event);
@@ -431,22 +431,23 @@ void NodeTable::Apply(absl::string_view root, const registry::RegistryEvent& eve
     return;
   }
   if (!where->has_value()) return;  // a legacy group directory
-  Upsert((*where)->address, event, (*where)->group, now, wall_now, std::move(decoded));
+  Upsert((*where)->address, std::move(event), (*where)->group, now, wall_now, std::move(decoded));
 }
 
-void NodeTable::Upsert(const std::string& address, const registry::RegistryEvent& event,
+void NodeTable::Upsert(const std::string& address, registry::RegistryEvent&& event,
                        absl::string_view group, absl::Time now, absl::Time wall_now,
                        std::unique_ptr<DecodedHeartbeat> decoded) {
   if (auto it = by_path_.find(event.path); it != by_path_.end()) {
-    UpdateZnode(it->second, event, now, wall_now, std::move(decoded));
+    UpdateZnode(it->second, std::move(event), now, wall_now, std::move(decoded));
     return;
   }
   Record* record = FindOrCreate(address, now, wall_now);
   const bool was_absent = record->znodes().empty();
   // The payload is kept only until it is applied, and not at all when it came decoded.
-  record->znodes().push_back(Record::Znode{
-      event.path, std::string(group), event.stat, decoded == nullptr ? event.data : std::string(),
-      event.read_error, std::move(decoded), /*applied=*/false});
+  record->znodes().push_back(
+      Record::Znode{event.path, std::string(group), event.stat,
+                    decoded == nullptr ? std::move(event.data) : std::string(), event.read_error,
+                    std::move(decoded), /*applied=*/false});
   by_path_[event.path] = record;
   // A tombstone (or a drained node) registering again; a new record is already REGISTERING.
   if (was_absent && record->state() == NodeState::kOffline) {
@@ -456,7 +457,7 @@ void NodeTable::Upsert(const std::string& address, const registry::RegistryEvent
   if (record->MarkDirty(true)) dirty_.push_back(record);
 }
 
-void NodeTable::UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
+void NodeTable::UpdateZnode(Record* record, registry::RegistryEvent&& event, absl::Time now,
                             absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded) {
   Record::Znode* z = record->FindZnode(event.path);
   if (event.stat.czxid < z->stat.czxid ||
@@ -467,7 +468,7 @@ void NodeTable::UpdateZnode(Record* record, const registry::RegistryEvent& event
   const bool recreated = event.stat.czxid > z->stat.czxid;
   z->stat = event.stat;
   if (decoded == nullptr) {
-    z->data = event.data;
+    z->data = std::move(event.data);
   } else {
     std::string().swap(z->data);
   }

@@ -93,15 +93,20 @@ class NodeTable {
   // Classifies an event below `root`, the role's directory (see layout.h), and applies it:
   // kAdded/kUpdated upsert, kRemoved removes. A znode that cannot be a node is remembered in
   // rejected() with the reason, until it is removed. kSynced events are ignored. `decoded`, if
-  // not null, is Decode() of the event's payload, used instead of parsing it again.
-  void Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
+  // not null, is Decode() of the event's payload, used instead of parsing it again. The
+  // table takes `event`'s payload, until it is applied; the const overload copies it.
+  void Apply(absl::string_view root, registry::RegistryEvent&& event, absl::Time now,
              absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
+  void Apply(absl::string_view root, const registry::RegistryEvent& event, absl::Time now,
+             absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded = nullptr) {
+    Apply(root, registry::RegistryEvent(event), now, wall_now, std::move(decoded));
+  }
 
   // The znode `event.path` registering `address` appeared or changed. `group` is the legacy
   // layout's group segment ("" otherwise). Ignored if older than what the table holds.
   // `decoded`: as for Apply().
-  void Upsert(const std::string& address, const registry::RegistryEvent& event,
-              absl::string_view group, absl::Time now, absl::Time wall_now,
+  void Upsert(const std::string& address, registry::RegistryEvent&& event, absl::string_view group,
+              absl::Time now, absl::Time wall_now,
               std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
   // The znode `event.path` is gone. Ignored for a path the table does not hold or holds with
   // another czxid (a removal of an older incarnation).
@@ -173,7 +178,7 @@ class NodeTable {
 
   Record* FindOrCreate(const std::string& address, absl::Time now, absl::Time wall_now);
   // A new event for `event.path`, a znode `record` holds already (see Upsert()).
-  void UpdateZnode(Record* record, const registry::RegistryEvent& event, absl::Time now,
+  void UpdateZnode(Record* record, registry::RegistryEvent&& event, absl::Time now,
                    absl::Time wall_now, std::unique_ptr<DecodedHeartbeat> decoded);
 
   // Queues `record`'s deadline if it is earlier than the one queued for it.

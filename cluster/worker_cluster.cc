@@ -38,7 +38,7 @@ std::optional<std::string> WorkerCluster::GroupDirectoryOf(
   return std::string(name);
 }
 
-void WorkerCluster::Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+void WorkerCluster::Apply(registry::RegistryEvent&& event, absl::Time now, absl::Time wall_now,
                           std::unique_ptr<DecodedHeartbeat> decoded) {
   if (event.type == registry::EventType::kRemoved && !group_directories_.empty()) {
     absl::string_view name = event.path;
@@ -52,7 +52,7 @@ void WorkerCluster::Apply(const registry::RegistryEvent& event, absl::Time now, 
   } else if (std::optional<std::string> group = GroupDirectoryOf(event)) {
     groups_changed_ |= group_directories_.insert(*std::move(group)).second;
   }
-  table_.Apply(workers_path_, event, now, wall_now, std::move(decoded));
+  table_.Apply(workers_path_, std::move(event), now, wall_now, std::move(decoded));
 }
 
 int WorkerCluster::ReconcileGroupDirectories(const std::vector<registry::RegistryEvent>& snapshot) {

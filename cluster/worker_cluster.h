@@ -41,8 +41,12 @@ class WorkerCluster {
 
   // An event of the workers subscription (depth 2, for the legacy layout); `decoded`: see
   // NodeTable::Apply().
-  void Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+  void Apply(registry::RegistryEvent&& event, absl::Time now, absl::Time wall_now,
              std::unique_ptr<DecodedHeartbeat> decoded = nullptr);
+  void Apply(const registry::RegistryEvent& event, absl::Time now, absl::Time wall_now,
+             std::unique_ptr<DecodedHeartbeat> decoded = nullptr) {
+    Apply(registry::RegistryEvent(event), now, wall_now, std::move(decoded));
+  }
   // After a full read of the workers subscription (its kSynced snapshot): makes the legacy
   // group directories match it. Returns how many it added or removed (missed changes).
   int ReconcileGroupDirectories(const std::vector<registry::RegistryEvent>& snapshot);
