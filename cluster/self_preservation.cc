@@ -25,19 +25,52 @@ bool IsLoss(const NodeChange& change) {
          IsDown(*change.after) && !change.before->drained && !change.after->drained;
 }
 
-// One population whose losses are counted together.
-struct Population {
-  std::string name;  // "masters", "workers", "workers of group 'etl'"
-  NodeRole role;
-  const NodeList* members;
-  const std::string* group;  // null: every node of the role
-};
+}  // namespace
 
-bool InGroup(const NodeInfo& node, const std::string* group) {
-  return group == nullptr || std::binary_search(node.groups.begin(), node.groups.end(), *group);
+template <typename F>
+void SelfPreservation::ForEachTally(NodeRole role, const NodeInfo& node, F f) {
+  auto visit = [&](const std::string& group) {
+    auto it = tallies_.try_emplace(PopulationKey(role, group)).first;
+    f(it->second);
+    if (it->second.lost.empty() && it->second.held == 0) tallies_.erase(it);
+  };
+  visit(std::string());
+  if (role != NodeRole::kWorker) return;
+  for (const std::string& group : node.groups) {
+    if (group != "default") visit(group);  // "default" is every worker: counted as "workers"
+  }
 }
 
-}  // namespace
+void SelfPreservation::AddLoss(const std::string& address, Loss loss) {
+  EraseLoss(address);  // lost again: counted once, from its latest loss
+  loss_order_.emplace(loss.at, address);
+  ForEachTally(loss.role, *loss.last_good, [&](Tally& tally) { tally.lost.insert(address); });
+  losses_.emplace(address, std::move(loss));
+}
+
+void SelfPreservation::EraseLoss(const std::string& address) {
+  auto it = losses_.find(address);
+  if (it == losses_.end()) return;
+  loss_order_.erase({it->second.at, address});
+  ForEachTally(it->second.role, *it->second.last_good,
+               [&](Tally& tally) { tally.lost.erase(address); });
+  losses_.erase(it);
+}
+
+void SelfPreservation::AddHeld(const std::string& address, Held held) {
+  EraseHeld(address);
+  held_order_.emplace(held.since, address);
+  ForEachTally(held.role, *held.shown, [](Tally& tally) { ++tally.held; });
+  held_.emplace(address, std::move(held));
+}
+
+void SelfPreservation::EraseHeld(const std::string& address) {
+  auto it = held_.find(address);
+  if (it == held_.end()) return;
+  held_order_.erase({it->second.since, address});
+  ForEachTally(it->second.role, *it->second.shown, [](Tally& tally) { --tally.held; });
+  held_.erase(it);
+}
 
 bool SelfPreservation::Filter(const ClusterView& previous, absl::Time now, absl::Time wall_now,
                               const LiveNodeLookup& live, ViewChanges* changes) {
@@ -46,8 +79,8 @@ bool SelfPreservation::Filter(const ClusterView& previous, absl::Time now, absl:
   std::map<std::string, size_t> fresh_workers;
   Scan(now, NodeRole::kMaster, &changes->masters, &fresh_masters);
   Scan(now, NodeRole::kWorker, &changes->workers, &fresh_workers);
-  for (auto it = losses_.begin(); it != losses_.end();) {
-    it = now - it->second.at > options_.window ? losses_.erase(it) : std::next(it);
+  while (!loss_order_.empty() && now - loss_order_.begin()->first > options_.window) {
+    EraseLoss(std::string(loss_order_.begin()->second));  // a copy: the entry goes
   }
   if (options_.fraction > 0 && previous.synced) {
     std::map<std::string, std::string> reasons;
@@ -68,10 +101,12 @@ bool SelfPreservation::Filter(const ClusterView& previous, absl::Time now, absl:
     }
   }
   std::vector<std::string> expired;
-  for (const auto& [address, held] : held_) {
-    if (now - held.since >= options_.max_hold) expired.push_back(address);
+  for (const auto& [since, address] : held_order_) {
+    if (now - since < options_.max_hold) break;
+    expired.push_back(address);
   }
   if (!expired.empty()) {
+    std::sort(expired.begin(), expired.end());  // released in address order, as they are held
     LOG(WARNING) << "self-preservation: " << expired.size() << " node(s) held for "
                  << absl::FormatDuration(options_.max_hold)
                  << " (--self_preservation_max_hold_ms) are still lost: accepted as real";
@@ -109,14 +144,15 @@ void SelfPreservation::Scan(absl::Time now, NodeRole role, std::vector<NodeChang
       // Back (or drained, or purged): the view moves from the held copy to the truth.
       LOG(INFO) << "self-preservation: '" << address << "' is no longer held: "
                 << (change.after == nullptr ? "purged" : change.after->reason);
+      const std::string was_held = held->first;  // `address` may be change.before's
       change.before = held->second.shown;
-      held_.erase(held);
-      losses_.erase(address);
+      EraseHeld(was_held);
+      EraseLoss(was_held);
     } else if (IsLoss(change)) {
-      losses_[address] = Loss{role, now, change.before, change.after};
+      AddLoss(address, Loss{role, now, change.before, change.after});
       (*fresh)[address] = kept.size();
     } else if (change.after != nullptr && !IsDown(*change.after)) {
-      losses_.erase(address);  // came back within the window: no longer lost
+      EraseLoss(address);  // came back within the window: no longer lost
     }
     kept.push_back(std::move(change));
   }
@@ -131,48 +167,46 @@ std::vector<std::string> SelfPreservation::Triggered(
     up_counts_.clear();
     return {};
   }
-  std::vector<Population> populations = {
-      {"masters", NodeRole::kMaster, &previous.masters, nullptr},
-      {"workers", NodeRole::kWorker, &previous.workers, nullptr},
-  };
-  for (const auto& [name, group] : previous.groups) {
-    if (name == "default") continue;  // every worker: the same as "workers"
-    populations.push_back(Population{absl::StrCat("workers of group '", name, "'"),
-                                     NodeRole::kWorker, &group.members, &group.name});
+  // This batch's losses, per population: `previous` does not show them lost yet.
+  std::map<const Tally*, int> fresh_in;
+  for (const std::map<std::string, size_t>* fresh : {&fresh_masters, &fresh_workers}) {
+    for (const auto& [address, index] : *fresh) {
+      const Loss& loss = losses_.at(address);
+      ForEachTally(loss.role, *loss.last_good, [&](Tally& tally) { ++fresh_in[&tally]; });
+    }
   }
   std::vector<std::string> to_hold;
-  for (const Population& p : populations) {
-    const std::map<std::string, size_t>& fresh =
-        p.role == NodeRole::kMaster ? fresh_masters : fresh_workers;
-    std::vector<std::string> lost;
-    const NodeInfo* example = nullptr;
-    int lost_not_shown = 0;  // lost, and already down in the previous view
-    for (const auto& [address, loss] : losses_) {
-      if (loss.role != p.role || !InGroup(*loss.last_good, p.group)) continue;
-      lost.push_back(address);
-      if (fresh.count(address) == 0) ++lost_not_shown;
-      if (example == nullptr) example = loss.seen.get();
-    }
-    // Only a population with a loss in the window is counted, in O(its chunks changed since
-    // it was last counted) (NodeCounter), so a wave does not walk every group on each publish.
-    if (lost.empty()) continue;
+  // Only a population with a loss in the window is counted, in O(its chunks changed since it
+  // was last counted) (NodeCounter), so a wave does not walk every group on each publish.
+  auto count = [&](NodeRole role, const std::string& group, const NodeList& members) {
+    auto it = tallies_.find(PopulationKey(role, group));
+    if (it == tallies_.end() || it->second.lost.empty()) return;
+    const Tally& tally = it->second;
+    const std::string name = role == NodeRole::kMaster ? "masters"
+                             : group.empty()           ? "workers"
+                                             : absl::StrCat("workers of group '", group, "'");
+    auto fresh = fresh_in.find(&tally);
+    const int lost = static_cast<int>(tally.lost.size());
+    const int lost_not_shown = lost - (fresh == fresh_in.end() ? 0 : fresh->second);
     // Up in the previous view (held copies included), plus those it already shows lost.
     const int nodes =
-        lost_not_shown + up_counts_.try_emplace(p.name, &IsUp).first->second.Count(*p.members);
-    int held = 0;
-    for (const auto& [address, h] : held_) {
-      if (h.role == p.role && InGroup(*h.shown, p.group)) ++held;
-    }
-    const int gone = static_cast<int>(lost.size()) + held;
+        lost_not_shown + up_counts_.try_emplace(name, &IsUp).first->second.Count(members);
+    const int gone = lost + tally.held;
     if (nodes < options_.min_nodes || gone <= options_.fraction * static_cast<double>(nodes)) {
-      continue;
+      return;
     }
-    (*reasons)[p.name] =
-        absl::StrCat(gone, " of ", nodes, " ", p.name, " went FAULT or OFFLINE within ",
+    const NodeInfo& example = *losses_.at(*tally.lost.begin()).seen;
+    (*reasons)[name] =
+        absl::StrCat(gone, " of ", nodes, " ", name, " went FAULT or OFFLINE within ",
                      absl::FormatDuration(options_.window), " (more than ", options_.fraction * 100,
-                     "%, --self_preservation_fraction; e.g. '", example->address, "' ",
-                     NodeStateName(example->state), ": ", example->reason, ")");
-    to_hold.insert(to_hold.end(), lost.begin(), lost.end());
+                     "%, --self_preservation_fraction; e.g. '", example.address, "' ",
+                     NodeStateName(example.state), ": ", example.reason, ")");
+    to_hold.insert(to_hold.end(), tally.lost.begin(), tally.lost.end());
+  };
+  count(NodeRole::kMaster, "", previous.masters);
+  count(NodeRole::kWorker, "", previous.workers);
+  for (const auto& [name, group] : previous.groups) {
+    if (name != "default") count(NodeRole::kWorker, name, group.members);
   }
   std::sort(to_hold.begin(), to_hold.end());
   to_hold.erase(std::unique(to_hold.begin(), to_hold.end()), to_hold.end());
@@ -182,7 +216,7 @@ std::vector<std::string> SelfPreservation::Triggered(
 void SelfPreservation::Hold(const ClusterView& previous, const std::string& address, absl::Time now,
                             const std::map<std::string, size_t>& fresh, ViewChanges* changes) {
   const Loss loss = losses_.at(address);
-  losses_.erase(address);
+  EraseLoss(address);
   auto shown = std::make_shared<NodeInfo>(*loss.last_good);
   shown->reason = absl::StrCat("held by self-preservation in its last good state (rosterd sees ",
                                NodeStateName(loss.seen->state), ": ", loss.seen->reason,
@@ -198,7 +232,7 @@ void SelfPreservation::Hold(const ClusterView& previous, const std::string& addr
     if (current == nullptr) return;  // purged meanwhile
     role_changes.push_back(NodeChange{std::move(current), shown});
   }
-  held_[address] = Held{loss.role, std::move(shown), now};
+  AddHeld(address, Held{loss.role, std::move(shown), now});
 }
 
 void SelfPreservation::Release(const std::string& address, const LiveNodeLookup& live,
@@ -212,7 +246,7 @@ void SelfPreservation::Release(const std::string& address, const LiveNodeLookup&
   if (role_changes.back().after == nullptr && role_changes.back().before == nullptr) {
     role_changes.pop_back();
   }
-  held_.erase(held);
+  EraseHeld(address);
 }
 
 bool SelfPreservation::UpdateStatus(absl::Time wall_now) {

@@ -21,7 +21,9 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -83,6 +85,16 @@ class SelfPreservation {
     NodeInfoPtr shown;  // the held copy in the view
     absl::Time since;   // monotonic
   };
+  // A population: every node of a role (group ""), or the workers of one group.
+  using PopulationKey = std::pair<NodeRole, std::string>;
+  // What one population lost within the window, and how many of its nodes are held. Kept as
+  // losses and holds come and go, so that a publish costs O(its changes + the groups), not
+  // O(every loss in the window x the groups): a wave of thousands of losses below the fraction
+  // is counted on every publish for a whole window.
+  struct Tally {
+    std::set<std::string> lost;  // addresses, in order (the first is the reason's example)
+    int held = 0;
+  };
 
   // Passes or absorbs the changes of held nodes; records new losses, with their index in
   // `changes` in `fresh`.
@@ -100,9 +112,23 @@ class SelfPreservation {
   void Release(const std::string& address, const LiveNodeLookup& live, ViewChanges* changes);
   bool UpdateStatus(absl::Time wall_now);
 
+  // The only writers of losses_ and held_: they keep the tallies and the expiry orders.
+  void AddLoss(const std::string& address, Loss loss);
+  void EraseLoss(const std::string& address);
+  void AddHeld(const std::string& address, Held held);
+  void EraseHeld(const std::string& address);
+  // Calls f(tally) for each population `node` of `role` is counted in, creating the tally.
+  template <typename F>
+  void ForEachTally(NodeRole role, const NodeInfo& node, F f);
+
   const SelfPreservationOptions options_;
-  std::map<std::string, Loss> losses_;  // by address, within the window
-  std::map<std::string, Held> held_;    // by address
+  std::map<std::string, Loss> losses_;      // by address, within the window
+  std::map<std::string, Held> held_;        // by address
+  std::map<PopulationKey, Tally> tallies_;  // populations with a loss or a hold
+  // losses_ by Loss::at and held_ by Held::since: what leaves the window or reaches max_hold
+  // is found without walking the rest.
+  std::set<std::pair<absl::Time, std::string>> loss_order_;
+  std::set<std::pair<absl::Time, std::string>> held_order_;
   // Per population with a loss in the window: its members up (neither FAULT, OFFLINE nor
   // drained), counted in the chunks changed since the last count.
   std::map<std::string, NodeCounter> up_counts_;

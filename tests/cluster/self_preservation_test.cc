@@ -215,6 +215,52 @@ TEST(SelfPreservationTest, LossesFurtherApartThanTheWindowAreNoWave) {
   }
 }
 
+TEST(SelfPreservationTest, ANodeLostAgainCountsFromItsLatestLoss) {
+  Harness h(Defaults());
+  AddCluster(&h);
+  h.Set(kEtl[0], NodeState::kFault, kSilent);
+  h.Publish(kStart + absl::Seconds(40));
+  h.Set(kEtl[0], NodeState::kRunning, "heartbeat NORMAL");
+  h.Publish(kStart + absl::Seconds(41));
+  h.Set(kEtl[0], NodeState::kFault, kSilent);
+  h.Publish(kStart + absl::Seconds(60));
+  ASSERT_EQ(h.Shown(kEtl[0]), NodeState::kFault);
+
+  // 31 s after its first loss, 11 s after its second: still in the window, so two more make
+  // three of the group's four.
+  h.Set(kEtl[1], NodeState::kFault, kSilent);
+  h.Set(kEtl[2], NodeState::kFault, kSilent);
+  h.Publish(kStart + absl::Seconds(71));
+  for (const char* address : {kEtl[0], kEtl[1], kEtl[2]}) {
+    EXPECT_EQ(h.Shown(address), NodeState::kRunning) << address;
+  }
+  EXPECT_THAT(h.view().self_preservation.reason, HasSubstr("3 of 4 workers of group 'etl'"));
+}
+
+TEST(SelfPreservationTest, HoldsEndEachAtItsOwnMaximum) {
+  Harness h(Defaults());
+  AddCluster(&h);
+  h.Set(kEtl[0], NodeState::kFault, kSilent);
+  h.Set(kEtl[1], NodeState::kFault, kSilent);
+  h.Set(kEtl[2], NodeState::kFault, kSilent);
+  h.Publish(kStart + absl::Seconds(40));
+  ASSERT_EQ(h.view().self_preservation.held, 3);
+  h.Set(kEtl[3], NodeState::kFault, kSilent);
+  h.Publish(kStart + absl::Seconds(70));  // joins the episode, held 30 s later than the rest
+  ASSERT_EQ(h.view().self_preservation.held, 4);
+
+  h.Publish(kStart + absl::Seconds(40) + absl::Minutes(2));
+  for (const char* address : {kEtl[0], kEtl[1], kEtl[2]}) {
+    EXPECT_EQ(h.Shown(address), NodeState::kFault) << address << " accepted as lost";
+  }
+  EXPECT_EQ(h.Shown(kEtl[3]), NodeState::kRunning) << "held for 90 s only";
+  EXPECT_EQ(h.view().self_preservation.held, 1);
+
+  h.Publish(kStart + absl::Seconds(70) + absl::Minutes(2));
+  EXPECT_EQ(h.Shown(kEtl[3]), NodeState::kFault);
+  EXPECT_FALSE(h.view().self_preservation.active);
+}
+
 TEST(SelfPreservationTest, SmallGroupsNeverTrigger) {
   Harness h(Defaults());
   h.Add("10.0.0.21:1234", NodeRole::kWorker, {"pair"});
