@@ -210,7 +210,7 @@ void ClusterManager::Shutdown() {
 }
 
 ClusterViewPtr ClusterManager::view() const {
-  absl::MutexLock lock(&view_mu_);
+  absl::ReaderMutexLock lock(&view_mu_);
   return view_;
 }
 
@@ -632,7 +632,8 @@ ViewSnapshot ClusterManager::Snapshot() const {
   ViewSnapshot snapshot;
   FreshnessRecord record;
   {
-    absl::MutexLock lock(&view_mu_);
+    // Shared: the lookups on gRPC's threads do not wait for each other, only for a publish.
+    absl::ReaderMutexLock lock(&view_mu_);
     snapshot.view = view_;
     record = freshness_;
   }

@@ -26,19 +26,8 @@ size_t NodeBytesCache::size() const {
   return entries_.size();
 }
 
-void NodeBytesCache::Fill(absl::Span<const NodeInfoPtr* const> nodes, bool basic) {
-  std::vector<std::pair<const NodeInfoPtr*, std::string>> built;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    for (const NodeInfoPtr* node : nodes) {
-      auto it = entries_.find(node->get());
-      if (it == entries_.end() || (basic ? it->second.basic : it->second.full).empty()) {
-        built.emplace_back(node, std::string());
-      }
-    }
-  }
-  if (built.empty()) return;
-  for (auto& [node, bytes] : built) bytes = Serialize(**node, basic);
+void NodeBytesCache::Insert(std::vector<std::pair<const NodeInfoPtr*, std::string>> built,
+                            bool basic) {
   absl::MutexLock lock(&mu_);
   for (auto& [node, bytes] : built) {
     Entry& entry = entries_[node->get()];
@@ -57,21 +46,41 @@ void NodeBytesCache::SweepLocked() {
 
 void NodeBytesCache::Append(absl::Span<const NodeInfoPtr* const> nodes, absl::Time now, bool basic,
                             int field_number, google::protobuf::UnknownFieldSet* out) {
-  Fill(nodes, basic);
   v1::Node age;
-  absl::ReaderMutexLock lock(&mu_);
-  for (const NodeInfoPtr* node : nodes) {
-    std::string* record = out->AddLengthDelimited(field_number);
-    // Fill() inserted every entry, and a sweep removes none of a node the caller holds.
-    auto it = entries_.find(node->get());
-    const std::string* cached = nullptr;
-    if (it != entries_.end()) cached = basic ? &it->second.basic : &it->second.full;
-    *record = cached != nullptr && !cached->empty() ? *cached : Serialize(**node, basic);
-    if (basic) continue;
-    ToProto(std::max(now - (*node)->last_data_change, absl::ZeroDuration()),
+  auto append_age = [&](const cluster::NodeInfo& node, std::string* record) {
+    if (basic) return;
+    ToProto(std::max(now - node.last_data_change, absl::ZeroDuration()),
             age.mutable_heartbeat_age());
     age.AppendToString(record);
+  };
+  // One shared lock and one lookup a node in the usual case, every node cached (SelectWorker's
+  // one node, on every call); the others are serialized outside the lock and then cached.
+  std::vector<std::pair<const NodeInfoPtr*, std::string*>> missing;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const NodeInfoPtr* node : nodes) {
+      // A record's address is stable: UnknownFieldSet holds each string by pointer.
+      std::string* record = out->AddLengthDelimited(field_number);
+      auto it = entries_.find(node->get());
+      const std::string* cached = nullptr;
+      if (it != entries_.end()) cached = basic ? &it->second.basic : &it->second.full;
+      if (cached == nullptr || cached->empty()) {
+        missing.emplace_back(node, record);
+        continue;
+      }
+      *record = *cached;
+      append_age(**node, record);
+    }
   }
+  if (missing.empty()) return;
+  std::vector<std::pair<const NodeInfoPtr*, std::string>> built;
+  built.reserve(missing.size());
+  for (auto& [node, record] : missing) {
+    built.emplace_back(node, Serialize(**node, basic));
+    *record = built.back().second;
+    append_age(**node, record);
+  }
+  Insert(std::move(built), basic);
 }
 
 }  // namespace roster::server

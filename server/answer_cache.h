@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -55,8 +56,8 @@ class NodeBytesCache {
     std::string full;           // without heartbeat_age; empty until asked for
   };
 
-  // Serializes the missing entries of `nodes` and inserts them.
-  void Fill(absl::Span<const cluster::NodeInfoPtr* const> nodes, bool basic);
+  // Caches `built`: nodes and their serialized bytes, in the view `basic` says.
+  void Insert(std::vector<std::pair<const cluster::NodeInfoPtr*, std::string>> built, bool basic);
   // Drops the entries of nodes no view holds.
   void SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -77,7 +77,7 @@ class EtcdRegistry final : public Registry, private internal::WatchBackend {
   void Shutdown() override;
 
   SessionInfo session() const override {
-    absl::MutexLock lock(&info_mu_);
+    absl::ReaderMutexLock lock(&info_mu_);  // every lookup asks (ClusterManager::Snapshot)
     return info_;
   }
 

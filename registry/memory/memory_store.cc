@@ -304,7 +304,7 @@ void MemoryStore::Impl::Close(ClientId id) {
 }
 
 SessionInfo MemoryStore::Impl::Session(ClientId id) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);  // every lookup asks (ClusterManager::Snapshot)
   SessionInfo info;
   const ClientRec* client = FindClient(id);
   if (client == nullptr) return info;

@@ -107,7 +107,7 @@ class ZooKeeperRegistry final : public Registry,
   }
 
   SessionInfo session() const override {
-    absl::MutexLock lock(&info_mu_);
+    absl::ReaderMutexLock lock(&info_mu_);  // every lookup asks (ClusterManager::Snapshot)
     return info_;
   }
 
