@@ -167,7 +167,7 @@ class MemoryStore::Impl {
   void WithClient(ClientId id, Fn fn) ABSL_LOCKS_EXCLUDED(mu_);
 
   ClientRec* FindClient(ClientId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  const ClientRec* FindClient(ClientId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const ClientRec* FindClient(ClientId id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Enqueues a message for `client` (run after the lock is released).
   void Post(ClientRec& client, SerialExecutor::Task message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::shared_ptr<memory_internal::Mailbox>> TakeKicks()
