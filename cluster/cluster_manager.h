@@ -177,8 +177,9 @@ class ClusterManager {
   bool ready() const { return freshness().ever_synced; }
 
   // Each answer below comes from `at` alone (take it with Snapshot()).
-  // Selection (see WorkerSelector); Unavailable before the first sync, and while the view has
-  // an access problem (Freshness::access_problem), saying so.
+  // Selection (see WorkerSelector), whose worker is borrowed from `at`: hold `at` while using
+  // it. Unavailable before the first sync, and while the view has an access problem
+  // (Freshness::access_problem), saying so.
   absl::StatusOr<Selection> SelectWorker(const ViewSnapshot& at, const SelectRequest& request);
   // Authority answers; Unavailable when `at` is not authoritative (see Freshness: stale
   // beyond the bound, or held by self-preservation), saying why.

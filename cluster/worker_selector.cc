@@ -992,7 +992,7 @@ absl::StatusOr<Selection> WorkerSelector::Select(const ClusterView& view,
   if (index < 0) {
     return absl::UnavailableError(NoneSelectableMessage(*group, request, rule));
   }
-  selection.worker = group->members[index];
+  selection.picked = &group->members[index];
   selection.view_version = view.version;
   selection.rule = rule_names_[static_cast<size_t>(chosen)];
   return selection;

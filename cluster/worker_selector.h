@@ -147,12 +147,19 @@ struct CandidateExplanation {
 };
 
 struct Selection {
-  NodeInfoPtr worker;
+  // The worker picked, borrowed from the view it was picked from: valid while that view is held
+  // (the snapshot given to ClusterManager::SelectWorker). Not a copy of the NodeInfoPtr: under
+  // heartbeats the copy's atomic increment is a cache miss on a line the manager's thread wrote
+  // last, on every call (docs/scale.md, "SelectWorker").
+  const NodeInfoPtr* picked = nullptr;
   uint64_t view_version = 0;
-  // The rule applied: "LowerWeightRoundRobin (DolphinScheduler 3.2.1-3.2.2)".
-  std::string rule;
+  // The rule applied: "LowerWeightRoundRobin (DolphinScheduler 3.2.1-3.2.2)". A name the
+  // selector keeps for its whole life.
+  absl::string_view rule;
   // Filled when the request asked to explain: every member of the group, sorted by address.
   std::vector<CandidateExplanation> candidates;
+
+  const NodeInfoPtr& worker() const { return *picked; }
 };
 
 class WorkerSelector {
@@ -165,7 +172,8 @@ class WorkerSelector {
   ~WorkerSelector();
 
   // NotFound for an unknown group; Unavailable when no worker is selectable, saying why:
-  // "group 'etl': 3 workers, none selectable (2 OVERLOAD, 1 FAULT)".
+  // "group 'etl': 3 workers, none selectable (2 OVERLOAD, 1 FAULT)". The selection borrows its
+  // worker from `view` and its rule's name from this selector.
   absl::StatusOr<Selection> Select(const ClusterView& view, const SelectRequest& request);
 
   // The rule a strategy follows under these options, as Selection::rule says it.

@@ -354,11 +354,11 @@ grpc::Status RosterService::DoSelectWorker(const v1::SelectWorkerRequest& reques
   if (!selection.ok()) return ToGrpcStatus(selection.status());
   // The worker as FillNode fills it (NodeDetail{}, or its BASIC view), from the bytes cached
   // for its NodeInfo.
-  const cluster::NodeInfoPtr* worker[] = {&selection->worker};
+  const cluster::NodeInfoPtr* worker[] = {selection->picked};
   node_bytes_.Append(worker, context_->clock->Now(),
                      /*basic=*/request.view() == v1::NODE_VIEW_BASIC,
                      v1::SelectWorkerResponse::kWorkerFieldNumber, UnknownFields(response));
-  response->set_rule(selection->rule);
+  response->set_rule(selection->rule.data(), selection->rule.size());
   for (const cluster::CandidateExplanation& candidate : selection->candidates) {
     FillCandidate(candidate, response->add_candidates());
   }

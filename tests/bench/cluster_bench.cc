@@ -158,7 +158,7 @@ void BM_Select(benchmark::State& state, SelectionStrategy strategy) {
       state.SkipWithError(std::string(selection.status().message()).c_str());
       break;
     }
-    benchmark::DoNotOptimize(selection->worker.get());
+    benchmark::DoNotOptimize(selection->worker().get());
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -198,7 +198,7 @@ void BM_SelectNewViewEveryPick(benchmark::State& state) {
   uint64_t i = 0;
   for (auto _ : state) {
     absl::StatusOr<Selection> selection = selector.Select(*views[i++ & 1], request);
-    benchmark::DoNotOptimize(selection->worker.get());
+    benchmark::DoNotOptimize(selection->worker().get());
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -235,7 +235,7 @@ void BM_SelectAfterOneHeartbeat(benchmark::State& state, SelectionStrategy strat
     view = std::move(next);
     state.ResumeTiming();
     absl::StatusOr<Selection> selection = selector.Select(*view, request);
-    benchmark::DoNotOptimize(selection->worker.get());
+    benchmark::DoNotOptimize(selection->worker().get());
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -270,7 +270,7 @@ void BM_SelectShared(benchmark::State& state, SelectionStrategy strategy) {
   request.strategy = strategy;
   for (auto _ : state) {
     absl::StatusOr<Selection> selection = shared->selector.Select(*shared->view, request);
-    benchmark::DoNotOptimize(selection->worker.get());
+    benchmark::DoNotOptimize(selection->worker().get());
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -168,9 +168,9 @@ TEST_F(ClusterManagerTest, LegacyIntegerStatusesAreOverloadNotFault) {
   EXPECT_EQ(StateOf(*manager, NodeRole::kWorker, "10.0.0.22:1234"), NodeState::kRunning);
   EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.1:5678", "10.0.0.2:5678"));
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection,
-                         manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
-    EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
+    const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(snapshot, SelectRequest{}));
+    EXPECT_EQ(selection.worker()->address, "10.0.0.22:1234");
   }
 }
 
@@ -277,7 +277,8 @@ TEST_F(ClusterManagerTest, GroupsOfTheStaticFileExistBeforeAnyOfTheirWorkers) {
   ASSERT_EVENTUALLY(manager->view()->FindGroup("gpu")->members.size() == 1);
   request.group = "gpu";
   ASSERT_EVENTUALLY(manager->SelectWorker(manager->Snapshot(), request).ok());
-  EXPECT_EQ(manager->SelectWorker(manager->Snapshot(), request)->worker->address, "10.0.0.99:1234");
+  EXPECT_EQ(manager->SelectWorker(manager->Snapshot(), request)->worker()->address,
+            "10.0.0.99:1234");
   std::remove(path.c_str());
 }
 
@@ -294,9 +295,9 @@ TEST_F(ClusterManagerTest, BadHeartbeatFaultsThatNodeOnlyAndSaysWhy) {
   EXPECT_THAT(bad->reason, HasSubstr("serverStatus"));
   EXPECT_TRUE(bad->has_heartbeat) << "the last valid heartbeat is kept for operators";
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection,
-                         manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
-    EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
+    const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(snapshot, SelectRequest{}));
+    EXPECT_EQ(selection.worker()->address, "10.0.0.22:1234");
   }
 
   Heartbeat("10.0.0.21:1234", HeartbeatJson("NORMAL"));
@@ -516,9 +517,9 @@ TEST_F(ClusterManagerTest, DrainIsRecordedInTheRegistryAndSharedByReplicas) {
   EXPECT_EQ(worker->state, NodeState::kOffline);
   EXPECT_THAT(worker->reason, HasSubstr("kernel upgrade"));
   for (int i = 0; i < 10; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection,
-                         manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
-    EXPECT_EQ(selection.worker->address, "10.0.0.22:1234");
+    const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(snapshot, SelectRequest{}));
+    EXPECT_EQ(selection.worker()->address, "10.0.0.22:1234");
   }
   EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.2:5678"));
 
@@ -815,8 +816,8 @@ TEST_F(ClusterManagerTest, AnswersAsTheDetectedReleaseAndSaysWhy) {
   EXPECT_FALSE(ds.mixed);
   EXPECT_THAT(manager->view()->slots.masters, ElementsAre("10.0.0.3:5678", "10.0.0.2:5678"))
       << "3.2.1: not BUSY, startupTime descending";
-  ASSERT_OK_AND_ASSIGN(Selection selection,
-                       manager->SelectWorker(manager->Snapshot(), SelectRequest{}));
+  const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+  ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(snapshot, SelectRequest{}));
   EXPECT_THAT(selection.rule, HasSubstr("LowerWeightRoundRobin")) << "3.2.1's default strategy";
   EXPECT_THAT(manager->GetLeader(manager->Snapshot()),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("has no coordinator")));

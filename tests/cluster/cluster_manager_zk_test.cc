@@ -193,9 +193,10 @@ class ClusterManagerZkTest : public ::testing::Test {
     SelectRequest request;
     request.strategy = strategy;
     for (int i = 0; i < picks; ++i) {
-      absl::StatusOr<Selection> selection = manager->SelectWorker(manager->Snapshot(), request);
+      const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+      absl::StatusOr<Selection> selection = manager->SelectWorker(snapshot, request);
       EXPECT_OK(selection.status());
-      if (selection.ok()) picked.insert(selection->worker->address);
+      if (selection.ok()) picked.insert(selection->worker()->address);
     }
     return picked;
   }
@@ -280,8 +281,9 @@ TEST_F(ClusterManagerZkTest, WorkerThatJoinsAnExistingGroupIsInItAtOnce) {
   request.group = "etl";
   std::set<std::string> picked;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(manager->Snapshot(), request));
-    picked.insert(selection.worker->address);
+    const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+    ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(snapshot, request));
+    picked.insert(selection.worker()->address);
   }
   EXPECT_EQ(picked, (std::set<std::string>{"10.0.0.21:1234", "10.0.0.22:1234"}));
 }
@@ -395,8 +397,9 @@ TEST_F(ClusterManagerZkTest, ReadsTheLegacyGroupLayout) {
   EXPECT_TRUE(manager->view()->rejected.empty());
   SelectRequest request;
   request.group = "spark";
-  ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(manager->Snapshot(), request));
-  EXPECT_EQ(selection.worker->address, "10.0.0.31:1234");
+  const ViewSnapshot snapshot = manager->Snapshot();  // holds the worker picked
+  ASSERT_OK_AND_ASSIGN(Selection selection, manager->SelectWorker(snapshot, request));
+  EXPECT_EQ(selection.worker()->address, "10.0.0.31:1234");
 
   // It leaves one group: still a worker, no longer in it; the group's directory remains, so
   // the group does too, empty.

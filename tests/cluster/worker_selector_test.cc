@@ -109,8 +109,8 @@ SelectRequest Request(SelectionStrategy strategy, const std::string& group = "de
 std::string Pick(WorkerSelector& selector, const ClusterView& view, const SelectRequest& request) {
   absl::StatusOr<Selection> selection = selector.Select(view, request);
   if (!selection.ok()) return absl::StrCat("<error: ", selection.status().ToString(), ">");
-  if (selection->worker == nullptr) return "<null worker>";
-  return selection->worker->address;
+  if (selection->picked == nullptr) return "<null worker>";
+  return selection->worker()->address;
 }
 
 // The pick and every candidate's effective weight, as `explain` shows them; the candidates at
@@ -119,7 +119,7 @@ std::string ExplainedWeights(WorkerSelector& selector, const ClusterView& view,
                              const SelectRequest& request) {
   absl::StatusOr<Selection> selection = selector.Select(view, request);
   if (!selection.ok()) return absl::StrCat("<error: ", selection.status().ToString(), ">");
-  std::string out = selection->worker->address;
+  std::string out = selection->worker()->address;
   for (const CandidateExplanation& candidate : selection->candidates) {
     if (absl::StartsWith(candidate.address, "99.0.0.1:")) continue;
     absl::StrAppend(&out, " ", candidate.address, "=", candidate.weight);
@@ -932,7 +932,7 @@ TEST(WorkerSelectorTest, ExplainListsEveryMemberWithWhyItWasSkipped) {
   request.explain = true;
   absl::StatusOr<Selection> selection = selector.Select(view, request);
   ASSERT_TRUE(selection.ok()) << selection.status();
-  EXPECT_EQ(selection->worker->address, "g:1");
+  EXPECT_EQ(selection->worker()->address, "g:1");
   EXPECT_EQ(selection->view_version, 42u);
   using C = CandidateExplanation;
   auto explained = [](const std::string& address, NodeState state, bool eligible, double weight,
@@ -963,7 +963,7 @@ TEST(WorkerSelectorTest, ExplainShowsEffectiveWeightsExclusionsAndZeroWeights) {
   request.exclude = {"c:1"};
   absl::StatusOr<Selection> selection = selector.Select(view, request);
   ASSERT_TRUE(selection.ok()) << selection.status();
-  EXPECT_EQ(selection->worker->address, "a:1");
+  EXPECT_EQ(selection->worker()->address, "a:1");
   ASSERT_EQ(selection->candidates.size(), 3u);
   EXPECT_TRUE(selection->candidates[0].eligible);
   EXPECT_EQ(selection->candidates[0].weight, 5);
@@ -983,7 +983,7 @@ TEST(WorkerSelectorTest, ExplainShowsEffectiveWeightsExclusionsAndZeroWeights) {
   request.explain = true;
   selection = ds32->Select(loaded, request);
   ASSERT_TRUE(selection.ok()) << selection.status();
-  EXPECT_EQ(selection->worker->address, Ip(2));
+  EXPECT_EQ(selection->worker()->address, Ip(2));
   ASSERT_EQ(selection->candidates.size(), 2u);
   EXPECT_DOUBLE_EQ(selection->candidates[0].weight, 395);
   EXPECT_DOUBLE_EQ(selection->candidates[1].weight, 55);
@@ -1002,9 +1002,10 @@ TEST(WorkerSelectorTest, SelectionNamesTheRuleApplied) {
   FakeClock clock;
   ClusterView view = MakeView({Worker("a:1")});
   auto rule = [&](StrategySemantics semantics, SelectionStrategy strategy) {
-    absl::StatusOr<Selection> selection =
-        MakeSelector(semantics, &clock, {50, 20, 30})->Select(view, Request(strategy));
-    return selection.ok() ? selection->rule : selection.status().ToString();
+    // The selector keeps the rule's name: it must outlive the selection.
+    const std::unique_ptr<WorkerSelector> selector = MakeSelector(semantics, &clock, {50, 20, 30});
+    absl::StatusOr<Selection> selection = selector->Select(view, Request(strategy));
+    return selection.ok() ? std::string(selection->rule) : selection.status().ToString();
   };
   EXPECT_EQ(rule(StrategySemantics::kDolphinScheduler31, SelectionStrategy::kLowerWeight),
             "LowerWeightRoundRobin: lowest current weight first, weight 10 cpu + 20 memory + 70 "
