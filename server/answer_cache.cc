@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "roster/v1/roster.pb.h"
 #include "server/convert.h"
 
@@ -17,6 +19,24 @@ std::string Serialize(const cluster::NodeInfo& node, bool basic) {
   FillNode(node, absl::InfinitePast(), detail, &message);
   message.clear_heartbeat_age();  // appended per call
   return message.SerializeAsString();
+}
+
+// The most AppendHeartbeatAge adds: tag, length, and a Duration of a 10-byte seconds and a
+// 10-byte (negative) nanos, each with its tag.
+constexpr size_t kMaxAgeBytes = 2 + 2 * (1 + 10);
+
+// Appends `age` to a Node's cached bytes as its heartbeat_age, as FillNode would set it
+// (non-negative), without building a Node or allocating: the field's tag, its length (both a
+// byte: the field number is under 16 and the Duration under 128 bytes) and the Duration.
+void AppendHeartbeatAge(absl::Duration age, std::string* record) {
+  using google::protobuf::internal::WireFormatLite;
+  static_assert(v1::Node::kHeartbeatAgeFieldNumber < 16, "the tag takes one byte");
+  google::protobuf::Duration duration;
+  ToProto(std::max(age, absl::ZeroDuration()), &duration);
+  record->push_back(static_cast<char>(WireFormatLite::MakeTag(
+      v1::Node::kHeartbeatAgeFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)));
+  record->push_back(static_cast<char>(duration.ByteSizeLong()));
+  duration.AppendToString(record);
 }
 
 }  // namespace
@@ -46,12 +66,15 @@ void NodeBytesCache::SweepLocked() {
 
 void NodeBytesCache::Append(absl::Span<const NodeInfoPtr* const> nodes, absl::Time now, bool basic,
                             int field_number, google::protobuf::UnknownFieldSet* out) {
-  v1::Node age;
-  auto append_age = [&](const cluster::NodeInfo& node, std::string* record) {
-    if (basic) return;
-    ToProto(std::max(now - node.last_data_change, absl::ZeroDuration()),
-            age.mutable_heartbeat_age());
-    age.AppendToString(record);
+  // The FULL view's record: the cached bytes, then the node's heartbeat_age, in one allocation.
+  auto fill = [&](const cluster::NodeInfo& node, const std::string& bytes, std::string* record) {
+    if (basic) {
+      *record = bytes;
+      return;
+    }
+    record->reserve(bytes.size() + kMaxAgeBytes);
+    record->append(bytes);
+    AppendHeartbeatAge(now - node.last_data_change, record);
   };
   // One shared lock and one lookup a node in the usual case, every node cached (SelectWorker's
   // one node, on every call); the others are serialized outside the lock and then cached.
@@ -68,8 +91,7 @@ void NodeBytesCache::Append(absl::Span<const NodeInfoPtr* const> nodes, absl::Ti
         missing.emplace_back(node, record);
         continue;
       }
-      *record = *cached;
-      append_age(**node, record);
+      fill(**node, *cached, record);
     }
   }
   if (missing.empty()) return;
@@ -77,8 +99,7 @@ void NodeBytesCache::Append(absl::Span<const NodeInfoPtr* const> nodes, absl::Ti
   built.reserve(missing.size());
   for (auto& [node, record] : missing) {
     built.emplace_back(node, Serialize(**node, basic));
-    *record = built.back().second;
-    append_age(**node, record);
+    fill(**node, built.back().second, record);
   }
   Insert(std::move(built), basic);
 }

@@ -80,7 +80,14 @@ TEST(NodeBytesCacheTest, AnswersParseToTheMessagesFillNodeBuilds) {
   const std::vector<NodeInfoPtr> nodes = {
       Worker("10.0.0.1:1234", cluster::NodeState::kRunning, absl::Seconds(3)),
       Worker("10.0.0.2:1234", cluster::NodeState::kOverload, absl::Milliseconds(1500)),
-      Worker("10.0.0.3:1234", cluster::NodeState::kFault, absl::Seconds(95))};
+      Worker("10.0.0.3:1234", cluster::NodeState::kFault, absl::Seconds(95)),
+      // The edges of heartbeat_age, which the cache writes itself: none yet, a change stamped
+      // after `now` (shown as 0), no data change ever (an infinite age: an empty Duration), and
+      // one that needs every byte of a Duration's seconds.
+      Worker("10.0.0.4:1234", cluster::NodeState::kRunning, absl::ZeroDuration()),
+      Worker("10.0.0.5:1234", cluster::NodeState::kRunning, -absl::Seconds(2)),
+      Worker("10.0.0.6:1234", cluster::NodeState::kRegistering, absl::InfiniteDuration()),
+      Worker("10.0.0.7:1234", cluster::NodeState::kFault, absl::Hours(24 * 365 * 200))};
   NodeBytesCache cache;
   for (bool basic : {false, true}) {
     // The first call fills the cache, the second is served from it; a later `now` changes
@@ -92,12 +99,15 @@ TEST(NodeBytesCacheTest, AnswersParseToTheMessagesFillNodeBuilds) {
   }
   const v1::GetWorkerGroupResponse later =
       FromCache(&cache, nodes, kNow + absl::Seconds(7), /*basic=*/false);
-  ASSERT_EQ(later.workers_size(), 3);
+  ASSERT_EQ(later.workers_size(), 7);
   EXPECT_EQ(later.workers(0).heartbeat_age().seconds(), 10);  // 3 s old at kNow, 7 s on
   EXPECT_EQ(later.workers(1).heartbeat_age().nanos(), 500000000);
   EXPECT_EQ(later.workers(2).state(), v1::FAULT);
   EXPECT_EQ(later.workers(2).heartbeat().process_id(), 23817);
-  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(later.workers(4).heartbeat_age().seconds(), 5);  // 2 s in the future at kNow
+  EXPECT_TRUE(later.workers(5).has_heartbeat_age());
+  EXPECT_EQ(later.workers(5).heartbeat_age().ByteSizeLong(), 0u);
+  EXPECT_EQ(cache.size(), 7u);
 }
 
 TEST(NodeBytesCacheTest, AChangedNodeIsAnsweredWithItsNewFields) {
