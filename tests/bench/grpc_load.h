@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "google/protobuf/arena.h"
 #include "roster/v1/roster.grpc.pb.h"
 
 namespace roster::bench {
@@ -243,57 +244,81 @@ class Phase {
       case Method::kPing:
       case Method::kPingAsSelect:
       case Method::kPingAsSelectBasic:
-        result->response_bytes = first.ping_response.ByteSizeLong();
+        result->response_bytes = first.ping_response->ByteSizeLong();
         break;
       case Method::kGetWorkerGroup:
       case Method::kGetWorkerGroupBasic:
-        result->response_bytes = first.group_response.ByteSizeLong();
+        result->response_bytes = first.group_response->ByteSizeLong();
         break;
       case Method::kSelectWorker:
       case Method::kSelectWorkerBasic:
-        result->response_bytes = first.select_response.ByteSizeLong();
+        result->response_bytes = first.select_response->ByteSizeLong();
         break;
     }
   }
 
  private:
   // One call in flight at a time; touched only by its own (sequential) callbacks.
+  //
+  // Each answer is parsed on the slot's arena, reset before the next call, as a client that
+  // minds its allocations does: a heap message kept across calls does not keep its parts, since
+  // proto3's Clear() frees every submessage (a SelectWorker answer's Node, heartbeat, timestamps,
+  // ...), and the client would pay a dozen mallocs and frees a call for SelectWorker and none for
+  // Ping, on the cores it shares with rosterd (docs/scale.md, "SelectWorker").
   struct Slot {
+    Slot() : arena(ArenaOptionsFor(initial_block, sizeof(initial_block))) {}
+
     Stub* stub = nullptr;
     std::unique_ptr<grpc::ClientContext> context;
     int64_t start_ns = 0;
+    alignas(16) char initial_block[8192];
+    google::protobuf::Arena arena;
     v1::PingRequest ping_request;
-    v1::PingResponse ping_response;
+    v1::PingResponse* ping_response = nullptr;  // on `arena`, like the other answers
     v1::GetWorkerGroupRequest group_request;
-    v1::GetWorkerGroupResponse group_response;
+    v1::GetWorkerGroupResponse* group_response = nullptr;
     v1::SelectWorkerRequest select_request;
-    v1::SelectWorkerResponse select_response;
+    v1::SelectWorkerResponse* select_response = nullptr;
     std::vector<int64_t> latencies_ns;
     int64_t in_window = 0;
     int64_t errors = 0;
     std::string first_error;
   };
 
+  static google::protobuf::ArenaOptions ArenaOptionsFor(char* block, size_t size) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = size;
+    return options;
+  }
+
   void Issue(Slot* slot) {
     slot->context = CallContext();  // a ClientContext serves one call
     auto done = [this, slot](const grpc::Status& status) { Done(slot, status); };
+    slot->arena.Reset();  // the answer before is done with
+    google::protobuf::Arena* arena = &slot->arena;
     slot->start_ns = NowNs();
     switch (method_) {
       case Method::kPing:
       case Method::kPingAsSelect:
       case Method::kPingAsSelectBasic:
-        slot->stub->async()->Ping(slot->context.get(), &slot->ping_request, &slot->ping_response,
+        slot->ping_response = google::protobuf::Arena::CreateMessage<v1::PingResponse>(arena);
+        slot->stub->async()->Ping(slot->context.get(), &slot->ping_request, slot->ping_response,
                                   std::move(done));
         break;
       case Method::kGetWorkerGroup:
       case Method::kGetWorkerGroupBasic:
+        slot->group_response =
+            google::protobuf::Arena::CreateMessage<v1::GetWorkerGroupResponse>(arena);
         slot->stub->async()->GetWorkerGroup(slot->context.get(), &slot->group_request,
-                                            &slot->group_response, std::move(done));
+                                            slot->group_response, std::move(done));
         break;
       case Method::kSelectWorker:
       case Method::kSelectWorkerBasic:
+        slot->select_response =
+            google::protobuf::Arena::CreateMessage<v1::SelectWorkerResponse>(arena);
         slot->stub->async()->SelectWorker(slot->context.get(), &slot->select_request,
-                                          &slot->select_response, std::move(done));
+                                          slot->select_response, std::move(done));
         break;
     }
   }
