@@ -123,6 +123,13 @@ void StatusPage::Register(HttpServer* http) {
     response.headers.emplace_back("Cache-Control", "no-store");
     return response;
   });
+  http->Handle("/api/groups", [this](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = "application/json";
+    response.body = GroupsJson();
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return response;
+  });
   http->Handle("/api/node", [this](const HttpRequest& request) {
     HttpResponse response;
     absl::StatusOr<std::string> node = NodeJson(request.Param("address"));
@@ -148,6 +155,14 @@ std::string StatusPage::ViewJson() const {
   v1::GetClusterViewResponse response;
   FillMeta(*context_, snapshot, response.mutable_meta());
   FillClusterView(*snapshot.view, context_->clock->Now(), &response);
+  return Json(response);
+}
+
+std::string StatusPage::GroupsJson() const {
+  const cluster::ViewSnapshot snapshot = context_->cluster->Snapshot();
+  v1::ListGroupsResponse response;
+  for (const auto& [name, group] : snapshot.view->groups) FillGroup(group, response.add_groups());
+  FillMeta(*context_, snapshot, response.mutable_meta());
   return Json(response);
 }
 

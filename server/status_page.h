@@ -3,6 +3,8 @@
 //   GET /             the page: one self-contained HTML document (CSS and JS inline, no
 //                     external asset), built into the binary (server/status_page.html)
 //   GET /api/view     the whole view as JSON: GetClusterViewResponse in proto3 JSON, with meta
+//   GET /api/groups   every worker group with its counts: ListGroupsResponse, with meta (the
+//                     page asks for it on GROUPS_CHANGED, whose event names no group)
 //   GET /api/node?address=HOST:PORT
 //                     one node with its transition history (Node in proto3 JSON); 404 if unknown
 //   GET /api/events   server-sent events from the same change feed as WatchCluster
@@ -60,12 +62,13 @@ class StatusPage {
   StatusPage(const StatusPage&) = delete;
   StatusPage& operator=(const StatusPage&) = delete;
 
-  // Adds "/", "/api/view", "/api/node", "/api/events" and "/readyz" to `http` (before its
-  // Start()).
+  // Adds "/", "/api/view", "/api/groups", "/api/node", "/api/events" and "/readyz" to `http`
+  // (before its Start()).
   void Register(HttpServer* http);
 
   // The bodies of the routes above.
   std::string ViewJson() const;
+  std::string GroupsJson() const;
   // NotFound naming the address when no role has it.
   absl::StatusOr<std::string> NodeJson(absl::string_view address) const;
   // Runs one event stream until the client goes, the server stops, or the stream falls behind.

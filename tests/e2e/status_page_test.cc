@@ -2,7 +2,8 @@
 // ZooKeeper that roster-sim fills: the page shows the cluster (masters with slots, the leader
 // with its fencing token, groups with selectable counts, every node, the DolphinScheduler
 // profile), a worker turning FAULT appears within a second of rosterd publishing it, the
-// node's transition history shows it, and stopping ZooKeeper raises the stale banner.
+// node's transition history shows it, and stopping ZooKeeper raises the stale banner. A worker
+// group defined or dropped while the page is open shows, or goes, without a reload.
 //
 // What the page must show comes from elsewhere: the simulator's own node list, the groups the
 // fixture assigned, and rosterd's gRPC answers (GetLeader, a WatchCluster stream).
@@ -11,9 +12,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/config.h"
@@ -27,6 +30,7 @@
 #include "tests/testing/eventually.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace roster::testing {
 namespace {
@@ -40,11 +44,12 @@ class StatusPageTest : public E2eTest {
     E2eTest::TearDown();
   }
 
-  // rosterd with its HTTP server on a free port, the standard cluster, and a browser on the page.
-  void OpenPage() {
+  // rosterd (with `rosterd_flags` too) with its HTTP server on a free port, the standard
+  // cluster, and a browser on the page.
+  void OpenPage(std::vector<std::string> rosterd_flags = {}) {
     http_port_ = PickUnusedPort();
-    ASSERT_NO_FATAL_FAILURE(
-        StartCluster({absl::StrCat("--metrics_listen=127.0.0.1:", http_port_)}));
+    rosterd_flags.push_back(absl::StrCat("--metrics_listen=127.0.0.1:", http_port_));
+    ASSERT_NO_FATAL_FAILURE(StartCluster(std::move(rosterd_flags)));
     Chromium::Options options;
     options.dir = dir_.path();
     absl::StatusOr<std::unique_ptr<Chromium>> browser = Chromium::Start(options);
@@ -183,6 +188,42 @@ TEST_F(StatusPageTest, ShowsTheClusterAFaultWithinASecondAndTheStaleBanner) {
   EXPECT_THAT(Text("document.getElementById('stale-banner').textContent"),
               HasSubstr("The view is stale"));
   Screenshot("4-stale.png");
+}
+
+// A worker group defined while the page is open, with no live worker (so no node event names
+// it), shows in the groups panel from the change stream, and goes when it is dropped: the
+// GROUPS_CHANGED event names no group, so the page asks /api/groups.
+TEST_F(StatusPageTest, AGroupDefinedOrDroppedWhileThePageIsOpenShowsWithoutAReload) {
+  const std::string groups_file = dir_.Child("worker-groups");
+  // Replaced by renaming a new file over it, as --worker_group_file asks.
+  auto write_groups = [&](absl::string_view contents) {
+    WriteFileOrDie(groups_file + ".new", contents);
+    ASSERT_EQ(std::rename((groups_file + ".new").c_str(), groups_file.c_str()), 0);
+  };
+  ASSERT_NO_FATAL_FAILURE(write_groups("# no group of its own yet\n"));
+  ASSERT_NO_FATAL_FAILURE(
+      OpenPage({"--worker_group_file=" + groups_file, "--worker_group_file_poll_interval_ms=100"}));
+  const std::string gpu = "document.querySelector('#groups tr[data-group=\"gpu\"]')";
+  ASSERT_EVENTUALLY_WITHIN(kReactTimeout,
+                           True("document.querySelector('#groups tr[data-group=\"etl\"]') !== "
+                                "null"))
+      << Text("document.body.innerText");
+  EXPECT_FALSE(True(gpu + " !== null"));
+  const std::string snapshots = Text("String(window.roster.snapshots)");
+
+  ASSERT_NO_FATAL_FAILURE(write_groups("gpu = 10.9.9.9:1234\n"));
+  ASSERT_EVENTUALLY_WITHIN(kReactTimeout, True(gpu + " !== null"))
+      << Text("document.getElementById('groups-card').innerText");
+  EXPECT_EQ(Text(gpu + ".children[1].textContent"), "0") << "members";
+  EXPECT_EQ(Text(gpu + ".children[2].textContent"), "0") << "selectable";
+  EXPECT_EQ(Text("String(window.roster.snapshots)"), snapshots)
+      << "shown from the change stream, not from a new snapshot";
+  Screenshot("5-group-defined.png");
+
+  ASSERT_NO_FATAL_FAILURE(write_groups("# gpu dropped\n"));
+  ASSERT_EVENTUALLY_WITHIN(kReactTimeout, True(gpu + " === null"))
+      << Text("document.getElementById('groups-card').innerText");
+  EXPECT_EQ(Text("String(window.roster.snapshots)"), snapshots);
 }
 
 // Under AddressSanitizer rosterd and the simulator cost several times more per node; the ASan

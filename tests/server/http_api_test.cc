@@ -1,7 +1,7 @@
 // rosterd's HTTP API besides /metrics and /healthz, on a whole in-process daemon over a memory
-// registry: /readyz before and after the first full read, /api/view and /api/node (parsed back
-// into the gRPC API's messages), the /api/events stream (a snapshot, then each change, then
-// status messages), and the page at / (self-contained). The browser test is
+// registry: /readyz before and after the first full read, /api/view, /api/groups and /api/node
+// (parsed back into the gRPC API's messages), the /api/events stream (a snapshot, then each change,
+// then status messages), and the page at / (self-contained). The browser test is
 // tests/e2e/status_page_test.cc.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -157,7 +157,7 @@ TEST_F(HttpApiTest, ReadyzWaitsForTheFirstFullReadAndFollowsTheSession) {
   EXPECT_THAT(readyz.second, HasSubstr("registry session SUSPENDED (stale for "));
 }
 
-TEST_F(HttpApiTest, ViewAndNodeAreTheApiMessagesInJson) {
+TEST_F(HttpApiTest, ViewGroupsAndNodeAreTheApiMessagesInJson) {
   AddMaster("10.0.0.1:5678");
   AddWorker("10.0.0.21:1234", "NORMAL", "etl");
   AddWorker("10.0.0.22:1234", "BUSY", "etl");
@@ -177,6 +177,16 @@ TEST_F(HttpApiTest, ViewAndNodeAreTheApiMessagesInJson) {
   EXPECT_EQ(parsed.workers(0).state(), v1::RUNNING);
   EXPECT_EQ(parsed.workers(1).state(), v1::OVERLOAD);
   EXPECT_THAT(parsed.workers(1).groups(), ElementsAre("default", "etl"));
+
+  ASSERT_OK_AND_ASSIGN(auto groups, HttpGet(daemon_->metrics_port(), "/api/groups"));
+  ASSERT_EQ(groups.first, 200);
+  const auto listed = Parse<v1::ListGroupsResponse>(groups.second);
+  EXPECT_EQ(listed.meta().instance_id(), daemon_->instance_id());
+  ASSERT_EQ(listed.groups_size(), 2);
+  EXPECT_EQ(listed.groups(0).name(), "default");
+  EXPECT_EQ(listed.groups(1).name(), "etl");
+  EXPECT_EQ(listed.groups(1).members(), 2);
+  EXPECT_EQ(listed.groups(1).selectable(), 1) << "10.0.0.22:1234 is OVERLOAD";
 
   ASSERT_OK_AND_ASSIGN(auto node,
                        HttpGet(daemon_->metrics_port(), "/api/node?address=10.0.0.22%3A1234"));
