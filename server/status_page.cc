@@ -20,6 +20,15 @@
 namespace roster::server {
 namespace {
 
+// A JSON answer no cache may keep: the view it shows moves on.
+HttpResponse JsonAnswer(std::string body) {
+  HttpResponse response;
+  response.content_type = "application/json";
+  response.body = std::move(body);
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
 std::string Json(const google::protobuf::Message& message) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -116,32 +125,17 @@ void StatusPage::Register(HttpServer* http) {
     response.headers.emplace_back("Cache-Control", "no-cache");
     return response;
   });
-  http->Handle("/api/view", [this](const HttpRequest&) {
-    HttpResponse response;
-    response.content_type = "application/json";
-    response.body = ViewJson();
-    response.headers.emplace_back("Cache-Control", "no-store");
-    return response;
-  });
-  http->Handle("/api/groups", [this](const HttpRequest&) {
-    HttpResponse response;
-    response.content_type = "application/json";
-    response.body = GroupsJson();
-    response.headers.emplace_back("Cache-Control", "no-store");
-    return response;
-  });
+  http->Handle("/api/view", [this](const HttpRequest&) { return JsonAnswer(ViewJson()); });
+  http->Handle("/api/groups", [this](const HttpRequest&) { return JsonAnswer(GroupsJson()); });
   http->Handle("/api/node", [this](const HttpRequest& request) {
-    HttpResponse response;
     absl::StatusOr<std::string> node = NodeJson(request.Param("address"));
     if (!node.ok()) {
+      HttpResponse response;
       response.code = 404;
       response.body = absl::StrCat(node.status().message(), "\n");
       return response;
     }
-    response.content_type = "application/json";
-    response.body = *std::move(node);
-    response.headers.emplace_back("Cache-Control", "no-store");
-    return response;
+    return JsonAnswer(*std::move(node));
   });
   http->Handle("/readyz", [this](const HttpRequest&) {
     return HealthzResponse(ReadinessOf(context_->cluster->freshness()));
